@@ -1,0 +1,31 @@
+/**
+ * Compiles the single executable: `bun scripts/build.ts [--target bun-linux-x64 …] [--outfile PATH]`.
+ * The version comes from package.json; the commit is stamped in for `--version`.
+ */
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: { target: { type: "string" }, outfile: { type: "string", default: "dist/agent-mesh" } },
+});
+
+const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { stderr: "ignore" }).stdout.toString().trim() || "unknown";
+
+const result = await Bun.build({
+  entrypoints: ["src/main.ts"],
+  compile: {
+    outfile: values.outfile,
+    ...(values.target && { target: values.target as Bun.Build.CompileTarget }),
+    // The binary behaves the same wherever it is started: only .env is read from the working folder.
+    autoloadBunfig: false,
+    autoloadTsconfig: false,
+    autoloadPackageJson: false,
+  },
+  minify: true,
+  sourcemap: "linked",
+  define: { BUILD_COMMIT: JSON.stringify(commit) },
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${values.outfile} (${commit})`);

@@ -1,0 +1,89 @@
+/**
+ * Bearer-token verification: a JWT checked with `jose` against a JWKS, from OIDC
+ * discovery (Keycloak or any issuer) or the controller's own dev key.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { MeshError } from "../lib/errors.ts";
+import type { Caller } from "./caller.ts";
+import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
+
+export type AuthSettings = {
+  audience: string;
+  algorithms: string[];
+  rolesClaim: string;
+  adminRole: string;
+  clockToleranceSeconds: number;
+};
+
+export type TrustSource = { kind: "oidc"; issuer: string } | { kind: "dev"; key: DevKey };
+
+export type Authenticator = (authorization: string | null) => Promise<Caller>;
+
+/** Reads `realm_access.roles` (or any dotted path) from the token's claims. */
+export function rolesAt(payload: JWTPayload, path: string): string[] {
+  const value = path.split(".").reduce<unknown>((node, part) => (node && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), payload);
+  return Array.isArray(value) ? value.filter((r): r is string => typeof r === "string") : [];
+}
+
+/** Finds the issuer's JWKS through OIDC discovery, once, and again after a failure. */
+function discoveredKeys(issuer: string): JWTVerifyGetKey {
+  let keys: Promise<JWTVerifyGetKey> | null = null;
+  const discover = async (): Promise<JWTVerifyGetKey> => {
+    const url = `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+    const config = (await response.json()) as { issuer?: string; jwks_uri?: string };
+    if (config.issuer !== issuer) throw new Error(`${url} names issuer ${config.issuer}, not ${issuer}`);
+    if (!config.jwks_uri) throw new Error(`${url} has no jwks_uri`);
+    return createRemoteJWKSet(new URL(config.jwks_uri));
+  };
+  return async (header, token) => {
+    keys ??= discover();
+    try {
+      return await (await keys)(header, token);
+    } catch (error) {
+      if (!(error instanceof errors.JOSEError)) {
+        keys = null;
+        throw new MeshError("unavailable", `The identity provider ${issuer} could not be reached: ${(error as Error).message}`);
+      }
+      throw error;
+    }
+  };
+}
+
+function explain(error: unknown): MeshError {
+  if (error instanceof MeshError) return error;
+  if (error instanceof errors.JWTExpired) return new MeshError("unauthenticated", "The token has expired; get a new one.");
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return new MeshError("unauthenticated", `The token's "${error.claim}" claim is not accepted here (${error.reason}).`);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new MeshError("unauthenticated", "The token's signature does not verify.");
+  if (error instanceof errors.JOSEAlgNotAllowed) return new MeshError("unauthenticated", "The token is signed with an algorithm this controller does not accept.");
+  if (error instanceof errors.JWKSNoMatchingKey) return new MeshError("unauthenticated", "The token was signed by a key this controller does not know.");
+  if (error instanceof errors.JOSEError) return new MeshError("unauthenticated", "The token is not a valid JWT.");
+  return new MeshError("unauthenticated", "The token could not be verified.");
+}
+
+export function createAuthenticator(trust: TrustSource, settings: AuthSettings): Authenticator {
+  const issuer = trust.kind === "oidc" ? trust.issuer : DEV_ISSUER;
+  const keys = trust.kind === "oidc" ? discoveredKeys(trust.issuer) : createLocalJWKSet({ keys: [trust.key.publicJwk] });
+  const algorithms = trust.kind === "oidc" ? settings.algorithms : ["ES256"];
+
+  return async (authorization) => {
+    const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization ?? "");
+    if (!match) throw new MeshError("unauthenticated", "Send a token as `Authorization: Bearer <JWT>`; `agent-mesh token --help` says how to get one.");
+    try {
+      const { payload } = await jwtVerify(match[1]!, keys, {
+        issuer,
+        audience: settings.audience,
+        algorithms,
+        clockTolerance: settings.clockToleranceSeconds,
+        requiredClaims: ["sub", "exp"],
+      });
+      const roles = new Set(rolesAt(payload, settings.rolesClaim));
+      return { subject: payload.sub!, roles, isAdmin: roles.has(settings.adminRole) };
+    } catch (error) {
+      throw explain(error);
+    }
+  };
+}

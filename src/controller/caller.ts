@@ -1,0 +1,15 @@
+/** Who is asking, as the verified token says. Only the auth layer makes one. */
+export type Caller = {
+  readonly subject: string;
+  readonly roles: ReadonlySet<string>;
+  readonly isAdmin: boolean;
+};
+
+/** What the service needs to know about one request besides its body. */
+export type RequestContext = {
+  readonly caller: Caller;
+  readonly traceId: string;
+  readonly idempotencyKey?: string;
+  /** Aborted when the client goes away; long-polls stop waiting. */
+  readonly signal?: AbortSignal;
+};

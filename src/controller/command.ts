@@ -1,0 +1,59 @@
+/** `agent-mesh controller` and `agent-mesh token`. */
+import { createLogger } from "../lib/log.ts";
+import { loadSettings, settingsHelp } from "../lib/settings.ts";
+import { loadOrCreateDevKey, mintDevToken } from "./dev-keys.ts";
+import { startController } from "./server.ts";
+import { controllerSettings, tokenSettings } from "./settings.ts";
+
+/** How a person runs this program: the binary, or `npm run` from a checkout. */
+const self = (command: string) => (Bun.isStandaloneExecutable ? `agent-mesh ${command}` : `npm run ${command} --`);
+
+export async function runController(argv: string[]) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(`Usage: agent-mesh controller [options]
+
+Serves the Agent Mesh HTTP API: tasks, approvals, notifications and the audit trail.
+Stores everything in SQLite in the data folder unless --db names PostgreSQL.
+
+Options (a flag wins over its environment variable; a .env file in the working folder is read too):
+${settingsHelp(controllerSettings)}`);
+    return;
+  }
+  const settings = loadSettings(controllerSettings, argv);
+  const log = createLogger(settings.logLevel);
+  const controller = await startController(settings, log);
+  const dataDir = settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir;
+  process.stderr.write(
+    `\nAgent Mesh controller on ${controller.url.href}\n` +
+      (settings.oidcIssuer
+        ? `Tokens come from ${settings.oidcIssuer}.\n`
+        : `Get a token:  ${self("token")} --data-dir ${dataDir} --sub alice --role worker\n` +
+          `Then:         curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n`) +
+      `Stop with Ctrl-C.\n\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = async (signal: string) => {
+      log.info("shutting down", { signal });
+      await controller.stop();
+      resolve();
+    };
+    process.once("SIGINT", () => void stop("SIGINT"));
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+  });
+}
+
+export async function runToken(argv: string[]) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(`Usage: agent-mesh token --sub NAME [--role ROLE]… [--ttl 1h] [--data-dir DIR]
+
+Prints a JWT signed with the controller's dev key (made on first use in the data folder),
+for local use and tests. A controller configured with MESH_OIDC_ISSUER does not accept it.
+
+Options:
+${settingsHelp(tokenSettings)}`);
+    return;
+  }
+  const s = loadSettings(tokenSettings, argv);
+  const key = await loadOrCreateDevKey(s.dataDir);
+  console.log(await mintDevToken(key, { subject: s.subject, roles: s.roles, ttlSeconds: s.ttl, audience: s.audience, rolesClaim: s.rolesClaim }));
+}

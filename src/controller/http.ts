@@ -1,0 +1,127 @@
+/**
+ * HTTP plumbing for the routes: matching, reading and validating input, and turning
+ * every failure into an RFC 9457 problem that carries the trace id.
+ */
+import type { z } from "zod";
+import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../lib/errors.ts";
+import { LIMITS } from "../lib/schemas.ts";
+
+export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
+  return Response.json(body, { status, headers });
+}
+
+export function problem(kind: ErrorKind, detail: string, traceId: string, fields?: FieldError[]): Response {
+  const { status, title } = ERROR_KINDS[kind];
+  return new Response(JSON.stringify({ type: problemType(kind), title, status, detail, trace_id: traceId, ...(fields && { errors: fields }) }), {
+    status,
+    headers: { "content-type": "application/problem+json" },
+  });
+}
+
+/** Zod issues as `field: message` pairs a person (or model) can act on. */
+export function fieldErrors(error: z.ZodError, prefix = ""): FieldError[] {
+  return error.issues.map((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join(".");
+    const unknownKeys = issue.code === "unrecognized_keys" ? issue.keys : [];
+    return unknownKeys.length
+      ? { field: [path, unknownKeys[0]].filter(Boolean).join("."), message: `unknown field; remove ${unknownKeys.join(", ")}` }
+      : { field: path || "(body)", message: issue.message };
+  });
+}
+
+export function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const fields = fieldErrors(parsed.error);
+  throw new MeshError("invalid", `${what}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, fields);
+}
+
+/** Keys that could reach an object's prototype are refused, not copied. */
+const HOSTILE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Reads a JSON body of at most LIMITS.bodyBytes, counting what actually arrives.
+ * The content type is not checked: curl sends form-urlencoded by default, and a body
+ * that is not JSON gets a 400 that says so.
+ */
+export async function readJson(req: Request): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? 0);
+  if (declared > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
+      chunks.push(chunk);
+    }
+  }
+  if (size === 0) return {};
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new MeshError("bad_request", "The body is not valid UTF-8.");
+  }
+  try {
+    return JSON.parse(text, (key, value) => {
+      if (HOSTILE_KEYS.has(key)) throw new MeshError("bad_request", `The body may not use the key "${key}".`);
+      return value;
+    });
+  } catch (error) {
+    if (error instanceof MeshError) throw error;
+    throw new MeshError("bad_request", `The body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function queryOf(url: URL): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) {
+    if (key in query) throw new MeshError("invalid", `Query parameter ${key} is given twice.`, [{ field: key, message: "given twice" }]);
+    query[key] = value;
+  }
+  return query;
+}
+
+// ── routing ──────────────────────────────────────────────────────────────────
+
+export type Method = "GET" | "POST";
+
+export type Matcher<R> = { method: Method; path: string; pattern: RegExp; names: string[]; route: R };
+
+export function compile<R extends { method: Method; path: string }>(routes: readonly R[]): Matcher<R>[] {
+  return routes.map((route) => {
+    const names: string[] = [];
+    const source = route.path.replace(/[.]/g, "\\.").replace(/:(\w+)/g, (_, name: string) => {
+      names.push(name);
+      return "([^/]+)";
+    });
+    return { method: route.method, path: route.path, pattern: new RegExp(`^${source}$`), names, route };
+  });
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new MeshError("bad_request", `The path holds a malformed escape: ${part.slice(0, 64)}`);
+  }
+}
+
+export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: Method[] };
+
+export function match<R>(matchers: readonly Matcher<R>[], method: string, pathname: string): Match<R> {
+  const allowed: Method[] = [];
+  for (const m of matchers) {
+    const found = m.pattern.exec(pathname);
+    if (!found) continue;
+    if (m.method !== method && !(method === "HEAD" && m.method === "GET")) {
+      allowed.push(m.method);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    m.names.forEach((name, i) => (params[name] = decodePathPart(found[i + 1]!)));
+    return { route: m.route, params };
+  }
+  return { route: null, allowed };
+}

@@ -1,0 +1,144 @@
+/**
+ * The controller process: opens the store, sets up token checking, and serves the
+ * API with Bun.serve. Every response carries the trace id; every request is logged
+ * as one JSON line; shutdown finishes what is in flight and closes the database.
+ */
+import { MeshError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { LIMITS } from "../lib/schemas.ts";
+import type { SettingsOf } from "../lib/settings.ts";
+import { traceIdOf, traceparentFor } from "../lib/trace.ts";
+import { COMMIT, VERSION } from "../lib/version.ts";
+import { createAuthenticator, type TrustSource } from "./auth.ts";
+import { loadOrCreateDevKey } from "./dev-keys.ts";
+import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
+import { apiRoutes, idempotencyKeyOf, type ApiRoute } from "./routes.ts";
+import { MeshService } from "./service.ts";
+import type { controllerSettings } from "./settings.ts";
+import { describeDatabase, openStore } from "./store/open.ts";
+import { StoreUnavailableError } from "./store/store.ts";
+
+export type ControllerSettings = SettingsOf<typeof controllerSettings>;
+
+export type Controller = { url: URL; stop: () => Promise<void> };
+
+const PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+export async function startController(settings: ControllerSettings, log: Logger): Promise<Controller> {
+  const store = await openStore(settings);
+  const trust: TrustSource = settings.oidcIssuer
+    ? { kind: "oidc", issuer: settings.oidcIssuer }
+    : { kind: "dev", key: await loadOrCreateDevKey(settings.dataDir) };
+  const authenticate = createAuthenticator(trust, {
+    audience: settings.audience,
+    algorithms: settings.algorithms,
+    rolesClaim: settings.rolesClaim,
+    adminRole: settings.adminRole,
+    clockToleranceSeconds: settings.clockTolerance,
+  });
+  const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
+  const matchers = compile(apiRoutes(service));
+  const shutdown = new AbortController();
+  const database = describeDatabase(settings.database, settings.dataDir);
+
+  /** Operations endpoints: no token needed, nothing private in them. */
+  const operations: Record<string, () => Promise<Response>> = {
+    "/healthz": async () => json({ status: "ok" }),
+    "/readyz": async () => {
+      try {
+        await service.ready();
+        return json({ status: "ready", database: store.engine });
+      } catch (error) {
+        return json({ status: "not ready", database: store.engine, detail: (error as Error).message }, 503);
+      }
+    },
+    "/status": async () => json({ status: "ok", service: "agent-mesh-controller", version: VERSION, commit: COMMIT, database: store.engine, auth: trust.kind }),
+    "/.well-known/jwks.json": async () => json({ keys: trust.kind === "dev" ? [trust.key.publicJwk] : [] }),
+  };
+
+  async function dispatch(req: Request, url: URL, traceId: string): Promise<{ response: Response; subject?: string }> {
+    const operation = req.method === "GET" || req.method === "HEAD" ? operations[url.pathname] : undefined;
+    if (operation) return { response: await operation() };
+    const found = match(matchers, req.method, url.pathname);
+    if (!found.route) {
+      if (found.allowed.length) {
+        const response = problem("method_not_allowed", `${url.pathname} takes ${found.allowed.join(", ")}.`, traceId);
+        response.headers.set("allow", found.allowed.join(", "));
+        return { response };
+      }
+      return { response: problem("not_found", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId) };
+    }
+    const route: ApiRoute = found.route;
+    const caller = await authenticate(req.headers.get("authorization"));
+    const ctx = {
+      caller,
+      traceId,
+      idempotencyKey: idempotencyKeyOf(req.headers, route.idempotency),
+      signal: AbortSignal.any([req.signal, shutdown.signal]),
+    };
+    const query = route.query ? validate(route.query, queryOf(url), "query") : undefined;
+    const body = route.body ? validate(route.body, await readJson(req), "body") : undefined;
+    const result = await route.handle({ ctx, params: found.params, body, query });
+    return { response: json(result, route.status), subject: caller.subject };
+  }
+
+  function failure(error: unknown, traceId: string): Response {
+    if (error instanceof MeshError) return problem(error.kind, error.message, traceId, error.fields);
+    if (error instanceof StoreUnavailableError) return problem("unavailable", "The database is unreachable; try again shortly.", traceId);
+    log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
+    return problem("internal", "Something went wrong on the controller; the trace id finds it in the logs.", traceId);
+  }
+
+  const server = Bun.serve({
+    port: settings.port,
+    hostname: settings.host,
+    // Long-polls hold a request open up to LIMITS.waitSeconds.
+    idleTimeout: LIMITS.waitSeconds + 30,
+    maxRequestBodySize: LIMITS.bodyBytes * 4,
+    async fetch(req) {
+      const started = performance.now();
+      const traceId = traceIdOf(req.headers);
+      const url = new URL(req.url);
+      let outcome: { response: Response; subject?: string };
+      try {
+        outcome = await dispatch(req, url, traceId);
+      } catch (error) {
+        outcome = { response: failure(error, traceId) };
+      }
+      const { response } = outcome;
+      response.headers.set("x-trace-id", traceId);
+      const traceparent = traceparentFor(traceId);
+      if (traceparent) response.headers.set("traceparent", traceparent);
+      log.info("request", {
+        method: req.method,
+        path: url.pathname,
+        status: response.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        trace_id: traceId,
+        ...(outcome.subject && { sub: outcome.subject }),
+      });
+      return response;
+    },
+    error(error) {
+      return failure(error, "unknown");
+    },
+  });
+
+  const purge = () =>
+    service.purgeExpiredIdempotencyKeys().catch((error) => log.warn("could not purge idempotency keys", { error: String(error) }));
+  void purge();
+  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+
+  log.info("controller started", { url: server.url.href, database, auth: trust.kind, version: VERSION });
+  return {
+    url: server.url,
+    async stop() {
+      clearInterval(purgeTimer);
+      shutdown.abort();
+      await server.stop();
+      await store.close();
+      log.info("controller stopped");
+    },
+  };
+}

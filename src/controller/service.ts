@@ -1,0 +1,452 @@
+/**
+ * The mesh service owns every rule: who may see and do what, the task state machine,
+ * idempotency, the audit trail and long-poll waits. Routes only translate HTTP.
+ */
+import { MeshError } from "../lib/errors.ts";
+import type {
+  Approval,
+  ApprovalCreated,
+  ApprovalPage,
+  ApprovalQuery,
+  ApprovalRequest,
+  AuditPage,
+  AuditQuery,
+  DecisionRequest,
+  JsonObject,
+  RouteTaskRequest,
+  RouteTaskResponse,
+  Task,
+  TaskDetail,
+  TaskPage,
+  TaskQuery,
+  TaskReadQuery,
+  TaskStatus,
+} from "../lib/schemas.ts";
+import { LIMITS } from "../lib/schemas.ts";
+import type { Caller, RequestContext } from "./caller.ts";
+import type { Change, StoreTx, Store } from "./store/store.ts";
+import { withoutSeq } from "./store/rows.ts";
+
+export type ServiceOptions = {
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtlSeconds: number;
+  /** Long-polls one caller may hold open at once. */
+  maxWaitsPerCaller: number;
+  now?: () => Date;
+};
+
+type Transition = "claim" | "complete" | "fail" | "cancel";
+
+/** The task state machine: which states each move starts from and where it ends. */
+const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskStatus }> = {
+  claim: { from: ["pending"], to: "claimed" },
+  complete: { from: ["claimed"], to: "completed" },
+  fail: { from: ["claimed"], to: "failed" },
+  cancel: { from: ["pending", "claimed"], to: "cancelled" },
+};
+
+const TERMINAL: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "cancelled"]);
+
+/** Stable JSON: key order must not make two equal requests look different. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+
+const sha256 = (text: string) => new Bun.CryptoHasher("sha256").update(text).digest("hex");
+
+const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString("base64url");
+function decodeCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  const match = /^s(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match) throw new MeshError("invalid", "cursor is not one this controller issued", [{ field: "cursor", message: "unknown cursor" }]);
+  return Number(match[1]);
+}
+
+export class MeshService {
+  readonly #store: Store;
+  readonly #options: ServiceOptions;
+  readonly #waits = new Map<string, number>();
+
+  constructor(store: Store, options: ServiceOptions) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  #now() {
+    return (this.#options.now?.() ?? new Date()).toISOString();
+  }
+
+  // ── who may do what ────────────────────────────────────────────────────────
+
+  async #canRead(caller: Caller, task: Task): Promise<boolean> {
+    if (caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target)) return true;
+    const approvals = await this.#store.approvalsForTask(task.task_id);
+    return approvals.some((a) => caller.roles.has(a.approver_role));
+  }
+
+  #visibility(caller: Caller) {
+    return caller.isAdmin ? undefined : { subject: caller.subject, roles: [...caller.roles] };
+  }
+
+  async #readableTask(caller: Caller, id: string): Promise<Task> {
+    const task = await this.#store.getTask(id);
+    if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
+    if (!(await this.#canRead(caller, task))) {
+      throw new MeshError("forbidden", `Task ${id} is visible to its source, holders of role ${task.target}, its approvers and admins.`);
+    }
+    return task;
+  }
+
+  // ── idempotent units of work ───────────────────────────────────────────────
+
+  /**
+   * Runs `work` in one transaction together with its audit rows and, when the caller
+   * sent an Idempotency-Key, the record of its answer: a replay gets that answer back.
+   */
+  #mutate<T extends JsonObject>(ctx: RequestContext, operation: string, input: unknown, work: (tx: StoreTx, now: string) => Promise<T>): Promise<T> {
+    return this.#store.transaction(async (tx) => {
+      const now = this.#now();
+      const key = ctx.idempotencyKey;
+      if (key === undefined) return work(tx, now);
+      const scope = ctx.caller.subject;
+      const hash = sha256(canonical({ operation, input }));
+      const expires = new Date(Date.parse(now) + this.#options.idempotencyTtlSeconds * 1000).toISOString();
+      const reservation = await tx.reserveIdempotency(scope, key, hash, now, expires);
+      if (reservation.kind === "replay") {
+        if (reservation.request_hash !== hash) {
+          throw new MeshError("idempotency_mismatch", `Idempotency-Key ${key} was first used with a different request; use a new key for a new request.`);
+        }
+        return reservation.response as T;
+      }
+      const result = await work(tx, now);
+      await tx.saveIdempotentResponse(scope, key, result);
+      return result;
+    });
+  }
+
+  // ── tasks ──────────────────────────────────────────────────────────────────
+
+  routeTask(ctx: RequestContext, input: RouteTaskRequest): Promise<RouteTaskResponse> {
+    const { caller, traceId } = ctx;
+    if (input.source !== undefined && input.source !== caller.subject) {
+      throw new MeshError("forbidden", `source is taken from your token (${caller.subject}); leave it out or set it to that.`);
+    }
+    if (input.task.task_type === "notification") {
+      const priority = input.task.data?.priority;
+      if (priority !== undefined && !["low", "normal", "high"].includes(priority as string)) {
+        throw new MeshError("invalid", "a notification's priority must be low, normal or high", [
+          { field: "task.data.priority", message: "must be low, normal or high" },
+        ]);
+      }
+    }
+    return this.#mutate(ctx, "route", { ...input, source: caller.subject }, async (tx, now) => {
+      const task: Task = {
+        task_id: crypto.randomUUID(),
+        target: input.target,
+        source: caller.subject,
+        task_type: input.task.task_type,
+        description: input.task.description ?? null,
+        data: input.task.data ?? {},
+        context: input.context ?? {},
+        priority: input.priority ?? "normal",
+        status: "pending",
+        claimed_by: null,
+        result: null,
+        error: null,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        trace_id: traceId,
+      };
+      await tx.insertTask(task);
+      await tx.appendAudit(
+        { at: now, actor: caller.subject, action: "task.created", task_id: task.task_id, approval_id: null, from_status: null, to_status: "pending", trace_id: traceId },
+        { target: task.target, source: task.source, approver_role: null },
+      );
+      return { task_id: task.task_id, status: "pending" as const, trace_id: traceId };
+    });
+  }
+
+  async getTask(ctx: RequestContext, id: string, query: TaskReadQuery = {}): Promise<TaskDetail> {
+    const first = await this.#readableTask(ctx.caller, id);
+    const baseline = query.after_version ?? first.version;
+    const changed = (t: Task | null) => (t && t.version > baseline ? t : null);
+    const task =
+      query.wait && !changed(first)
+        ? ((await this.#wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
+        : first;
+    const [history, approvals] = await Promise.all([this.#store.history(id), this.#store.approvalsForTask(id)]);
+    return {
+      ...task,
+      history: history.map(({ task_id: _t, ...entry }) => entry),
+      approvals,
+    };
+  }
+
+  async listTasks(ctx: RequestContext, query: TaskQuery): Promise<TaskPage> {
+    const order = query.order ?? "asc";
+    const limit = query.limit ?? LIMITS.defaultPageSize;
+    const after = decodeCursor(query.cursor);
+    const read = () =>
+      this.#store.listTasks({
+        visibleTo: this.#visibility(ctx.caller),
+        target: query.target,
+        source: query.source,
+        status: query.status,
+        task_type: query.task_type,
+        after,
+        order,
+        limit,
+      });
+    let rows = await read();
+    if (rows.length === 0 && query.wait) {
+      rows = (await this.#wait(ctx, query.wait, async () => ((await read()).length ? read() : null), (c) => this.#mayHear(ctx.caller, c))) ?? [];
+    }
+    const last = rows.at(-1);
+    // Oldest-first pages double as an inbox: the cursor always says where to look for newer tasks.
+    const next = last ? encodeCursor(last.seq) : order === "asc" ? (query.cursor ?? null) : null;
+    return { items: rows.map(withoutSeq), next_cursor: order === "desc" && rows.length < limit ? null : next };
+  }
+
+  claimTask(ctx: RequestContext, id: string) {
+    return this.#transition(ctx, id, "claim", {});
+  }
+
+  completeTask(ctx: RequestContext, id: string, result: JsonObject | undefined) {
+    return this.#transition(ctx, id, "complete", { result: result ?? {} });
+  }
+
+  failTask(ctx: RequestContext, id: string, error: string) {
+    return this.#transition(ctx, id, "fail", { error });
+  }
+
+  cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
+    return this.#transition(ctx, id, "cancel", { error: reason ?? null });
+  }
+
+  #mayMove(caller: Caller, task: Task, move: Transition): string | null {
+    switch (move) {
+      case "claim":
+        return caller.roles.has(task.target) ? null : `Only holders of role ${task.target} may claim task ${task.task_id}.`;
+      case "complete":
+      case "fail":
+        if (!caller.roles.has(task.target)) return `Only holders of role ${task.target} may finish task ${task.task_id}.`;
+        return task.claimed_by === null || task.claimed_by === caller.subject
+          ? null
+          : `Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`;
+      case "cancel":
+        return caller.isAdmin || task.source === caller.subject ? null : `Only the task's source (${task.source}) or an admin may cancel it.`;
+    }
+  }
+
+  #transition(ctx: RequestContext, id: string, move: Transition, outcome: { result?: JsonObject; error?: string | null }): Promise<Task> {
+    const { caller, traceId } = ctx;
+    return this.#mutate(ctx, `${move}:${id}`, outcome, async (tx, now) => {
+      const task = await tx.getTaskForUpdate(id);
+      if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
+      const refusal = this.#mayMove(caller, task, move);
+      if (refusal) throw new MeshError("forbidden", refusal);
+      const { from, to } = TRANSITIONS[move];
+      if (!from.includes(task.status)) {
+        throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);
+      }
+      const updated: Task = {
+        ...task,
+        status: to,
+        claimed_by: move === "claim" ? caller.subject : task.claimed_by,
+        result: outcome.result ?? task.result,
+        error: outcome.error ?? task.error,
+        updated_at: now,
+        version: task.version + 1,
+      };
+      await tx.updateTask(id, updated);
+      await tx.appendAudit(
+        { at: now, actor: caller.subject, action: `task.${to}`, task_id: id, approval_id: null, from_status: task.status, to_status: to, trace_id: traceId },
+        { target: task.target, source: task.source, approver_role: null },
+      );
+      return updated;
+    });
+  }
+
+  // ── approvals ──────────────────────────────────────────────────────────────
+
+  requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
+    const { caller, traceId } = ctx;
+    return this.#mutate(ctx, "approval", input, async (tx, now) => {
+      const task = await tx.getTaskForUpdate(input.task_id);
+      if (!task) throw new MeshError("not_found", `No task has the id ${input.task_id}.`);
+      if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
+        throw new MeshError("forbidden", `Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
+      }
+      if (TERMINAL.has(task.status)) throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+      const approval: Approval = {
+        approval_id: crypto.randomUUID(),
+        task_id: task.task_id,
+        approver_role: input.approver_role,
+        reason: input.reason,
+        status: "pending",
+        requested_by: caller.subject,
+        decided_by: null,
+        comments: input.comments ?? "",
+        created_at: now,
+        decided_at: null,
+        trace_id: traceId,
+      };
+      await tx.insertApproval(approval);
+      await this.#touch(tx, task, now);
+      await tx.appendAudit(
+        { at: now, actor: caller.subject, action: "approval.requested", task_id: task.task_id, approval_id: approval.approval_id, from_status: null, to_status: "pending", trace_id: traceId },
+        { target: task.target, source: task.source, approver_role: approval.approver_role },
+      );
+      return { approval_id: approval.approval_id, status: "pending" as const, trace_id: traceId };
+    });
+  }
+
+  /** An approval changes what the task looks like, so its version moves and waiters wake. */
+  async #touch(tx: StoreTx, task: Task, now: string) {
+    await tx.updateTask(task.task_id, { ...task, updated_at: now, version: task.version + 1 });
+  }
+
+  async getApproval(ctx: RequestContext, id: string): Promise<Approval> {
+    const approval = await this.#store.getApproval(id);
+    if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
+    const { caller } = ctx;
+    if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return approval;
+    const task = await this.#store.getTask(approval.task_id);
+    if (task && (await this.#canRead(caller, task))) return approval;
+    throw new MeshError("forbidden", `Approval ${id} is visible to who asked for it, holders of role ${approval.approver_role} and readers of its task.`);
+  }
+
+  async listApprovals(ctx: RequestContext, query: ApprovalQuery): Promise<ApprovalPage> {
+    const limit = query.limit ?? LIMITS.defaultPageSize;
+    const read = () =>
+      this.#store.listApprovals({
+        visibleTo: this.#visibility(ctx.caller),
+        approver_role: query.approver_role,
+        task_id: query.task_id,
+        status: query.status ?? "pending",
+        after: decodeCursor(query.cursor),
+        limit,
+      });
+    let rows = await read();
+    if (rows.length === 0 && query.wait) {
+      rows = (await this.#wait(ctx, query.wait, async () => ((await read()).length ? read() : null), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
+    }
+    const last = rows.at(-1);
+    return { items: rows.map(withoutSeq), next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
+  }
+
+  decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
+    const { caller, traceId } = ctx;
+    return this.#mutate(ctx, `decide:${id}`, input, async (tx, now) => {
+      const approval = await tx.getApprovalForUpdate(id);
+      if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
+      if (!caller.roles.has(approval.approver_role)) {
+        throw new MeshError("forbidden", `Only holders of role ${approval.approver_role} may decide approval ${id}.`);
+      }
+      if (approval.status !== "pending") {
+        throw new MeshError("conflict", `Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
+      }
+      const task = await tx.getTaskForUpdate(approval.task_id);
+      if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
+      const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
+      await tx.updateApproval(id, decided);
+      await this.#touch(tx, task, now);
+      await tx.appendAudit(
+        { at: now, actor: caller.subject, action: `approval.${input.decision}`, task_id: task.task_id, approval_id: id, from_status: "pending", to_status: input.decision, trace_id: traceId },
+        { target: task.target, source: task.source, approver_role: approval.approver_role },
+      );
+      return decided;
+    });
+  }
+
+  // ── audit ──────────────────────────────────────────────────────────────────
+
+  async listAudit(ctx: RequestContext, query: AuditQuery): Promise<AuditPage> {
+    if (!ctx.caller.isAdmin) throw new MeshError("forbidden", "Only admins may read the audit trail.");
+    const limit = query.limit ?? LIMITS.defaultPageSize;
+    const rows = await this.#store.listAudit({
+      actor: query.actor,
+      action: query.action,
+      task_id: query.task_id,
+      since: query.since,
+      until: query.until,
+      after: decodeCursor(query.cursor),
+      limit,
+    });
+    const last = rows.at(-1);
+    return { items: rows, next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
+  }
+
+  // ── waiting ────────────────────────────────────────────────────────────────
+
+  /** Whether a change concerns something the caller may see (a cheap pre-filter; reads re-check). */
+  #mayHear(caller: Caller, change: Change): boolean {
+    return (
+      caller.isAdmin ||
+      change.source === caller.subject ||
+      caller.roles.has(change.target) ||
+      (change.approver_role !== null && caller.roles.has(change.approver_role))
+    );
+  }
+
+  /**
+   * Waits until `check` finds something, re-checking only when a relevant change is
+   * committed (by this controller or, on PostgreSQL, another), the time is up, or the
+   * client has gone. Listening starts before the first check, so no change slips by.
+   */
+  async #wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
+    const subject = ctx.caller.subject;
+    const open = this.#waits.get(subject) ?? 0;
+    if (open >= this.#options.maxWaitsPerCaller) {
+      throw new MeshError("rate_limited", `You already have ${open} long-polls open; close one or wait without ?wait.`);
+    }
+    this.#waits.set(subject, open + 1);
+    let wake: () => void = () => {};
+    let dirty = false;
+    const unsubscribe = this.#store.onChange((c) => {
+      if (relevant(c)) {
+        dirty = true;
+        wake();
+      }
+    });
+    const deadline = Date.now() + seconds * 1000;
+    try {
+      for (;;) {
+        dirty = false;
+        const found = await check();
+        if (found !== null) return found;
+        const left = deadline - Date.now();
+        if (left <= 0 || ctx.signal?.aborted) return null;
+        if (dirty) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(finish, left);
+          ctx.signal?.addEventListener("abort", finish, { once: true });
+          function finish() {
+            clearTimeout(timer);
+            ctx.signal?.removeEventListener("abort", finish);
+            resolve();
+          }
+          wake = finish;
+        });
+      }
+    } finally {
+      unsubscribe();
+      const now = (this.#waits.get(subject) ?? 1) - 1;
+      if (now === 0) this.#waits.delete(subject);
+      else this.#waits.set(subject, now);
+    }
+  }
+
+  /** Readiness: the database answers. */
+  ready(): Promise<void> {
+    return this.#store.ping();
+  }
+
+  purgeExpiredIdempotencyKeys(): Promise<number> {
+    return this.#store.purgeExpiredIdempotency(this.#now());
+  }
+}

@@ -1,0 +1,41 @@
+/** The controller's settings: one table gives parsing, validation and --help. */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { durationSeconds, httpUrl, list, logLevel, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
+
+export const defaultDataDir = () => resolve(process.env.XDG_DATA_HOME ? join(process.env.XDG_DATA_HOME, "agent-mesh") : join(homedir(), ".local/share/agent-mesh"));
+
+const databaseUrl = z
+  .string()
+  .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "must be sqlite:PATH or postgres://USER@HOST:PORT/DB")
+  .optional();
+
+/** Settings every command that touches the data folder or tokens shares. */
+export const identitySettings = {
+  dataDir: { flag: "data-dir", env: "MESH_DATA_DIR", schema: z.string().min(1).transform((p) => resolve(p)), fallback: defaultDataDir, help: "Folder for the SQLite database and the dev signing key" },
+  audience: { env: "MESH_JWT_AUDIENCE", schema: z.string().min(1), fallback: "agent-mesh", help: "The `aud` a token must carry" },
+  rolesClaim: { env: "MESH_ROLES_CLAIM", schema: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, "must be a claim name or dotted path"), fallback: "realm_access.roles", help: "Claim (dotted path) holding the caller's roles" },
+} satisfies SettingsSpec;
+
+export const controllerSettings = {
+  port: { flag: "port", env: "MESH_PORT", schema: port, fallback: "8088", help: "Port to listen on (0 picks a free one)" },
+  host: { flag: "host", env: "MESH_HOST", schema: z.string().min(1), fallback: "127.0.0.1", help: "Address to listen on" },
+  ...identitySettings,
+  database: { flag: "db", env: "MESH_DATABASE_URL", schema: databaseUrl, help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)" },
+  oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "OIDC issuer URL (e.g. a Keycloak realm); without it the dev key signs tokens" },
+  algorithms: { env: "MESH_JWT_ALGORITHMS", schema: list, fallback: "RS256,PS256,ES256,EdDSA", help: "Signing algorithms accepted from the OIDC issuer" },
+  adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
+  clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationSeconds, fallback: "30s", help: "Leeway for token exp/nbf" },
+  idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationSeconds, fallback: "24h", help: "How long an Idempotency-Key is remembered" },
+  maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
+  poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
+  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "info", help: "debug, info, warn or error" },
+} satisfies SettingsSpec;
+
+export const tokenSettings = {
+  ...identitySettings,
+  subject: { flag: "sub", env: "MESH_TOKEN_SUB", schema: z.string({ error: "is required: who the token is for" }).min(1), help: "Who the token is for (becomes `sub`)" },
+  roles: { flag: "role", schema: z.array(z.string().min(1)).default([]), help: "A role to grant; repeat for more", multiple: true },
+  ttl: { flag: "ttl", schema: durationSeconds, fallback: "1h", help: "How long the token is valid" },
+} satisfies SettingsSpec;

@@ -1,0 +1,70 @@
+/** Row ⇄ record mapping shared by the engines: JSON columns and keyset positions. */
+import type { Approval, AuditEntry, JsonObject, Task } from "../../lib/schemas.ts";
+import type { Change, Positioned } from "./store.ts";
+
+type Row = Record<string, unknown>;
+
+/** SQLite hands back JSON columns as text, PostgreSQL's jsonb as values. */
+const json = (value: unknown): JsonObject | null =>
+  value === null || value === undefined ? null : typeof value === "string" ? JSON.parse(value) : (value as JsonObject);
+
+/** PostgreSQL hands back timestamptz as Date, SQLite as the text we stored. */
+const time = (value: unknown): string => (value instanceof Date ? value.toISOString() : String(value));
+const timeOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : time(value));
+
+export const toTask = (r: Row): Positioned<Task> => ({
+  seq: Number(r.seq),
+  task_id: String(r.task_id),
+  target: String(r.target),
+  source: String(r.source),
+  task_type: String(r.task_type),
+  description: (r.description as string | null) ?? null,
+  data: json(r.data) ?? {},
+  context: json(r.context) ?? {},
+  priority: r.priority as Task["priority"],
+  status: r.status as Task["status"],
+  claimed_by: (r.claimed_by as string | null) ?? null,
+  result: json(r.result),
+  error: (r.error as string | null) ?? null,
+  created_at: time(r.created_at),
+  updated_at: time(r.updated_at),
+  version: Number(r.version),
+  trace_id: String(r.trace_id),
+});
+
+export const toApproval = (r: Row): Positioned<Approval> => ({
+  seq: Number(r.seq),
+  approval_id: String(r.approval_id),
+  task_id: String(r.task_id),
+  approver_role: String(r.approver_role),
+  reason: String(r.reason),
+  status: r.status as Approval["status"],
+  requested_by: String(r.requested_by),
+  decided_by: (r.decided_by as string | null) ?? null,
+  comments: String(r.comments ?? ""),
+  created_at: time(r.created_at),
+  decided_at: timeOrNull(r.decided_at),
+  trace_id: String(r.trace_id),
+});
+
+export const toAudit = (r: Row): AuditEntry => ({
+  seq: Number(r.seq),
+  at: time(r.at),
+  actor: String(r.actor),
+  action: String(r.action),
+  task_id: String(r.task_id),
+  approval_id: (r.approval_id as string | null) ?? null,
+  from_status: (r.from_status as string | null) ?? null,
+  to_status: (r.to_status as string | null) ?? null,
+  trace_id: String(r.trace_id),
+});
+
+export const toChange = (r: Row): Change => ({
+  ...toAudit(r),
+  target: String(r.target),
+  source: String(r.source),
+  approver_role: (r.approver_role as string | null) ?? null,
+});
+
+/** Drops the keyset position when a caller wants the plain record. */
+export const withoutSeq = <T extends { seq: number }>({ seq: _seq, ...rest }: T): Omit<T, "seq"> => rest;

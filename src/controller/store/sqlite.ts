@@ -1,0 +1,330 @@
+/**
+ * The embedded engine: one SQLite file in WAL mode, fsynced on every commit.
+ * Writes go through one connection, one unit of work at a time (SQLite has one
+ * writer anyway); reads use a second connection so they never see uncommitted rows.
+ */
+import { Database, type SQLQueryBindings } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import { toApproval, toAudit, toChange, toTask } from "./rows.ts";
+import type {
+  ApprovalFilter,
+  AuditFilter,
+  Change,
+  IdempotencyReservation,
+  Positioned,
+  Store,
+  StoreTx,
+  TaskFilter,
+} from "./store.ts";
+
+/** Versioned migrations: append only, never edit one that has shipped. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE tasks (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_id TEXT NOT NULL UNIQUE,
+     target TEXT NOT NULL, source TEXT NOT NULL, task_type TEXT NOT NULL,
+     description TEXT, data TEXT NOT NULL, context TEXT NOT NULL, priority TEXT NOT NULL,
+     status TEXT NOT NULL, claimed_by TEXT, result TEXT, error TEXT,
+     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL, trace_id TEXT NOT NULL);
+   CREATE INDEX tasks_target ON tasks (target, status, seq);
+   CREATE INDEX tasks_source ON tasks (source, seq);
+   CREATE INDEX tasks_status ON tasks (status, seq);
+   CREATE TABLE approvals (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     approval_id TEXT NOT NULL UNIQUE,
+     task_id TEXT NOT NULL REFERENCES tasks (task_id),
+     approver_role TEXT NOT NULL, reason TEXT NOT NULL, status TEXT NOT NULL,
+     requested_by TEXT NOT NULL, decided_by TEXT, comments TEXT NOT NULL,
+     created_at TEXT NOT NULL, decided_at TEXT, trace_id TEXT NOT NULL);
+   CREATE INDEX approvals_role ON approvals (approver_role, status, seq);
+   CREATE INDEX approvals_task ON approvals (task_id);
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+     task_id TEXT NOT NULL, approval_id TEXT, from_status TEXT, to_status TEXT, trace_id TEXT NOT NULL,
+     target TEXT NOT NULL, source TEXT NOT NULL, approver_role TEXT);
+   CREATE INDEX audit_task ON audit (task_id, seq);
+   CREATE INDEX audit_actor ON audit (actor, seq);
+   CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+   CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+   CREATE TABLE idempotency (
+     scope TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, response TEXT,
+     created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+     PRIMARY KEY (scope, key));
+   CREATE INDEX idempotency_expiry ON idempotency (expires_at);`,
+];
+
+const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
+  claimed_by, result, error, created_at, updated_at, version, trace_id`;
+
+type Clause = { sql: string; params: SQLQueryBindings[] };
+
+const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
+
+/** Who may see a task: its source, its target role, or an approver asked about it. */
+function taskVisibility(visibleTo: TaskFilter["visibleTo"], alias = "tasks"): Clause | null {
+  if (!visibleTo) return null;
+  const roles = [...visibleTo.roles];
+  const inRoles = placeholders(roles.length);
+  const byRole = roles.length
+    ? ` OR ${alias}.target IN (${inRoles}) OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = ${alias}.task_id AND v.approver_role IN (${inRoles}))`
+    : "";
+  return { sql: `(${alias}.source = ?${byRole})`, params: [visibleTo.subject, ...roles, ...roles] };
+}
+
+function where(clauses: (Clause | null)[]): Clause {
+  const present = clauses.filter((c): c is Clause => c !== null);
+  return {
+    sql: present.length ? `WHERE ${present.map((c) => c.sql).join(" AND ")}` : "",
+    params: present.flatMap((c) => c.params),
+  };
+}
+
+const eq = (column: string, value: SQLQueryBindings | undefined): Clause | null =>
+  value === undefined ? null : { sql: `${column} = ?`, params: [value] };
+
+export class SqliteStore implements Store {
+  readonly engine = "sqlite" as const;
+  readonly #writer: Database;
+  readonly #reader: Database;
+  readonly #listeners = new Set<(change: Change) => void>();
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string) {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    this.#writer = new Database(path, { create: true, strict: true });
+    this.#writer.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    this.#migrate();
+    this.#reader = new Database(path, { readonly: true, strict: true });
+    this.#reader.exec("PRAGMA busy_timeout = 5000;");
+  }
+
+  #migrate() {
+    const db = this.#writer;
+    db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+    db.transaction(() => {
+      const row = db.query<{ v: number | null }, []>("SELECT max(version) AS v FROM schema_migrations").get();
+      for (let v = (row?.v ?? 0) + 1; v <= MIGRATIONS.length; v++) {
+        db.exec(MIGRATIONS[v - 1]!);
+        db.query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)").run(v, new Date().toISOString());
+      }
+    }).immediate();
+  }
+
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const run = async () => {
+      const db = this.#writer;
+      const committed: Change[] = [];
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await work(this.#tx(committed));
+        db.exec("COMMIT");
+        for (const change of committed) this.#emit(change);
+        return result;
+      } catch (error) {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw error;
+      }
+    };
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #tx(committed: Change[]): StoreTx {
+    const db = this.#writer;
+    return {
+      reserveIdempotency: async (scope, key, requestHash, now, expiresAt): Promise<IdempotencyReservation> => {
+        const found = db
+          .query<{ request_hash: string; response: string | null; expires_at: string }, SQLQueryBindings[]>(
+            "SELECT request_hash, response, expires_at FROM idempotency WHERE scope = ? AND key = ?",
+          )
+          .get(scope, key);
+        if (found && found.expires_at > now && found.response !== null) {
+          return { kind: "replay", request_hash: found.request_hash, response: JSON.parse(found.response) };
+        }
+        db.query(
+          `INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES (?, ?, ?, NULL, ?, ?)
+           ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = NULL,
+             created_at = excluded.created_at, expires_at = excluded.expires_at`,
+        ).run(scope, key, requestHash, now, expiresAt);
+        return { kind: "reserved" };
+      },
+      saveIdempotentResponse: async (scope, key, response) => {
+        db.query("UPDATE idempotency SET response = ? WHERE scope = ? AND key = ?").run(JSON.stringify(response), scope, key);
+      },
+      insertTask: async (t: Task) => {
+        db.query(
+          `INSERT INTO tasks (task_id, target, source, task_type, description, data, context, priority, status,
+             claimed_by, result, error, created_at, updated_at, version, trace_id)
+           VALUES (${placeholders(16)})`,
+        ).run(
+          t.task_id, t.target, t.source, t.task_type, t.description, JSON.stringify(t.data), JSON.stringify(t.context),
+          t.priority, t.status, t.claimed_by, t.result === null ? null : JSON.stringify(t.result), t.error,
+          t.created_at, t.updated_at, t.version, t.trace_id,
+        );
+      },
+      getTaskForUpdate: async (id) => this.#getTask(db, id),
+      updateTask: async (id, p) => {
+        db.query(
+          "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ? WHERE task_id = ?",
+        ).run(p.status, p.claimed_by, p.result === null ? null : JSON.stringify(p.result), p.error, p.updated_at, p.version, id);
+      },
+      insertApproval: async (a: Approval) => {
+        db.query(
+          `INSERT INTO approvals (approval_id, task_id, approver_role, reason, status, requested_by, decided_by, comments,
+             created_at, decided_at, trace_id) VALUES (${placeholders(11)})`,
+        ).run(
+          a.approval_id, a.task_id, a.approver_role, a.reason, a.status, a.requested_by, a.decided_by, a.comments,
+          a.created_at, a.decided_at, a.trace_id,
+        );
+      },
+      getApprovalForUpdate: async (id) => this.#getApproval(db, id),
+      updateApproval: async (id, p) => {
+        db.query("UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ? WHERE approval_id = ?").run(
+          p.status, p.decided_by, p.comments, p.decided_at, id,
+        );
+      },
+      appendAudit: async (e, about) => {
+        const row = db
+          .query<Record<string, unknown>, SQLQueryBindings[]>(
+            `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role)
+             VALUES (${placeholders(11)}) RETURNING *`,
+          )
+          .get(
+            e.at, e.actor, e.action, e.task_id, e.approval_id, e.from_status, e.to_status, e.trace_id,
+            about.target, about.source, about.approver_role,
+          );
+        committed.push(toChange(row!));
+      },
+    };
+  }
+
+  #getTask(db: Database, id: string): Task | null {
+    const row = db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = ?`).get(id);
+    if (!row) return null;
+    const { seq: _seq, ...task } = toTask(row);
+    return task;
+  }
+
+  #getApproval(db: Database, id: string): Approval | null {
+    const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE approval_id = ?").get(id);
+    if (!row) return null;
+    const { seq: _seq, ...approval } = toApproval(row);
+    return approval;
+  }
+
+  #emit(change: Change) {
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  async getTask(id: string) {
+    return this.#getTask(this.#reader, id);
+  }
+
+  async listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
+    const after = f.after === undefined ? null : { sql: f.order === "asc" ? "seq > ?" : "seq < ?", params: [f.after] };
+    const w = where([
+      taskVisibility(f.visibleTo),
+      eq("target", f.target),
+      eq("source", f.source),
+      eq("status", f.status),
+      eq("task_type", f.task_type),
+      after,
+    ]);
+    return this.#reader
+      .query<Record<string, unknown>, SQLQueryBindings[]>(
+        `SELECT ${TASK_COLUMNS} FROM tasks ${w.sql} ORDER BY seq ${f.order === "asc" ? "ASC" : "DESC"} LIMIT ?`,
+      )
+      .all(...w.params, f.limit)
+      .map(toTask);
+  }
+
+  async getApproval(id: string) {
+    return this.#getApproval(this.#reader, id);
+  }
+
+  async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+    let visible: Clause | null = null;
+    if (f.visibleTo) {
+      const roles = [...f.visibleTo.roles];
+      const task = taskVisibility(f.visibleTo, "t")!;
+      const byRole = roles.length ? ` OR a.approver_role IN (${placeholders(roles.length)})` : "";
+      visible = {
+        sql: `(a.requested_by = ?${byRole} OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${task.sql}))`,
+        params: [f.visibleTo.subject, ...roles, ...task.params],
+      };
+    }
+    const w = where([
+      visible,
+      eq("a.approver_role", f.approver_role),
+      eq("a.task_id", f.task_id),
+      eq("a.status", f.status),
+      f.after === undefined ? null : { sql: "a.seq < ?", params: [f.after] },
+    ]);
+    return this.#reader
+      .query<Record<string, unknown>, SQLQueryBindings[]>(`SELECT a.* FROM approvals a ${w.sql} ORDER BY a.seq DESC LIMIT ?`)
+      .all(...w.params, f.limit)
+      .map(toApproval);
+  }
+
+  async approvalsForTask(taskId: string): Promise<Approval[]> {
+    return this.#reader
+      .query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE task_id = ? ORDER BY seq")
+      .all(taskId)
+      .map((r) => {
+        const { seq: _seq, ...approval } = toApproval(r);
+        return approval;
+      });
+  }
+
+  async history(taskId: string): Promise<AuditEntry[]> {
+    return this.#reader
+      .query<Record<string, unknown>, [string]>("SELECT * FROM audit WHERE task_id = ? ORDER BY seq")
+      .all(taskId)
+      .map(toAudit);
+  }
+
+  async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    const w = where([
+      eq("actor", f.actor),
+      eq("action", f.action),
+      eq("task_id", f.task_id),
+      f.since === undefined ? null : { sql: "at >= ?", params: [f.since] },
+      f.until === undefined ? null : { sql: "at < ?", params: [f.until] },
+      f.after === undefined ? null : { sql: "seq < ?", params: [f.after] },
+    ]);
+    return this.#reader
+      .query<Record<string, unknown>, SQLQueryBindings[]>(`SELECT * FROM audit ${w.sql} ORDER BY seq DESC LIMIT ?`)
+      .all(...w.params, f.limit)
+      .map(toAudit);
+  }
+
+  async changesSince(seq: number, limit: number): Promise<Change[]> {
+    return this.#reader
+      .query<Record<string, unknown>, [number, number]>("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
+      .all(seq, limit)
+      .map(toChange);
+  }
+
+  onChange(listener: (change: Change) => void) {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  async purgeExpiredIdempotency(now: string) {
+    return this.transaction(async () => this.#writer.query("DELETE FROM idempotency WHERE expires_at <= ?").run(now).changes);
+  }
+
+  async ping() {
+    this.#reader.query("SELECT 1").get();
+  }
+
+  async close() {
+    await this.#queue;
+    this.#reader.close();
+    this.#writer.close();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The storage boundary. The mesh service owns every rule; a store only keeps rows,
+ * runs a unit of work atomically and tells listeners about committed changes.
+ * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
+ */
+import type { Approval, ApprovalStatus, AuditEntry, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
+
+/** A committed change: one audit row. Long-polls and live events wake on these. */
+export type Change = AuditEntry & { target: string; source: string; approver_role: string | null };
+
+export type NewAuditEntry = Omit<AuditEntry, "seq">;
+
+export type IdempotencyRecord = { request_hash: string; response: JsonObject | null };
+
+/** What happened when a unit of work tried to take an idempotency key. */
+export type IdempotencyReservation =
+  | { kind: "reserved" }
+  | { kind: "replay"; request_hash: string; response: JsonObject };
+
+export interface TaskFilter {
+  /** Only tasks the caller may see; undefined means all (an admin). */
+  visibleTo?: { subject: string; roles: readonly string[] };
+  target?: string;
+  source?: string;
+  status?: TaskStatus;
+  task_type?: string;
+  /** Keyset position: the `seq` to continue after. */
+  after?: number;
+  order: "asc" | "desc";
+  limit: number;
+}
+
+export interface ApprovalFilter {
+  visibleTo?: { subject: string; roles: readonly string[] };
+  approver_role?: string;
+  task_id?: string;
+  status?: ApprovalStatus;
+  after?: number;
+  limit: number;
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  task_id?: string;
+  since?: string;
+  until?: string;
+  after?: number;
+  limit: number;
+}
+
+/** Rows come back with their keyset position so the service can make cursors. */
+export type Positioned<T> = T & { seq: number };
+
+export type TaskPatch = Pick<Task, "status" | "claimed_by" | "result" | "error" | "updated_at" | "version">;
+export type ApprovalPatch = Pick<Approval, "status" | "decided_by" | "comments" | "decided_at">;
+
+/** The operations allowed inside one atomic unit of work. */
+export interface StoreTx {
+  /**
+   * Take `key` for `scope`, or find who already took it. Concurrent callers with one
+   * key are serialised: the second sees the first's response once it has committed.
+   */
+  reserveIdempotency(scope: string, key: string, requestHash: string, now: string, expiresAt: string): Promise<IdempotencyReservation>;
+  saveIdempotentResponse(scope: string, key: string, response: JsonObject): Promise<void>;
+
+  insertTask(task: Task): Promise<void>;
+  /** Reads a task and locks it against concurrent changes until the unit of work ends. */
+  getTaskForUpdate(id: string): Promise<Task | null>;
+  updateTask(id: string, patch: TaskPatch): Promise<void>;
+
+  insertApproval(approval: Approval): Promise<void>;
+  getApprovalForUpdate(id: string): Promise<Approval | null>;
+  updateApproval(id: string, patch: ApprovalPatch): Promise<void>;
+
+  /** Appends to the audit trail; listeners hear of it after commit. */
+  appendAudit(entry: NewAuditEntry, about: Pick<Change, "target" | "source" | "approver_role">): Promise<void>;
+}
+
+export interface Store {
+  readonly engine: "sqlite" | "postgres";
+  /** Runs `work` atomically: all of it is committed, or none of it. */
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  getTask(id: string): Promise<Task | null>;
+  listTasks(filter: TaskFilter): Promise<Positioned<Task>[]>;
+  getApproval(id: string): Promise<Approval | null>;
+  listApprovals(filter: ApprovalFilter): Promise<Positioned<Approval>[]>;
+  approvalsForTask(taskId: string): Promise<Approval[]>;
+  /** The task's audit rows, oldest first: its history. */
+  history(taskId: string): Promise<AuditEntry[]>;
+  listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
+  /** Changes after `seq`, oldest first, for resuming an event stream. */
+  changesSince(seq: number, limit: number): Promise<Change[]>;
+
+  /** Calls `listener` for every committed change, from any controller on this database. */
+  onChange(listener: (change: Change) => void): () => void;
+
+  purgeExpiredIdempotency(now: string): Promise<number>;
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Raised by a store when its database cannot be reached; the service answers 503. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}

@@ -1,0 +1,240 @@
+/**
+ * The controller's HTTP contract, written once. These schemas validate requests in
+ * the controller, type the controller client, become MCP input/output schemas and
+ * make up /openapi.json.
+ */
+import { z } from "zod";
+
+/** Limits that hold under abuse; the store and the HTTP layer rely on them. */
+export const LIMITS = {
+  bodyBytes: 1024 * 1024,
+  idLength: 128,
+  roleLength: 128,
+  textLength: 16 * 1024,
+  pageSize: 200,
+  defaultPageSize: 50,
+  waitSeconds: 60,
+} as const;
+
+const name = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .max(LIMITS.roleLength)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, `${what} may hold letters, digits and . _ : @ / - only`);
+
+export const Role = name("role").describe("A role name, e.g. `reviewer`.");
+export const Subject = z.string().min(1).max(LIMITS.roleLength).describe("A caller's identity (the token's `sub`).");
+export const Id = z.string().min(1).max(LIMITS.idLength).describe("An id issued by the controller.");
+export const Timestamp = z.string().describe("RFC 3339 time, UTC.");
+
+export const Priority = z.enum(["low", "normal", "high"]);
+export type Priority = z.infer<typeof Priority>;
+
+export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled"]);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const ApprovalStatus = z.enum(["pending", "approved", "rejected"]);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+
+export const Decision = z.enum(["approved", "rejected"]);
+export type Decision = z.infer<typeof Decision>;
+
+/** Free-form JSON object, e.g. a task's data or context. */
+export const JsonObject = z.record(z.string(), z.unknown());
+export type JsonObject = z.infer<typeof JsonObject>;
+
+export const TaskSpec = z.object({
+  task_type: name("task_type").describe("What kind of work, e.g. `code_review` or `notification`."),
+  description: z.string().max(LIMITS.textLength).optional().describe("What to do, for the agent or person who takes it."),
+  data: JsonObject.optional().describe("Anything the taker needs: files, ids, parameters."),
+});
+export type TaskSpec = z.infer<typeof TaskSpec>;
+
+export const RouteTaskRequest = z.strictObject({
+  target: Role.describe("The role that should do the task."),
+  task: TaskSpec,
+  context: JsonObject.optional().describe("Where the task comes from: conversation, repo, ticket."),
+  priority: Priority.optional().describe("Defaults to `normal`."),
+  source: Subject.optional().describe("Must equal the caller's own identity if given; the token decides it."),
+});
+export type RouteTaskRequest = z.infer<typeof RouteTaskRequest>;
+
+export const RouteTaskResponse = z.object({
+  task_id: Id,
+  status: z.literal("pending"),
+  trace_id: z.string(),
+});
+export type RouteTaskResponse = z.infer<typeof RouteTaskResponse>;
+
+export const CompleteTaskRequest = z.strictObject({
+  result: JsonObject.optional().describe("The outcome, for whoever sent the task."),
+});
+export const FailTaskRequest = z.strictObject({
+  error: z.string().min(1).max(LIMITS.textLength).describe("Why the task could not be done."),
+});
+export const CancelTaskRequest = z.strictObject({
+  reason: z.string().max(LIMITS.textLength).optional(),
+});
+
+export const HistoryEntry = z.object({
+  seq: z.number().int(),
+  at: Timestamp,
+  actor: Subject,
+  action: z.string(),
+  from_status: z.string().nullable(),
+  to_status: z.string().nullable(),
+  trace_id: z.string(),
+  approval_id: Id.nullable(),
+});
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
+export const Approval = z.object({
+  approval_id: Id,
+  task_id: Id,
+  approver_role: Role,
+  reason: z.string(),
+  status: ApprovalStatus,
+  requested_by: Subject,
+  decided_by: Subject.nullable(),
+  comments: z.string(),
+  created_at: Timestamp,
+  decided_at: Timestamp.nullable(),
+  trace_id: z.string(),
+});
+export type Approval = z.infer<typeof Approval>;
+
+export const Task = z.object({
+  task_id: Id,
+  target: Role,
+  source: Subject,
+  task_type: z.string(),
+  description: z.string().nullable(),
+  data: JsonObject,
+  context: JsonObject,
+  priority: Priority,
+  status: TaskStatus,
+  claimed_by: Subject.nullable(),
+  result: JsonObject.nullable(),
+  error: z.string().nullable(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  version: z.number().int().describe("Grows by one with every change; pass it as `after_version` to wait for the next."),
+  trace_id: z.string(),
+});
+export type Task = z.infer<typeof Task>;
+
+export const TaskDetail = Task.extend({
+  history: z.array(HistoryEntry),
+  approvals: z.array(Approval),
+});
+export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const Page = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null when there is none."),
+  });
+
+export const TaskPage = Page(Task);
+export type TaskPage = z.infer<typeof TaskPage>;
+
+const waitSeconds = z.coerce
+  .number()
+  .min(0)
+  .max(LIMITS.waitSeconds, `wait may be at most ${LIMITS.waitSeconds} seconds`)
+  .optional()
+  .describe("Long-poll: wait up to this many seconds for a change before answering.");
+const pageSize = z.coerce.number().int().min(1).max(LIMITS.pageSize).optional();
+const cursor = z.string().max(64).optional();
+
+export const TaskQuery = z.strictObject({
+  target: Role.optional(),
+  source: Subject.optional(),
+  status: TaskStatus.optional(),
+  task_type: name("task_type").optional(),
+  limit: pageSize,
+  cursor,
+  order: z.enum(["asc", "desc"]).optional().describe("By creation: oldest first (`asc`, default) or newest first."),
+  wait: waitSeconds,
+});
+export type TaskQuery = z.infer<typeof TaskQuery>;
+
+export const TaskReadQuery = z.strictObject({
+  wait: waitSeconds,
+  after_version: z.coerce.number().int().min(0).optional().describe("With `wait`: answer once the task's version is above this."),
+});
+export type TaskReadQuery = z.infer<typeof TaskReadQuery>;
+
+export const ApprovalRequest = z.strictObject({
+  task_id: Id,
+  approver_role: Role.describe("The role whose holders may decide."),
+  reason: z.string().min(1).max(LIMITS.textLength).describe("Why approval is needed, for the person deciding."),
+  decision: z.literal("pending").optional().describe("Kept for the seed's contract; only `pending` is accepted."),
+  comments: z.string().max(LIMITS.textLength).optional(),
+});
+export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
+
+export const ApprovalCreated = z.object({
+  approval_id: Id,
+  status: z.literal("pending"),
+  trace_id: z.string(),
+});
+export type ApprovalCreated = z.infer<typeof ApprovalCreated>;
+
+export const DecisionRequest = z.strictObject({
+  decision: Decision,
+  comments: z.string().max(LIMITS.textLength).optional(),
+});
+export type DecisionRequest = z.infer<typeof DecisionRequest>;
+
+export const ApprovalQuery = z.strictObject({
+  approver_role: Role.optional(),
+  task_id: Id.optional(),
+  status: ApprovalStatus.optional().describe("Defaults to `pending`."),
+  limit: pageSize,
+  cursor,
+  wait: waitSeconds,
+});
+export type ApprovalQuery = z.infer<typeof ApprovalQuery>;
+
+export const ApprovalPage = Page(Approval);
+export type ApprovalPage = z.infer<typeof ApprovalPage>;
+
+export const AuditEntry = z.object({
+  seq: z.number().int(),
+  at: Timestamp,
+  actor: Subject,
+  action: z.string(),
+  task_id: Id,
+  approval_id: Id.nullable(),
+  from_status: z.string().nullable(),
+  to_status: z.string().nullable(),
+  trace_id: z.string(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const AuditQuery = z.strictObject({
+  actor: Subject.optional(),
+  action: z.string().max(64).optional(),
+  task_id: Id.optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  limit: pageSize,
+  cursor,
+});
+export type AuditQuery = z.infer<typeof AuditQuery>;
+
+export const AuditPage = Page(AuditEntry);
+export type AuditPage = z.infer<typeof AuditPage>;
+
+/** RFC 9457 problem details, as every error of the controller is shaped. */
+export const Problem = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  trace_id: z.string(),
+  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+export type Problem = z.infer<typeof Problem>;

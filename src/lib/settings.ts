@@ -1,0 +1,89 @@
+/**
+ * Settings from flags, the environment and a `.env` file (Bun loads it), validated
+ * once at start. A bad value stops the program with one line: which setting, what
+ * was wrong and what is allowed. The same table writes `--help`.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { LOG_LEVELS } from "./log.ts";
+
+export type Setting<T = unknown> = {
+  /** Long flag without dashes, e.g. `port`; absent for environment-only settings. */
+  flag?: string;
+  env?: string;
+  schema: z.ZodType<T>;
+  /** Shown in --help and used when neither flag nor environment says otherwise. */
+  fallback?: string | (() => string);
+  help: string;
+  /** A flag that may be given more than once (collected into a list). */
+  multiple?: boolean;
+  /** A flag without a value. */
+  boolean?: boolean;
+};
+
+export type SettingsSpec = Record<string, Setting>;
+export type SettingsOf<S extends SettingsSpec> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+export class SettingsError extends Error {
+  override name = "SettingsError";
+}
+
+const label = (s: Setting) => [s.flag && `--${s.flag}`, s.env].filter(Boolean).join(" / ");
+
+export function loadSettings<S extends SettingsSpec>(spec: S, argv: string[], env: Record<string, string | undefined> = process.env): SettingsOf<S> {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const s of Object.values(spec)) {
+    if (s.flag) options[s.flag] = { type: s.boolean ? "boolean" : "string", multiple: s.multiple };
+  }
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new SettingsError(`${(error as Error).message.replace(/\. To specify.*$/s, "")}; see --help`);
+  }
+  const result: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(spec)) {
+    const fromFlag = s.flag ? values[s.flag] : undefined;
+    const fromEnv = s.env ? env[s.env] : undefined;
+    const fallback = typeof s.fallback === "function" ? s.fallback() : s.fallback;
+    const raw = fromFlag ?? (fromEnv === "" ? undefined : fromEnv) ?? fallback;
+    const parsed = s.schema.safeParse(raw);
+    if (!parsed.success) {
+      const shown = raw === undefined ? "nothing" : JSON.stringify(raw);
+      throw new SettingsError(`${label(s)}: ${parsed.error.issues[0]?.message ?? "invalid"} (got ${shown})`);
+    }
+    result[key] = parsed.data;
+  }
+  return result as SettingsOf<S>;
+}
+
+export function settingsHelp(spec: SettingsSpec): string {
+  const rows = Object.values(spec).map((s) => {
+    const flag = s.flag ? `--${s.flag}${s.boolean ? "" : " VALUE"}` : "";
+    const fallback = typeof s.fallback === "function" ? s.fallback() : s.fallback;
+    const extra = [s.env && `env ${s.env}`, fallback !== undefined && `default ${fallback}`].filter(Boolean).join(", ");
+    return { left: flag || s.env || "", right: `${s.help}${extra ? ` (${extra})` : ""}` };
+  });
+  const width = Math.max(...rows.map((r) => r.left.length));
+  return rows.map((r) => `  ${r.left.padEnd(width)}  ${r.right}`).join("\n");
+}
+
+// ── value schemas shared by the commands ─────────────────────────────────────
+
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** A duration such as `90s`, `15m`, `24h`, `7d` or plain seconds, as seconds. */
+export const durationSeconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?(ms|s|m|h|d)?$/, "must be a duration like 30s, 15m, 24h or 7d")
+  .transform((text) => {
+    const [, n, unit] = /^([\d.]+)(ms|s|m|h|d)?$/.exec(text)!;
+    return Number(n) * UNITS[unit ?? "s"]!;
+  });
+
+export const port = z.coerce.number().int("must be a whole number").min(0).max(65535, "must be a port from 0 to 65535");
+export const positiveInt = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
+export const nonNegativeInt = (max: number) => z.coerce.number().int("must be a whole number").min(0, "must be 0 or more").max(max, `must be at most ${max}`);
+export const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
+export const logLevel = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` });
+export const list = z.string().transform((text) => text.split(",").map((s) => s.trim()).filter(Boolean));

@@ -1,0 +1,61 @@
+#!/usr/bin/env bun
+/**
+ * agent-mesh: the command line. Each command loads only what it uses, so the MCP
+ * server (the default, started by agents' hosts) starts fast.
+ */
+import { SettingsError } from "./lib/settings.ts";
+import { COMMIT, VERSION } from "./lib/version.ts";
+
+type Command = { summary: string; run: (argv: string[]) => Promise<void> };
+
+const COMMANDS: Record<string, Command> = {
+  mcp: { summary: "Serve the mesh tools to an MCP client over stdio or Streamable HTTP (the default)", run: async (argv) => (await import("./mcp/command.ts")).run(argv) },
+  controller: { summary: "Serve the controller HTTP API", run: async (argv) => (await import("./controller/command.ts")).runController(argv) },
+  token: { summary: "Print a JWT signed with the controller's dev key", run: async (argv) => (await import("./controller/command.ts")).runToken(argv) },
+};
+
+const USAGE = `agent-mesh ${VERSION}: hand work between AI agents and people.
+
+Usage: agent-mesh [command] [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`)
+  .join("\n")}
+
+Options:
+  --help, -h  Show help (also: agent-mesh COMMAND --help)
+  --version   Print the version and commit
+
+Start here: agent-mesh controller, then agent-mesh token --sub me --role worker.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === "--version" || first === "-v" || first === "version") {
+    console.log(`agent-mesh ${VERSION} (${COMMIT})`);
+    return 0;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const [name, args] = first === undefined || first.startsWith("-") ? ["mcp", argv] : [first, rest];
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`agent-mesh: unknown command "${name}"; run agent-mesh --help to see the commands.`);
+    return 2;
+  }
+  try {
+    await command.run(args);
+    return 0;
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      console.error(`agent-mesh ${name}: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== 0) process.exit(code);
