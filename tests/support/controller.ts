@@ -22,6 +22,8 @@ export type TestController = {
   token: (sub: string, roles?: string[], ttlSeconds?: number) => Promise<string>;
   /** fetch against the controller as `token`, JSON in and out. */
   api: (token: string | null, method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: any; headers: Headers }>;
+  /** Everything the controller logged so far (JSON lines). */
+  logs: () => string;
   stop: () => Promise<void>;
 };
 
@@ -53,14 +55,16 @@ export function apiClient(url: string): TestController["api"] {
 /** Starts a controller in this process. `env` holds MESH_* settings, as a user would set them. */
 export async function startTestController(env: Record<string, string> = {}): Promise<TestController> {
   const dataDir = env.MESH_DATA_DIR ?? tempDir();
-  const settings = loadSettings(controllerSettings, [], { MESH_PORT: "0", MESH_LOG_LEVEL: "error", MESH_DATA_DIR: dataDir, ...env });
-  const controller: Controller = await startController(settings, createLogger(settings.logLevel));
+  const settings = loadSettings(controllerSettings, [], { MESH_PORT: "0", MESH_DATA_DIR: dataDir, ...env });
+  let logs = "";
+  const controller: Controller = await startController(settings, createLogger(settings.logLevel, (line) => (logs += line)));
   const url = controller.url.href;
   return {
     url,
     dataDir,
     token: (sub, roles, ttl) => tokenFor(dataDir, sub, roles, ttl),
     api: apiClient(url),
+    logs: () => logs,
     async stop() {
       await controller.stop();
       if (!env.MESH_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });

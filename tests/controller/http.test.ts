@@ -1,0 +1,129 @@
+/** The edges of the HTTP API: malformed input, limits, problems, operations endpoints. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startTestController, type TestController } from "../support/controller.ts";
+
+let c: TestController;
+let alice: string;
+let admin: string;
+beforeAll(async () => {
+  c = await startTestController();
+  alice = await c.token("alice", ["worker"]);
+  admin = await c.token("root", ["admin"]);
+});
+afterAll(() => c.stop());
+
+const route = (body: unknown, key: string) => c.api(alice, "POST", "/tasks/route", body, { "idempotency-key": key });
+const stored = async () => (await c.api(admin, "GET", "/audit?limit=200")).body.items.length as number;
+
+describe("bad bodies: a 4xx problem, nothing stored", () => {
+  test("malformed JSON → 400", async () => {
+    const before = await stored();
+    const res = await route('{"target": "worker", ', "bad-json");
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.body.detail).toContain("not valid JSON");
+    expect(await stored()).toBe(before);
+  });
+
+  test("wrong types → 422 naming each field", async () => {
+    const res = await route({ target: 42, task: { task_type: ["x"] }, priority: "urgent" }, "types");
+    expect(res.status).toBe(422);
+    expect(res.body.errors.map((e: any) => e.field).sort()).toEqual(["priority", "target", "task.task_type"]);
+  });
+
+  test("a missing field → 422 naming it", async () => {
+    const res = await route({ target: "worker" }, "missing");
+    expect(res.status).toBe(422);
+    expect(res.body.errors[0].field).toBe("task");
+  });
+
+  test("an unknown top-level field → 422 naming it", async () => {
+    const res = await route({ target: "worker", task: { task_type: "x" }, colour: "red" }, "unknown");
+    expect(res.status).toBe(422);
+    expect(res.body.errors[0].field).toBe("colour");
+  });
+
+  test("a body over 1 MiB → 413, with or without a content-length", async () => {
+    const big = { target: "worker", task: { task_type: "x", data: { blob: "x".repeat(1024 * 1024) } } };
+    expect((await route(big, "big")).status).toBe(413);
+    const chunked = await fetch(new URL("/tasks/route", c.url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice}`, "idempotency-key": "big-stream" },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+          controller.close();
+        },
+      }),
+    });
+    expect(chunked.status).toBe(413);
+  });
+
+  test("prototype-pollution keys → 400", async () => {
+    const res = await route('{"target":"worker","task":{"task_type":"x","data":{"__proto__":{"admin":true}}}}', "proto");
+    expect(res.status).toBe(400);
+    expect(({} as any).admin).toBeUndefined();
+  });
+
+  test("invalid UTF-8 → 400", async () => {
+    const res = await fetch(new URL("/tasks/route", c.url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice}`, "idempotency-key": "utf8" },
+      body: new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    });
+    expect(res.status).toBe(400);
+  });
+
+  test("an over-long string → 422", async () => {
+    const res = await route({ target: "worker", task: { task_type: "x", description: "d".repeat(20_000) } }, "long");
+    expect(res.status).toBe(422);
+    expect(res.body.errors[0].field).toBe("task.description");
+  });
+});
+
+describe("routes", () => {
+  test("an unknown route is a 404 problem", async () => {
+    const res = await c.api(alice, "GET", "/nope");
+    expect(res.status).toBe(404);
+    expect(res.body.type).toBe("urn:agent-mesh:problem:not-found");
+  });
+
+  test("a known route with the wrong method is a 405 problem with Allow", async () => {
+    const res = await c.api(alice, "DELETE", "/approvals");
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST, GET");
+    expect(res.body.type).toBe("urn:agent-mesh:problem:method-not-allowed");
+  });
+
+  test("an unknown query parameter is a 422 naming it", async () => {
+    const res = await c.api(alice, "GET", "/tasks?colour=red");
+    expect(res.status).toBe(422);
+    expect(res.body.errors[0].field).toBe("colour");
+  });
+
+  test("a malformed escape in the path is a 400", async () => {
+    expect((await c.api(alice, "GET", "/tasks/%E0%A4%A")).status).toBe(400);
+  });
+});
+
+describe("operations", () => {
+  test("/healthz, /readyz and /status answer without a token", async () => {
+    expect((await c.api(null, "GET", "/healthz")).body).toEqual({ status: "ok" });
+    expect((await c.api(null, "GET", "/readyz")).body).toMatchObject({ status: "ready", database: "sqlite" });
+    expect((await c.api(null, "GET", "/status")).body).toMatchObject({ status: "ok", version: expect.any(String), database: "sqlite", auth: "dev" });
+  });
+
+  test("/.well-known/jwks.json serves the dev public key, never the private part", async () => {
+    const res = await c.api(null, "GET", "/.well-known/jwks.json");
+    expect(res.body.keys).toHaveLength(1);
+    expect(res.body.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", alg: "ES256" });
+    expect(res.body.keys[0].d).toBeUndefined();
+  });
+
+  test("every request is logged as one JSON line with its trace id", async () => {
+    const res = await c.api(alice, "GET", "/tasks", undefined, { "x-trace-id": "log-me-1" });
+    const line = c.logs().split("\n").find((l) => l.includes('"trace_id":"log-me-1"'));
+    expect(res.status).toBe(200);
+    expect(JSON.parse(line!)).toMatchObject({ level: "info", msg: "request", method: "GET", path: "/tasks", status: 200, sub: "alice" });
+  });
+});

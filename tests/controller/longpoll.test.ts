@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { startTestController, type TestController } from "../support/controller.ts";
+
+let c: TestController;
+let alice: string;
+let bob: string;
+beforeAll(async () => {
+  c = await startTestController({ MESH_MAX_WAITS_PER_CALLER: "3" });
+  alice = await c.token("alice", []);
+  bob = await c.token("bob", ["poller", "quiet"]);
+});
+afterAll(() => c.stop());
+
+let n = 0;
+const send = (target = "poller") => c.api(alice, "POST", "/tasks/route", { target, task: { task_type: "t" } }, { "idempotency-key": `lp-${++n}` });
+
+test("an inbox long-poll answers as soon as a task arrives, not at its deadline", async () => {
+  const started = performance.now();
+  const waiting = c.api(bob, "GET", "/tasks?target=poller&status=pending&wait=20");
+  await Bun.sleep(200);
+  const sent = await send();
+  const res = await waiting;
+  const elapsed = performance.now() - started;
+  expect(res.status).toBe(200);
+  expect(res.body.items.map((t: any) => t.task_id)).toEqual([sent.body.task_id]);
+  expect(elapsed).toBeLessThan(5000);
+  await c.api(bob, "POST", `/tasks/${sent.body.task_id}/claim`, {});
+});
+
+test("an empty inbox waits out the time and answers an empty page", async () => {
+  const started = performance.now();
+  const res = await c.api(bob, "GET", "/tasks?target=poller&status=pending&wait=1");
+  expect(res.status).toBe(200);
+  expect(res.body.items).toEqual([]);
+  expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+});
+
+test("a task long-poll answers when that task changes", async () => {
+  const { task_id } = (await send()).body;
+  const waiting = c.api(alice, "GET", `/tasks/${task_id}?wait=20`);
+  await Bun.sleep(200);
+  await c.api(bob, "POST", `/tasks/${task_id}/claim`, {});
+  const res = await waiting;
+  expect(res.body).toMatchObject({ status: "claimed", version: 2 });
+});
+
+test("after_version answers at once when the task has already moved on", async () => {
+  const { task_id } = (await send()).body;
+  await c.api(bob, "POST", `/tasks/${task_id}/claim`, {});
+  const started = performance.now();
+  const res = await c.api(alice, "GET", `/tasks/${task_id}?wait=20&after_version=1`);
+  expect(res.body.version).toBe(2);
+  expect(performance.now() - started).toBeLessThan(2000);
+});
+
+test("an approval decision wakes a waiting requester", async () => {
+  const mia = await c.token("mia", ["manager"]);
+  const { task_id } = (await send()).body;
+  const { approval_id } = (await c.api(alice, "POST", "/approvals", { task_id, approver_role: "manager", reason: "r" })).body;
+  const { version } = (await c.api(alice, "GET", `/tasks/${task_id}`)).body;
+  const waiting = c.api(alice, "GET", `/tasks/${task_id}?wait=20&after_version=${version}`);
+  const pending = await c.api(mia, "GET", "/approvals?wait=5");
+  expect(pending.body.items.map((a: any) => a.approval_id)).toContain(approval_id);
+  await c.api(mia, "POST", `/approvals/${approval_id}/decision`, { decision: "approved" });
+  const res = await waiting;
+  expect(res.body.approvals[0].status).toBe("approved");
+});
+
+test("a change another caller may not see does not answer the poll", async () => {
+  const waiting = c.api(bob, "GET", "/tasks?target=quiet&status=pending&wait=1");
+  await send("elsewhere");
+  const res = await waiting;
+  expect(res.body.items).toEqual([]);
+});
+
+test("too many long-polls from one caller: 429", async () => {
+  const polls = Array.from({ length: 3 }, () => c.api(bob, "GET", "/tasks?target=nobody&wait=2"));
+  await Bun.sleep(200);
+  const extra = await c.api(bob, "GET", "/tasks?target=nobody&wait=2");
+  expect(extra.status).toBe(429);
+  await Promise.all(polls);
+  expect((await c.api(bob, "GET", "/tasks?target=nobody&wait=0")).status).toBe(200);
+});
+
+test("wait beyond the limit is a 422 naming wait", async () => {
+  const res = await c.api(bob, "GET", "/tasks?wait=61");
+  expect(res.status).toBe(422);
+  expect(res.body.errors[0].field).toBe("wait");
+});
