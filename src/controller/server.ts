@@ -12,6 +12,7 @@ import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource } from "./auth.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
+import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf, type ApiRoute } from "./routes.ts";
 import { MeshService } from "./service.ts";
 import type { controllerSettings } from "./settings.ts";
@@ -37,7 +38,9 @@ export async function startController(settings: ControllerSettings, log: Logger)
     clockToleranceSeconds: settings.clockTolerance,
   });
   const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
-  const matchers = compile(apiRoutes(service));
+  const routes = apiRoutes(service);
+  const matchers = compile(routes);
+  const openapi = JSON.stringify(openApiDocument(routes));
   const shutdown = new AbortController();
   const database = describeDatabase(settings.database, settings.dataDir);
 
@@ -53,6 +56,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
       }
     },
     "/status": async () => json({ status: "ok", service: "agent-mesh-controller", version: VERSION, commit: COMMIT, database: store.engine, auth: trust.kind }),
+    "/openapi.json": async () => new Response(openapi, { headers: { "content-type": "application/json" } }),
     "/.well-known/jwks.json": async () => json({ keys: trust.kind === "dev" ? [trust.key.publicJwk] : [] }),
   };
 

@@ -127,3 +127,20 @@ describe("operations", () => {
     expect(JSON.parse(line!)).toMatchObject({ level: "info", msg: "request", method: "GET", path: "/tasks", status: 200, sub: "alice" });
   });
 });
+
+describe("/openapi.json", () => {
+  test("documents every route with the schemas the routes validate with", async () => {
+    const res = await c.api(null, "GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe("3.1.0");
+    expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit",
+      "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail",
+    ]);
+    const route = res.body.paths["/tasks/route"].post;
+    expect(route.requestBody.content["application/json"].schema.required).toEqual(["target", "task"]);
+    expect(route.parameters).toContainEqual(expect.objectContaining({ name: "Idempotency-Key", required: true }));
+    expect(route.responses["202"].content["application/json"].schema.properties.task_id).toBeDefined();
+    expect(res.body.paths["/tasks"].get.parameters.map((p: any) => p.name)).toContain("wait");
+  });
+});
