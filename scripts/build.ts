@@ -10,22 +10,23 @@ const { values } = parseArgs({
 
 const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { stderr: "ignore" }).stdout.toString().trim() || "unknown";
 
-const result = await Bun.build({
-  entrypoints: ["src/main.ts"],
-  compile: {
-    outfile: values.outfile,
-    ...(values.target && { target: values.target as Bun.Build.CompileTarget }),
-    // The binary behaves the same wherever it is started: only .env is read from the working folder.
-    autoloadBunfig: false,
-    autoloadTsconfig: false,
-    autoloadPackageJson: false,
-  },
-  minify: true,
-  sourcemap: "linked",
-  define: { BUILD_COMMIT: JSON.stringify(commit) },
-});
-if (!result.success) {
-  for (const log of result.logs) console.error(log);
+try {
+  await Bun.build({
+    entrypoints: ["src/main.ts"],
+    compile: {
+      outfile: values.outfile,
+      ...(values.target && { target: values.target as Bun.Build.CompileTarget }),
+      // The binary behaves the same wherever it is started: only .env is read from the working folder.
+      autoloadBunfig: false,
+      autoloadTsconfig: false,
+      autoloadPackageJson: false,
+    },
+    minify: true,
+    sourcemap: "linked",
+    define: { BUILD_COMMIT: JSON.stringify(commit) },
+  });
+} catch (error) {
+  console.error(`build failed: ${error instanceof AggregateError ? error.errors.join("\n") : error}`);
   process.exit(1);
 }
 console.log(`built ${values.outfile} (${commit})`);
