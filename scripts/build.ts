@@ -21,8 +21,8 @@ try {
       autoloadTsconfig: false,
       autoloadPackageJson: false,
     },
-    minify: true,
-    sourcemap: "linked",
+    // Names are kept so a stack trace in a bug report still reads.
+    minify: { whitespace: true, syntax: true, identifiers: false },
     define: { BUILD_COMMIT: JSON.stringify(commit) },
   });
 } catch (error) {
