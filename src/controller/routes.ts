@@ -13,8 +13,10 @@ import {
   AuditPage,
   AuditQuery,
   CancelTaskRequest,
+  ChangeEvent,
   CompleteTaskRequest,
   DecisionRequest,
+  EventQuery,
   FailTaskRequest,
   RouteTaskRequest,
   RouteTaskResponse,
@@ -26,11 +28,11 @@ import {
 } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
 import type { Method } from "./http.ts";
-import type { MeshService } from "./service.ts";
+import { HEARTBEAT, type MeshService } from "./service.ts";
 
 export type Idempotency = "required" | "optional" | "none";
 
-export type RouteInput<B, Q> = { ctx: RequestContext; params: Record<string, string>; body: B; query: Q };
+export type RouteInput<B, Q> = { ctx: RequestContext; params: Record<string, string>; body: B; query: Q; headers: Headers };
 
 export type ApiRoute = {
   method: Method;
@@ -96,8 +98,47 @@ export function apiRoutes(service: MeshService): ApiRoute[] {
       response: Approval,
       handle: ({ ctx, params, body }) => service.decideApproval(ctx, params.id!, body),
     }),
+    route({
+      method: "GET",
+      path: "/events",
+      summary: "Server-Sent Events: the changes you may see, live; resume with Last-Event-ID",
+      query: EventQuery,
+      response: ChangeEvent,
+      handle: async ({ ctx, query, headers }) => eventStream(service.events(ctx, resumeAfter(headers, query.since))),
+    }),
     route({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage, handle: ({ ctx, query }) => service.listAudit(ctx, query) }),
   ];
+}
+
+/** Where a stream starts: after the client's last event, or (null) with what happens next. */
+function resumeAfter(headers: Headers, since: number | undefined): number | null {
+  const last = headers.get("last-event-id");
+  if (last === null) return since ?? null;
+  if (!/^\d{1,15}$/.test(last)) throw new MeshError("bad_request", "Last-Event-ID must be an event id this controller sent.");
+  return Number(last);
+}
+
+/** Writes changes as Server-Sent Events; a comment line keeps quiet streams open. */
+function eventStream(changes: AsyncGenerator<ChangeEvent | typeof HEARTBEAT>): Response {
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      // Sent at once so the client sees the stream open (and how soon to reconnect).
+      controller.enqueue(encoder.encode("retry: 2000\n\n"));
+    },
+    async pull(controller) {
+      const next = await changes.next();
+      if (next.done) return controller.close();
+      const change = next.value;
+      controller.enqueue(
+        encoder.encode(change === HEARTBEAT ? ": keep-alive\n\n" : `id: ${change.seq}\nevent: ${change.action}\ndata: ${JSON.stringify(change)}\n\n`),
+      );
+    },
+    async cancel() {
+      await changes.return(undefined);
+    },
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-accel-buffering": "no" } });
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

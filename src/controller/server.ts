@@ -82,8 +82,8 @@ export async function startController(settings: ControllerSettings, log: Logger)
     };
     const query = route.query ? validate(route.query, queryOf(url), "query") : undefined;
     const body = route.body ? validate(route.body, await readJson(req), "body") : undefined;
-    const result = await route.handle({ ctx, params: found.params, body, query });
-    return { response: json(result, route.status), subject: caller.subject };
+    const result = await route.handle({ ctx, params: found.params, body, query, headers: req.headers });
+    return { response: result instanceof Response ? result : json(result, route.status), subject: caller.subject };
   }
 
   function failure(error: unknown, traceId: string): Response {

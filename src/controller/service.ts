@@ -45,6 +45,24 @@ const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskSta
   cancel: { from: ["pending", "claimed"], to: "cancelled" },
 };
 
+const EVENT_BATCH = 500;
+const EVENT_HEARTBEAT_MS = 15_000;
+
+/** Yielded by `events` when nothing happened for a while, so proxies keep the stream open. */
+export const HEARTBEAT = "heartbeat";
+
+/** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
+function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
+  const timer = setTimeout(finish, ms);
+  signal?.addEventListener("abort", finish, { once: true });
+  function finish() {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", finish);
+    resolve();
+  }
+  return finish;
+}
+
 const TERMINAL: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "cancelled"]);
 
 /** Stable JSON: key order must not make two equal requests look different. */
@@ -399,12 +417,7 @@ export class MeshService {
    * client has gone. Listening starts before the first check, so no change slips by.
    */
   async #wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
-    const subject = ctx.caller.subject;
-    const open = this.#waits.get(subject) ?? 0;
-    if (open >= this.#options.maxWaitsPerCaller) {
-      throw new MeshError("rate_limited", `You already have ${open} long-polls open; close one or wait without ?wait.`);
-    }
-    this.#waits.set(subject, open + 1);
+    const release = this.#holdSlot(ctx.caller.subject);
     let wake: () => void = () => {};
     let dirty = false;
     const unsubscribe = this.#store.onChange((c) => {
@@ -423,22 +436,70 @@ export class MeshService {
         if (left <= 0 || ctx.signal?.aborted) return null;
         if (dirty) continue;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(finish, left);
-          ctx.signal?.addEventListener("abort", finish, { once: true });
-          function finish() {
-            clearTimeout(timer);
-            ctx.signal?.removeEventListener("abort", finish);
-            resolve();
-          }
-          wake = finish;
+          wake = settleOnce(resolve, left, ctx.signal);
         });
       }
     } finally {
       unsubscribe();
-      const now = (this.#waits.get(subject) ?? 1) - 1;
-      if (now === 0) this.#waits.delete(subject);
-      else this.#waits.set(subject, now);
+      release();
     }
+  }
+
+  /**
+   * The changes the caller may see, as they are committed: first those after
+   * `afterSeq` from the audit trail (a reconnecting client misses nothing), then live
+   * ones; with `afterSeq` null, live ones only. Listening starts before the replay so
+   * nothing falls between the two.
+   */
+  async *events(ctx: RequestContext, afterSeq: number | null): AsyncGenerator<Change | typeof HEARTBEAT> {
+    const release = this.#holdSlot(ctx.caller.subject);
+    const live: Change[] = [];
+    let wake: () => void = () => {};
+    const unsubscribe = this.#store.onChange((c) => {
+      live.push(c);
+      wake();
+    });
+    const sent = new Set<number>();
+    try {
+      for (let after = afterSeq; after !== null; ) {
+        const batch = await this.#store.changesSince(after, EVENT_BATCH);
+        for (const change of batch) {
+          sent.add(change.seq);
+          if (this.#mayHear(ctx.caller, change)) yield change;
+        }
+        if (batch.length < EVENT_BATCH) break;
+        after = batch.at(-1)!.seq;
+      }
+      for (;;) {
+        for (let change = live.shift(); change; change = live.shift()) {
+          if ((afterSeq !== null && change.seq <= afterSeq) || sent.has(change.seq)) continue;
+          if (this.#mayHear(ctx.caller, change)) yield change;
+        }
+        sent.clear();
+        if (ctx.signal?.aborted) return;
+        await new Promise<void>((resolve) => {
+          wake = settleOnce(resolve, EVENT_HEARTBEAT_MS, ctx.signal);
+        });
+        if (live.length === 0) yield HEARTBEAT;
+      }
+    } finally {
+      unsubscribe();
+      release();
+    }
+  }
+
+  /** Long-polls and event streams share one budget per caller. */
+  #holdSlot(subject: string): () => void {
+    const open = this.#waits.get(subject) ?? 0;
+    if (open >= this.#options.maxWaitsPerCaller) {
+      throw new MeshError("rate_limited", `You already have ${open} long-polls or event streams open; close one first.`);
+    }
+    this.#waits.set(subject, open + 1);
+    return () => {
+      const left = (this.#waits.get(subject) ?? 1) - 1;
+      if (left === 0) this.#waits.delete(subject);
+      else this.#waits.set(subject, left);
+    };
   }
 
   /** Readiness: the database answers. */

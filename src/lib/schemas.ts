@@ -228,6 +228,19 @@ export type AuditQuery = z.infer<typeof AuditQuery>;
 export const AuditPage = Page(AuditEntry);
 export type AuditPage = z.infer<typeof AuditPage>;
 
+export const EventQuery = z.strictObject({
+  since: z.coerce.number().int().min(0).optional().describe("Resume after this event id (the same as sending Last-Event-ID)."),
+});
+export type EventQuery = z.infer<typeof EventQuery>;
+
+/** One Server-Sent Event's data: a committed change (its `seq` is the event id). */
+export const ChangeEvent = AuditEntry.extend({
+  target: Role,
+  source: Subject,
+  approver_role: Role.nullable(),
+});
+export type ChangeEvent = z.infer<typeof ChangeEvent>;
+
 /** RFC 9457 problem details, as every error of the controller is shaped. */
 export const Problem = z.object({
   type: z.string(),

@@ -28,10 +28,11 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
   const kid = "test-key-1";
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" };
+  let issuer = "";
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
-    fetch(req) {
+    fetch(req): Response {
       const { pathname } = new URL(req.url);
       if (pathname === "/realms/test/.well-known/openid-configuration") {
         return Response.json({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs`, token_endpoint: `${issuer}/token` });
@@ -40,7 +41,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
       return new Response("not found", { status: 404 });
     },
   });
-  const issuer = `http://127.0.0.1:${server.port}/realms/test`;
+  issuer = `http://127.0.0.1:${server.port}/realms/test`;
   return {
     issuer,
     publicJwk,

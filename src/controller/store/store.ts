@@ -3,10 +3,10 @@
  * runs a unit of work atomically and tells listeners about committed changes.
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
-import type { Approval, ApprovalStatus, AuditEntry, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { Approval, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
-export type Change = AuditEntry & { target: string; source: string; approver_role: string | null };
+export type Change = ChangeEvent;
 
 export type NewAuditEntry = Omit<AuditEntry, "seq">;
 

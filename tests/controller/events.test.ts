@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { startTestController, type TestController } from "../support/controller.ts";
+import { openSse } from "../support/sse.ts";
+
+let c: TestController;
+let alice: string;
+let bob: string;
+let eve: string;
+beforeAll(async () => {
+  c = await startTestController();
+  alice = await c.token("alice", []);
+  bob = await c.token("bob", ["worker"]);
+  eve = await c.token("eve", ["other"]);
+});
+afterAll(() => c.stop());
+
+let n = 0;
+const send = (target = "worker") => c.api(alice, "POST", "/tasks/route", { target, task: { task_type: "t" } }, { "idempotency-key": `ev-${++n}` });
+
+test("streams the changes a caller may see as they happen", async () => {
+  const stream = await openSse(new URL("/events", c.url).href, bob);
+  expect(stream.status).toBe(200);
+  const { task_id } = (await send()).body;
+  const created = await stream.next();
+  expect(created).toMatchObject({ event: "task.created", data: { task_id, actor: "alice", to_status: "pending", target: "worker" } });
+  expect(created!.id).toBe(String(created!.data.seq));
+  await c.api(bob, "POST", `/tasks/${task_id}/claim`, {});
+  expect(await stream.next()).toMatchObject({ event: "task.claimed", data: { task_id, actor: "bob" } });
+  stream.close();
+});
+
+test("a reconnect with Last-Event-ID gets exactly the missed events", async () => {
+  const first = await openSse(new URL("/events", c.url).href, bob);
+  await send();
+  const seen = await first.next();
+  first.close();
+  const missed = [(await send()).body.task_id, (await send()).body.task_id];
+  const again = await openSse(new URL("/events", c.url).href, bob, { "last-event-id": seen!.id! });
+  expect((await again.next())?.data.task_id).toBe(missed[0]);
+  expect((await again.next())?.data.task_id).toBe(missed[1]);
+  expect(await again.next(300)).toBeNull();
+  // and then live ones, once each
+  const live = (await send()).body.task_id;
+  expect((await again.next())?.data.task_id).toBe(live);
+  expect(await again.next(300)).toBeNull();
+  again.close();
+});
+
+test("a caller gets no event about a task it may not read", async () => {
+  const stream = await openSse(new URL("/events?since=0", c.url).href, eve);
+  await send("worker");
+  const mine = await c.api(eve, "POST", "/tasks/route", { target: "other", task: { task_type: "t" } }, { "idempotency-key": "eve-1" });
+  const event = await stream.next();
+  expect(event?.data.task_id).toBe(mine.body.task_id);
+  expect(await stream.next(300)).toBeNull();
+  stream.close();
+});
+
+test("a malformed Last-Event-ID is a 400", async () => {
+  const res = await c.api(bob, "GET", "/events", undefined, { "last-event-id": "abc" });
+  expect(res.status).toBe(400);
+});
