@@ -27,7 +27,7 @@ function operation(route: ApiRoute) {
     parameters: [...params, ...queryParams, ...idempotency],
     ...(route.body && { requestBody: { required: true, content: { "application/json": { schema: schemaOf(route.body) } } } }),
     responses: {
-      [route.status]: { description: "Success", content: { "application/json": { schema: schemaOf(route.response) } } },
+      [route.status]: { description: "Success", content: { [route.produces]: { schema: schemaOf(route.response) } } },
       default: problemResponse,
     },
   };

@@ -41,6 +41,8 @@ export type ApiRoute = {
   body?: z.ZodType;
   query?: z.ZodType;
   response: z.ZodType;
+  /** The media type of a success; a stream's `response` schema describes one event. */
+  produces: "application/json" | "text/event-stream";
   status: number;
   idempotency: Idempotency;
   handle: (input: RouteInput<any, any>) => Promise<unknown>;
@@ -54,11 +56,12 @@ function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.Zod
   body?: B;
   query?: Q;
   response: z.ZodType;
+  produces?: ApiRoute["produces"];
   status?: number;
   idempotency?: Idempotency;
   handle: (input: RouteInput<z.infer<B>, z.infer<Q>>) => Promise<unknown>;
 }): ApiRoute {
-  return { status: 200, idempotency: spec.method === "POST" ? "optional" : "none", ...spec };
+  return { status: 200, produces: "application/json", idempotency: spec.method === "POST" ? "optional" : "none", ...spec };
 }
 
 export function apiRoutes(service: MeshService): ApiRoute[] {
@@ -104,6 +107,7 @@ export function apiRoutes(service: MeshService): ApiRoute[] {
       summary: "Server-Sent Events: the changes you may see, live; resume with Last-Event-ID",
       query: EventQuery,
       response: ChangeEvent,
+      produces: "text/event-stream",
       handle: async ({ ctx, query, headers }) => eventStream(service.events(ctx, resumeAfter(headers, query.since))),
     }),
     route({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage, handle: ({ ctx, query }) => service.listAudit(ctx, query) }),

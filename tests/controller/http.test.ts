@@ -134,7 +134,7 @@ describe("/openapi.json", () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
     expect(Object.keys(res.body.paths).sort()).toEqual([
-      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit",
+      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit", "/events",
       "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail",
     ]);
     const route = res.body.paths["/tasks/route"].post;
@@ -142,5 +142,6 @@ describe("/openapi.json", () => {
     expect(route.parameters).toContainEqual(expect.objectContaining({ name: "Idempotency-Key", required: true }));
     expect(route.responses["202"].content["application/json"].schema.properties.task_id).toBeDefined();
     expect(res.body.paths["/tasks"].get.parameters.map((p: any) => p.name)).toContain("wait");
+    expect(Object.keys(res.body.paths["/events"].get.responses["200"].content)).toEqual(["text/event-stream"]);
   });
 });
