@@ -36,6 +36,25 @@ export function validate<T>(schema: z.ZodType<T>, value: unknown, what: string):
   throw new MeshError("invalid", `${what}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, fields);
 }
 
+/** Deeper JSON is refused before parsing: no task needs it, and recursion has limits. */
+const MAX_DEPTH = 64;
+
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92 /* \\ */) i++;
+      else if (ch === 34 /* " */) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 123 /* { */ || ch === 91 /* [ */) deepest = Math.max(deepest, ++depth);
+    else if (ch === 125 /* } */ || ch === 93 /* ] */) depth--;
+  }
+  return deepest;
+}
+
 /** Keys that could reach an object's prototype are refused, not copied. */
 const HOSTILE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
@@ -63,6 +82,7 @@ export async function readJson(req: Request): Promise<unknown> {
   } catch {
     throw new MeshError("bad_request", "The body is not valid UTF-8.");
   }
+  if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
   try {
     return JSON.parse(text, (key, value) => {
       if (HOSTILE_KEYS.has(key)) throw new MeshError("bad_request", `The body may not use the key "${key}".`);

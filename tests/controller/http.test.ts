@@ -65,6 +65,14 @@ describe("bad bodies: a 4xx problem, nothing stored", () => {
     expect(({} as any).admin).toBeUndefined();
   });
 
+  test("nesting deeper than 64 levels → 400 that says so; 64 is fine", async () => {
+    const nested = (depth: number) => `{"target":"worker","task":{"task_type":"x","data":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
+    const deep = await route(nested(100_000), "deep");
+    expect(deep.status).toBe(400);
+    expect(deep.body.detail).toContain("nested deeper than 64");
+    expect((await route(nested(61), "shallow")).status).toBe(202);
+  });
+
   test("invalid UTF-8 → 400", async () => {
     const res = await fetch(new URL("/tasks/route", c.url), {
       method: "POST",
