@@ -12,6 +12,7 @@ import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource } from "./auth.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
+import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf, type ApiRoute } from "./routes.ts";
 import { MeshService } from "./service.ts";
@@ -41,6 +42,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const routes = apiRoutes(service);
   const matchers = compile(routes);
   const openapi = JSON.stringify(openApiDocument(routes));
+  const metrics = createMetrics({ openWaits: () => service.stats().openWaits, replays: () => service.stats().replays });
   const shutdown = new AbortController();
   const database = describeDatabase(settings.database, settings.dataDir);
 
@@ -56,24 +58,31 @@ export async function startController(settings: ControllerSettings, log: Logger)
       }
     },
     "/status": async () => json({ status: "ok", service: "agent-mesh-controller", version: VERSION, commit: COMMIT, database: store.engine, auth: trust.kind }),
+    "/metrics": () => metrics.render(),
     "/openapi.json": async () => new Response(openapi, { headers: { "content-type": "application/json" } }),
     "/.well-known/jwks.json": async () => json({ keys: trust.kind === "dev" ? [trust.key.publicJwk] : [] }),
   };
 
-  async function dispatch(req: Request, url: URL, traceId: string): Promise<{ response: Response; subject?: string }> {
+  /** What dispatch learned about a request, for its log line and metrics even when it fails. */
+  type Seen = { route: string; subject?: string };
+
+  async function dispatch(req: Request, url: URL, traceId: string, seen: Seen): Promise<Response> {
     const operation = req.method === "GET" || req.method === "HEAD" ? operations[url.pathname] : undefined;
-    if (operation) return { response: await operation() };
+    if (operation) {
+      seen.route = url.pathname;
+      return operation();
+    }
     const found = match(matchers, req.method, url.pathname);
     if (!found.route) {
-      if (found.allowed.length) {
-        const response = problem("method_not_allowed", `${url.pathname} takes ${found.allowed.join(", ")}.`, traceId);
-        response.headers.set("allow", found.allowed.join(", "));
-        return { response };
-      }
-      return { response: problem("not_found", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId) };
+      if (!found.allowed.length) return problem("not_found", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId);
+      const response = problem("method_not_allowed", `${url.pathname} takes ${found.allowed.join(", ")}.`, traceId);
+      response.headers.set("allow", found.allowed.join(", "));
+      return response;
     }
     const route: ApiRoute = found.route;
+    seen.route = route.path;
     const caller = await authenticate(req.headers.get("authorization"));
+    seen.subject = caller.subject;
     const ctx = {
       caller,
       traceId,
@@ -83,7 +92,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
     const query = route.query ? validate(route.query, queryOf(url), "query") : undefined;
     const body = route.body ? validate(route.body, await readJson(req), "body") : undefined;
     const result = await route.handle({ ctx, params: found.params, body, query, headers: req.headers });
-    return { response: result instanceof Response ? result : json(result, route.status), subject: caller.subject };
+    return result instanceof Response ? result : json(result, route.status);
   }
 
   function failure(error: unknown, traceId: string): Response {
@@ -103,13 +112,15 @@ export async function startController(settings: ControllerSettings, log: Logger)
       const started = performance.now();
       const traceId = traceIdOf(req.headers);
       const url = new URL(req.url);
-      let outcome: { response: Response; subject?: string };
+      const seen: Seen = { route: "unmatched" };
+      let response: Response;
       try {
-        outcome = await dispatch(req, url, traceId);
+        response = await dispatch(req, url, traceId, seen);
       } catch (error) {
-        outcome = { response: failure(error, traceId) };
+        response = failure(error, traceId);
       }
-      const { response } = outcome;
+      const seconds = (performance.now() - started) / 1000;
+      metrics.observe(req.method, seen.route, response.status, seconds);
       response.headers.set("x-trace-id", traceId);
       const traceparent = traceparentFor(traceId);
       if (traceparent) response.headers.set("traceparent", traceparent);
@@ -117,9 +128,9 @@ export async function startController(settings: ControllerSettings, log: Logger)
         method: req.method,
         path: url.pathname,
         status: response.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: Math.round(seconds * 10_000) / 10,
         trace_id: traceId,
-        ...(outcome.subject && { sub: outcome.subject }),
+        ...(seen.subject && { sub: seen.subject }),
       });
       return response;
     },

@@ -87,6 +87,7 @@ export class MeshService {
   readonly #store: Store;
   readonly #options: ServiceOptions;
   readonly #waits = new Map<string, number>();
+  #replays = 0;
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
@@ -137,6 +138,7 @@ export class MeshService {
         if (reservation.request_hash !== hash) {
           throw new MeshError("idempotency_mismatch", `Idempotency-Key ${key} was first used with a different request; use a new key for a new request.`);
         }
+        this.#replays++;
         return reservation.response as T;
       }
       const result = await work(tx, now);
@@ -500,6 +502,13 @@ export class MeshService {
       if (left === 0) this.#waits.delete(subject);
       else this.#waits.set(subject, left);
     };
+  }
+
+  /** Figures for /metrics. */
+  stats() {
+    let openWaits = 0;
+    for (const n of this.#waits.values()) openWaits += n;
+    return { openWaits, replays: this.#replays };
   }
 
   /** Readiness: the database answers. */

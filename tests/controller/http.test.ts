@@ -128,6 +128,18 @@ describe("operations", () => {
     expect(res.body.keys[0].d).toBeUndefined();
   });
 
+  test("/metrics counts requests by route pattern and status, in Prometheus format", async () => {
+    await c.api(alice, "GET", "/tasks/some-id");
+    const res = await fetch(new URL("/metrics", c.url));
+    const text = await res.text();
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    expect(text).toMatch(/mesh_http_requests_total\{method="GET",route="\/tasks\/:id",status="404"\} \d+/);
+    expect(text).toContain("mesh_http_request_duration_seconds_bucket");
+    expect(text).toMatch(/mesh_long_polls_open \d+/);
+    expect(text).toMatch(/mesh_idempotent_replays_total \d+/);
+    expect(text).not.toContain("some-id");
+  });
+
   test("every request is logged as one JSON line with its trace id", async () => {
     const res = await c.api(alice, "GET", "/tasks", undefined, { "x-trace-id": "log-me-1" });
     const line = c.logs().split("\n").find((l) => l.includes('"trace_id":"log-me-1"'));

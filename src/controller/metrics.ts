@@ -1,0 +1,55 @@
+/** /metrics in Prometheus' text format, with prom-client. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export type MetricSources = {
+  /** Long-polls and event streams open now. */
+  openWaits: () => number;
+  /** Requests answered from an Idempotency-Key record instead of doing the work again. */
+  replays: () => number;
+};
+
+export type Metrics = {
+  observe: (method: string, route: string, status: number, seconds: number) => void;
+  render: () => Promise<Response>;
+};
+
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ["method", "route", "status"] as const;
+  const requests = new Counter({ name: "mesh_http_requests_total", help: "HTTP requests by route and status", labelNames, registers: [registry] });
+  const latency = new Histogram({
+    name: "mesh_http_request_duration_seconds",
+    help: "HTTP request latency by route and status (long-polls included)",
+    labelNames,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "mesh_long_polls_open",
+    help: "Long-polls and event streams open now",
+    registers: [registry],
+    collect() {
+      this.set(sources.openWaits());
+    },
+  });
+  new Counter({
+    name: "mesh_idempotent_replays_total",
+    help: "Retried requests answered from their Idempotency-Key record",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.replays());
+    },
+  });
+  return {
+    observe(method, route, status, seconds) {
+      const labels = { method, route, status: String(status) };
+      requests.inc(labels);
+      latency.observe(labels, seconds);
+    },
+    async render() {
+      return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });
+    },
+  };
+}
