@@ -61,6 +61,11 @@ const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data
 
 type Clause = { sql: string; params: SQLQueryBindings[] };
 
+type PendingUnit = { work: (tx: StoreTx) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/** Units of work committed together at most; bounds how long one commit holds the writer. */
+const MAX_GROUP = 256;
+
 const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
 
 /** Who may see a task: its source, its target role, or an approver asked about it. */
@@ -90,7 +95,8 @@ export class SqliteStore implements Store {
   readonly #writer: Database;
   readonly #reader: Database;
   readonly #listeners = new Set<(change: Change) => void>();
-  #queue: Promise<unknown> = Promise.resolve();
+  #pending: PendingUnit[] = [];
+  #draining: Promise<void> | null = null;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -113,24 +119,59 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  /**
+   * Group commit: units of work that arrive while a commit is under way are run
+   * together in the next transaction, each inside its own savepoint (so one that
+   * fails leaves no trace), and share one fsync. Each caller hears back only after
+   * the commit that made its work durable.
+   */
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const run = async () => {
-      const db = this.#writer;
-      const committed: Change[] = [];
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve, reject } as PendingUnit);
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    // Let the requests that are already in flight queue their work first.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0, MAX_GROUP);
+      await this.#commitGroup(batch);
+    }
+    this.#draining = null;
+  }
+
+  async #commitGroup(batch: PendingUnit[]): Promise<void> {
+    const db = this.#writer;
+    const settled: { unit: PendingUnit; ok: boolean; value: unknown; changes: Change[] }[] = [];
+    try {
       db.exec("BEGIN IMMEDIATE");
-      try {
-        const result = await work(this.#tx(committed));
-        db.exec("COMMIT");
-        for (const change of committed) this.#emit(change);
-        return result;
-      } catch (error) {
-        if (db.inTransaction) db.exec("ROLLBACK");
-        throw error;
+      for (const unit of batch) {
+        const changes: Change[] = [];
+        db.exec("SAVEPOINT unit");
+        try {
+          const value = await unit.work(this.#tx(changes));
+          db.exec("RELEASE unit");
+          settled.push({ unit, ok: true, value, changes });
+        } catch (error) {
+          db.exec("ROLLBACK TO unit");
+          db.exec("RELEASE unit");
+          settled.push({ unit, ok: false, value: error, changes: [] });
+        }
       }
-    };
-    const next = this.#queue.then(run, run);
-    this.#queue = next.catch(() => undefined);
-    return next;
+      db.exec("COMMIT");
+    } catch (error) {
+      if (db.inTransaction) db.exec("ROLLBACK");
+      for (const unit of batch) unit.reject(error);
+      return;
+    }
+    for (const { unit, ok, value, changes } of settled) {
+      if (ok) {
+        for (const change of changes) this.#emit(change);
+        unit.resolve(value);
+      } else unit.reject(value);
+    }
   }
 
   #tx(committed: Change[]): StoreTx {
@@ -323,7 +364,7 @@ export class SqliteStore implements Store {
   }
 
   async close() {
-    await this.#queue;
+    await this.#draining;
     this.#reader.close();
     this.#writer.close();
   }
