@@ -13,7 +13,7 @@ const databaseUrl = z
 
 /** Settings every command that touches the data folder or tokens shares. */
 export const identitySettings = {
-  dataDir: { flag: "data-dir", env: "MESH_DATA_DIR", schema: z.string().min(1).transform((p) => resolve(p)), fallback: defaultDataDir, help: "Folder for the SQLite database and the dev signing key" },
+  dataDir: { flag: "data-dir", env: "MESH_DATA_DIR", schema: z.string().min(1).transform((p) => resolve(p)), fallback: defaultDataDir, fallbackDoc: "$XDG_DATA_HOME/agent-mesh or ~/.local/share/agent-mesh", help: "Folder for the SQLite database and the dev signing key" },
   audience: { env: "MESH_JWT_AUDIENCE", schema: z.string().min(1), fallback: "agent-mesh", help: "The `aud` a token must carry" },
   rolesClaim: { env: "MESH_ROLES_CLAIM", schema: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, "must be a claim name or dotted path"), fallback: "realm_access.roles", help: "Claim (dotted path) holding the caller's roles" },
 } satisfies SettingsSpec;

@@ -14,6 +14,8 @@ export type Setting<T = unknown> = {
   schema: z.ZodType<T>;
   /** Shown in --help and used when neither flag nor environment says otherwise. */
   fallback?: string | (() => string);
+  /** How a machine-dependent fallback reads in the README. */
+  fallbackDoc?: string;
   help: string;
   /** A flag that may be given more than once (collected into a list). */
   multiple?: boolean;
@@ -66,6 +68,18 @@ export function settingsHelp(spec: SettingsSpec): string {
   });
   const width = Math.max(...rows.map((r) => r.left.length));
   return rows.map((r) => `  ${r.left.padEnd(width)}  ${r.right}`).join("\n");
+}
+
+/** The same table as Markdown, for the README. */
+export function settingsTable(spec: SettingsSpec): string {
+  const cell = (text: string) => text.replaceAll("|", "\\|");
+  const rows = Object.values(spec).map((s) => {
+    const fallback = typeof s.fallback === "function" ? s.fallbackDoc : s.fallback;
+    const flag = s.flag ? `\`--${s.flag}\`` : "";
+    const env = s.env ? `\`${s.env}\`` : "";
+    return `| ${flag} | ${env} | ${fallback === undefined ? "" : `\`${fallback}\``} | ${cell(s.help)} |`;
+  });
+  return ["| flag | environment | default | what it is |", "|---|---|---|---|", ...rows].join("\n");
 }
 
 // ── value schemas shared by the commands ─────────────────────────────────────
