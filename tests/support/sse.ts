@@ -11,7 +11,7 @@ export async function openSse(url: string, token: string, headers: Record<string
   let buffer = "";
   const queue: SseEvent[] = [];
   // A read that outlived a timeout is kept for the next call, so no chunk is lost.
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  let pending: ReturnType<typeof reader.read> | null = null;
 
   async function fill(deadline: number): Promise<boolean> {
     const left = deadline - Date.now();
