@@ -23,6 +23,9 @@ try {
     },
     // Names are kept so a stack trace in a bug report still reads.
     minify: { whitespace: true, syntax: true, identifiers: false },
+    // Precompiled bytecode: `agent-mesh mcp` answers `initialize` in about half the time.
+    bytecode: true,
+    format: "esm",
     define: { BUILD_COMMIT: JSON.stringify(commit) },
   });
 } catch (error) {

@@ -1,0 +1,60 @@
+/** `agent-mesh mcp` (also `agent-mesh` alone): serve the mesh tools over stdio, or over HTTP with --http. */
+import { ControllerClient } from "../lib/controller-client.ts";
+import { createLogger } from "../lib/log.ts";
+import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
+import { tokenSourceFrom } from "../lib/token-source.ts";
+import { isLoopback } from "./http-guard.ts";
+import { mcpSettings, type McpSettings } from "./settings.ts";
+
+const HELP = `Usage: agent-mesh [mcp] [--http [--port P] [--host H]] [options]
+
+Serves the Agent Mesh tools to an MCP client (Goose, Claude Code, Cursor …): send_task,
+request_approval, notify, fetch_status, check_inbox, claim_task, complete_task, fail_task,
+cancel_task, list_approvals and decide_approval. Each call goes to the controller at
+CONTROLLER_URL as the identity in MESH_JWT_TOKEN (or from OIDC client credentials).
+
+Without --http it speaks MCP on stdin/stdout, as agent hosts start it; logs go to stderr.
+With --http it serves Streamable HTTP at http://HOST:PORT/mcp.
+
+Options (a flag wins over its environment variable; a .env file in the working folder is read too):
+${settingsHelp(mcpSettings)}`;
+
+function checked(s: McpSettings): McpSettings {
+  if (s.http && !isLoopback(s.host) && !s.mcpToken) {
+    throw new SettingsError(`--host ${s.host} is reachable from other machines: set MESH_MCP_TOKEN so that only your clients can act as this agent`);
+  }
+  return s;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(HELP);
+    return;
+  }
+  const settings = checked(loadSettings(mcpSettings, argv));
+  let tokens;
+  try {
+    tokens = tokenSourceFrom(settings);
+  } catch (error) {
+    throw new SettingsError((error as Error).message);
+  }
+  const log = createLogger(settings.logLevel);
+  const client = new ControllerClient({ baseUrl: settings.controllerUrl, tokens, retries: settings.retries, timeoutMs: settings.timeoutSeconds * 1000, log });
+  const { createMcpServer } = await import("./server.ts");
+  const newServer = () => createMcpServer({ client, log, rolesClaim: settings.rolesClaim });
+
+  if (settings.http) {
+    const { serveHttp } = await import("./http.ts");
+    const server = serveHttp({ host: settings.host, port: settings.port, token: settings.mcpToken, extraHosts: settings.allowedHosts, log, newServer });
+    log.info("mcp server listening", { url: server.url.href, controller: settings.controllerUrl, auth: tokens.origin });
+    process.stderr.write(`\nAgent Mesh MCP server on ${server.url.href}\nIts tools call ${settings.controllerUrl} with ${tokens.origin}.\nStop with Ctrl-C.\n\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void server.stop().then(resolve);
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    return;
+  }
+  const { serveStdio } = await import("./stdio.ts");
+  await serveStdio(newServer(), log);
+}

@@ -1,0 +1,18 @@
+/** `claim_task`: take a pending task addressed to my role. */
+import { Id, Task } from "../lib/schemas.ts";
+import { taskMoved } from "./describe.ts";
+import { defineTool, SETTLES, succeed } from "./tool.ts";
+
+export const claimTask = defineTool({
+  name: "claim_task",
+  title: "Claim a task",
+  description: "Take a pending task addressed to your role, so that no one else does it. Then do the work and finish with complete_task or fail_task.",
+  input: { task_id: Id.describe("The task's id, as check_inbox gave it.") },
+  output: { task: Task },
+  annotations: SETTLES,
+  async run({ task_id }, ctx) {
+    const r = await ctx.client.claimTask(task_id, ctx.call);
+    if (!r.ok) return r;
+    return succeed({ task: r.value }, taskMoved(`Claimed task ${task_id}; it is yours. Finish with complete_task or fail_task.`, r.value));
+  },
+});

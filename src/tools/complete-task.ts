@@ -1,0 +1,21 @@
+/** `complete_task`: finish a claimed task with its result. */
+import { CompleteTaskRequest, Id, Task } from "../lib/schemas.ts";
+import { taskMoved } from "./describe.ts";
+import { defineTool, SETTLES, succeed } from "./tool.ts";
+
+export const completeTask = defineTool({
+  name: "complete_task",
+  title: "Complete a task",
+  description: "Finish a task you claimed and hand its result back to whoever sent it.",
+  input: {
+    task_id: Id.describe("The task's id, as check_inbox gave it."),
+    result: CompleteTaskRequest.shape.result.unwrap().default({}).describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
+  },
+  output: { task: Task },
+  annotations: SETTLES,
+  async run({ task_id, result }, ctx) {
+    const r = await ctx.client.completeTask(task_id, result, ctx.call);
+    if (!r.ok) return r;
+    return succeed({ task: r.value }, taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value));
+  },
+});

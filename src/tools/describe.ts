@@ -1,0 +1,44 @@
+/** Tasks and approvals in a few readable lines, for the text half of tool results. */
+import type { Approval, JsonObject, Task, TaskDetail } from "../lib/schemas.ts";
+
+const json = (value: JsonObject) => JSON.stringify(value);
+const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;
+
+/** One line: id, type, state, who. */
+export function taskLine(t: Task): string {
+  const holder = t.claimed_by ? `, claimed by ${t.claimed_by}` : "";
+  const priority = t.priority === "normal" ? "" : ` [${t.priority}]`;
+  return `- ${t.task_id} (${t.task_type})${priority} ${t.status}: from ${t.source} to role ${t.target}${holder}, created ${t.created_at}`;
+}
+
+/** Everything a taker needs to act on a task. */
+export function taskBody(t: Task): string {
+  return [
+    t.description && `  Description: ${t.description}`,
+    hasKeys(t.data) && `  Data: ${json(t.data)}`,
+    hasKeys(t.context) && `  Context: ${json(t.context)}`,
+    hasKeys(t.result) && `  Result: ${json(t.result)}`,
+    t.error && `  ${t.status === "cancelled" ? "Reason" : "Error"}: ${t.error}`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+}
+
+export const approvalLine = (a: Approval) =>
+  `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
+
+export function taskStatus(t: TaskDetail): string {
+  return [
+    `Task ${t.task_id} (${t.task_type}) is ${t.status}; version ${t.version}, updated ${t.updated_at}.`,
+    taskLine(t),
+    taskBody(t),
+    t.approvals.length ? `Approvals:\n${t.approvals.map(approvalLine).join("\n")}` : "No approvals asked for.",
+  ]
+    .filter(Boolean)
+    .join("\n");
+}
+
+export const taskList = (tasks: Task[]) => tasks.map((t) => [taskLine(t), taskBody(t)].filter(Boolean).join("\n")).join("\n");
+
+/** After a task moved on: what happened, then the task as it is now. */
+export const taskMoved = (headline: string, t: Task) => [headline, taskLine(t), taskBody(t)].filter(Boolean).join("\n");

@@ -1,0 +1,99 @@
+/**
+ * Turns a failed call into words a model (or a person) can act on: what happened,
+ * the likely cause and what to do next, with the trace id to find it later.
+ */
+import type { Failure, FailureKind } from "../lib/controller-client.ts";
+
+/** A call this server refused before asking the controller anything. */
+export type Refusal = { message: string; next: string; field?: string };
+
+type Advice = { what: string; cause?: string; next: string };
+
+const fieldsOf = (f: Failure) => (f.fields?.length ? f.fields.map((e) => `${e.field}: ${e.message}`).join("; ") : f.detail);
+
+function advise(f: Failure, tokenOrigin: string): Advice {
+  const advice: Record<FailureKind, () => Advice> = {
+    unreachable: () => ({
+      what: `Could not reach the controller at ${f.controllerUrl} (${f.detail}).`,
+      cause: "No controller is running there, or CONTROLLER_URL points to the wrong place.",
+      next: "Start one with `agent-mesh controller` (it listens on http://localhost:8088), or set CONTROLLER_URL to where it runs and restart this MCP server.",
+    }),
+    timeout: () => ({
+      what: `The controller at ${f.controllerUrl} did not answer in time (${f.detail}).`,
+      cause: "It is overloaded, or its database is slow.",
+      next: "Try again in a little while; MESH_TIMEOUT_SECS allows a longer wait per attempt.",
+    }),
+    cancelled: () => ({ what: "The call was cancelled before it finished.", next: "Call again if it is still wanted." }),
+    credentials: () => ({
+      what: `Could not get a token: ${f.detail}`,
+      cause: `This MCP server takes its token from ${tokenOrigin}.`,
+      next: "Fix the credentials it is started with (see `agent-mesh mcp --help`), then restart it.",
+    }),
+    unauthenticated: () => ({
+      what: `The controller rejected the token: ${f.detail}`,
+      cause: tokenOrigin === "MESH_JWT_TOKEN" ? "MESH_JWT_TOKEN has expired, or was made for another controller." : `The token from ${tokenOrigin} is not accepted by this controller (issuer or audience differ).`,
+      next:
+        tokenOrigin === "MESH_JWT_TOKEN"
+          ? "Mint a new one with `agent-mesh token --sub NAME --role ROLE`, set MESH_JWT_TOKEN to it and restart this MCP server."
+          : "Check that the controller's MESH_OIDC_ISSUER and MESH_JWT_AUDIENCE match the identity provider this server uses.",
+    }),
+    forbidden: () => ({
+      what: `Not allowed: ${f.detail}`,
+      cause: "The token does not carry the role this needs, or the task belongs to someone else.",
+      next: "Leave it to a holder of that role, or ask an administrator to grant the role.",
+    }),
+    not_found: () => ({ what: `Not found: ${f.detail}`, next: "Check the id: copy it from send_task, check_inbox or list_approvals." }),
+    conflict: () => ({
+      what: `Conflict: ${f.detail}`,
+      cause: "The task or approval is no longer in the state this needs: someone got there first, or it was already done.",
+      next: "Call fetch_status to see where it stands now.",
+    }),
+    invalid: () => ({ what: `The controller refused the request: ${fieldsOf(f)}`, next: "Correct the named field and call again." }),
+    bad_request: () => ({ what: `The controller refused the request: ${fieldsOf(f)}`, next: "Correct the request and call again." }),
+    payload_too_large: () => ({ what: `Too large: ${f.detail}`, next: "Send less: put big content somewhere shared and pass a link or path instead." }),
+    idempotency_mismatch: () => ({
+      what: `The controller saw this call's idempotency key with a different request: ${f.detail}`,
+      next: "Call again: a new call uses a new key.",
+    }),
+    rate_limited: () => ({
+      what: `Too many requests: ${f.detail}`,
+      next: f.retryAfterSeconds ? `Wait ${f.retryAfterSeconds} s before trying again.` : "Wait a little and try again; finish waits (wait_seconds) you no longer need.",
+    }),
+    method_not_allowed: () => ({
+      what: `The controller does not accept ${f.request}: ${f.detail}`,
+      cause: "This MCP server and the controller are different versions.",
+      next: "Run matching versions of agent-mesh on both sides.",
+    }),
+    bad_response: () => ({ what: f.detail, cause: "This MCP server and the controller are different versions.", next: "Run matching versions of agent-mesh on both sides." }),
+    internal: () => ({
+      what: `The controller failed: ${f.detail}`,
+      next: "Try again shortly; if it keeps failing, give the trace id to whoever runs the controller.",
+    }),
+    unavailable: () => ({
+      what: `The controller is unavailable: ${f.detail}`,
+      cause: "It is starting, stopping or cannot reach its database.",
+      next: "Try again shortly; if it keeps failing, give the trace id to whoever runs the controller.",
+    }),
+  };
+  return advice[f.kind]();
+}
+
+export function explainFailure(f: Failure, tokenOrigin: string): string {
+  const { what, cause, next } = advise(f, tokenOrigin);
+  return [
+    what,
+    cause && `Likely cause: ${cause}`,
+    `What to do: ${next}`,
+    f.gaveUp && `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}.`,
+    // When an attempt may have reached the controller, the key is how a person checks what it did.
+    f.idempotencyKey && (f.gaveUp || f.kind === "bad_response" || f.kind === "timeout") && `Idempotency key: ${f.idempotencyKey}`,
+    `Request: ${f.request} on ${f.controllerUrl}${f.status ? ` (HTTP ${f.status})` : ""}`,
+    `Trace id: ${f.traceId}`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+}
+
+export function explainRefusal(r: Refusal, traceId: string): string {
+  return [`Not sent: ${r.field ? `${r.field}: ` : ""}${r.message}`, `What to do: ${r.next}`, `Trace id: ${traceId}`].join("\n");
+}

@@ -1,0 +1,27 @@
+/** Every tool this server offers: the seed's four, then the receiving side. */
+import { cancelTask } from "./cancel-task.ts";
+import { checkInbox } from "./check-inbox.ts";
+import { claimTask } from "./claim-task.ts";
+import { completeTask } from "./complete-task.ts";
+import { decideApproval } from "./decide-approval.ts";
+import { failTask } from "./fail-task.ts";
+import { fetchStatus } from "./fetch-status.ts";
+import { listApprovals } from "./list-approvals.ts";
+import { notify } from "./notify.ts";
+import { requestApproval } from "./request-approval.ts";
+import { sendTask } from "./send-task.ts";
+import type { MeshTool } from "./tool.ts";
+
+export const TOOLS: readonly MeshTool[] = [
+  sendTask,
+  requestApproval,
+  notify,
+  fetchStatus,
+  checkInbox,
+  claimTask,
+  completeTask,
+  failTask,
+  cancelTask,
+  listApprovals,
+  decideApproval,
+];

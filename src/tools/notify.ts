@@ -1,0 +1,24 @@
+/** `notify(target, message, priority = "normal")`: a notification is a task of type "notification". */
+import { z } from "zod";
+import { LIMITS, Priority, Role, RouteTaskResponse } from "../lib/schemas.ts";
+import { CREATES, defineTool, succeed } from "./tool.ts";
+
+export const notify = defineTool({
+  name: "notify",
+  title: "Notify a role",
+  description:
+    "Tell whoever holds a role something they should know, without asking them to do work. " +
+    "It arrives in their inbox as a task of type `notification`.",
+  input: {
+    target: Role.describe("The role to tell, e.g. `oncall`."),
+    message: z.string().min(1, "must not be empty").max(LIMITS.textLength).describe("What they should know, in full sentences."),
+    priority: Priority.default("normal").describe("How urgent: `low`, `normal` or `high`."),
+  },
+  output: RouteTaskResponse.extend({ target: Role, priority: Priority }).shape,
+  annotations: CREATES,
+  async run({ target, message, priority }, ctx) {
+    const r = await ctx.client.routeTask({ target, task: { task_type: "notification", description: message, data: { priority } }, priority }, ctx.call);
+    if (!r.ok) return r;
+    return succeed({ ...r.value, target, priority }, `Notified role ${target} (${priority} priority) as task ${r.value.task_id}.`);
+  },
+});

@@ -1,0 +1,62 @@
+/** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
+import { z } from "zod";
+import { JsonObject, Role, RouteTaskResponse, TaskSpec } from "../lib/schemas.ts";
+import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
+
+const FreeFormTask = TaskSpec.partial()
+  .extend({ type: z.string().optional().describe("Accepted in place of task_type.") })
+  .loose()
+  .describe(
+    "The work. Give {task_type, description, data}, or any object such as {type: 'review', files: [...]}: " +
+      "`type` stands in for task_type (default `task`), and every other field is kept in data.",
+  );
+
+type Normalised = { ok: true; task: TaskSpec } | { ok: false; field: string; message: string };
+
+/** Brings a free-form task into the {task_type, description, data} shape without losing a field. */
+export function normaliseTask(raw: z.infer<typeof FreeFormTask>): Normalised {
+  const { task_type, type, description, data, ...rest } = raw;
+  const typeField = task_type !== undefined ? "task_type" : type !== undefined ? "type" : undefined;
+  // With both given, task_type names the work and `type` is just another field.
+  const extras: Record<string, unknown> = task_type !== undefined && type !== undefined ? { type, ...rest } : rest;
+  const clash = Object.keys(extras).find((key) => data && key in data);
+  if (clash) return { ok: false, field: `task.${clash}`, message: "is given both in task and in task.data; give it once" };
+  const merged = { ...data, ...extras };
+  const parsed = TaskSpec.safeParse({
+    task_type: task_type ?? type ?? "task",
+    ...(description !== undefined && { description }),
+    ...(Object.keys(merged).length > 0 && { data: merged }),
+  });
+  if (parsed.success) return { ok: true, task: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path[0] === "task_type" && typeField ? typeField : issue.path.join(".");
+  return { ok: false, field: `task.${field}`, message: issue.message };
+}
+
+const output = RouteTaskResponse.extend({ target: Role, task: TaskSpec.describe("The task as sent, after normalising.") }).shape;
+
+export const sendTask = defineTool({
+  name: "send_task",
+  title: "Send a task to a role",
+  description:
+    "Hand a piece of work to whoever holds a role (another agent or a person). Answers at once with the task_id; " +
+    "the task stays pending until a holder of the role claims it. Follow it with fetch_status(task_id, wait_seconds).",
+  input: {
+    target: Role.describe("The role that should do the work, e.g. `reviewer`."),
+    task: FreeFormTask,
+    context: JsonObject.default({}).describe("Where the task comes from, for the taker: conversation, repository, ticket."),
+  },
+  output,
+  annotations: CREATES,
+  async run({ target, task, context }, ctx) {
+    const normalised = normaliseTask(task);
+    if (!normalised.ok) return refuse(normalised.message, "Correct that field and call again.", normalised.field);
+    const r = await ctx.client.routeTask({ target, task: normalised.task, context }, ctx.call);
+    if (!r.ok) return r;
+    return succeed(
+      { ...r.value, target, task: normalised.task },
+      `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.\n` +
+        `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).`,
+    );
+  },
+});

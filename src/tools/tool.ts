@@ -1,0 +1,121 @@
+/**
+ * What every tool shares: how it is declared, what it may use while it runs, and
+ * how its outcome becomes an MCP result. A tool file holds only its own schemas,
+ * its handler and its wording.
+ */
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { ServerNotification, ServerRequest, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import { z } from "zod";
+import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
+import type { Logger } from "../lib/log.ts";
+import { identityOf, type Identity } from "../lib/token-source.ts";
+import { newTraceId } from "../lib/trace.ts";
+import { explainFailure, explainRefusal, type Refusal } from "./explain.ts";
+
+export type ToolDeps = { client: ControllerClient; log: Logger; rolesClaim: string };
+
+export type ToolContext = {
+  client: ControllerClient;
+  /** Pass to every controller call: the client's cancellation, this call's logger and its one trace id. */
+  call: Required<CallOptions>;
+  /** Who the token says this agent is, or why that cannot be known. */
+  identity(): Promise<Identity | Refusal>;
+  /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
+  waiting(seconds: number, what: string): () => void;
+};
+
+export type ToolFailure = { ok: false; failure: Failure } | { ok: false; refusal: Refusal };
+export type ToolOutcome<O> = { ok: true; data: O; text: string } | ToolFailure;
+
+export type MeshTool = { register(server: McpServer, deps: ToolDeps): void };
+
+// Annotations, stated once so that every tool tells the same truth about the mesh.
+// Every tool talks to a controller shared with other agents and people, and reads what they
+// wrote: open world. Read-only tools change nothing.
+export const READS: ToolAnnotations = { readOnlyHint: true, openWorldHint: true };
+/** Makes something new on each call (a task, an approval request): additive, so not destructive, and not idempotent. */
+export const CREATES: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
+/**
+ * Moves a task or an approval on for everyone, with no way back: destructive. Repeating the
+ * same call changes nothing more (the controller answers "conflict"): idempotent.
+ */
+export const SETTLES: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+
+const traceIdField = z.string().describe("This call's trace id: quote it when asking someone to look into the call.");
+const PROGRESS_EVERY_MS = 2_000;
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export const succeed = <O>(data: O, text: string): ToolOutcome<O> => ({ ok: true, data, text });
+export const refuse = (message: string, next: string, field?: string): ToolFailure => ({ ok: false, refusal: { message, next, field } });
+
+export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spec: {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  annotations: ToolAnnotations;
+  run(args: z.infer<z.ZodObject<I>>, ctx: ToolContext): Promise<ToolOutcome<z.infer<z.ZodObject<O>>>>;
+}): MeshTool {
+  return {
+    register(server, deps) {
+      const config = {
+        title: spec.title,
+        description: spec.description,
+        inputSchema: z.object(spec.input),
+        outputSchema: z.object({ ...spec.output, trace_id: traceIdField }),
+        annotations: { title: spec.title, ...spec.annotations },
+      };
+      server.registerTool(spec.name, config, async (args: unknown, extra: Extra) => {
+        const started = performance.now();
+        const ctx = contextFor(deps, extra);
+        const outcome = await spec.run(args as z.infer<z.ZodObject<I>>, ctx);
+        const traceId = ctx.call.traceId;
+        deps.log.info("tool call", {
+          tool: spec.name,
+          outcome: outcome.ok ? "ok" : "failure" in outcome ? outcome.failure.kind : "refused",
+          ms: Math.round(performance.now() - started),
+          trace_id: traceId,
+        });
+        if (outcome.ok) {
+          return {
+            content: [{ type: "text" as const, text: `${outcome.text}\n\nTrace id: ${traceId}` }],
+            structuredContent: { trace_id: traceId, ...outcome.data },
+          };
+        }
+        const text = "failure" in outcome ? explainFailure(outcome.failure, deps.client.tokens.origin) : explainRefusal(outcome.refusal, traceId);
+        return { content: [{ type: "text" as const, text }], isError: true };
+      });
+    },
+  };
+}
+
+function contextFor(deps: ToolDeps, extra: Extra): ToolContext {
+  return {
+    client: deps.client,
+    call: { signal: extra.signal, log: deps.log, traceId: newTraceId() },
+    async identity() {
+      try {
+        return identityOf(await deps.client.tokens.token(), deps.rolesClaim);
+      } catch (error) {
+        return { message: (error as Error).message, next: "Fix the credentials this MCP server is started with, then restart it." };
+      }
+    },
+    waiting(seconds, what) {
+      const progressToken = extra._meta?.progressToken;
+      if (progressToken === undefined || seconds <= 0) return () => {};
+      const started = Date.now();
+      const send = () => {
+        const elapsed = Math.min(seconds, Math.round((Date.now() - started) / 100) / 10);
+        extra
+          .sendNotification({ method: "notifications/progress", params: { progressToken, progress: elapsed, total: seconds, message: `${what} (${Math.round(elapsed)} of ${seconds} s)` } })
+          .catch(() => {});
+      };
+      send();
+      const timer = setInterval(send, PROGRESS_EVERY_MS);
+      return () => clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * The official MCP conformance suite (@modelcontextprotocol/conformance, run with bun)
+ * against `agent-mesh mcp --http`, on loopback only.
+ *
+ * Run: the scenarios for what this server offers — lifecycle, ping, logging, tool
+ * listing, concurrent SSE streams and DNS-rebinding protection.
+ * Not run, because they test features this server does not have rather than how well
+ * it does MCP: tools-call-* (each calls a fixture tool such as `test_image_content` that
+ * only the SDKs' "everything" test server defines), completion-complete, resources-*,
+ * prompts-* (capabilities this server does not declare), tools-call-sampling,
+ * tools-call-elicitation and elicitation-* (the mesh never asks the client to sample or
+ * elicit), json-schema-2020-12 (a fixture tool), and server-sse-polling (a fixture tool,
+ * and stream resumption, which needs an event store this server does not keep).
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../support/controller.ts";
+import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
+
+const CLI = join(import.meta.dir, "../../node_modules/@modelcontextprotocol/conformance/dist/index.js");
+const SCENARIOS = ["server-initialize", "ping", "logging-set-level", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection"];
+
+let agent: HttpAgent;
+let results: string;
+beforeAll(async () => {
+  results = tempDir("mcp-conformance-");
+  // No controller is needed: none of these scenarios calls a mesh tool.
+  agent = await startHttpAgent([], { MESH_JWT_TOKEN: "a.b.c" });
+});
+afterAll(async () => {
+  await agent.stop();
+  rmSync(results, { recursive: true, force: true });
+});
+
+test.each(SCENARIOS)("conformance: %s", async (scenario) => {
+  // The scenario must address the server as localhost for the DNS-rebinding checks.
+  const url = agent.url.replace("127.0.0.1", "localhost");
+  const out = join(results, scenario);
+  const run = Bun.spawn([process.execPath, CLI, "server", "--url", url, "--scenario", scenario, "--output-dir", out], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+  const [code, stdout, stderr] = await Promise.all([run.exited, new Response(run.stdout).text(), new Response(run.stderr).text()]);
+  const [dir] = readdirSync(out);
+  const checks = JSON.parse(readFileSync(join(out, dir!, "checks.json"), "utf8")) as { id: string; status: string; errorMessage?: string }[];
+  const failed = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
+  expect({ scenario, code, failed, output: code === 0 ? "" : stdout + stderr }).toEqual({ scenario, code: 0, failed: [], output: "" });
+  expect(checks.filter((c) => c.status === "SUCCESS").length).toBeGreaterThan(0);
+});

@@ -1,0 +1,102 @@
+/**
+ * `agent-mesh mcp --http`: the compiled binary serving Streamable HTTP, used by the
+ * official SDK client, and refusing what a DNS-rebinding page or a stranger would send.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { BINARY, startTestController, type TestController } from "../support/controller.ts";
+import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
+
+let controller: TestController;
+beforeAll(async () => (controller = await startTestController()));
+afterAll(() => controller.stop());
+
+const initialize = (url: string, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }),
+  });
+
+async function connect(url: string, headers: Record<string, string> = {}) {
+  const client = new Client({ name: "http-test", version: "0" }, { capabilities: {} });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  await client.listTools();
+  return client;
+}
+
+describe("serving", () => {
+  let agent: HttpAgent;
+  beforeAll(async () => (agent = await startHttpAgent([], { CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await controller.token("alice", ["dev", "reviewer"]) })));
+  afterAll(async () => expect(await agent.stop()).toBe(0));
+
+  test("the SDK client calls tools over Streamable HTTP, with progress while a call waits", async () => {
+    expect(agent.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const client = await connect(agent.url);
+    let started!: () => void;
+    const waiting = new Promise<void>((resolve) => (started = resolve));
+    const inbox = client.callTool({ name: "check_inbox", arguments: { role: "reviewer", wait_seconds: 20 } }, undefined, { onprogress: () => started() });
+    await waiting;
+    const sent = (await client.callTool({ name: "send_task", arguments: { target: "reviewer", task: { task_type: "review" } } })) as CallToolResult;
+    expect(sent.isError).toBeFalsy();
+    const found = (await inbox) as CallToolResult;
+    expect((found.structuredContent as any).tasks.map((t: any) => t.task_id)).toEqual([(sent.structuredContent as any).task_id]);
+    await client.close();
+  });
+
+  test("sessions are separate, and a closed one is gone", async () => {
+    const [one, two] = await Promise.all([connect(agent.url), connect(agent.url)]);
+    const transport = one.transport as StreamableHTTPClientTransport;
+    const id = transport.sessionId!;
+    expect(id).not.toBe((two.transport as StreamableHTTPClientTransport).sessionId);
+    await transport.terminateSession();
+    const gone = await fetch(agent.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": id }, body: '{"jsonrpc":"2.0","id":2,"method":"ping"}' });
+    expect(gone.status).toBe(404);
+    await two.ping();
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  test("a Host or Origin that is not this server is refused (DNS rebinding)", async () => {
+    const port = new URL(agent.url).port;
+    const host = await initialize(agent.url, { host: "evil.example.com" });
+    expect(host.status).toBe(403);
+    expect((await host.json()).error.message).toContain("Host evil.example.com is not this server");
+    expect((await initialize(agent.url, { host: `evil.example.com:${port}` })).status).toBe(403);
+    const origin = await initialize(agent.url, { origin: "http://evil.example.com" });
+    expect(origin.status).toBe(403);
+    expect((await origin.json()).error.message).toContain("MESH_MCP_ALLOWED_HOSTS");
+    expect((await initialize(agent.url, { origin: "null" })).status).toBe(403);
+    expect((await initialize(agent.url, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200);
+  });
+
+  test("other paths and requests without a session are answered plainly", async () => {
+    expect((await fetch(new URL("/", agent.url))).status).toBe(404);
+    expect((await fetch(agent.url)).status).toBe(400);
+  });
+});
+
+describe("a bearer token", () => {
+  test("MESH_MCP_TOKEN must be sent", async () => {
+    const secret = "correct-horse-battery-staple";
+    const agent = await startHttpAgent([], { CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: "a.b.c", MESH_MCP_TOKEN: secret });
+    try {
+      const missing = await initialize(agent.url);
+      expect(missing.status).toBe(401);
+      expect(missing.headers.get("www-authenticate")).toContain("Bearer");
+      expect((await initialize(agent.url, { authorization: "Bearer wrong-horse-battery-staple" })).status).toBe(401);
+      const client = await connect(agent.url, { authorization: `Bearer ${secret}` });
+      expect((await client.listTools()).tools.length).toBe(11);
+      await client.close();
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test("listening beyond this machine without one is refused at start", async () => {
+    const proc = Bun.spawn([BINARY, "mcp", "--http", "--host", "0.0.0.0", "--port", "0"], { stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    expect(await proc.exited).toBe(2);
+    expect(await new Response(proc.stderr).text()).toContain("set MESH_MCP_TOKEN");
+  });
+});
