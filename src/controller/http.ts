@@ -10,12 +10,14 @@ export function json(body: unknown, status = 200, headers?: HeadersInit): Respon
   return Response.json(body, { status, headers });
 }
 
+/** Seconds a client should wait before retrying a 429 or 503. */
+const RETRY_AFTER_SECONDS = 1;
+
 export function problem(kind: ErrorKind, detail: string, traceId: string, fields?: FieldError[]): Response {
   const { status, title } = ERROR_KINDS[kind];
-  return new Response(JSON.stringify({ type: problemType(kind), title, status, detail, trace_id: traceId, ...(fields && { errors: fields }) }), {
-    status,
-    headers: { "content-type": "application/problem+json" },
-  });
+  const headers: Record<string, string> = { "content-type": "application/problem+json" };
+  if (status === 429 || status === 503) headers["retry-after"] = String(RETRY_AFTER_SECONDS);
+  return new Response(JSON.stringify({ type: problemType(kind), title, status, detail, trace_id: traceId, ...(fields && { errors: fields }) }), { status, headers });
 }
 
 /** Zod issues as `field: message` pairs a person (or model) can act on. */

@@ -13,6 +13,7 @@ import type {
   AuditQuery,
   DecisionRequest,
   JsonObject,
+  Me,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -147,6 +148,11 @@ export class MeshService {
     });
   }
 
+  /** Who the controller takes the caller to be, as its verified token says. */
+  whoami({ caller }: RequestContext): Me {
+    return { subject: caller.subject, roles: [...caller.roles].sort(), is_admin: caller.isAdmin };
+  }
+
   // ── tasks ──────────────────────────────────────────────────────────────────
 
   routeTask(ctx: RequestContext, input: RouteTaskRequest): Promise<RouteTaskResponse> {
@@ -269,6 +275,8 @@ export class MeshService {
       if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
       const refusal = this.#mayMove(caller, task, move);
       if (refusal) throw new MeshError("forbidden", refusal);
+      // Claiming what you already hold changes nothing, so it succeeds, as a retry should.
+      if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
       if (!from.includes(task.status)) {
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);

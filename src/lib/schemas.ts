@@ -228,6 +228,13 @@ export type AuditQuery = z.infer<typeof AuditQuery>;
 export const AuditPage = Page(AuditEntry);
 export type AuditPage = z.infer<typeof AuditPage>;
 
+export const Me = z.object({
+  subject: Subject,
+  roles: z.array(Role),
+  is_admin: z.boolean(),
+});
+export type Me = z.infer<typeof Me>;
+
 export const EventQuery = z.strictObject({
   since: z.coerce.number().int().min(0).optional().describe("Resume after this event id (the same as sending Last-Event-ID)."),
 });

@@ -154,7 +154,7 @@ describe("/openapi.json", () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
     expect(Object.keys(res.body.paths).sort()).toEqual([
-      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit", "/events",
+      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit", "/events", "/me",
       "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail",
     ]);
     const route = res.body.paths["/tasks/route"].post;

@@ -62,16 +62,17 @@ test("a key can be used again once it has expired", async () => {
   expect(later.body.task_id).not.toBe(first.body.task_id);
 });
 
-test("a retried claim replays its success instead of a 409", async () => {
+test("a retried completion replays its success instead of a 409", async () => {
   const worker = await c.token("wendy", ["worker"]);
-  const { task_id } = (await route(alice, "for-claim")).body;
-  const first = await c.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": "claim-1" });
-  const retry = await c.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": "claim-1" });
+  const { task_id } = (await route(alice, "for-complete")).body;
+  await c.api(worker, "POST", `/tasks/${task_id}/claim`, {});
+  const complete = (key: string) => c.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { n: 1 } }, { "idempotency-key": key });
+  const first = await complete("done-1");
+  const retry = await complete("done-1");
   expect(first.status).toBe(200);
   expect(retry.status).toBe(200);
   expect(retry.body).toEqual(first.body);
-  const fresh = await c.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": "claim-2" });
-  expect(fresh.status).toBe(409);
+  expect((await complete("done-2")).status).toBe(409);
 });
 
 test("an approval request is idempotent too", async () => {

@@ -78,6 +78,7 @@ test("too many long-polls from one caller: 429", async () => {
   await Bun.sleep(200);
   const extra = await c.api(bob, "GET", "/tasks?target=nobody&wait=2");
   expect(extra.status).toBe(429);
+  expect(extra.headers.get("retry-after")).toBe("1");
   await Promise.all(polls);
   expect((await c.api(bob, "GET", "/tasks?target=nobody&wait=0")).status).toBe(200);
 });

@@ -135,7 +135,6 @@ describe("the state machine", () => {
       [pending, "complete", bob, { result: {} }],
       [pending, "fail", bob, { error: "x" }],
       [claimed, "claim", carol, {}],
-      [claimed, "claim", bob, {}],
       ...[completed, failed, cancelled].flatMap((id): [string, string, string, unknown][] => [
         [id, "claim", bob, {}],
         [id, "complete", bob, { result: {} }],
@@ -151,6 +150,15 @@ describe("the state machine", () => {
     }
   });
 
+  test("claiming a task you already hold succeeds and changes nothing", async () => {
+    const id = await newTask();
+    const first = await move(bob, id, "claim");
+    const again = await move(bob, id, "claim");
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect((await c.api(alice, "GET", `/tasks/${id}`)).body.history).toHaveLength(2);
+  });
+
   test("unknown task: 404 for every move", async () => {
     for (const to of ["claim", "complete", "fail", "cancel"]) {
       expect((await move(bob, "missing", to, to === "fail" ? { error: "x" } : {})).status).toBe(404);
@@ -163,6 +171,14 @@ describe("the state machine", () => {
     const results = await Promise.all(tokens.map((t) => move(t, id, "claim")));
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409)).toHaveLength(19);
+  });
+});
+
+describe("who am I", () => {
+  test("GET /me says what the verified token says", async () => {
+    const res = await c.api(bob, "GET", "/me");
+    expect(res.body).toEqual({ subject: "bob", roles: ["worker"], is_admin: false });
+    expect((await c.api(admin, "GET", "/me")).body.is_admin).toBe(true);
   });
 });
 

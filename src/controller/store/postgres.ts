@@ -1,0 +1,390 @@
+/**
+ * The shared engine: PostgreSQL through Bun.SQL, so several controllers can serve one
+ * mesh. Row locks (SELECT … FOR UPDATE) and the idempotency key's unique index keep
+ * the rules whole across controllers; LISTEN/NOTIFY tells every controller of every
+ * committed change. A lost connection becomes StoreUnavailableError (503) and the
+ * pool and the listener reconnect by themselves when the database is back.
+ */
+import { SQL } from "bun";
+import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import { toApproval, toAudit, toChange, toTask, withoutSeq } from "./rows.ts";
+import {
+  StoreUnavailableError,
+  type ApprovalFilter,
+  type AuditFilter,
+  type Change,
+  type IdempotencyReservation,
+  type Positioned,
+  type Store,
+  type StoreTx,
+  type TaskFilter,
+} from "./store.ts";
+
+/** Versioned migrations: append only, never edit one that has shipped. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE tasks (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     task_id text NOT NULL UNIQUE,
+     target text NOT NULL, source text NOT NULL, task_type text NOT NULL,
+     description text, data jsonb NOT NULL, context jsonb NOT NULL, priority text NOT NULL,
+     status text NOT NULL, claimed_by text, result jsonb, error text,
+     created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, version integer NOT NULL, trace_id text NOT NULL);
+   CREATE INDEX tasks_target ON tasks (target, status, seq);
+   CREATE INDEX tasks_source ON tasks (source, seq);
+   CREATE INDEX tasks_status ON tasks (status, seq);
+   CREATE TABLE approvals (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     approval_id text NOT NULL UNIQUE,
+     task_id text NOT NULL REFERENCES tasks (task_id),
+     approver_role text NOT NULL, reason text NOT NULL, status text NOT NULL,
+     requested_by text NOT NULL, decided_by text, comments text NOT NULL,
+     created_at timestamptz NOT NULL, decided_at timestamptz, trace_id text NOT NULL);
+   CREATE INDEX approvals_role ON approvals (approver_role, status, seq);
+   CREATE INDEX approvals_task ON approvals (task_id);
+   CREATE TABLE audit (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     at timestamptz NOT NULL, actor text NOT NULL, action text NOT NULL,
+     task_id text NOT NULL, approval_id text, from_status text, to_status text, trace_id text NOT NULL,
+     target text NOT NULL, source text NOT NULL, approver_role text);
+   CREATE INDEX audit_task ON audit (task_id, seq);
+   CREATE INDEX audit_actor ON audit (actor, seq);
+   CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+     $$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$;
+   CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+   CREATE TABLE idempotency (
+     scope text NOT NULL, key text NOT NULL, request_hash text NOT NULL, response jsonb,
+     created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
+     PRIMARY KEY (scope, key));
+   CREATE INDEX idempotency_expiry ON idempotency (expires_at);`,
+];
+
+/** Every controller on the database listens here; the payload is the new audit row's seq. */
+const CHANGES_CHANNEL = "agent_mesh_changes";
+const CHANGE_BATCH = 500;
+/** Fail fast when the database is unreachable, so callers get a 503 they can retry. */
+const CONNECT_TIMEOUT_SECONDS = 5;
+
+/** Bun's codes for a connection that is gone or cannot be made. */
+const CONNECTION_LOST = new Set([
+  "ERR_POSTGRES_CONNECTION_CLOSED",
+  "ERR_POSTGRES_CONNECTION_FAILED",
+  "ERR_POSTGRES_CONNECTION_REFUSED",
+  "ERR_POSTGRES_CONNECTION_TIMEOUT",
+]);
+
+/** Connection failures, shutdowns and exhausted server resources: worth a retry later. */
+function unreachable(error: unknown): error is SQL.PostgresError {
+  if (!(error instanceof SQL.PostgresError)) return false;
+  const state = error.errno ?? "";
+  return CONNECTION_LOST.has(error.code) || state.startsWith("08") || state.startsWith("53") || /^57P0[123]$/.test(state);
+}
+
+type Row = Record<string, unknown>;
+
+export class PostgresStore implements Store {
+  readonly engine = "postgres" as const;
+  readonly #sql: SQL;
+  readonly #listeners = new Set<(change: Change) => void>();
+  #subscription: SQL.ListenSubscription | null = null;
+  /** LISTEN is acknowledged and no connection has failed since. */
+  #listening = false;
+  #resubscribing = false;
+  #closed = false;
+  /** The last audit seq handed to listeners. Seqs are given out in commit order, so none below it can still appear. */
+  #delivered = 0;
+  #delivering = false;
+  #deliverAgain = false;
+
+  private constructor(sql: SQL) {
+    this.#sql = sql;
+  }
+
+  static async open(url: string, { poolSize }: { poolSize: number }): Promise<PostgresStore> {
+    const sql = new SQL(url, {
+      max: poolSize,
+      connectionTimeout: CONNECT_TIMEOUT_SECONDS,
+      connection: { application_name: "agent-mesh" },
+    });
+    const store = new PostgresStore(sql);
+    try {
+      await store.#run(async () => {
+        await migrate(sql);
+        const [last] = await sql`SELECT coalesce(max(seq), 0) AS seq FROM audit`;
+        store.#delivered = Number(last.seq);
+      });
+      await store.#subscribe();
+      return store;
+    } catch (error) {
+      await sql.close({ timeout: 0 });
+      throw error;
+    }
+  }
+
+  /** Runs one database operation: a lost connection becomes StoreUnavailableError, and success after one re-subscribes. */
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      const result = await operation();
+      if (!this.#listening) void this.#resubscribe();
+      return result;
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      this.#listening = false;
+      throw new StoreUnavailableError(`PostgreSQL is unreachable: ${error.message}`, { cause: error });
+    }
+  }
+
+  transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    // The rules rely on READ COMMITTED: a statement that waited for a lock sees what was committed meanwhile.
+    return this.#run(() => this.#sql.begin("ISOLATION LEVEL READ COMMITTED", (q) => work(transactionOn(q))) as Promise<T>);
+  }
+
+  getTask(id: string): Promise<Task | null> {
+    return this.#run(() => taskById(this.#sql, id, false));
+  }
+
+  listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
+    const sql = this.#sql;
+    const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
+    const conditions = [
+      f.visibleTo && taskVisibleTo(sql, f.visibleTo),
+      f.target !== undefined && sql`t.target = ${f.target}`,
+      f.source !== undefined && sql`t.source = ${f.source}`,
+      f.status !== undefined && sql`t.status = ${f.status}`,
+      f.task_type !== undefined && sql`t.task_type = ${f.task_type}`,
+      after,
+    ];
+    const order = f.order === "asc" ? sql`ORDER BY t.seq ASC` : sql`ORDER BY t.seq DESC`;
+    return this.#rows(sql`SELECT t.* FROM tasks t ${where(sql, conditions)} ${order} LIMIT ${f.limit}`, toTask);
+  }
+
+  getApproval(id: string): Promise<Approval | null> {
+    return this.#run(() => approvalById(this.#sql, id, false));
+  }
+
+  listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+    const sql = this.#sql;
+    const conditions = [
+      f.visibleTo &&
+        sql`(a.requested_by = ${f.visibleTo.subject} OR a.approver_role = ANY(${roles(sql, f.visibleTo.roles)})
+             OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, f.visibleTo)}))`,
+      f.approver_role !== undefined && sql`a.approver_role = ${f.approver_role}`,
+      f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
+      f.status !== undefined && sql`a.status = ${f.status}`,
+      f.after !== undefined && sql`a.seq < ${f.after}`,
+    ];
+    return this.#rows(sql`SELECT a.* FROM approvals a ${where(sql, conditions)} ORDER BY a.seq DESC LIMIT ${f.limit}`, toApproval);
+  }
+
+  async approvalsForTask(taskId: string): Promise<Approval[]> {
+    const rows = await this.#rows(this.#sql`SELECT * FROM approvals WHERE task_id = ${taskId} ORDER BY seq`, toApproval);
+    return rows.map(withoutSeq);
+  }
+
+  history(taskId: string): Promise<AuditEntry[]> {
+    return this.#rows(this.#sql`SELECT * FROM audit WHERE task_id = ${taskId} ORDER BY seq`, toAudit);
+  }
+
+  listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    const sql = this.#sql;
+    const conditions = [
+      f.actor !== undefined && sql`actor = ${f.actor}`,
+      f.action !== undefined && sql`action = ${f.action}`,
+      f.task_id !== undefined && sql`task_id = ${f.task_id}`,
+      f.since !== undefined && sql`at >= ${f.since}`,
+      f.until !== undefined && sql`at < ${f.until}`,
+      f.after !== undefined && sql`seq < ${f.after}`,
+    ];
+    return this.#rows(sql`SELECT * FROM audit ${where(sql, conditions)} ORDER BY seq DESC LIMIT ${f.limit}`, toAudit);
+  }
+
+  changesSince(seq: number, limit: number): Promise<Change[]> {
+    return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
+  }
+
+  #rows<T>(query: SQL.Query<Row[]>, map: (row: Row) => T): Promise<T[]> {
+    return this.#run(async () => (await query).map(map));
+  }
+
+  // ── the change feed ────────────────────────────────────────────────────────
+
+  onChange(listener: (change: Change) => void) {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  async #subscribe() {
+    const subscription = await this.#sql.listen(
+      CHANGES_CHANNEL,
+      (payload) => this.#heard(Number(payload)),
+      // Runs again after every reconnect: notifications sent meanwhile are lost, the audit rows are not.
+      () => {
+        this.#listening = true;
+        this.#deliver();
+      },
+    );
+    if (this.#closed) await subscription.unlisten();
+    else this.#subscription = subscription;
+  }
+
+  /**
+   * Bun reconnects LISTEN by itself, but with a backoff of up to 32 s; once a query
+   * shows the database is back, a fresh subscription gets changes flowing at once.
+   */
+  async #resubscribe() {
+    if (this.#resubscribing || this.#closed) return;
+    this.#resubscribing = true;
+    try {
+      await this.#subscription?.unlisten();
+      this.#subscription = null;
+      await this.#subscribe();
+    } catch {
+      // still unreachable: the next successful query tries again
+    } finally {
+      this.#resubscribing = false;
+    }
+  }
+
+  #heard(seq: number) {
+    // Nobody waits: skip reading the rows, nothing below `seq` can still be committed.
+    if (this.#listeners.size === 0 && Number.isSafeInteger(seq)) this.#delivered = Math.max(this.#delivered, seq);
+    else this.#deliver();
+  }
+
+  /** Reads the audit rows after the last delivered one and hands them out, one reader at a time. */
+  #deliver() {
+    if (this.#delivering) {
+      this.#deliverAgain = true;
+      return;
+    }
+    this.#delivering = true;
+    void (async () => {
+      try {
+        do {
+          this.#deliverAgain = false;
+          let batch: Change[];
+          do {
+            batch = await this.changesSince(this.#delivered, CHANGE_BATCH);
+            for (const change of batch) {
+              if (change.seq <= this.#delivered) continue;
+              this.#delivered = change.seq;
+              for (const listener of this.#listeners) listener(change);
+            }
+          } while (batch.length === CHANGE_BATCH);
+        } while (this.#deliverAgain);
+      } catch {
+        // The database went away mid-read; #run marked the feed down, and re-subscribing catches up.
+      } finally {
+        this.#delivering = false;
+      }
+    })();
+  }
+
+  // ── housekeeping ───────────────────────────────────────────────────────────
+
+  purgeExpiredIdempotency(now: string): Promise<number> {
+    return this.#run(async () => (await this.#sql`DELETE FROM idempotency WHERE expires_at <= ${now}`).count);
+  }
+
+  /** Ready means the database answers and this controller hears other controllers' changes. */
+  async ping() {
+    await this.#run(() => this.#sql`SELECT 1`);
+    if (!this.#listening) throw new StoreUnavailableError("PostgreSQL answers, but listening for changes is being re-established");
+  }
+
+  async close() {
+    this.#closed = true;
+    await this.#subscription?.unlisten();
+    await this.#sql.close();
+  }
+}
+
+/** Controllers starting together queue on an advisory lock; each applies only what is missing. */
+async function migrate(sql: SQL) {
+  await sql.begin(async (q) => {
+    await q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh migrations'))`;
+    await q`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+    const [{ version }] = await q`SELECT coalesce(max(version), 0) AS version FROM schema_migrations`;
+    for (let v = Number(version) + 1; v <= MIGRATIONS.length; v++) {
+      await q.unsafe(MIGRATIONS[v - 1]!);
+      await q`INSERT INTO schema_migrations (version) VALUES (${v})`;
+    }
+  });
+}
+
+function transactionOn(q: SQL): StoreTx {
+  let positioned = false;
+  /**
+   * New rows' seqs are keyset positions (inbox cursors, Last-Event-ID), so they must be
+   * handed out in commit order: a row must never become visible below a position a
+   * reader has already passed. One lock, held from the first new row to commit, does
+   * that. Units of work take it after their row locks, so it never closes a cycle.
+   */
+  const position = async () => {
+    if (positioned) return;
+    positioned = true;
+    await q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh positions'))`;
+  };
+  return {
+    reserveIdempotency: async (scope, key, requestHash, now, expiresAt): Promise<IdempotencyReservation> => {
+      // A concurrent holder of the key makes this wait on the unique index until it commits or rolls back.
+      const taken = await q`
+        INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at)
+        VALUES (${scope}, ${key}, ${requestHash}, NULL, ${now}, ${expiresAt})
+        ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = NULL,
+          created_at = excluded.created_at, expires_at = excluded.expires_at
+        WHERE idempotency.expires_at <= excluded.created_at OR idempotency.response IS NULL
+        RETURNING 1`;
+      if (taken.length) return { kind: "reserved" };
+      const [found] = await q`SELECT request_hash, response FROM idempotency WHERE scope = ${scope} AND key = ${key}`;
+      return { kind: "replay", request_hash: found.request_hash, response: found.response };
+    },
+    saveIdempotentResponse: async (scope, key, response) => {
+      await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
+    },
+    insertTask: async (task) => {
+      await position();
+      await q`INSERT INTO tasks ${q(task)}`;
+    },
+    getTaskForUpdate: (id) => taskById(q, id, true),
+    updateTask: async (id, patch) => {
+      await q`UPDATE tasks SET ${q(patch, "status", "claimed_by", "result", "error", "updated_at", "version")} WHERE task_id = ${id}`;
+    },
+    insertApproval: async (approval) => {
+      await position();
+      await q`INSERT INTO approvals ${q(approval)}`;
+    },
+    getApprovalForUpdate: (id) => approvalById(q, id, true),
+    updateApproval: async (id, patch) => {
+      await q`UPDATE approvals SET ${q(patch, "status", "decided_by", "comments", "decided_at")} WHERE approval_id = ${id}`;
+    },
+    appendAudit: async (entry, about) => {
+      await position();
+      // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
+      await q`WITH added AS (INSERT INTO audit ${q({ ...entry, ...about })} RETURNING seq)
+              SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`;
+    },
+  };
+}
+
+async function taskById(q: SQL, id: string, lock: boolean): Promise<Task | null> {
+  const [row] = await q`SELECT * FROM tasks WHERE task_id = ${id} ${lock ? q`FOR UPDATE` : q``}`;
+  return row ? withoutSeq(toTask(row)) : null;
+}
+
+async function approvalById(q: SQL, id: string, lock: boolean): Promise<Approval | null> {
+  const [row] = await q`SELECT * FROM approvals WHERE approval_id = ${id} ${lock ? q`FOR UPDATE` : q``}`;
+  return row ? withoutSeq(toApproval(row)) : null;
+}
+
+const roles = (sql: SQL, names: readonly string[]) => sql.array([...names], "TEXT");
+
+/** Who may see a task `t`: its source, its target role, or an approver asked about it. */
+const taskVisibleTo = (sql: SQL, who: NonNullable<TaskFilter["visibleTo"]>) =>
+  sql`(t.source = ${who.subject} OR t.target = ANY(${roles(sql, who.roles)})
+       OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${roles(sql, who.roles)})))`;
+
+function where(sql: SQL, conditions: (SQL.Query<unknown> | false | undefined | null)[]) {
+  const present = conditions.filter((c): c is SQL.Query<unknown> => Boolean(c));
+  return present.length ? sql`WHERE ${present.map((c, i) => (i === 0 ? c : sql`AND ${c}`))}` : sql``;
+}
