@@ -195,16 +195,20 @@ describe("the receiving side", () => {
     expect(status.text).toContain('Result: {"verdict":"lgtm","comments":2}');
   });
 
-  test("claiming twice is a conflict; claiming without the role is not allowed", async () => {
+  test("claiming without the role is not allowed; claiming again what you hold is fine; finishing twice is a conflict", async () => {
     const taskId = await send();
     const notMine = await carol.call("claim_task", { task_id: taskId });
     expect(notMine.isError).toBe(true);
     expect(notMine.text).toStartWith("Not allowed:");
     expect(notMine.text).toContain("(HTTP 403)");
     await bob.call("claim_task", { task_id: taskId });
-    const twice = await bob.call("claim_task", { task_id: taskId });
+    const again = await bob.call("claim_task", { task_id: taskId });
+    expect(again.isError).toBeFalsy();
+    expect(again.structured.task).toMatchObject({ status: "claimed", claimed_by: "bob" });
+    await bob.call("complete_task", { task_id: taskId, result: {} });
+    const twice = await bob.call("complete_task", { task_id: taskId, result: {} });
     expect(twice.isError).toBe(true);
-    expect(twice.text).toContain("is claimed; it can be claimed only when pending");
+    expect(twice.text).toContain("is completed; it can be completed only when claimed");
   });
 
   test("fail with a reason; the sender sees why", async () => {
