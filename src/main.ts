@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   mcp: { summary: "Serve the mesh tools to an MCP client over stdio or Streamable HTTP (the default)", run: async (argv) => (await import("./mcp/command.ts")).run(argv) },
   controller: { summary: "Serve the controller HTTP API", run: async (argv) => (await import("./controller/command.ts")).runController(argv) },
   token: { summary: "Print a JWT signed with the controller's dev key", run: async (argv) => (await import("./controller/command.ts")).runToken(argv) },
+  setup: { summary: "Add agent-mesh to Goose, Claude Code or Cursor (--write edits their config)", run: async (argv) => (await import("./setup/command.ts")).run(argv) },
 };
 
 const USAGE = `agent-mesh ${VERSION}: hand work between AI agents and people.

@@ -15,7 +15,7 @@ export const mcpSettings = {
     help: "With --http: the bearer token MCP clients must send (required when --host is not a loopback address)",
   },
   allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
-  controllerUrl: { flag: "controller", env: "CONTROLLER_URL", schema: httpUrl, fallback: "http://localhost:8088", help: "The controller to call" },
+  controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl, fallback: "http://localhost:8088", help: "The controller to call" },
   retries: { env: "MESH_RETRY_COUNT", schema: nonNegativeInt(10), fallback: "3", help: "Retries after the first attempt (connection errors, timeouts, 408, 429, 5xx only)" },
   timeoutSeconds: {
     env: "MESH_TIMEOUT_SECS",

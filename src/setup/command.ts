@@ -1,0 +1,80 @@
+/** `agent-mesh setup goose|claude|cursor`: the MCP server entry for a client, printed or merged into its config. */
+import { isAbsolute } from "node:path";
+import { Document } from "yaml";
+import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
+import { claude } from "./claude.ts";
+import type { SetupClient } from "./client.ts";
+import { readConfigFile, writeConfigFile } from "./config-file.ts";
+import { cursor } from "./cursor.ts";
+import { goose } from "./goose.ts";
+import { mergeEntry } from "./merge.ts";
+import { MESH_ENV, meshServer, type MeshEnvName, type MeshServer } from "./server.ts";
+import { setupSettings } from "./settings.ts";
+
+const CLIENTS: Record<string, SetupClient> = { goose, claude, cursor };
+
+const help = () => `Usage: agent-mesh setup ${Object.keys(CLIENTS).join("|")} [--write] [--config PATH] [--controller-url URL] [--token TOKEN] [--name NAME]
+
+Prints the entry that has an MCP client start this agent-mesh as its MCP server
+(agent-mesh mcp, with CONTROLLER_URL and MESH_JWT_TOKEN set). With --write, merges it
+into the client's config file instead, keeping everything already there; the file
+as it was is kept beside it as FILE.bak. Running it again updates the entry.
+
+Clients, and the file --write changes here:
+${Object.entries(CLIENTS)
+  .map(([name, c]) => `  ${name.padEnd(8)}${c.defaultPath()}\n  ${"".padEnd(8)}${c.about}`)
+  .join("\n")}
+
+Options (a flag wins over its environment variable; a .env file in the working folder is read too):
+${settingsHelp(setupSettings)}`;
+
+export async function run(argv: string[]) {
+  const [clientName, ...rest] = argv;
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(help());
+    return;
+  }
+  const client = clientName === undefined ? undefined : CLIENTS[clientName];
+  if (!client) {
+    const named = clientName === undefined ? "name a client" : `unknown client "${clientName}"`;
+    throw new SettingsError(`${named}: agent-mesh setup ${Object.keys(CLIENTS).join("|")} (--help says more)`);
+  }
+  const settings = loadSettings(setupSettings, rest);
+  const server = meshServer(settings);
+  const path = settings.config ?? client.defaultPath();
+  const notes: string[] = [];
+
+  if (!settings.write) {
+    const doc = new Document();
+    const missing = mergeEntry(doc, client.entry(server), server);
+    process.stdout.write(client.format.stringify(doc, ""));
+    notes.push(`Add this to ${client.section} in ${path}, or rerun with --write to merge it in.`, ...toFillIn(missing));
+  } else {
+    const before = readConfigFile(path);
+    const after = mergeInto(client, path, before ?? "", server);
+    if (after.text === before) {
+      notes.push(`${path} already has this entry; nothing written.`);
+    } else {
+      const { written, backup } = writeConfigFile(path, after.text);
+      notes.push(`${before === undefined ? "Wrote" : "Updated"} ${server.name} in ${written}${backup ? ` (the file as it was: ${backup})` : ""}.`);
+    }
+    notes.push(...toFillIn(after.missing, path));
+  }
+  if (!isAbsolute(server.command)) notes.push(`"agent-mesh" is not on your PATH yet: install the binary (npm run build makes dist/agent-mesh) so ${client.title} can start it.`);
+  notes.push(...client.advice(server));
+  process.stderr.write(`${notes.join("\n")}\n`);
+}
+
+function mergeInto(client: SetupClient, path: string, text: string, server: MeshServer) {
+  try {
+    const doc = client.format.parse(text);
+    const missing = mergeEntry(doc, client.entry(server), server);
+    return { text: client.format.stringify(doc, text), missing };
+  } catch (error) {
+    if (error instanceof SettingsError) throw new SettingsError(`${path}: ${error.message}; nothing was written`);
+    throw error;
+  }
+}
+
+const toFillIn = (missing: MeshEnvName[], file?: string) =>
+  missing.length === 0 ? [] : [`Still to fill in${file ? ` (in ${file})` : ""}:`, ...missing.map((name) => `  ${name.padEnd(16)}${MESH_ENV[name].howTo}`)];

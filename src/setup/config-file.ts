@@ -1,0 +1,37 @@
+/** A client's config file: read if there, replaced atomically with a .bak copy of what was. */
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+export const readConfigFile = (path: string): string | undefined => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
+
+/**
+ * Writes `text` to a temporary file beside the target and renames it over, so a
+ * crash leaves the old file or the new one, never half of one. A symlinked file (a
+ * dotfiles checkout) is written where it points, keeping the link. A new file is
+ * private (0600): it holds a token.
+ */
+export function writeConfigFile(path: string, text: string): { written: string; backup?: string } {
+  const target = existsSync(path) ? realpathSync(path) : path;
+  mkdirSync(dirname(target), { recursive: true });
+  let backup: string | undefined;
+  let mode = 0o600;
+  if (existsSync(target)) {
+    mode = statSync(target).mode & 0o777;
+    backup = `${target}.bak`;
+    copyFileSync(target, backup);
+  }
+  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  try {
+    const fd = openSync(temp, "w", mode);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  return { written: target, backup };
+}

@@ -1,0 +1,51 @@
+/**
+ * Puts a server entry into a client's config, keeping everything else. Both YAML and
+ * JSON files are edited through the `yaml` package's Document, whose edits leave
+ * comments and the other entries in place, so one merge serves every client.
+ */
+import { isMap, type Document } from "yaml";
+import { SettingsError } from "../lib/settings.ts";
+import { isPlaceholder, MESH_ENV, type MeshEnvName, type MeshServer } from "./server.ts";
+
+export type ClientEntry = {
+  /** Where the entry goes, e.g. ["extensions", "agent-mesh"]. */
+  at: string[];
+  /** The entry's fields in the order a new entry shows them. */
+  fields: Record<string, unknown>;
+  /** The field holding the environment map ("envs" for Goose, "env" for JSON clients). */
+  envField: string;
+  /** Fields a person may have tuned (a timeout, say): set only when absent. */
+  keep?: string[];
+};
+
+/** Merges `entry` for `server` into `doc`; returns the variables left as placeholders. */
+export function mergeEntry(doc: Document, entry: ClientEntry, server: MeshServer): MeshEnvName[] {
+  if (doc.contents === null) doc.contents = doc.createNode({});
+  for (let depth = 0; depth < entry.at.length; depth++) {
+    const node = depth === 0 ? doc.contents : doc.getIn(entry.at.slice(0, depth), true);
+    if (node !== undefined && !isMap(node)) {
+      throw new SettingsError(`${depth === 0 ? "the top level" : entry.at.slice(0, depth).join(".")} is not a mapping`);
+    }
+  }
+  const entryNode = doc.getIn(entry.at, true);
+  if (entryNode !== undefined && !isMap(entryNode)) doc.setIn(entry.at, doc.createNode({}));
+  const envPath = [...entry.at, entry.envField];
+  if (doc.hasIn(envPath) && !isMap(doc.getIn(envPath, true))) doc.setIn(envPath, doc.createNode({}));
+
+  const missing: MeshEnvName[] = [];
+  for (const [field, value] of Object.entries(entry.fields)) {
+    if (field === entry.envField) {
+      for (const name of Object.keys(server.env) as MeshEnvName[]) {
+        const given = server.env[name];
+        const present = doc.getIn([...envPath, name]);
+        // Rerunning without a value must not replace a real one with a placeholder.
+        if (given === undefined && typeof present === "string" && present !== "" && !isPlaceholder(present)) continue;
+        if (given === undefined) missing.push(name);
+        doc.setIn([...envPath, name], given ?? MESH_ENV[name].placeholder);
+      }
+    } else if (!(entry.keep?.includes(field) && doc.hasIn([...entry.at, field]))) {
+      doc.setIn([...entry.at, field], typeof value === "object" && value !== null ? doc.createNode(value) : value);
+    }
+  }
+  return missing;
+}
