@@ -2,11 +2,13 @@
 import { controllerSettings, tokenSettings } from "../src/controller/settings.ts";
 import { settingsTable, type SettingsSpec } from "../src/lib/settings.ts";
 import { mcpSettings } from "../src/mcp/settings.ts";
+import { setupSettings } from "../src/setup/settings.ts";
 
 export const settingsSections: Record<string, SettingsSpec> = {
   controller: controllerSettings,
   token: tokenSettings,
   mcp: mcpSettings,
+  setup: setupSettings,
 };
 
 export function withSettingsTables(readme: string, sections: Record<string, SettingsSpec>): string {
