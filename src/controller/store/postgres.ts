@@ -136,7 +136,14 @@ export class PostgresStore implements Store {
 
   transaction<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
     // The rules rely on READ COMMITTED: a statement that waited for a lock sees what was committed meanwhile.
-    return this.#run(() => this.#sql.begin("ISOLATION LEVEL READ COMMITTED", (q) => work(transactionOn(q))) as Promise<T>);
+    return this.#run(() =>
+      this.#sql.begin("ISOLATION LEVEL READ COMMITTED", async (q) => {
+        const unit = unitOfWork(q);
+        const result = await work(unit.tx);
+        await unit.finish();
+        return result;
+      }),
+    ) as Promise<T>;
   }
 
   getTask(id: string): Promise<Task | null> {
@@ -303,7 +310,9 @@ export class PostgresStore implements Store {
 async function migrate(sql: SQL) {
   await sql.begin(async (q) => {
     await q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh migrations'))`;
-    await q`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+    // Checked first, so a role that may only read and write the tables can start once they exist.
+    const [{ found }] = await q`SELECT to_regclass('schema_migrations') IS NOT NULL AS found`;
+    if (!found) await q`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
     const [{ version }] = await q`SELECT coalesce(max(version), 0) AS version FROM schema_migrations`;
     for (let v = Number(version) + 1; v <= MIGRATIONS.length; v++) {
       await q.unsafe(MIGRATIONS[v - 1]!);
@@ -312,20 +321,30 @@ async function migrate(sql: SQL) {
   });
 }
 
-function transactionOn(q: SQL): StoreTx {
+/**
+ * One unit of work on one connection. New rows' seqs are keyset positions (inbox
+ * cursors, Last-Event-ID, the change feed), so rows must become visible in seq order:
+ * none may appear below a position a reader has already passed. New rows are therefore
+ * written last, in one round trip behind a database-wide lock that is held until
+ * commit. Reading or changing tasks or approvals first writes what is waiting, so a unit
+ * of work still sees its own rows; the lock always comes after the row locks, so it
+ * never closes a cycle.
+ */
+function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
+  let waiting: SQL.Query<unknown>[] = [];
   let positioned = false;
-  /**
-   * New rows' seqs are keyset positions (inbox cursors, Last-Event-ID), so they must be
-   * handed out in commit order: a row must never become visible below a position a
-   * reader has already passed. One lock, held from the first new row to commit, does
-   * that. Units of work take it after their row locks, so it never closes a cycle.
-   */
-  const position = async () => {
-    if (positioned) return;
+  const finish = async () => {
+    if (!waiting.length) return;
+    const batch = positioned ? waiting : [q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh positions'))`, ...waiting];
     positioned = true;
-    await q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh positions'))`;
+    waiting = [];
+    await Promise.all(batch); // sent back to back on the connection
   };
-  return {
+  /** Queues a new row; its values are copied now, as Bun reads them only when sending. */
+  const later = (query: SQL.Query<unknown>) => {
+    waiting.push(query);
+  };
+  const tx: StoreTx = {
     reserveIdempotency: async (scope, key, requestHash, now, expiresAt): Promise<IdempotencyReservation> => {
       // A concurrent holder of the key makes this wait on the unique index until it commits or rolls back.
       const taken = await q`
@@ -342,29 +361,30 @@ function transactionOn(q: SQL): StoreTx {
     saveIdempotentResponse: async (scope, key, response) => {
       await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
     },
-    insertTask: async (task) => {
-      await position();
-      await q`INSERT INTO tasks ${q(task)}`;
+    insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`),
+    getTaskForUpdate: async (id) => {
+      await finish();
+      return taskById(q, id, true);
     },
-    getTaskForUpdate: (id) => taskById(q, id, true),
     updateTask: async (id, patch) => {
+      await finish();
       await q`UPDATE tasks SET ${q(patch, "status", "claimed_by", "result", "error", "updated_at", "version")} WHERE task_id = ${id}`;
     },
-    insertApproval: async (approval) => {
-      await position();
-      await q`INSERT INTO approvals ${q(approval)}`;
+    insertApproval: async (approval) => later(q`INSERT INTO approvals ${q({ ...approval })}`),
+    getApprovalForUpdate: async (id) => {
+      await finish();
+      return approvalById(q, id, true);
     },
-    getApprovalForUpdate: (id) => approvalById(q, id, true),
     updateApproval: async (id, patch) => {
+      await finish();
       await q`UPDATE approvals SET ${q(patch, "status", "decided_by", "comments", "decided_at")} WHERE approval_id = ${id}`;
     },
-    appendAudit: async (entry, about) => {
-      await position();
-      // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
-      await q`WITH added AS (INSERT INTO audit ${q({ ...entry, ...about })} RETURNING seq)
-              SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`;
-    },
+    // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
+    appendAudit: async (entry, about) =>
+      later(q`WITH added AS (INSERT INTO audit ${q({ ...entry, ...about })} RETURNING seq)
+              SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`),
   };
+  return { tx, finish };
 }
 
 async function taskById(q: SQL, id: string, lock: boolean): Promise<Task | null> {

@@ -1,0 +1,487 @@
+/**
+ * The store contract: what the mesh service relies on, run against every engine
+ * (SQLite in a temp folder, PostgreSQL in a throwaway database).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Approval, Task } from "../../src/lib/schemas.ts";
+import type { Change, NewAuditEntry, Store, StoreTx } from "../../src/controller/store/store.ts";
+import { ENGINES, type EngineDatabase } from "./engines.ts";
+
+let clock = Date.parse("2030-01-01T00:00:00.000Z");
+/** Strictly increasing timestamps, so orderings in the tests are unambiguous. */
+const tick = () => new Date((clock += 1000)).toISOString();
+const unique = (what: string) => `${what}-${crypto.randomUUID().slice(0, 8)}`;
+
+function newTask(overrides: Partial<Task> = {}): Task {
+  const now = tick();
+  return {
+    task_id: crypto.randomUUID(),
+    target: "worker",
+    source: "alice",
+    task_type: "review",
+    description: "Look at PR 7",
+    data: { pr: 7, tags: ["a", "b"], nested: { ok: true, none: null } },
+    context: { repo: "mesh" },
+    priority: "normal",
+    status: "pending",
+    claimed_by: null,
+    result: null,
+    error: null,
+    created_at: now,
+    updated_at: now,
+    version: 1,
+    trace_id: "0af7651916cd43dd8448eb211c80319c",
+    ...overrides,
+  };
+}
+
+function newApproval(task: Task, overrides: Partial<Approval> = {}): Approval {
+  return {
+    approval_id: crypto.randomUUID(),
+    task_id: task.task_id,
+    approver_role: "lead",
+    reason: "needs a second pair of eyes",
+    status: "pending",
+    requested_by: task.source,
+    decided_by: null,
+    comments: "",
+    created_at: tick(),
+    decided_at: null,
+    trace_id: task.trace_id,
+    ...overrides,
+  };
+}
+
+const entry = (task: Task, action: string, overrides: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
+  at: tick(),
+  actor: task.source,
+  action,
+  task_id: task.task_id,
+  approval_id: null,
+  from_status: null,
+  to_status: task.status,
+  trace_id: task.trace_id,
+  ...overrides,
+});
+
+const about = (task: Task, approver_role: string | null = null) => ({ target: task.target, source: task.source, approver_role });
+
+async function addTask(store: Store, overrides: Partial<Task> = {}): Promise<Task> {
+  const task = newTask(overrides);
+  await store.transaction(async (tx) => {
+    await tx.insertTask(task);
+    await tx.appendAudit(entry(task, "task.created"), about(task));
+  });
+  return task;
+}
+
+async function addApproval(store: Store, task: Task, overrides: Partial<Approval> = {}): Promise<Approval> {
+  const approval = newApproval(task, overrides);
+  await store.transaction(async (tx) => {
+    await tx.insertApproval(approval);
+    await tx.appendAudit(entry(task, "approval.requested", { approval_id: approval.approval_id, to_status: "pending" }), about(task, approval.approver_role));
+  });
+  return approval;
+}
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+/** Whether `work` was seen waiting for another unit of work's lock (true) or finished first (false). */
+const waitsBehindLock = (db: EngineDatabase, work: Promise<unknown>) =>
+  Promise.race([work.then(() => false), db.writerWaits().then(() => true, () => false)]);
+
+/** Collects what a store's listeners hear about tasks for `target`; `until(n)` resolves once n arrived. */
+function hear(store: Store, target: string) {
+  const heard: Change[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const stop = store.onChange((change) => {
+    if (change.target !== target) return;
+    heard.push(change);
+    for (const w of waiters.filter((w) => heard.length >= w.n)) w.resolve();
+  });
+  const until = (n: number) =>
+    heard.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }));
+  return { heard, until, stop };
+}
+
+for (const engine of ENGINES) {
+  describe(`store contract: ${engine.name}`, () => {
+    let db: EngineDatabase;
+    let store: Store;
+
+    beforeAll(async () => {
+      db = await engine.create();
+      store = await db.open();
+    });
+
+    afterAll(async () => {
+      await store?.close();
+      await db?.drop();
+    });
+
+    test("two controllers opening a fresh database at once apply each migration once", async () => {
+      const fresh = await engine.create();
+      try {
+        const stores = await Promise.all([fresh.open(), fresh.open()]);
+        for (const s of stores) await s.ping();
+        const applied = await fresh.query("SELECT version, CAST(count(*) AS integer) AS times FROM schema_migrations GROUP BY version ORDER BY version");
+        expect(applied.length).toBeGreaterThan(0);
+        expect(applied.map((r) => Number(r.version))).toEqual(applied.map((_, i) => i + 1));
+        expect(applied.every((r) => Number(r.times) === 1)).toBe(true);
+        await Promise.all(stores.map((s) => s.close()));
+        // Opening again finds nothing left to do.
+        const again = await fresh.open();
+        await again.close();
+        expect(await fresh.query("SELECT version FROM schema_migrations")).toHaveLength(applied.length);
+      } finally {
+        await fresh.drop();
+      }
+    });
+
+    test("keeps every field of a task and an approval as it was written", async () => {
+      const task = await addTask(store, { description: null, priority: "high", data: { deep: { list: [1, "two", { three: 3 }] }, unicode: "ünïcødé ✓" } });
+      expect(await store.getTask(task.task_id)).toEqual(task);
+      const approval = await addApproval(store, task);
+      expect(await store.getApproval(approval.approval_id)).toEqual(approval);
+      expect(await store.approvalsForTask(task.task_id)).toEqual([approval]);
+      expect(await store.getTask("no-such-task")).toBeNull();
+      expect(await store.getApproval("no-such-approval")).toBeNull();
+    });
+
+    test("updates a task and an approval with their patches", async () => {
+      const task = await addTask(store);
+      const approval = await addApproval(store, task);
+      const updated: Task = { ...task, status: "completed", claimed_by: "bob", result: { merged: true, sha: "abc" }, error: "none", updated_at: tick(), version: 3 };
+      const decided: Approval = { ...approval, status: "approved", decided_by: "carol", comments: "fine", decided_at: tick() };
+      await store.transaction(async (tx) => {
+        await tx.updateTask(task.task_id, updated);
+        await tx.updateApproval(approval.approval_id, decided);
+      });
+      expect(await store.getTask(task.task_id)).toEqual(updated);
+      expect(await store.getApproval(approval.approval_id)).toEqual(decided);
+    });
+
+    test("commits all of a unit of work or none of it", async () => {
+      const target = unique("role");
+      const listener = hear(store, target);
+      const task = newTask({ target });
+      const scope = unique("scope");
+      const failure = store.transaction(async (tx) => {
+        await tx.reserveIdempotency(scope, "key", "hash", tick(), tick());
+        await tx.insertTask(task);
+        await tx.insertApproval(newApproval(task));
+        await tx.appendAudit(entry(task, "task.created"), about(task));
+        throw new Error("the service refused halfway");
+      });
+      await expect(failure).rejects.toThrow("the service refused halfway");
+      expect(await store.getTask(task.task_id)).toBeNull();
+      expect(await store.approvalsForTask(task.task_id)).toEqual([]);
+      expect(await store.history(task.task_id)).toEqual([]);
+      const reservation = await store.transaction((tx) => tx.reserveIdempotency(scope, "key", "hash", tick(), tick()));
+      expect(reservation).toEqual({ kind: "reserved" });
+      // A change committed after the failed one is the first the listener hears.
+      const next = await addTask(store, { target });
+      await listener.until(1);
+      listener.stop();
+      expect(listener.heard.map((c) => c.task_id)).toEqual([next.task_id]);
+    });
+
+    test("a unit of work that locks a task makes the next one wait, then see its change", async () => {
+      const task = await addTask(store);
+      const hold = gate();
+      const locked = gate();
+      const first = store.transaction(async (tx) => {
+        const seen = await tx.getTaskForUpdate(task.task_id);
+        locked.open();
+        await hold.opened;
+        await tx.updateTask(task.task_id, { ...seen!, status: "claimed", claimed_by: "first", version: seen!.version + 1, updated_at: tick() });
+      });
+      await locked.opened;
+      const second = store.transaction((tx) => tx.getTaskForUpdate(task.task_id));
+      const waited = await waitsBehindLock(db, second);
+      hold.open();
+      await first;
+      expect(waited).toBe(true);
+      expect(await second).toMatchObject({ status: "claimed", claimed_by: "first", version: 2 });
+    });
+
+    test("a unit of work that locks an approval makes the next one wait, then see its decision", async () => {
+      const task = await addTask(store);
+      const approval = await addApproval(store, task);
+      const hold = gate();
+      const locked = gate();
+      const first = store.transaction(async (tx) => {
+        const seen = await tx.getApprovalForUpdate(approval.approval_id);
+        locked.open();
+        await hold.opened;
+        await tx.updateApproval(approval.approval_id, { ...seen!, status: "rejected", decided_by: "first", decided_at: tick() });
+      });
+      await locked.opened;
+      const second = store.transaction((tx) => tx.getApprovalForUpdate(approval.approval_id));
+      const waited = await waitsBehindLock(db, second);
+      hold.open();
+      await first;
+      expect(waited).toBe(true);
+      expect(await second).toMatchObject({ status: "rejected", decided_by: "first" });
+      expect(await store.transaction((tx) => tx.getTaskForUpdate("no-such-task"))).toBeNull();
+      expect(await store.transaction((tx) => tx.getApprovalForUpdate("no-such-approval"))).toBeNull();
+    });
+
+    test("an idempotency key is reserved once, replayed while it lives, and free again once expired", async () => {
+      const scope = unique("scope");
+      const now = "2031-01-01T00:00:00.000Z";
+      const expires = "2031-01-01T01:00:00.000Z";
+      const first = await store.transaction(async (tx) => {
+        const r = await tx.reserveIdempotency(scope, "k1", "hash-1", now, expires);
+        await tx.saveIdempotentResponse(scope, "k1", { task_id: "t-1", status: "pending" });
+        return r;
+      });
+      expect(first).toEqual({ kind: "reserved" });
+      const replay = await store.transaction((tx) => tx.reserveIdempotency(scope, "k1", "hash-2", "2031-01-01T00:30:00.000Z", expires));
+      expect(replay).toEqual({ kind: "replay", request_hash: "hash-1", response: { task_id: "t-1", status: "pending" } });
+      const otherScope = await store.transaction((tx) => tx.reserveIdempotency(unique("scope"), "k1", "hash-1", now, expires));
+      expect(otherScope).toEqual({ kind: "reserved" });
+      const afterExpiry = await store.transaction((tx) => tx.reserveIdempotency(scope, "k1", "hash-3", "2031-01-01T02:00:00.000Z", "2031-01-01T03:00:00.000Z"));
+      expect(afterExpiry).toEqual({ kind: "reserved" });
+    });
+
+    /** Starts a unit of work that takes `key` and holds it until `hold` opens; then it commits or fails. */
+    function holdKey(scope: string, key: string, outcome: "commit" | "fail") {
+      const hold = gate();
+      const taken = gate();
+      const done = store.transaction(async (tx: StoreTx) => {
+        await tx.reserveIdempotency(scope, key, "hash-first", tick(), "2099-01-01T00:00:00.000Z");
+        taken.open();
+        await hold.opened;
+        if (outcome === "fail") throw new Error("first holder failed");
+        await tx.saveIdempotentResponse(scope, key, { answer: "first" });
+      });
+      return { hold, taken, done };
+    }
+
+    test("a second user of an idempotency key waits for the first and replays its answer", async () => {
+      const scope = unique("scope");
+      const first = holdKey(scope, "k", "commit");
+      await first.taken.opened;
+      const second = store.transaction((tx) => tx.reserveIdempotency(scope, "k", "hash-second", tick(), "2099-01-01T00:00:00.000Z"));
+      const waited = await waitsBehindLock(db, second);
+      first.hold.open();
+      await first.done;
+      expect(waited).toBe(true);
+      expect(await second).toEqual({ kind: "replay", request_hash: "hash-first", response: { answer: "first" } });
+    });
+
+    test("a second user of an idempotency key takes it when the first rolls back", async () => {
+      const scope = unique("scope");
+      const first = holdKey(scope, "k", "fail");
+      await first.taken.opened;
+      const second = store.transaction((tx) => tx.reserveIdempotency(scope, "k", "hash-second", tick(), "2099-01-01T00:00:00.000Z"));
+      const waited = await waitsBehindLock(db, second);
+      first.hold.open();
+      await expect(first.done).rejects.toThrow("first holder failed");
+      expect(waited).toBe(true);
+      expect(await second).toEqual({ kind: "reserved" });
+    });
+
+    test("positions follow commit order, so a reader going by seq misses nothing", async () => {
+      const target = unique("inbox");
+      const hold = gate();
+      const inserted = gate();
+      const first = store.transaction(async (tx) => {
+        const task = newTask({ target });
+        await tx.insertTask(task);
+        await tx.appendAudit(entry(task, "task.created"), about(task));
+        // Reading its own row makes sure the first holds its position while it stays open.
+        expect(await tx.getTaskForUpdate(task.task_id)).toEqual(task);
+        inserted.open();
+        await hold.opened;
+        return task;
+      });
+      await inserted.opened;
+      const second = store.transaction(async (tx) => {
+        const task = newTask({ target });
+        await tx.insertTask(task);
+        await tx.appendAudit(entry(task, "task.created"), about(task));
+        return task;
+      });
+      const secondWaited = await waitsBehindLock(db, second);
+      const before = await store.listTasks({ target, order: "asc", limit: 10 });
+      const changesBefore = await store.changesSince(0, 1_000_000);
+      hold.open();
+      const [a, b] = await Promise.all([first, second]);
+      const after = await store.listTasks({ target, order: "asc", limit: 10, after: before.at(-1)?.seq });
+      expect([...before, ...after].map((t) => t.task_id)).toEqual([a.task_id, b.task_id]);
+      const lastSeen = changesBefore.at(-1)?.seq ?? 0;
+      const changesAfter = await store.changesSince(lastSeen, 1_000_000);
+      expect(changesAfter.map((c) => c.task_id)).toEqual([a.task_id, b.task_id]);
+      expect(secondWaited).toBe(true);
+    });
+
+    test("a unit of work sees the rows it wrote itself", async () => {
+      const task = newTask();
+      const approval = newApproval(task);
+      const seen = await store.transaction(async (tx) => {
+        await tx.insertTask(task);
+        await tx.updateTask(task.task_id, { ...task, status: "claimed", claimed_by: "bob", version: 2 });
+        await tx.insertApproval(approval);
+        return { task: await tx.getTaskForUpdate(task.task_id), approval: await tx.getApprovalForUpdate(approval.approval_id) };
+      });
+      expect(seen).toEqual({ task: { ...task, status: "claimed", claimed_by: "bob", version: 2 }, approval });
+      expect(await store.getTask(task.task_id)).toEqual(seen.task);
+    });
+
+    test("lists tasks by target, source, status and type, in either order, by keyset", async () => {
+      const target = unique("role");
+      const source = unique("sender");
+      const tasks = [
+        await addTask(store, { target, source }),
+        await addTask(store, { target, source, status: "claimed", task_type: "notification" }),
+        await addTask(store, { target, source: unique("other") }),
+        await addTask(store, { target, source }),
+      ];
+      const ids = (rows: Task[]) => rows.map((t) => t.task_id);
+      const asc = await store.listTasks({ target, order: "asc", limit: 10 });
+      expect(ids(asc)).toEqual(ids(tasks));
+      expect(asc.every((t, i) => i === 0 || t.seq > asc[i - 1]!.seq)).toBe(true);
+      expect(ids(await store.listTasks({ target, order: "desc", limit: 10 }))).toEqual(ids(tasks).reverse());
+      expect(ids(await store.listTasks({ target, source, order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[1]!, tasks[3]!]));
+      expect(ids(await store.listTasks({ target, status: "pending", order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[2]!, tasks[3]!]));
+      expect(ids(await store.listTasks({ target, task_type: "notification", order: "asc", limit: 10 }))).toEqual([tasks[1]!.task_id]);
+      const page1 = await store.listTasks({ target, order: "asc", limit: 2 });
+      const page2 = await store.listTasks({ target, order: "asc", limit: 2, after: page1.at(-1)!.seq });
+      expect(ids([...page1, ...page2])).toEqual(ids(tasks));
+      const back = await store.listTasks({ target, order: "desc", limit: 10, after: asc[2]!.seq });
+      expect(ids(back)).toEqual(ids([tasks[1]!, tasks[0]!]));
+      expect(await store.listTasks({ target, order: "asc", limit: 10, after: asc.at(-1)!.seq })).toEqual([]);
+    });
+
+    test("lists only the tasks a caller may see: as source, as target role, or as an asked approver", async () => {
+      const [mine, forMyRole, toApprove, hidden] = [unique("me"), unique("role"), unique("approver"), unique("role")];
+      const sent = await addTask(store, { source: mine, target: unique("role") });
+      const assigned = await addTask(store, { source: unique("sender"), target: forMyRole });
+      const asked = await addTask(store, { source: unique("sender"), target: unique("role") });
+      await addApproval(store, asked, { approver_role: toApprove });
+      await addTask(store, { source: unique("sender"), target: hidden });
+      const visible = (subject: string, roles: string[]) =>
+        store.listTasks({ visibleTo: { subject, roles }, order: "asc", limit: 50 }).then((rows) => rows.map((t) => t.task_id));
+      expect(await visible(mine, [])).toEqual([sent.task_id]);
+      expect(await visible(unique("nobody"), [forMyRole])).toEqual([assigned.task_id]);
+      expect(await visible(unique("nobody"), [toApprove])).toEqual([asked.task_id]);
+      expect(await visible(mine, [forMyRole, toApprove])).toEqual([sent.task_id, assigned.task_id, asked.task_id]);
+      expect(await visible(unique("nobody"), [])).toEqual([]);
+    });
+
+    test("lists approvals by role, task and status, newest first, only where the caller may see them", async () => {
+      const role = unique("approver");
+      const requester = unique("requester");
+      const task = await addTask(store, { source: requester, target: unique("role") });
+      const other = await addTask(store, { target: unique("role") });
+      const a1 = await addApproval(store, task, { approver_role: role, requested_by: requester });
+      const a2 = await addApproval(store, other, { approver_role: role, status: "approved", decided_by: "x", decided_at: tick() });
+      const a3 = await addApproval(store, task, { approver_role: unique("approver"), requested_by: requester });
+      const ids = (rows: Approval[]) => rows.map((a) => a.approval_id);
+      expect(ids(await store.listApprovals({ approver_role: role, limit: 10 }))).toEqual([a2.approval_id, a1.approval_id]);
+      expect(ids(await store.listApprovals({ approver_role: role, status: "pending", limit: 10 }))).toEqual([a1.approval_id]);
+      expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10 }))).toEqual([a3.approval_id, a1.approval_id]);
+      const newest = await store.listApprovals({ task_id: task.task_id, limit: 1 });
+      expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10, after: newest[0]!.seq }))).toEqual([a1.approval_id]);
+      const visible = (subject: string, roles: string[]) => store.listApprovals({ visibleTo: { subject, roles }, approver_role: role, limit: 10 }).then(ids);
+      expect(await visible(unique("nobody"), [role])).toEqual([a2.approval_id, a1.approval_id]);
+      expect(await visible(requester, [])).toEqual([a1.approval_id]);
+      expect(await visible(unique("nobody"), [other.target])).toEqual([a2.approval_id]);
+      expect(await visible(unique("nobody"), [])).toEqual([]);
+    });
+
+    test("keeps the audit trail: a task's history, filtered listings and the changes after a seq", async () => {
+      const actor = unique("actor");
+      const task = await addTask(store, { source: actor });
+      const claimedAt = tick();
+      await store.transaction(async (tx) => {
+        await tx.appendAudit(entry(task, "task.claimed", { actor, at: claimedAt, from_status: "pending", to_status: "claimed" }), about(task));
+      });
+      const completedAt = tick();
+      await store.transaction(async (tx) => {
+        await tx.appendAudit(entry(task, "task.completed", { actor, at: completedAt, from_status: "claimed", to_status: "completed" }), about(task));
+      });
+      const history = await store.history(task.task_id);
+      expect(history.map((h) => h.action)).toEqual(["task.created", "task.claimed", "task.completed"]);
+      expect(history[1]).toEqual({ seq: history[1]!.seq, at: claimedAt, actor, action: "task.claimed", task_id: task.task_id, approval_id: null, from_status: "pending", to_status: "claimed", trace_id: task.trace_id });
+      const actions = (rows: { action: string }[]) => rows.map((r) => r.action);
+      expect(actions(await store.listAudit({ actor, limit: 10 }))).toEqual(["task.completed", "task.claimed", "task.created"]);
+      expect(actions(await store.listAudit({ actor, action: "task.claimed", limit: 10 }))).toEqual(["task.claimed"]);
+      expect(actions(await store.listAudit({ task_id: task.task_id, since: claimedAt, limit: 10 }))).toEqual(["task.completed", "task.claimed"]);
+      expect(actions(await store.listAudit({ task_id: task.task_id, until: claimedAt, limit: 10 }))).toEqual(["task.created"]);
+      expect(actions(await store.listAudit({ actor, after: history[2]!.seq, limit: 1 }))).toEqual(["task.claimed"]);
+      const changes = await store.changesSince(history[0]!.seq, 10);
+      expect(changes.slice(0, 2)).toEqual(history.slice(1).map((h) => ({ ...h, ...about(task) })));
+      expect(await store.changesSince(history[0]!.seq, 1)).toHaveLength(1);
+    });
+
+    test("the audit trail is append-only, even for someone with a database shell", async () => {
+      const task = await addTask(store);
+      await expect(db.query(`UPDATE audit SET actor = 'mallory' WHERE task_id = '${task.task_id}'`)).rejects.toThrow(/append-only/);
+      await expect(db.query(`DELETE FROM audit WHERE task_id = '${task.task_id}'`)).rejects.toThrow(/append-only/);
+      expect((await store.history(task.task_id)).map((h) => h.actor)).toEqual([task.source]);
+    });
+
+    test("tells listeners of each committed change once, in order, with whom it concerns", async () => {
+      const target = unique("role");
+      const listener = hear(store, target);
+      const task = await addTask(store, { target, source: unique("sender") });
+      const approval = await addApproval(store, task, { approver_role: unique("approver") });
+      await listener.until(2);
+      listener.stop();
+      expect(listener.heard).toHaveLength(2);
+      const [created, asked] = listener.heard;
+      expect(created).toMatchObject({ action: "task.created", task_id: task.task_id, target: task.target, source: task.source, approver_role: null });
+      expect(asked).toMatchObject({ action: "approval.requested", approval_id: approval.approval_id, approver_role: approval.approver_role });
+      expect(asked!.seq).toBeGreaterThan(created!.seq);
+      expect(await store.changesSince(created!.seq - 1, 2)).toEqual(listener.heard);
+    });
+
+    test.if(engine.shared)("a controller hears the changes made through another, and its own, once each", async () => {
+      const other = await db.open();
+      try {
+        const target = unique("role");
+        const here = hear(store, target);
+        const there = hear(other, target);
+        const viaOther = await addTask(other, { target });
+        const viaHere = await addTask(store, { target });
+        await Promise.all([here.until(2), there.until(2)]);
+        // One more change: anything heard twice would arrive before it.
+        const last = await addTask(other, { target });
+        await Promise.all([here.until(3), there.until(3)]);
+        here.stop();
+        there.stop();
+        const expected = [viaOther.task_id, viaHere.task_id, last.task_id];
+        expect(here.heard.map((c) => c.task_id)).toEqual(expected);
+        expect(there.heard.map((c) => c.task_id)).toEqual(expected);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test("purges expired idempotency keys and keeps live ones", async () => {
+      const scope = unique("scope");
+      await store.transaction(async (tx) => {
+        await tx.reserveIdempotency(scope, "old", "h", "2000-01-01T00:00:00.000Z", "2000-01-02T00:00:00.000Z");
+        await tx.saveIdempotentResponse(scope, "old", { n: 1 });
+        await tx.reserveIdempotency(scope, "live", "h", "2000-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z");
+        await tx.saveIdempotentResponse(scope, "live", { n: 2 });
+      });
+      expect(await store.purgeExpiredIdempotency("2000-06-01T00:00:00.000Z")).toBe(1);
+      const live = await store.transaction((tx) => tx.reserveIdempotency(scope, "live", "other", "2000-06-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z"));
+      expect(live).toEqual({ kind: "replay", request_hash: "h", response: { n: 2 } });
+      expect(await store.purgeExpiredIdempotency("2000-06-01T00:00:00.000Z")).toBe(0);
+    });
+
+    test("answers a ping while the database is there", async () => {
+      await store.ping();
+      expect(store.engine).toBe(engine.name);
+    });
+  });
+}
