@@ -2,7 +2,15 @@
  * Turns a failed call into words a model (or a person) can act on: what happened,
  * the likely cause and what to do next, with the trace id to find it later.
  */
-import type { Failure, FailureKind } from "../lib/controller-client.ts";
+import type { Failure, FailureKind } from "./controller-client.ts";
+
+/**
+ * Who reads the advice, and how they change what the client was started with: an
+ * agent's MCP server must be restarted, a person's command just run again.
+ */
+export type Audience = { apply: string; lookUp: string };
+export const FOR_AGENTS: Audience = { apply: "restart this MCP server", lookUp: "Call fetch_status" };
+export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show ID`" };
 
 /** A call this server refused before asking the controller anything. */
 export type Refusal = { message: string; next: string; field?: string };
@@ -11,12 +19,12 @@ type Advice = { what: string; cause?: string; next: string };
 
 const fieldsOf = (f: Failure) => (f.fields?.length ? f.fields.map((e) => `${e.field}: ${e.message}`).join("; ") : f.detail);
 
-function advise(f: Failure, tokenOrigin: string): Advice {
+function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
   const advice: Record<FailureKind, () => Advice> = {
     unreachable: () => ({
       what: `Could not reach the controller at ${f.controllerUrl} (${f.detail}).`,
       cause: "No controller is running there, or CONTROLLER_URL points to the wrong place.",
-      next: "Start one with `agent-mesh controller` (it listens on http://localhost:8088), or set CONTROLLER_URL to where it runs and restart this MCP server.",
+      next: `Start one with \`agent-mesh controller\` (it listens on http://localhost:8088), or set CONTROLLER_URL to where it runs and ${to.apply}.`,
     }),
     timeout: () => ({
       what: `The controller at ${f.controllerUrl} did not answer in time (${f.detail}).`,
@@ -26,15 +34,15 @@ function advise(f: Failure, tokenOrigin: string): Advice {
     cancelled: () => ({ what: "The call was cancelled before it finished.", next: "Call again if it is still wanted." }),
     credentials: () => ({
       what: `Could not get a token: ${f.detail}`,
-      cause: `This MCP server takes its token from ${tokenOrigin}.`,
-      next: "Fix the credentials it is started with (see `agent-mesh mcp --help`), then restart it.",
+      cause: `The token comes from ${tokenOrigin}.`,
+      next: `Fix those credentials (see \`agent-mesh mcp --help\`), then ${to.apply}.`,
     }),
     unauthenticated: () => ({
       what: `The controller rejected the token: ${f.detail}`,
       cause: tokenOrigin === "MESH_JWT_TOKEN" ? "MESH_JWT_TOKEN has expired, or was made for another controller." : `The token from ${tokenOrigin} is not accepted by this controller (issuer or audience differ).`,
       next:
         tokenOrigin === "MESH_JWT_TOKEN"
-          ? "Mint a new one with `agent-mesh token --sub NAME --role ROLE`, set MESH_JWT_TOKEN to it and restart this MCP server."
+          ? `Mint a new one with \`agent-mesh token --sub NAME --role ROLE\`, set MESH_JWT_TOKEN to it and ${to.apply}.`
           : "Check that the controller's MESH_OIDC_ISSUER and MESH_JWT_AUDIENCE match the identity provider this server uses.",
     }),
     forbidden: () => ({
@@ -46,7 +54,7 @@ function advise(f: Failure, tokenOrigin: string): Advice {
     conflict: () => ({
       what: `Conflict: ${f.detail}`,
       cause: "The task or approval is no longer in the state this needs: someone got there first, or it was already done.",
-      next: "Call fetch_status to see where it stands now.",
+      next: `${to.lookUp} to see where it stands now.`,
     }),
     invalid: () => ({ what: `The controller refused the request: ${fieldsOf(f)}`, next: "Correct the named field and call again." }),
     bad_request: () => ({ what: `The controller refused the request: ${fieldsOf(f)}`, next: "Correct the request and call again." }),
@@ -61,10 +69,10 @@ function advise(f: Failure, tokenOrigin: string): Advice {
     }),
     method_not_allowed: () => ({
       what: `The controller does not accept ${f.request}: ${f.detail}`,
-      cause: "This MCP server and the controller are different versions.",
+      cause: "This client and the controller are different versions.",
       next: "Run matching versions of agent-mesh on both sides.",
     }),
-    bad_response: () => ({ what: f.detail, cause: "This MCP server and the controller are different versions.", next: "Run matching versions of agent-mesh on both sides." }),
+    bad_response: () => ({ what: f.detail, cause: "This client and the controller are different versions.", next: "Run matching versions of agent-mesh on both sides." }),
     internal: () => ({
       what: `The controller failed: ${f.detail}`,
       next: "Try again shortly; if it keeps failing, give the trace id to whoever runs the controller.",
@@ -78,8 +86,8 @@ function advise(f: Failure, tokenOrigin: string): Advice {
   return advice[f.kind]();
 }
 
-export function explainFailure(f: Failure, tokenOrigin: string): string {
-  const { what, cause, next } = advise(f, tokenOrigin);
+export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = FOR_AGENTS): string {
+  const { what, cause, next } = advise(f, tokenOrigin, to);
   return [
     what,
     cause && `Likely cause: ${cause}`,

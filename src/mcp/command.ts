@@ -1,8 +1,7 @@
 /** `agent-mesh mcp` (also `agent-mesh` alone): serve the mesh tools over stdio, or over HTTP with --http. */
-import { ControllerClient } from "../lib/controller-client.ts";
+import { connect } from "../lib/client-settings.ts";
 import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
-import { tokenSourceFrom } from "../lib/token-source.ts";
 import { isLoopback } from "./http-guard.ts";
 import { mcpSettings, type McpSettings } from "./settings.ts";
 
@@ -32,14 +31,9 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const settings = checked(loadSettings(mcpSettings, argv));
-  let tokens;
-  try {
-    tokens = tokenSourceFrom(settings);
-  } catch (error) {
-    throw new SettingsError((error as Error).message);
-  }
   const log = createLogger(settings.logLevel);
-  const client = new ControllerClient({ baseUrl: settings.controllerUrl, tokens, retries: settings.retries, timeoutMs: settings.timeoutSeconds * 1000, log });
+  const client = connect(settings, log);
+  const tokens = client.tokens;
   const { createMcpServer } = await import("./server.ts");
   const newServer = () => createMcpServer({ client, log, rolesClaim: settings.rolesClaim });
 

@@ -11,7 +11,7 @@ import type { CallOptions, ControllerClient, Failure } from "../lib/controller-c
 import type { Logger } from "../lib/log.ts";
 import { identityOf, type Identity } from "../lib/token-source.ts";
 import { newTraceId } from "../lib/trace.ts";
-import { explainFailure, explainRefusal, type Refusal } from "./explain.ts";
+import { explainFailure, explainRefusal, type Refusal } from "../lib/explain.ts";
 
 export type ToolDeps = { client: ControllerClient; log: Logger; rolesClaim: string };
 

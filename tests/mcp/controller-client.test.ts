@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ControllerClient, retryAfterMs, type ControllerClientOptions } from "../../src/lib/controller-client.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { staticToken, type TokenSource } from "../../src/lib/token-source.ts";
-import { explainFailure } from "../../src/tools/explain.ts";
+import { explainFailure } from "../../src/lib/explain.ts";
 import { startTestController, type TestController } from "../support/controller.ts";
 import { accepted, closedPort, dropping, misbehave, problem } from "./support/misbehaving.ts";
 

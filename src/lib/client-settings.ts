@@ -1,0 +1,41 @@
+/**
+ * How a client of the controller (an agent's MCP server, a person's terminal) finds
+ * it and proves who it is. One table for both, so the variables mean the same.
+ */
+import { z } from "zod";
+import { ControllerClient } from "./controller-client.ts";
+import type { Logger } from "./log.ts";
+import { httpUrl, nonNegativeInt, SettingsError, type SettingsOf, type SettingsSpec } from "./settings.ts";
+import { tokenSourceFrom } from "./token-source.ts";
+
+const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`).optional();
+
+export const clientSettings = {
+  controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl, fallback: "http://localhost:8088", help: "The controller to call" },
+  retries: { env: "MESH_RETRY_COUNT", schema: nonNegativeInt(10), fallback: "3", help: "Retries after the first attempt (connection errors, timeouts, 408, 429, 5xx only)" },
+  timeoutSeconds: {
+    env: "MESH_TIMEOUT_SECS",
+    schema: z.coerce.number({ error: "must be a number of seconds" }).positive("must be more than 0").max(600, "must be at most 600"),
+    fallback: "30",
+    help: "Seconds one attempt may take (a long-poll's wait comes on top)",
+  },
+  jwt: { env: "MESH_JWT_TOKEN", schema: secret("a JWT"), help: "The token to show the controller" },
+  oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "Instead of a fixed token: the OIDC issuer whose discovery names the token endpoint" },
+  tokenUrl: { env: "MESH_TOKEN_URL", schema: httpUrl.optional(), help: "Instead of discovery: the OAuth token endpoint" },
+  clientId: { env: "MESH_CLIENT_ID", schema: secret("a client id"), help: "Client credentials: the client id" },
+  clientSecret: { env: "MESH_CLIENT_SECRET", schema: secret("a client secret"), help: "Client credentials: the client secret" },
+  scope: { env: "MESH_OIDC_SCOPE", schema: z.string().min(1).optional(), help: "Client credentials: the scope to ask for" },
+} satisfies SettingsSpec;
+
+export type ClientSettings = SettingsOf<typeof clientSettings>;
+
+/** The controller client the settings describe; a missing or contradictory credential is a settings error. */
+export function connect(settings: ClientSettings, log: Logger): ControllerClient {
+  let tokens;
+  try {
+    tokens = tokenSourceFrom(settings);
+  } catch (error) {
+    throw new SettingsError((error as Error).message);
+  }
+  return new ControllerClient({ baseUrl: settings.controllerUrl, tokens, retries: settings.retries, timeoutMs: settings.timeoutSeconds * 1000, log });
+}

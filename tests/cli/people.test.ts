@@ -1,0 +1,87 @@
+/** `agent-mesh tasks …` and `agent-mesh approvals …` through the compiled binary, against a real controller. */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { BINARY, startTestController, type TestController } from "../support/controller.ts";
+
+let c: TestController;
+let alice: string;
+let mia: string;
+let taskId: string;
+let approvalId: string;
+
+beforeAll(async () => {
+  c = await startTestController();
+  alice = await c.token("alice", ["dev"]);
+  mia = await c.token("mia", ["manager"]);
+  taskId = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "deploy", description: "ship it", data: { env: "prod" } } }, { "idempotency-key": "p1" })).body.task_id;
+  approvalId = (await c.api(alice, "POST", "/approvals", { task_id: taskId, approver_role: "manager", reason: "touches prod" })).body.approval_id;
+});
+afterAll(() => c.stop());
+
+async function mesh(token: string | null, ...args: string[]) {
+  const proc = Bun.spawn([BINARY, ...args], {
+    env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: c.url, MESH_RETRY_COUNT: "0", ...(token && { MESH_JWT_TOKEN: token }) },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, code };
+}
+
+test("tasks list prints a table of what the caller may see", async () => {
+  const r = await mesh(alice, "tasks", "list");
+  expect(r.code).toBe(0);
+  const [header, row] = r.stdout.trim().split("\n");
+  expect(header).toMatch(/^TASK\s+TYPE\s+STATUS\s+FROM\s+TO ROLE\s+CLAIMED BY\s+CREATED$/);
+  expect(row).toContain(taskId);
+  expect(row).toMatch(/deploy\s+pending\s+alice\s+worker/);
+  expect((await mesh(mia, "tasks", "list", "--status", "completed")).stdout.trim()).toBe("No tasks match.");
+});
+
+test("tasks show prints the task, its approvals and history; --json prints the API's answer", async () => {
+  const r = await mesh(alice, "tasks", "show", taskId);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain(`Task ${taskId}: deploy, pending`);
+  expect(r.stdout).toContain('Data: {"env":"prod"}');
+  expect(r.stdout).toContain(approvalId);
+  expect(r.stdout).toMatch(/alice\s+task.created/);
+  const json = JSON.parse((await mesh(alice, "tasks", "show", taskId, "--json")).stdout);
+  expect(json).toMatchObject({ task_id: taskId, status: "pending", approvals: [{ approval_id: approvalId }] });
+});
+
+test("approvals list and approve with a comment, as the approver", async () => {
+  const list = await mesh(mia, "approvals", "list");
+  expect(list.stdout).toContain(approvalId);
+  expect(list.stdout).toContain("touches prod");
+  const approved = await mesh(mia, "approvals", "approve", approvalId, "--comment", "go ahead");
+  expect(approved.code).toBe(0);
+  expect(approved.stdout.trim()).toBe(`Approval ${approvalId} approved by mia.`);
+  const task = await c.api(alice, "GET", `/tasks/${taskId}`);
+  expect(task.body.approvals[0]).toMatchObject({ status: "approved", comments: "go ahead" });
+});
+
+test("a refusal says what happened and what to do, and exits 1", async () => {
+  const taskTwo = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "t" } }, { "idempotency-key": "p2" })).body.task_id;
+  const ask = (await c.api(alice, "POST", "/approvals", { task_id: taskTwo, approver_role: "manager", reason: "r" })).body.approval_id;
+  const r = await mesh(alice, "approvals", "reject", ask);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("Not allowed: Only holders of role manager may decide");
+  expect(r.stderr).toContain("What to do:");
+  expect(r.stderr).toContain("Trace id:");
+});
+
+test("no controller: says so and how to start one", async () => {
+  const proc = Bun.spawnSync([BINARY, "tasks", "list"], { env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: "http://127.0.0.1:9", MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice } });
+  expect(proc.exitCode).toBe(1);
+  expect(proc.stderr.toString()).toContain("Could not reach the controller at http://127.0.0.1:9");
+  expect(proc.stderr.toString()).toContain("agent-mesh controller");
+});
+
+test("usage errors exit 2 with one line", async () => {
+  for (const args of [["tasks", "show"], ["tasks", "frob"], ["approvals", "approve"], ["tasks", "list", "--status", "done"]]) {
+    const r = await mesh(alice, ...args);
+    expect(r.code, args.join(" ")).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  }
+  expect((await mesh(null, "tasks", "list")).stderr).toContain("MESH_JWT_TOKEN");
+});
