@@ -111,6 +111,13 @@ export class MeshService {
     return caller.isAdmin ? undefined : { subject: caller.subject, roles: [...caller.roles] };
   }
 
+  /** One role, or with `for=me` the caller's roles (narrowed to `role` if given). */
+  #roleFilter(caller: Caller, forWhom: "me" | undefined, role: string | undefined): string[] | undefined {
+    if (forWhom !== "me") return role === undefined ? undefined : [role];
+    const mine = [...caller.roles];
+    return role === undefined ? mine : mine.filter((r) => r === role);
+  }
+
   async #readableTask(caller: Caller, id: string): Promise<Task> {
     const task = await this.#store.getTask(id);
     if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
@@ -219,7 +226,7 @@ export class MeshService {
     const read = () =>
       this.#store.listTasks({
         visibleTo: this.#visibility(ctx.caller),
-        target: query.target,
+        targets: this.#roleFilter(ctx.caller, query.for, query.target),
         source: query.source,
         status: query.status,
         task_type: query.task_type,
@@ -353,7 +360,7 @@ export class MeshService {
     const read = () =>
       this.#store.listApprovals({
         visibleTo: this.#visibility(ctx.caller),
-        approver_role: query.approver_role,
+        approver_roles: this.#roleFilter(ctx.caller, query.for, query.approver_role),
         task_id: query.task_id,
         status: query.status ?? "pending",
         after: decodeCursor(query.cursor),

@@ -148,7 +148,11 @@ const waitSeconds = z.coerce
 const pageSize = z.coerce.number().int().min(1).max(LIMITS.pageSize).optional();
 const cursor = z.string().max(64).optional();
 
+/** `for=me`: what is addressed to any of the caller's roles (an inbox across roles). */
+const forMe = z.literal("me").optional();
+
 export const TaskQuery = z.strictObject({
+  for: forMe.describe("`me`: tasks for any of your roles, in one list (with `target`: that one of them)."),
   target: Role.optional(),
   source: Subject.optional(),
   status: TaskStatus.optional(),
@@ -189,6 +193,7 @@ export const DecisionRequest = z.strictObject({
 export type DecisionRequest = z.infer<typeof DecisionRequest>;
 
 export const ApprovalQuery = z.strictObject({
+  for: forMe.describe("`me`: approvals any of your roles decides."),
   approver_role: Role.optional(),
   task_id: Id.optional(),
   status: ApprovalStatus.optional().describe("Defaults to `pending`."),

@@ -167,15 +167,3 @@ export function jwtClaims(token: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
-
-export type Identity = { subject: string | undefined; roles: string[] };
-
-/** Who the token names and which roles it grants, at a dotted claim path such as `realm_access.roles`. */
-export function identityOf(token: string, rolesClaim: string): Identity {
-  const claims = jwtClaims(token) ?? {};
-  const roles = rolesClaim.split(".").reduce<unknown>((node, key) => (node && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined), claims);
-  return {
-    subject: typeof claims.sub === "string" ? claims.sub : undefined,
-    roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === "string") : [],
-  };
-}

@@ -9,7 +9,7 @@ import { LOG_LEVELS, type Logger, type LogLevel } from "../lib/log.ts";
 import { VERSION } from "../lib/version.ts";
 import { TOOLS } from "../tools/index.ts";
 
-export type ServerDeps = { client: ControllerClient; log: Logger; rolesClaim: string };
+export type ServerDeps = { client: ControllerClient; log: Logger };
 
 const INSTRUCTIONS = `Agent Mesh hands work between agents and people through a shared controller.
 To delegate: send_task (or notify, or request_approval), then follow it with fetch_status(task_id, wait_seconds).

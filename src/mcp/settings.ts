@@ -1,6 +1,5 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
-import { identitySettings } from "../controller/settings.ts";
 import { clientSettings } from "../lib/client-settings.ts";
 import { list, logLevel, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
@@ -15,7 +14,6 @@ export const mcpSettings = {
   },
   allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
   ...clientSettings,
-  rolesClaim: identitySettings.rolesClaim,
   logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "info", help: "debug, info, warn or error (logs go to stderr)" },
 } satisfies SettingsSpec;
 

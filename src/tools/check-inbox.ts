@@ -3,7 +3,6 @@ import { z } from "zod";
 import { LIMITS, Role, Task, TaskSpec, TaskStatus } from "../lib/schemas.ts";
 import { taskList } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
-import { acrossMyRoles } from "./my-roles.ts";
 import { defineTool, READS, succeed } from "./tool.ts";
 
 export const checkInbox = defineTool({
@@ -17,19 +16,19 @@ export const checkInbox = defineTool({
     status: TaskStatus.default("pending").describe("Which tasks: `pending` (default) to find work, `claimed` to see what is being worked on, or a finished state."),
     task_type: TaskSpec.shape.task_type.optional().describe("Only tasks of this type, e.g. `code_review` or `notification`."),
     wait_seconds: waitSeconds("for a matching task when there is none yet"),
-    limit: z.number().int().min(1).max(LIMITS.pageSize).default(20).describe("At most this many tasks per role."),
+    limit: z.number().int().min(1).max(LIMITS.pageSize).default(20).describe("At most this many tasks."),
   },
-  output: { tasks: z.array(Task), roles: z.array(Role).describe("The roles looked at.") },
+  output: { tasks: z.array(Task) },
   annotations: READS,
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
-    const r = await acrossMyRoles(ctx, role, wait_seconds, (target, wait, call) => ctx.client.listTasks({ target, status, task_type, limit, wait }, call)).finally(stop);
+    const r = await ctx.client.listTasks({ for: "me", target: role, status, task_type, limit, wait: wait_seconds || undefined }, ctx.call).finally(stop);
     if (!r.ok) return r;
-    const tasks = r.items.sort((a, b) => a.created_at.localeCompare(b.created_at));
-    const roles = r.roles.join(", ");
+    const tasks = r.value.items;
+    const whose = role ? `role ${role}` : "your roles";
     const text = tasks.length
-      ? `${tasks.length} ${status} task(s) for ${roles}:\n${taskList(tasks)}`
-      : `No ${status} tasks for ${roles}${wait_seconds ? ` after waiting ${wait_seconds} s` : ""}.`;
-    return succeed({ tasks, roles: r.roles }, text);
+      ? `${tasks.length} ${status} task(s) for ${whose}:\n${taskList(tasks)}`
+      : `No ${status} tasks for ${whose}${wait_seconds ? ` after waiting ${wait_seconds} s` : ""}.`;
+    return succeed({ tasks }, text);
   },
 });

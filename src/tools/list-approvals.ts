@@ -3,7 +3,6 @@ import { z } from "zod";
 import { Approval, ApprovalStatus, Id, Role } from "../lib/schemas.ts";
 import { approvalLine } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
-import { acrossMyRoles } from "./my-roles.ts";
 import { defineTool, READS, succeed } from "./tool.ts";
 
 export const listApprovals = defineTool({
@@ -18,15 +17,15 @@ export const listApprovals = defineTool({
     task_id: Id.optional().describe("Only approvals of this task."),
     wait_seconds: waitSeconds("for an approval when there is none yet"),
   },
-  output: { approvals: z.array(Approval), roles: z.array(Role).describe("The roles looked at.") },
+  output: { approvals: z.array(Approval) },
   annotations: READS,
   async run({ role, status, task_id, wait_seconds }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for approvals");
-    const r = await acrossMyRoles(ctx, role, wait_seconds, (approver_role, wait, call) => ctx.client.listApprovals({ approver_role, status, task_id, wait }, call)).finally(stop);
+    const r = await ctx.client.listApprovals({ for: "me", approver_role: role, status, task_id, wait: wait_seconds || undefined }, ctx.call).finally(stop);
     if (!r.ok) return r;
-    const approvals = r.items.sort((a, b) => a.created_at.localeCompare(b.created_at));
-    const roles = r.roles.join(", ");
-    const text = approvals.length ? `${approvals.length} ${status} approval(s) for ${roles}:\n${approvals.map(approvalLine).join("\n")}` : `No ${status} approvals for ${roles}.`;
-    return succeed({ approvals, roles: r.roles }, text);
+    const approvals = r.value.items;
+    const whose = role ? `role ${role}` : "your roles";
+    const text = approvals.length ? `${approvals.length} ${status} approval(s) for ${whose}:\n${approvals.map(approvalLine).join("\n")}` : `No ${status} approvals for ${whose}.`;
+    return succeed({ approvals }, text);
   },
 });

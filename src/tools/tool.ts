@@ -9,18 +9,15 @@ import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/proto
 import { z } from "zod";
 import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
 import type { Logger } from "../lib/log.ts";
-import { identityOf, type Identity } from "../lib/token-source.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, type Refusal } from "../lib/explain.ts";
 
-export type ToolDeps = { client: ControllerClient; log: Logger; rolesClaim: string };
+export type ToolDeps = { client: ControllerClient; log: Logger };
 
 export type ToolContext = {
   client: ControllerClient;
   /** Pass to every controller call: the client's cancellation, this call's logger and its one trace id. */
   call: Required<CallOptions>;
-  /** Who the token says this agent is, or why that cannot be known. */
-  identity(): Promise<Identity | Refusal>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
   waiting(seconds: number, what: string): () => void;
 };
@@ -96,13 +93,6 @@ function contextFor(deps: ToolDeps, extra: Extra): ToolContext {
   return {
     client: deps.client,
     call: { signal: extra.signal, log: deps.log, traceId: newTraceId() },
-    async identity() {
-      try {
-        return identityOf(await deps.client.tokens.token(), deps.rolesClaim);
-      } catch (error) {
-        return { message: (error as Error).message, next: "Fix the credentials this MCP server is started with, then restart it." };
-      }
-    },
     waiting(seconds, what) {
       const progressToken = extra._meta?.progressToken;
       if (progressToken === undefined || seconds <= 0) return () => {};

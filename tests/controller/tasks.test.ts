@@ -218,6 +218,19 @@ describe("listing", () => {
     }
   });
 
+  test("for=me lists what is addressed to any of my roles, and not what I sent", async () => {
+    const both = await c.token("dana", ["ops", "security"]);
+    const forOps = (await route(alice, { target: "ops", task: { task_type: "t" } })).body.task_id;
+    const forSec = (await route(alice, { target: "security", task: { task_type: "t" } })).body.task_id;
+    await route(both, { target: "elsewhere", task: { task_type: "t" } });
+    const mine = await c.api(both, "GET", "/tasks?for=me");
+    expect(mine.body.items.map((t: any) => t.task_id)).toEqual([forOps, forSec]);
+    const onlyOps = await c.api(both, "GET", "/tasks?for=me&target=ops");
+    expect(onlyOps.body.items.map((t: any) => t.task_id)).toEqual([forOps]);
+    expect((await c.api(both, "GET", "/tasks?for=me&target=worker")).body.items).toEqual([]);
+    expect((await c.api(both, "GET", "/tasks?for=everyone")).status).toBe(422);
+  });
+
   test("a cursor the controller did not issue is a 422 naming cursor", async () => {
     const res = await c.api(bob, "GET", "/tasks?cursor=bogus");
     expect(res.status).toBe(422);

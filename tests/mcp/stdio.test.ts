@@ -126,7 +126,7 @@ test("a cancelled call aborts its request to the controller", async () => {
   const cancel = new AbortController();
   const call = agent.call("check_inbox", { role: "reviewer", wait_seconds: 60 }, { signal: cancel.signal });
   await controller.received(1);
-  expect(controller.seen[0]!.path).toBe("/tasks?target=reviewer&status=pending&limit=20&wait=60");
+  expect(controller.seen[0]!.path).toBe("/tasks?for=me&target=reviewer&status=pending&limit=20&wait=60");
   cancel.abort("changed my mind");
   expect(await call.catch((e) => String(e))).toContain("changed my mind");
   await controller.seen[0]!.aborted;

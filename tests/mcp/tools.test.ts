@@ -134,7 +134,6 @@ describe("request_approval and deciding it", () => {
     const listed = await carol.call("list_approvals", {});
     const mine = listed.structured.approvals.find((a: any) => a.approval_id === asked.structured.approval_id);
     expect(mine).toMatchObject({ task_id: taskId, reason: "Touches billing", status: "pending", requested_by: "alice" });
-    expect(listed.structured.roles).toEqual(["lead"]);
     const decided = await carol.call("decide_approval", { approval_id: asked.structured.approval_id, decision: "approved", comments: "Fine" });
     expect(decided.structured.approval).toMatchObject({ status: "approved", decided_by: "carol", comments: "Fine" });
     const status = await alice.call("fetch_status", { task_id: taskId });
@@ -173,14 +172,13 @@ describe("the receiving side", () => {
     const forSecurity = await alice.call("send_task", { target: "security", task: { task_type: "audit" } });
     await dana.call("send_task", { target: "reviewer", task: { task_type: "code_review" } });
     const inbox = await dana.call("check_inbox", {});
-    expect(inbox.structured.roles).toEqual(["ops", "security"]);
     const ids = inbox.structured.tasks.map((t: any) => t.task_id);
     expect(ids).toContain(forOps.structured.task_id);
     expect(ids).toContain(forSecurity.structured.task_id);
     expect(inbox.structured.tasks.every((t: any) => ["ops", "security"].includes(t.target))).toBe(true);
     const onlyOps = await dana.call("check_inbox", { role: "ops", task_type: "deploy" });
     expect(onlyOps.structured.tasks.map((t: any) => t.task_id)).toEqual([forOps.structured.task_id]);
-    expect(onlyOps.text).toContain("1 pending task(s) for ops");
+    expect(onlyOps.text).toContain("1 pending task(s) for role ops");
   });
 
   test("claim, complete with a result; the sender sees it", async () => {
@@ -236,11 +234,12 @@ describe("the receiving side", () => {
     expect((await alice.call("fetch_status", { task_id: await send() })).isError).toBeFalsy();
   });
 
-  test("a token without roles has no inbox: the tool says to name a role", async () => {
+  test("a token without roles has an empty inbox, even when it names a role it does not hold", async () => {
+    await send("reviewer");
     const nobody = await mesh.agent("nobody", []);
     const r = await nobody.call("check_inbox", {});
-    expect(r.isError).toBe(true);
-    expect(r.text).toContain("Not sent: role: your token grants no roles");
+    expect(r.isError).toBeFalsy();
+    expect(r.text).toStartWith("No pending tasks for your roles.");
     const named = await nobody.call("check_inbox", { role: "reviewer" });
     expect(named.structured.tasks).toEqual([]);
   });
@@ -274,7 +273,6 @@ describe("waiting", () => {
     const taskId = await send("security", { task_type: "pen_test" });
     const r = await inbox;
     expect(r.structured.tasks.map((t: any) => t.task_id)).toEqual([taskId]);
-    expect(r.structured.roles).toEqual(["ops", "security"]);
   });
 
   test("fetch_status waits for the task to change", async () => {
@@ -290,7 +288,7 @@ describe("waiting", () => {
   test("an empty wait answers when its time is up", async () => {
     const r = await alice.call("check_inbox", { role: "nobody-holds-this", wait_seconds: 1 });
     expect(r.structured.tasks).toEqual([]);
-    expect(r.text).toContain("No pending tasks for nobody-holds-this after waiting 1 s.");
+    expect(r.text).toContain("No pending tasks for role nobody-holds-this after waiting 1 s.");
   });
 });
 

@@ -309,11 +309,11 @@ for (const engine of ENGINES) {
         return task;
       });
       const secondWaited = await waitsBehindLock(db, second);
-      const before = await store.listTasks({ target, order: "asc", limit: 10 });
+      const before = await store.listTasks({ targets: [target], order: "asc", limit: 10 });
       const changesBefore = await store.changesSince(0, 1_000_000);
       hold.open();
       const [a, b] = await Promise.all([first, second]);
-      const after = await store.listTasks({ target, order: "asc", limit: 10, after: before.at(-1)?.seq });
+      const after = await store.listTasks({ targets: [target], order: "asc", limit: 10, after: before.at(-1)?.seq });
       expect([...before, ...after].map((t) => t.task_id)).toEqual([a.task_id, b.task_id]);
       const lastSeen = changesBefore.at(-1)?.seq ?? 0;
       const changesAfter = await store.changesSince(lastSeen, 1_000_000);
@@ -344,19 +344,24 @@ for (const engine of ENGINES) {
         await addTask(store, { target, source }),
       ];
       const ids = (rows: Task[]) => rows.map((t) => t.task_id);
-      const asc = await store.listTasks({ target, order: "asc", limit: 10 });
+      const asc = await store.listTasks({ targets: [target], order: "asc", limit: 10 });
       expect(ids(asc)).toEqual(ids(tasks));
       expect(asc.every((t, i) => i === 0 || t.seq > asc[i - 1]!.seq)).toBe(true);
-      expect(ids(await store.listTasks({ target, order: "desc", limit: 10 }))).toEqual(ids(tasks).reverse());
-      expect(ids(await store.listTasks({ target, source, order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[1]!, tasks[3]!]));
-      expect(ids(await store.listTasks({ target, status: "pending", order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[2]!, tasks[3]!]));
-      expect(ids(await store.listTasks({ target, task_type: "notification", order: "asc", limit: 10 }))).toEqual([tasks[1]!.task_id]);
-      const page1 = await store.listTasks({ target, order: "asc", limit: 2 });
-      const page2 = await store.listTasks({ target, order: "asc", limit: 2, after: page1.at(-1)!.seq });
+      expect(ids(await store.listTasks({ targets: [target], order: "desc", limit: 10 }))).toEqual(ids(tasks).reverse());
+      expect(ids(await store.listTasks({ targets: [target], source, order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[1]!, tasks[3]!]));
+      expect(ids(await store.listTasks({ targets: [target], status: "pending", order: "asc", limit: 10 }))).toEqual(ids([tasks[0]!, tasks[2]!, tasks[3]!]));
+      expect(ids(await store.listTasks({ targets: [target], task_type: "notification", order: "asc", limit: 10 }))).toEqual([tasks[1]!.task_id]);
+      const page1 = await store.listTasks({ targets: [target], order: "asc", limit: 2 });
+      const page2 = await store.listTasks({ targets: [target], order: "asc", limit: 2, after: page1.at(-1)!.seq });
       expect(ids([...page1, ...page2])).toEqual(ids(tasks));
-      const back = await store.listTasks({ target, order: "desc", limit: 10, after: asc[2]!.seq });
+      const back = await store.listTasks({ targets: [target], order: "desc", limit: 10, after: asc[2]!.seq });
       expect(ids(back)).toEqual(ids([tasks[1]!, tasks[0]!]));
-      expect(await store.listTasks({ target, order: "asc", limit: 10, after: asc.at(-1)!.seq })).toEqual([]);
+      expect(await store.listTasks({ targets: [target], order: "asc", limit: 10, after: asc.at(-1)!.seq })).toEqual([]);
+      // several roles at once (an inbox across roles), and none at all
+      const otherRole = unique("role");
+      const elsewhere = await addTask(store, { target: otherRole });
+      expect(ids(await store.listTasks({ targets: [target, otherRole], order: "asc", limit: 10 }))).toEqual([...ids(tasks), elsewhere.task_id]);
+      expect(await store.listTasks({ targets: [], order: "asc", limit: 10 })).toEqual([]);
     });
 
     test("lists only the tasks a caller may see: as source, as target role, or as an asked approver", async () => {
@@ -384,12 +389,12 @@ for (const engine of ENGINES) {
       const a2 = await addApproval(store, other, { approver_role: role, status: "approved", decided_by: "x", decided_at: tick() });
       const a3 = await addApproval(store, task, { approver_role: unique("approver"), requested_by: requester });
       const ids = (rows: Approval[]) => rows.map((a) => a.approval_id);
-      expect(ids(await store.listApprovals({ approver_role: role, limit: 10 }))).toEqual([a2.approval_id, a1.approval_id]);
-      expect(ids(await store.listApprovals({ approver_role: role, status: "pending", limit: 10 }))).toEqual([a1.approval_id]);
+      expect(ids(await store.listApprovals({ approver_roles: [role], limit: 10 }))).toEqual([a2.approval_id, a1.approval_id]);
+      expect(ids(await store.listApprovals({ approver_roles: [role], status: "pending", limit: 10 }))).toEqual([a1.approval_id]);
       expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10 }))).toEqual([a3.approval_id, a1.approval_id]);
       const newest = await store.listApprovals({ task_id: task.task_id, limit: 1 });
       expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10, after: newest[0]!.seq }))).toEqual([a1.approval_id]);
-      const visible = (subject: string, roles: string[]) => store.listApprovals({ visibleTo: { subject, roles }, approver_role: role, limit: 10 }).then(ids);
+      const visible = (subject: string, roles: string[]) => store.listApprovals({ visibleTo: { subject, roles }, approver_roles: [role], limit: 10 }).then(ids);
       expect(await visible(unique("nobody"), [role])).toEqual([a2.approval_id, a1.approval_id]);
       expect(await visible(requester, [])).toEqual([a1.approval_id]);
       expect(await visible(unique("nobody"), [other.target])).toEqual([a2.approval_id]);

@@ -155,7 +155,7 @@ export class PostgresStore implements Store {
     const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
     const conditions = [
       f.visibleTo && taskVisibleTo(sql, f.visibleTo),
-      f.target !== undefined && sql`t.target = ${f.target}`,
+      f.targets !== undefined && sql`t.target = ANY(${roles(sql, f.targets)})`,
       f.source !== undefined && sql`t.source = ${f.source}`,
       f.status !== undefined && sql`t.status = ${f.status}`,
       f.task_type !== undefined && sql`t.task_type = ${f.task_type}`,
@@ -175,7 +175,7 @@ export class PostgresStore implements Store {
       f.visibleTo &&
         sql`(a.requested_by = ${f.visibleTo.subject} OR a.approver_role = ANY(${roles(sql, f.visibleTo.roles)})
              OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, f.visibleTo)}))`,
-      f.approver_role !== undefined && sql`a.approver_role = ${f.approver_role}`,
+      f.approver_roles !== undefined && sql`a.approver_role = ANY(${roles(sql, f.approver_roles)})`,
       f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
       f.status !== undefined && sql`a.status = ${f.status}`,
       f.after !== undefined && sql`a.seq < ${f.after}`,

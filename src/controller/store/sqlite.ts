@@ -90,6 +90,9 @@ function where(clauses: (Clause | null)[]): Clause {
 const eq = (column: string, value: SQLQueryBindings | undefined): Clause | null =>
   value === undefined ? null : { sql: `${column} = ?`, params: [value] };
 
+const oneOf = (column: string, values: readonly string[] | undefined): Clause | null =>
+  values === undefined ? null : { sql: values.length ? `${column} IN (${placeholders(values.length)})` : "0", params: [...values] };
+
 export class SqliteStore implements Store {
   readonly engine = "sqlite" as const;
   readonly #writer: Database;
@@ -269,7 +272,7 @@ export class SqliteStore implements Store {
     const after = f.after === undefined ? null : { sql: f.order === "asc" ? "seq > ?" : "seq < ?", params: [f.after] };
     const w = where([
       taskVisibility(f.visibleTo),
-      eq("target", f.target),
+      oneOf("target", f.targets),
       eq("source", f.source),
       eq("status", f.status),
       eq("task_type", f.task_type),
@@ -300,7 +303,7 @@ export class SqliteStore implements Store {
     }
     const w = where([
       visible,
-      eq("a.approver_role", f.approver_role),
+      oneOf("a.approver_role", f.approver_roles),
       eq("a.task_id", f.task_id),
       eq("a.status", f.status),
       f.after === undefined ? null : { sql: "a.seq < ?", params: [f.after] },

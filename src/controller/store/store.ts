@@ -20,7 +20,8 @@ export type IdempotencyReservation =
 export interface TaskFilter {
   /** Only tasks the caller may see; undefined means all (an admin). */
   visibleTo?: { subject: string; roles: readonly string[] };
-  target?: string;
+  /** Tasks for any of these roles. */
+  targets?: readonly string[];
   source?: string;
   status?: TaskStatus;
   task_type?: string;
@@ -32,7 +33,8 @@ export interface TaskFilter {
 
 export interface ApprovalFilter {
   visibleTo?: { subject: string; roles: readonly string[] };
-  approver_role?: string;
+  /** Approvals any of these roles decide. */
+  approver_roles?: readonly string[];
   task_id?: string;
   status?: ApprovalStatus;
   after?: number;
