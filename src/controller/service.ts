@@ -407,8 +407,9 @@ export class MeshService {
       actor: query.actor,
       action: query.action,
       task_id: query.task_id,
-      since: query.since,
-      until: query.until,
+      // Stored times are UTC; an offset like +02:00 must not be compared as text.
+      since: query.since && new Date(query.since).toISOString(),
+      until: query.until && new Date(query.until).toISOString(),
       after: decodeCursor(query.cursor),
       limit,
     });

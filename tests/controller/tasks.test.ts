@@ -320,5 +320,10 @@ describe("audit", () => {
     expect(byActor.body.items.every((e: any) => e.actor === "bob" && e.action === "task.claimed")).toBe(true);
     const since = await c.api(admin, "GET", `/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
     expect(since.body.items).toEqual([]);
+    // the same instant written with an offset selects the same rows
+    const created = res.body.items.at(-1).at as string;
+    const inParis = new Date(Date.parse(created) + 3_600_000).toISOString().replace("Z", "+01:00");
+    const fromParis = await c.api(admin, "GET", `/audit?task_id=${id}&since=${encodeURIComponent(inParis)}`);
+    expect(fromParis.body.items.map((e: any) => e.action)).toEqual(["task.claimed", "task.created"]);
   });
 });
