@@ -6,6 +6,8 @@ export type MetricSources = {
   openWaits: () => number;
   /** Requests answered from an Idempotency-Key record instead of doing the work again. */
   replays: () => number;
+  /** Tasks in each state, counted in the database when scraped. */
+  tasksByStatus: () => Promise<Record<string, number>>;
 };
 
 export type Metrics = {
@@ -31,6 +33,15 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers: [registry],
     collect() {
       this.set(sources.openWaits());
+    },
+  });
+  new Gauge({
+    name: "mesh_tasks",
+    help: "Tasks stored, by status",
+    labelNames: ["status"],
+    registers: [registry],
+    async collect() {
+      for (const [status, n] of Object.entries(await sources.tasksByStatus())) this.set({ status }, n);
     },
   });
   new Counter({

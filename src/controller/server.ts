@@ -42,7 +42,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const routes = apiRoutes(service);
   const matchers = compile(routes);
   const openapi = JSON.stringify(openApiDocument(routes));
-  const metrics = createMetrics({ openWaits: () => service.stats().openWaits, replays: () => service.stats().replays });
+  const metrics = createMetrics({
+    openWaits: () => service.stats().openWaits,
+    replays: () => service.stats().replays,
+    tasksByStatus: () => service.tasksByStatus(),
+  });
   const shutdown = new AbortController();
   const database = describeDatabase(settings.database, settings.dataDir);
 

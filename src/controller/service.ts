@@ -23,7 +23,9 @@ import type {
   TaskReadQuery,
   TaskStatus,
 } from "../lib/schemas.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { LIMITS, TaskStatus as TaskStatusSchema } from "../lib/schemas.ts";
+
+const TaskStatusValues = TaskStatusSchema.options;
 import type { Caller, RequestContext } from "./caller.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
@@ -525,6 +527,12 @@ export class MeshService {
     let openWaits = 0;
     for (const n of this.#waits.values()) openWaits += n;
     return { openWaits, replays: this.#replays };
+  }
+
+  /** Tasks in each state, every state named (zero when none). */
+  async tasksByStatus(): Promise<Record<TaskStatus, number>> {
+    const counts = await this.#store.countTasksByStatus();
+    return Object.fromEntries(TaskStatusValues.map((s) => [s, counts[s] ?? 0])) as Record<TaskStatus, number>;
   }
 
   /** Readiness: the database answers. */

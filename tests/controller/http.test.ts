@@ -137,6 +137,8 @@ describe("operations", () => {
     expect(text).toContain("mesh_http_request_duration_seconds_bucket");
     expect(text).toMatch(/mesh_long_polls_open \d+/);
     expect(text).toMatch(/mesh_idempotent_replays_total \d+/);
+    expect(text).toMatch(/mesh_tasks\{status="pending"\} [1-9]/);
+    expect(text).toContain('mesh_tasks{status="cancelled"} 0');
     expect(text).not.toContain("some-id");
   });
 

@@ -484,6 +484,17 @@ for (const engine of ENGINES) {
       expect(await store.purgeExpiredIdempotency("2000-06-01T00:00:00.000Z")).toBe(0);
     });
 
+    test("counts tasks by status", async () => {
+      const before = await store.countTasksByStatus();
+      const claimed = await addTask(store);
+      await addTask(store);
+      await store.transaction((tx) => tx.updateTask(claimed.task_id, { ...claimed, status: "claimed", claimed_by: "bob", version: 2 }));
+      const after = await store.countTasksByStatus();
+      expect((after.pending ?? 0) - (before.pending ?? 0)).toBe(1);
+      expect((after.claimed ?? 0) - (before.claimed ?? 0)).toBe(1);
+      expect(Object.values(after).every((n) => Number.isInteger(n))).toBe(true);
+    });
+
     test("answers a ping while the database is there", async () => {
       await store.ping();
       expect(store.engine).toBe(engine.name);

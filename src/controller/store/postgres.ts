@@ -289,6 +289,11 @@ export class PostgresStore implements Store {
 
   // ── housekeeping ───────────────────────────────────────────────────────────
 
+  async countTasksByStatus() {
+    const rows = await this.#rows(this.#sql`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`, (r) => [String(r.status), Number(r.n)] as const);
+    return Object.fromEntries(rows);
+  }
+
   purgeExpiredIdempotency(now: string): Promise<number> {
     return this.#run(async () => (await this.#sql`DELETE FROM idempotency WHERE expires_at <= ${now}`).count);
   }

@@ -6,7 +6,7 @@
 import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
 import { toApproval, toAudit, toChange, toTask } from "./rows.ts";
 import type {
   ApprovalFilter,
@@ -356,6 +356,11 @@ export class SqliteStore implements Store {
   onChange(listener: (change: Change) => void) {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
+  }
+
+  async countTasksByStatus() {
+    const rows = this.#reader.query<{ status: TaskStatus; n: number }, []>("SELECT status, count(*) AS n FROM tasks GROUP BY status").all();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   async purgeExpiredIdempotency(now: string) {

@@ -98,6 +98,9 @@ export interface Store {
   /** Calls `listener` for every committed change, from any controller on this database. */
   onChange(listener: (change: Change) => void): () => void;
 
+  /** How many tasks are in each state, for /metrics. */
+  countTasksByStatus(): Promise<Partial<Record<TaskStatus, number>>>;
+
   purgeExpiredIdempotency(now: string): Promise<number>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
