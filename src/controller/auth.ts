@@ -4,6 +4,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { MeshError } from "../lib/errors.ts";
+import { Role, Subject } from "../lib/schemas.ts";
 import type { Caller } from "./caller.ts";
 import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
 
@@ -42,11 +43,13 @@ function discoveredKeys(issuer: string): JWTVerifyGetKey {
     try {
       return await (await keys)(header, token);
     } catch (error) {
-      if (!(error instanceof errors.JOSEError)) {
-        keys = null;
-        throw new MeshError("unavailable", `The identity provider ${issuer} could not be reached: ${(error as Error).message}`);
-      }
-      throw error;
+      // jose reports a JWKS it could not fetch as a timeout, an invalid set, or a generic
+      // error: that is the identity provider being away (503, worth retrying), not a bad token.
+      const away =
+        !(error instanceof errors.JOSEError) || error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || error.code === "ERR_JOSE_GENERIC";
+      if (!away) throw error;
+      keys = null;
+      throw new MeshError("unavailable", `The identity provider ${issuer} could not be reached: ${(error as Error).message}`);
     }
   };
 }
@@ -80,8 +83,11 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
         clockTolerance: settings.clockToleranceSeconds,
         requiredClaims: ["sub", "exp"],
       });
-      const roles = new Set(rolesAt(payload, settings.rolesClaim));
-      return { subject: payload.sub!, roles, isAdmin: roles.has(settings.adminRole) };
+      const subject = Subject.safeParse(payload.sub);
+      if (!subject.success) throw new MeshError("unauthenticated", "The token's sub must be a string of 1 to 128 characters.");
+      // A role the API could not name (spaces, odd characters) grants nothing.
+      const roles = new Set(rolesAt(payload, settings.rolesClaim).filter((r) => Role.safeParse(r).success));
+      return { subject: subject.data, roles, isAdmin: roles.has(settings.adminRole) };
     } catch (error) {
       throw explain(error);
     }

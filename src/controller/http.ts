@@ -57,8 +57,6 @@ function nestingDepth(text: string): number {
   return deepest;
 }
 
-/** Keys that could reach an object's prototype are refused, not copied. */
-const HOSTILE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 /**
  * Reads a JSON body of at most LIMITS.bodyBytes, counting what actually arrives.
@@ -87,7 +85,12 @@ export async function readJson(req: Request): Promise<unknown> {
   if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
   try {
     return JSON.parse(text, (key, value) => {
-      if (HOSTILE_KEYS.has(key)) throw new MeshError("bad_request", `The body may not use the key "${key}".`);
+      // A key that could reach an object's prototype is refused, not copied.
+      if (key === "__proto__") throw new MeshError("bad_request", 'The body may not use the key "__proto__".');
+      // PostgreSQL cannot store U+0000 in text or jsonb; refuse it on every engine alike.
+      if (key.includes("\0") || (typeof value === "string" && value.includes("\0"))) {
+        throw new MeshError("invalid", "Text may not contain the character U+0000.", [{ field: key || "(body)", message: "contains U+0000" }]);
+      }
       return value;
     });
   } catch (error) {

@@ -29,7 +29,7 @@ import {
 } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
 import type { Method } from "./http.ts";
-import { HEARTBEAT, type MeshService } from "./service.ts";
+import { HEARTBEAT, type EventStream, type MeshService } from "./service.ts";
 
 export type Idempotency = "required" | "optional" | "none";
 
@@ -110,7 +110,7 @@ export function apiRoutes(service: MeshService): ApiRoute[] {
       query: EventQuery,
       response: ChangeEvent,
       produces: "text/event-stream",
-      handle: async ({ ctx, query, headers }) => eventStream(service.events(ctx, resumeAfter(headers, query.since))),
+      handle: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
     }),
     route({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage, handle: ({ ctx, query }) => service.listAudit(ctx, query) }),
   ];
@@ -125,7 +125,7 @@ function resumeAfter(headers: Headers, since: number | undefined): number | null
 }
 
 /** Writes changes as Server-Sent Events; a comment line keeps quiet streams open. */
-function eventStream(changes: AsyncGenerator<ChangeEvent | typeof HEARTBEAT>): Response {
+function eventStream({ changes, close }: EventStream): Response {
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -142,6 +142,7 @@ function eventStream(changes: AsyncGenerator<ChangeEvent | typeof HEARTBEAT>): R
     },
     async cancel() {
       await changes.return(undefined);
+      close();
     },
   });
   return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-accel-buffering": "no" } });

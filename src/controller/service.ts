@@ -49,6 +49,10 @@ const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskSta
 };
 
 const EVENT_BATCH = 500;
+/** Changes one stream may have waiting to be sent before it is closed. */
+const EVENT_QUEUE = 10_000;
+
+export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
 const EVENT_HEARTBEAT_MS = 15_000;
 
 /** Yielded by `events` when nothing happened for a while, so proxies keep the stream open. */
@@ -466,45 +470,62 @@ export class MeshService {
   }
 
   /**
-   * The changes the caller may see, as they are committed: first those after
-   * `afterSeq` from the audit trail (a reconnecting client misses nothing), then live
-   * ones; with `afterSeq` null, live ones only. Listening starts before the replay so
-   * nothing falls between the two.
+   * Opens a stream of the changes the caller may see. The caller's budget is charged
+   * now, so one stream too many is a 429 before anything is sent; `close` gives the
+   * slot back even if the stream was never read.
    */
-  async *events(ctx: RequestContext, afterSeq: number | null): AsyncGenerator<Change | typeof HEARTBEAT> {
-    const release = this.#holdSlot(ctx.caller.subject);
+  openEvents(ctx: RequestContext, afterSeq: number | null): EventStream {
+    const hold = this.#holdSlot(ctx.caller.subject);
+    let held = true;
+    const close = () => {
+      if (held) hold();
+      held = false;
+    };
+    return { changes: this.#events(ctx, afterSeq, close), close };
+  }
+
+  /**
+   * First the changes after `afterSeq` from the audit trail (a reconnecting client
+   * misses nothing), then live ones; with `afterSeq` null, live ones only. Listening
+   * starts before the replay so nothing falls between the two. Both engines deliver
+   * changes in `seq` order, so one position is all the de-duplication needed.
+   */
+  async *#events(ctx: RequestContext, afterSeq: number | null, close: () => void): AsyncGenerator<Change | typeof HEARTBEAT> {
     const live: Change[] = [];
+    let overflowed = false;
     let wake: () => void = () => {};
     const unsubscribe = this.#store.onChange((c) => {
-      live.push(c);
+      if (!this.#mayHear(ctx.caller, c)) return;
+      if (live.length >= EVENT_QUEUE) overflowed = true;
+      else live.push(c);
       wake();
     });
-    const sent = new Set<number>();
+    let upTo = afterSeq ?? -1;
     try {
-      for (let after = afterSeq; after !== null; ) {
-        const batch = await this.#store.changesSince(after, EVENT_BATCH);
+      for (let replaying = afterSeq !== null; replaying; ) {
+        const batch = await this.#store.changesSince(upTo, EVENT_BATCH);
         for (const change of batch) {
-          sent.add(change.seq);
+          upTo = change.seq;
           if (this.#mayHear(ctx.caller, change)) yield change;
         }
-        if (batch.length < EVENT_BATCH) break;
-        after = batch.at(-1)!.seq;
+        replaying = batch.length === EVENT_BATCH;
       }
       for (;;) {
         for (let change = live.shift(); change; change = live.shift()) {
-          if ((afterSeq !== null && change.seq <= afterSeq) || sent.has(change.seq)) continue;
-          if (this.#mayHear(ctx.caller, change)) yield change;
+          if (change.seq <= upTo) continue;
+          upTo = change.seq;
+          yield change;
         }
-        sent.clear();
-        if (ctx.signal?.aborted) return;
+        // A reader too slow to keep up is let go; it resumes with Last-Event-ID.
+        if (overflowed || ctx.signal?.aborted) return;
         await new Promise<void>((resolve) => {
           wake = settleOnce(resolve, EVENT_HEARTBEAT_MS, ctx.signal);
         });
-        if (live.length === 0) yield HEARTBEAT;
+        if (live.length === 0 && !overflowed) yield HEARTBEAT;
       }
     } finally {
       unsubscribe();
-      release();
+      close();
     }
   }
 

@@ -56,6 +56,30 @@ test("a caller gets no event about a task it may not read", async () => {
   stream.close();
 });
 
+test("one stream over the caller's budget is a 429 before anything is sent; closing one frees its slot", async () => {
+  const small = await startTestController({ MESH_MAX_WAITS_PER_CALLER: "1" });
+  try {
+    const token = await small.token("bob", ["worker"]);
+    const first = await openSse(new URL("/events", small.url).href, token);
+    expect(first.status).toBe(200);
+    const second = await small.api(token, "GET", "/events");
+    expect(second.status).toBe(429);
+    expect(second.headers.get("content-type")).toBe("application/problem+json");
+    first.close();
+    // the slot comes back once the server sees the client gone
+    let again = 429;
+    for (let i = 0; i < 50 && again === 429; i++) {
+      const res = await fetch(new URL("/events", small.url), { headers: { authorization: `Bearer ${token}` } });
+      again = res.status;
+      await res.body?.cancel();
+      if (again === 429) await Bun.sleep(20);
+    }
+    expect(again).toBe(200);
+  } finally {
+    await small.stop();
+  }
+});
+
 test("a malformed Last-Event-ID is a 400", async () => {
   const res = await c.api(bob, "GET", "/events", undefined, { "last-event-id": "abc" });
   expect(res.status).toBe(400);

@@ -73,6 +73,19 @@ describe("bad bodies: a 4xx problem, nothing stored", () => {
     expect((await route(nested(61), "shallow")).status).toBe(202);
   });
 
+  test("U+0000 in a key or a value → 422 on every engine (PostgreSQL cannot store it)", async () => {
+    for (const body of ['{"target":"worker","task":{"task_type":"x","description":"a\\u0000b"}}', '{"target":"worker","task":{"task_type":"x","data":{"k\\u0000":1}}}']) {
+      const res = await route(body, `nul-${body.length}`);
+      expect(res.status).toBe(422);
+      expect(res.body.detail).toContain("U+0000");
+    }
+  });
+
+  test("ordinary keys such as constructor are data like any other", async () => {
+    const res = await route({ target: "worker", task: { task_type: "x", data: { constructor: "Bob", prototype: 1 } } }, "ctor");
+    expect(res.status).toBe(202);
+  });
+
   test("invalid UTF-8 → 400", async () => {
     const res = await fetch(new URL("/tasks/route", c.url), {
       method: "POST",

@@ -68,6 +68,30 @@ describe("refused with 401", () => {
   });
 });
 
+test("an identity provider whose JWKS is down: 503 (worth retrying), then 200 once it is back", async () => {
+  const fresh = await startTestController({ MESH_OIDC_ISSUER: idp.issuer });
+  try {
+    const token = await idp.sign({ sub: "bob", roles: ["worker"] });
+    idp.setJwksDown(true);
+    const down = await fresh.api(token, "GET", "/tasks");
+    expect(down.status).toBe(503);
+    expect(down.body.detail).toContain("identity provider");
+    expect(down.headers.get("retry-after")).toBe("1");
+    idp.setJwksDown(false);
+    expect((await fresh.api(token, "GET", "/tasks")).status).toBe(200);
+  } finally {
+    idp.setJwksDown(false);
+    await fresh.stop();
+  }
+});
+
+test("sub must be a string of 1 to 128 characters; roles the API could not name grant nothing", async () => {
+  refused(await list(await idp.sign({ sub: null, extra: { sub: 12345 } })), "sub");
+  refused(await list(await idp.sign({ sub: "x".repeat(300) })), "sub");
+  const odd = await idp.sign({ sub: "carol", roles: ["Team Lead", "worker"] });
+  expect((await c.api(odd, "GET", "/me")).body).toEqual({ subject: "carol", roles: ["worker"], is_admin: false });
+});
+
 test("tokens never appear in the logs or error bodies", async () => {
   const tokens = [await idp.sign({ expiresIn: -60 }), await idp.sign({ aud: "x" }), await idp.sign({ sub: "bob", roles: ["worker"] })];
   for (const token of tokens) {

@@ -21,6 +21,8 @@ export type TestIssuer = {
   sign: (o?: TokenOptions) => Promise<string>;
   /** The public key as PEM/JWK, for key-confusion attacks. */
   publicJwk: Record<string, unknown>;
+  /** While down, the JWKS endpoint answers 503, as an identity provider in trouble would. */
+  setJwksDown: (down: boolean) => void;
   stop: () => Promise<void>;
 };
 
@@ -29,6 +31,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   const kid = "test-key-1";
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" };
   let issuer = "";
+  let jwksDown = false;
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
@@ -37,7 +40,9 @@ export async function startTestIssuer(): Promise<TestIssuer> {
       if (pathname === "/realms/test/.well-known/openid-configuration") {
         return Response.json({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs`, token_endpoint: `${issuer}/token` });
       }
-      if (pathname === "/realms/test/protocol/openid-connect/certs") return Response.json({ keys: [publicJwk] });
+      if (pathname === "/realms/test/protocol/openid-connect/certs") {
+        return jwksDown ? new Response("down for maintenance", { status: 503 }) : Response.json({ keys: [publicJwk] });
+      }
       return new Response("not found", { status: 404 });
     },
   });
@@ -45,6 +50,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   return {
     issuer,
     publicJwk,
+    setJwksDown: (down) => (jwksDown = down),
     sign: (o = {}) => {
       const now = Math.floor(Date.now() / 1000);
       const jwt = new SignJWT({ realm_access: { roles: o.roles ?? [] }, ...o.extra })

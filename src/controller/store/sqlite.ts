@@ -7,16 +7,17 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
-import { toApproval, toAudit, toChange, toTask } from "./rows.ts";
-import type {
-  ApprovalFilter,
-  AuditFilter,
-  Change,
-  IdempotencyReservation,
-  Positioned,
-  Store,
-  StoreTx,
-  TaskFilter,
+import { toApproval, toAudit, toChange, toTask, withoutSeq } from "./rows.ts";
+import {
+  StoreUnavailableError,
+  type ApprovalFilter,
+  type AuditFilter,
+  type Change,
+  type IdempotencyReservation,
+  type Positioned,
+  type Store,
+  type StoreTx,
+  type TaskFilter,
 } from "./store.ts";
 
 /** Versioned migrations: append only, never edit one that has shipped. */
@@ -62,6 +63,14 @@ const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data
 type Clause = { sql: string; params: SQLQueryBindings[] };
 
 type PendingUnit = { work: (tx: StoreTx) => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+/** The disk or the file failing (full, read-only, I/O, locked) is the database being away: 503. */
+const UNAVAILABLE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|CORRUPT|NOTADB)/;
+
+function unavailable(error: unknown): unknown {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && UNAVAILABLE_CODES.test(code) ? new StoreUnavailableError(`SQLite: ${(error as Error).message}`) : error;
+}
 
 /** Units of work committed together at most; bounds how long one commit holds the writer. */
 const MAX_GROUP = 256;
@@ -138,11 +147,12 @@ export class SqliteStore implements Store {
   async #drain(): Promise<void> {
     // Let the requests that are already in flight queue their work first.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.#pending.length) {
-      const batch = this.#pending.splice(0, MAX_GROUP);
-      await this.#commitGroup(batch);
+    try {
+      while (this.#pending.length) await this.#commitGroup(this.#pending.splice(0, MAX_GROUP));
+    } finally {
+      // Whatever happened, the next unit of work must find a drain to run it.
+      this.#draining = this.#pending.length ? this.#drain() : null;
     }
-    this.#draining = null;
   }
 
   async #commitGroup(batch: PendingUnit[]): Promise<void> {
@@ -165,8 +175,13 @@ export class SqliteStore implements Store {
       }
       db.exec("COMMIT");
     } catch (error) {
-      if (db.inTransaction) db.exec("ROLLBACK");
-      for (const unit of batch) unit.reject(error);
+      try {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      } catch {
+        // The connection is already rolled back or gone; the error below says why.
+      }
+      const failure = unavailable(error);
+      for (const unit of batch) unit.reject(failure);
       return;
     }
     for (const { unit, ok, value, changes } of settled) {
@@ -248,20 +263,22 @@ export class SqliteStore implements Store {
 
   #getTask(db: Database, id: string): Task | null {
     const row = db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = ?`).get(id);
-    if (!row) return null;
-    const { seq: _seq, ...task } = toTask(row);
-    return task;
+    return row ? withoutSeq(toTask(row)) : null;
   }
 
   #getApproval(db: Database, id: string): Approval | null {
     const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE approval_id = ?").get(id);
-    if (!row) return null;
-    const { seq: _seq, ...approval } = toApproval(row);
-    return approval;
+    return row ? withoutSeq(toApproval(row)) : null;
   }
 
   #emit(change: Change) {
-    for (const listener of this.#listeners) listener(change);
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's fault must not stop the writer or the other listeners.
+      }
+    }
   }
 
   async getTask(id: string) {
@@ -318,10 +335,7 @@ export class SqliteStore implements Store {
     return this.#reader
       .query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE task_id = ? ORDER BY seq")
       .all(taskId)
-      .map((r) => {
-        const { seq: _seq, ...approval } = toApproval(r);
-        return approval;
-      });
+      .map((r) => withoutSeq(toApproval(r)));
   }
 
   async history(taskId: string): Promise<AuditEntry[]> {

@@ -10,8 +10,6 @@ export type Change = ChangeEvent;
 
 export type NewAuditEntry = Omit<AuditEntry, "seq">;
 
-export type IdempotencyRecord = { request_hash: string; response: JsonObject | null };
-
 /** What happened when a unit of work tried to take an idempotency key. */
 export type IdempotencyReservation =
   | { kind: "reserved" }
