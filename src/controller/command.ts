@@ -1,9 +1,19 @@
 /** `agent-mesh controller` and `agent-mesh token`. */
 import { createLogger } from "../lib/log.ts";
-import { loadSettings, settingsHelp } from "../lib/settings.ts";
+import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { loadOrCreateDevKey, mintDevToken } from "./dev-keys.ts";
 import { startController } from "./server.ts";
 import { controllerSettings, tokenSettings } from "./settings.ts";
+import { StoreUnavailableError } from "./store/store.ts";
+
+/** The failures a person can fix at start, as one line that says which setting; others as they are. */
+function startupError(error: unknown, port: number): unknown {
+  if ((error as { code?: string })?.code === "EADDRINUSE") {
+    return new SettingsError(`--port ${port}: the port is in use; stop what holds it or pick another with --port (0 picks a free one)`);
+  }
+  if (error instanceof StoreUnavailableError) return new SettingsError(`--db / MESH_DATABASE_URL: the database cannot be reached (${error.message})`);
+  return error;
+}
 
 /** How a person runs this program: the binary, or `npm run` from a checkout. */
 const self = (command: string) => (Bun.isStandaloneExecutable ? `agent-mesh ${command}` : `npm run ${command} --`);
@@ -20,8 +30,12 @@ ${settingsHelp(controllerSettings)}`);
     return;
   }
   const settings = loadSettings(controllerSettings, argv);
+  // Tasks, results and the audit trail are nobody else's business on this machine.
+  process.umask(0o077);
   const log = createLogger(settings.logLevel);
-  const controller = await startController(settings, log);
+  const controller = await startController(settings, log).catch((error) => {
+    throw startupError(error, settings.port);
+  });
   const dataDir = settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir;
   process.stderr.write(
     `\nAgent Mesh controller on ${controller.url.href}\n` +

@@ -18,7 +18,7 @@ export async function loadOrCreateDevKey(dataDir: string): Promise<DevKey> {
     const privateJwk = JSON.parse(readFileSync(path, "utf8")) as JWK;
     return { privateJwk, publicJwk: publicPart(privateJwk) };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey } = await generateKeyPair(ALG, { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), alg: ALG, use: "sig", kid: crypto.randomUUID() };
   writeFileSync(path, JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" });

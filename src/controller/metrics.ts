@@ -1,6 +1,8 @@
 /** /metrics in Prometheus' text format, with prom-client. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+const COUNT_FOR_MS = 15_000;
+
 export type MetricSources = {
   /** Long-polls and event streams open now. */
   openWaits: () => number;
@@ -17,6 +19,18 @@ export type Metrics = {
 
 export function createMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
+  // Counting is a query over every task: scrapes share one count for a while, and a
+  // database that is away leaves the last figures in place rather than failing the scrape.
+  let counted: { at: number; counts: Record<string, number> } = { at: 0, counts: {} };
+  const taskCounts = async () => {
+    if (Date.now() - counted.at < COUNT_FOR_MS) return counted.counts;
+    try {
+      counted = { at: Date.now(), counts: await sources.tasksByStatus() };
+    } catch {
+      // keep the previous figures
+    }
+    return counted.counts;
+  };
   collectDefaultMetrics({ register: registry });
   const labelNames = ["method", "route", "status"] as const;
   const requests = new Counter({ name: "mesh_http_requests_total", help: "HTTP requests by route and status", labelNames, registers: [registry] });
@@ -41,7 +55,7 @@ export function createMetrics(sources: MetricSources): Metrics {
     labelNames: ["status"],
     registers: [registry],
     async collect() {
-      for (const [status, n] of Object.entries(await sources.tasksByStatus())) this.set({ status }, n);
+      for (const [status, n] of Object.entries(await taskCounts())) this.set({ status }, n);
     },
   });
   new Counter({

@@ -58,7 +58,8 @@ export async function startController(settings: ControllerSettings, log: Logger)
         await service.ready();
         return json({ status: "ready", database: store.engine });
       } catch (error) {
-        return json({ status: "not ready", database: store.engine, detail: (error as Error).message }, 503);
+        log.warn("not ready", { error: (error as Error).message });
+        return json({ status: "not ready", database: store.engine, detail: "The database does not answer; the controller's log says why." }, 503);
       }
     },
     "/status": async () => json({ status: "ok", service: "agent-mesh-controller", version: VERSION, commit: COMMIT, database: store.engine, auth: trust.kind }),
@@ -106,42 +107,48 @@ export async function startController(settings: ControllerSettings, log: Logger)
     return problem("internal", "Something went wrong on the controller; the trace id finds it in the logs.", traceId);
   }
 
-  const server = Bun.serve({
-    port: settings.port,
-    hostname: settings.host,
-    // Long-polls hold a request open up to LIMITS.waitSeconds.
-    idleTimeout: LIMITS.waitSeconds + 30,
-    maxRequestBodySize: LIMITS.bodyBytes * 4,
-    async fetch(req) {
-      const started = performance.now();
-      const traceId = traceIdOf(req.headers);
-      const url = new URL(req.url);
-      const seen: Seen = { route: "unmatched" };
-      let response: Response;
-      try {
-        response = await dispatch(req, url, traceId, seen);
-      } catch (error) {
-        response = failure(error, traceId);
-      }
-      const seconds = (performance.now() - started) / 1000;
-      metrics.observe(req.method, seen.route, response.status, seconds);
-      response.headers.set("x-trace-id", traceId);
-      const traceparent = traceparentFor(traceId);
-      if (traceparent) response.headers.set("traceparent", traceparent);
-      log.info("request", {
-        method: req.method,
-        path: url.pathname,
-        status: response.status,
-        ms: Math.round(seconds * 10_000) / 10,
-        trace_id: traceId,
-        ...(seen.subject && { sub: seen.subject }),
-      });
-      return response;
-    },
-    error(error) {
-      return failure(error, "unknown");
-    },
-  });
+  let server: Bun.Server<undefined>;
+  try {
+    server = Bun.serve({
+      port: settings.port,
+      hostname: settings.host,
+      // Long-polls hold a request open up to LIMITS.waitSeconds.
+      idleTimeout: LIMITS.waitSeconds + 30,
+      maxRequestBodySize: LIMITS.bodyBytes * 4,
+      async fetch(req) {
+        const started = performance.now();
+        const traceId = traceIdOf(req.headers);
+        const url = new URL(req.url);
+        const seen: Seen = { route: "unmatched" };
+        let response: Response;
+        try {
+          response = await dispatch(req, url, traceId, seen);
+        } catch (error) {
+          response = failure(error, traceId);
+        }
+        const seconds = (performance.now() - started) / 1000;
+        metrics.observe(req.method, seen.route, response.status, seconds);
+        response.headers.set("x-trace-id", traceId);
+        const traceparent = traceparentFor(traceId);
+        if (traceparent) response.headers.set("traceparent", traceparent);
+        log.info("request", {
+          method: req.method,
+          path: url.pathname,
+          status: response.status,
+          ms: Math.round(seconds * 10_000) / 10,
+          trace_id: traceId,
+          ...(seen.subject && { sub: seen.subject }),
+        });
+        return response;
+      },
+      error(error) {
+        return failure(error, "unknown");
+      },
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 
   const purge = () =>
     service.purgeExpiredIdempotencyKeys().catch((error) => log.warn("could not purge idempotency keys", { error: String(error) }));

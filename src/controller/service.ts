@@ -23,7 +23,7 @@ import type {
   TaskReadQuery,
   TaskStatus,
 } from "../lib/schemas.ts";
-import { LIMITS, TaskStatus as TaskStatusSchema } from "../lib/schemas.ts";
+import { LIMITS, Priority, TaskStatus as TaskStatusSchema } from "../lib/schemas.ts";
 
 const TaskStatusValues = TaskStatusSchema.options;
 import type { Caller, RequestContext } from "./caller.ts";
@@ -175,7 +175,7 @@ export class MeshService {
     }
     if (input.task.task_type === "notification") {
       const priority = input.task.data?.priority;
-      if (priority !== undefined && !["low", "normal", "high"].includes(priority as string)) {
+      if (priority !== undefined && !Priority.safeParse(priority).success) {
         throw new MeshError("invalid", "a notification's priority must be low, normal or high", [
           { field: "task.data.priority", message: "must be low, normal or high" },
         ]);
@@ -388,11 +388,17 @@ export class MeshService {
       if (!caller.roles.has(approval.approver_role)) {
         throw new MeshError("forbidden", `Only holders of role ${approval.approver_role} may decide approval ${id}.`);
       }
+      if (approval.requested_by === caller.subject) {
+        throw new MeshError("forbidden", `You asked for approval ${id}; another holder of role ${approval.approver_role} must decide it.`);
+      }
       if (approval.status !== "pending") {
         throw new MeshError("conflict", `Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
       }
       const task = await tx.getTaskForUpdate(approval.task_id);
       if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
+      if (TERMINAL.has(task.status)) {
+        throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
+      }
       const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);

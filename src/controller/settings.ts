@@ -2,7 +2,12 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { durationSeconds, httpUrl, list, logLevel, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
+import { Role } from "../lib/schemas.ts";
+import { durationBetween, httpUrl, list, logLevel, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
+
+/** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
+const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
+const algorithms = list.pipe(z.array(z.enum(ALGORITHMS, { error: `each must be one of ${ALGORITHMS.join(", ")}` })).min(1, "name at least one"));
 
 export const defaultDataDir = () => resolve(process.env.XDG_DATA_HOME ? join(process.env.XDG_DATA_HOME, "agent-mesh") : join(homedir(), ".local/share/agent-mesh"));
 
@@ -24,10 +29,10 @@ export const controllerSettings = {
   ...identitySettings,
   database: { flag: "db", env: "MESH_DATABASE_URL", schema: databaseUrl, help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)" },
   oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "OIDC issuer URL (e.g. a Keycloak realm); without it the dev key signs tokens" },
-  algorithms: { env: "MESH_JWT_ALGORITHMS", schema: list, fallback: "RS256,PS256,ES256,EdDSA", help: "Signing algorithms accepted from the OIDC issuer" },
+  algorithms: { env: "MESH_JWT_ALGORITHMS", schema: algorithms, fallback: "RS256,PS256,ES256,EdDSA", help: "Signing algorithms accepted from the OIDC issuer" },
   adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
-  clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationSeconds, fallback: "30s", help: "Leeway for token exp/nbf" },
-  idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationSeconds, fallback: "24h", help: "How long an Idempotency-Key is remembered" },
+  clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
+  idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "info", help: "debug, info, warn or error" },
@@ -36,6 +41,6 @@ export const controllerSettings = {
 export const tokenSettings = {
   ...identitySettings,
   subject: { flag: "sub", env: "MESH_TOKEN_SUB", schema: z.string({ error: "is required: who the token is for" }).min(1), help: "Who the token is for (becomes `sub`)" },
-  roles: { flag: "role", schema: z.array(z.string().min(1)).default([]), help: "A role to grant; repeat for more", multiple: true },
-  ttl: { flag: "ttl", schema: durationSeconds, fallback: "1h", help: "How long the token is valid" },
+  roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
+  ttl: { flag: "ttl", schema: durationBetween(1, 366 * 86400, "a token's lifetime"), fallback: "1h", help: "How long the token is valid" },
 } satisfies SettingsSpec;

@@ -95,6 +95,10 @@ export const durationSeconds = z
     return Number(n) * UNITS[unit ?? "s"]!;
   });
 
+/** A duration between `min` and `max` seconds, e.g. for a key's lifetime or a clock's leeway. */
+export const durationBetween = (min: number, max: number, what: string) =>
+  durationSeconds.refine((s) => s >= min && s <= max, `${what} must be between ${min} s and ${max} s`);
+
 export const port = z.coerce.number().int("must be a whole number").min(0).max(65535, "must be a port from 0 to 65535");
 export const positiveInt = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
 export const nonNegativeInt = (max: number) => z.coerce.number().int("must be a whole number").min(0, "must be 0 or more").max(max, `must be at most ${max}`);

@@ -106,6 +106,14 @@ describe("approvals", () => {
     expect((await c.api(t.mia!, "POST", `/approvals/${approval_id}/decision`, { decision: "rejected", comments: "no" })).status).toBe(200);
   });
 
+  test("whoever asked for an approval may not decide it, even holding the approver role", async () => {
+    const both = await c.token("bea", ["worker", "manager"]);
+    const id = await newTask();
+    const { approval_id } = (await c.api(both, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "r" })).body;
+    forbidden(await c.api(both, "POST", `/approvals/${approval_id}/decision`, { decision: "approved" }));
+    expect((await c.api(t.mia!, "POST", `/approvals/${approval_id}/decision`, { decision: "approved" })).status).toBe(200);
+  });
+
   test("an approval is read by who asked, the approver role, task readers and admins only", async () => {
     const id = await newTask();
     const { approval_id } = (await c.api(t.alice!, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "r" })).body;

@@ -40,6 +40,11 @@ describe("command line", () => {
       [["controller"], { MESH_IDEMPOTENCY_TTL: "soon" }, /MESH_IDEMPOTENCY_TTL: must be a duration/],
       [["controller", "--colour", "red"], {}, /Unknown option '--colour'/],
       [["token"], {}, /--sub .*required/],
+      [["token", "--sub", "a", "--role", "Team Lead"], {}, /--role: role may hold letters/],
+      [["token", "--sub", "a", "--ttl", "0s"], {}, /--ttl: a token's lifetime must be between 1 s/],
+      [["controller"], { MESH_IDEMPOTENCY_TTL: "0s" }, /MESH_IDEMPOTENCY_TTL: a key's lifetime must be between 1 s/],
+      [["controller"], { MESH_CLOCK_TOLERANCE: "365d" }, /MESH_CLOCK_TOLERANCE: the leeway must be between 0 s and 300 s/],
+      [["controller"], { MESH_JWT_ALGORITHMS: "RS256,HS256" }, /MESH_JWT_ALGORITHMS: each must be one of RS256/],
       [["frobnicate"], {}, /unknown command "frobnicate"/],
     ];
     for (const [args, env, message] of cases) {
@@ -60,6 +65,26 @@ describe("command line", () => {
 });
 
 describe("the controller process", () => {
+  test("a port in use stops it with one line saying so", async () => {
+    const holder = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("busy") });
+    try {
+      const { code, stderr } = run(["controller", "--port", String(holder.port), "--data-dir", newDir()]);
+      expect(code).toBe(2);
+      expect(stderr.trim().split("\n").at(-1)).toMatch(/--port \d+: the port is in use/);
+    } finally {
+      await holder.stop(true);
+    }
+  });
+
+  test("keeps its data folder and database private to its user", async () => {
+    const dataDir = join(newDir(), "data");
+    const ctl = await spawnController(["--data-dir", dataDir]);
+    await ctl.stop();
+    const { statSync } = await import("node:fs");
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    for (const file of ["mesh.db", "dev-signing-key.json"]) expect(statSync(join(dataDir, file)).mode & 0o077).toBe(0);
+  });
+
   test("prints where it listens and how to get a token; the token it describes works", async () => {
     const dataDir = newDir();
     const ctl = await spawnController(["--data-dir", dataDir]);

@@ -300,6 +300,15 @@ describe("approvals", () => {
     expect((await c.api(alice, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "r" })).status).toBe(409);
   });
 
+  test("an approval of a task that has finished can no longer be decided: 409", async () => {
+    const id = await newTask();
+    const { approval_id } = (await c.api(alice, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "r" })).body;
+    await c.api(alice, "POST", `/tasks/${id}/cancel`, {});
+    const res = await c.api(manager, "POST", `/approvals/${approval_id}/decision`, { decision: "approved" });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toContain("cancelled");
+  });
+
   test("unknown approval: 404", async () => {
     expect((await c.api(manager, "GET", "/approvals/missing")).status).toBe(404);
     expect((await c.api(manager, "POST", "/approvals/missing/decision", { decision: "approved" })).status).toBe(404);
