@@ -1,5 +1,5 @@
 /** A client's config file: read if there, replaced atomically with a .bak copy of what was. */
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export const readConfigFile = (path: string): string | undefined => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
@@ -7,8 +7,8 @@ export const readConfigFile = (path: string): string | undefined => (existsSync(
 /**
  * Writes `text` to a temporary file beside the target and renames it over, so a
  * crash leaves the old file or the new one, never half of one. A symlinked file (a
- * dotfiles checkout) is written where it points, keeping the link. A new file is
- * private (0600): it holds a token.
+ * dotfiles checkout) is written where it points, keeping the link. The file and its
+ * backup end up readable by their owner only: they hold a token.
  */
 export function writeConfigFile(path: string, text: string): { written: string; backup?: string } {
   const target = existsSync(path) ? realpathSync(path) : path;
@@ -16,13 +16,16 @@ export function writeConfigFile(path: string, text: string): { written: string; 
   let backup: string | undefined;
   let mode = 0o600;
   if (existsSync(target)) {
-    mode = statSync(target).mode & 0o777;
+    // Keep the owner's bits, drop everyone else's.
+    mode = statSync(target).mode & 0o700;
     backup = `${target}.bak`;
     copyFileSync(target, backup);
+    chmodSync(backup, 0o600);
   }
   const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  rmSync(temp, { force: true });
   try {
-    const fd = openSync(temp, "w", mode);
+    const fd = openSync(temp, "wx", mode);
     try {
       writeSync(fd, text);
       fsyncSync(fd);

@@ -1,6 +1,6 @@
 /** `agent-mesh setup goose` on a real-looking Goose config.yaml, through the compiled binary. */
-import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { BINARY } from "../support/controller.ts";
@@ -144,6 +144,15 @@ describe("setup goose --write", () => {
     const run = setup(["goose", "--write"], { home });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`${file}: extensions is not a mapping; nothing was written`);
+  });
+
+  test("an existing config readable by others is made private once it holds a token, and so is its backup", () => {
+    const { home, file } = gooseHome();
+    writeFileSync(file, "extensions: {}\n", { mode: 0o644 });
+    chmodSync(file, 0o644);
+    setup(["goose", "--write", "--token", "t"], { home });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(`${file}.bak`).mode & 0o777).toBe(0o600);
   });
 
   test("no config yet: it is made, private, where Goose looks (XDG_CONFIG_HOME, GOOSE_PATH_ROOT)", () => {

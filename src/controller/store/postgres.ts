@@ -73,11 +73,14 @@ const CONNECTION_LOST = new Set([
   "ERR_POSTGRES_CONNECTION_TIMEOUT",
 ]);
 
-/** Connection failures, shutdowns and exhausted server resources: worth a retry later. */
+/**
+ * Connection failures, shutdowns, exhausted resources, a read-only server (a failover
+ * under way), serialisation failures, deadlocks and timeouts: worth a retry later.
+ */
 function unreachable(error: unknown): error is SQL.PostgresError {
   if (!(error instanceof SQL.PostgresError)) return false;
   const state = error.errno ?? "";
-  return CONNECTION_LOST.has(error.code) || state.startsWith("08") || state.startsWith("53") || /^57P0[123]$/.test(state);
+  return CONNECTION_LOST.has(error.code) || /^(08|53)/.test(state) || /^(57P0[123]|25006|40001|40P01|55P03|57014)$/.test(state);
 }
 
 type Row = Record<string, unknown>;
@@ -306,8 +309,9 @@ export class PostgresStore implements Store {
 
   async close() {
     this.#closed = true;
-    await this.#subscription?.unlisten();
-    await this.#sql.close();
+    await this.#subscription?.unlisten().catch(() => undefined);
+    // A database that no longer answers must not hold shutdown up.
+    await this.#sql.close({ timeout: 5 });
   }
 }
 
