@@ -4,6 +4,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { MeshError } from "../lib/errors.ts";
+import { discoveryUrl, endpointFrom } from "../lib/oidc.ts";
 import { Role, Subject } from "../lib/schemas.ts";
 import type { Caller } from "./caller.ts";
 import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
@@ -30,13 +31,12 @@ export function rolesAt(payload: JWTPayload, path: string): string[] {
 function discoveredKeys(issuer: string): JWTVerifyGetKey {
   let keys: Promise<JWTVerifyGetKey> | null = null;
   const discover = async (): Promise<JWTVerifyGetKey> => {
-    const url = `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
+    const url = discoveryUrl(issuer);
     const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-    const config = (await response.json()) as { issuer?: string; jwks_uri?: string };
-    if (config.issuer !== issuer) throw new Error(`${url} names issuer ${config.issuer}, not ${issuer}`);
-    if (!config.jwks_uri) throw new Error(`${url} has no jwks_uri`);
-    return createRemoteJWKSet(new URL(config.jwks_uri));
+    const jwks = endpointFrom(issuer, await response.json(), "jwks_uri");
+    if ("problem" in jwks) throw new Error(jwks.problem);
+    return createRemoteJWKSet(new URL(jwks.url));
   };
   return async (header, token) => {
     keys ??= discover();

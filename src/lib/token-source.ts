@@ -5,6 +5,8 @@
  * rejects them.
  */
 
+import { discoveryUrl, endpointFrom } from "./oidc.ts";
+
 export type TokenSource = {
   /** What the token comes from, for messages: "MESH_JWT_TOKEN", "client credentials from …". */
   readonly origin: string;
@@ -97,10 +99,9 @@ export function clientCredentials(o: ClientCredentials): TokenSource {
   }
 
   async function discover(issuer: string): Promise<string> {
-    const url = `${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`;
-    const config = (await request(url)) as { token_endpoint?: unknown };
-    if (typeof config.token_endpoint !== "string") throw new TokenError(`${url} names no token_endpoint.`, false);
-    return config.token_endpoint;
+    const endpoint = endpointFrom(issuer, await request(discoveryUrl(issuer)), "token_endpoint");
+    if ("problem" in endpoint) throw new TokenError(`${endpoint.problem}.`, false);
+    return endpoint.url;
   }
 
   async function fetchToken(): Promise<string> {

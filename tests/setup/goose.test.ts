@@ -1,5 +1,5 @@
 /** `agent-mesh setup goose` on a real-looking Goose config.yaml, through the compiled binary. */
-import { chmodSync, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
