@@ -58,6 +58,8 @@ const EVENT_HEARTBEAT_MS = 15_000;
 /** Yielded by `events` when nothing happened for a while, so proxies keep the stream open. */
 export const HEARTBEAT = "heartbeat";
 
+const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
+
 /** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
 function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
   const timer = setTimeout(finish, ms);
@@ -242,7 +244,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => ((await read()).length ? read() : null), (c) => this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
     }
     const last = rows.at(-1);
     // Oldest-first pages double as an inbox: the cursor always says where to look for newer tasks.
@@ -374,7 +376,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => ((await read()).length ? read() : null), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
     }
     const last = rows.at(-1);
     return { items: rows.map(withoutSeq), next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
