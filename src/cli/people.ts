@@ -15,7 +15,8 @@ import { shortTime, table } from "./table.ts";
 const common = {
   ...clientSettings,
   json: { flag: "json", schema: z.boolean().default(false), boolean: true, help: "Print JSON instead of a table" },
-  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "warn", help: "debug, info, warn or error (logs go to stderr)" },
+  // Retries are the program's business; a person sees the outcome (--log-level warn shows them).
+  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "error", help: "debug, info, warn or error (logs go to stderr)" },
 } satisfies SettingsSpec;
 
 const taskFilters = {

@@ -79,7 +79,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
     }
     const found = match(matchers, req.method, url.pathname);
     if (!found.route) {
-      if (!found.allowed.length) return problem("not_found", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId);
+      if (!found.allowed.length) return problem("no_route", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId);
       const response = problem("method_not_allowed", `${url.pathname} takes ${found.allowed.join(", ")}.`, traceId);
       response.headers.set("allow", found.allowed.join(", "));
       return response;

@@ -19,7 +19,11 @@ export const clientSettings = {
     fallback: "30",
     help: "Seconds one attempt may take (a long-poll's wait comes on top)",
   },
-  jwt: { env: "MESH_JWT_TOKEN", schema: secret("a JWT"), help: "The token to show the controller" },
+  jwt: {
+    env: "MESH_JWT_TOKEN",
+    schema: secret("a JWT").refine((t) => t === undefined || !/^bearer\s/i.test(t), 'give the token alone, without "Bearer "'),
+    help: "The token to show the controller",
+  },
   oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "Instead of a fixed token: the OIDC issuer whose discovery names the token endpoint" },
   tokenUrl: { env: "MESH_TOKEN_URL", schema: httpUrl.optional(), help: "Instead of discovery: the OAuth token endpoint" },
   clientId: { env: "MESH_CLIENT_ID", schema: secret("a client id"), help: "Client credentials: the client id" },

@@ -8,9 +8,9 @@ import type { Failure, FailureKind } from "./controller-client.ts";
  * Who reads the advice, and how they change what the client was started with: an
  * agent's MCP server must be restarted, a person's command just run again.
  */
-export type Audience = { apply: string; lookUp: string };
-export const FOR_AGENTS: Audience = { apply: "restart this MCP server", lookUp: "Call fetch_status" };
-export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show ID`" };
+export type Audience = { apply: string; lookUp: string; ids: string };
+export const FOR_AGENTS: Audience = { apply: "restart this MCP server", lookUp: "Call fetch_status", ids: "send_task, check_inbox or list_approvals" };
+export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
 
 /** A call this server refused before asking the controller anything. */
 export type Refusal = { message: string; next: string; field?: string };
@@ -34,8 +34,7 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
     cancelled: () => ({ what: "The call was cancelled before it finished.", next: "Call again if it is still wanted." }),
     credentials: () => ({
       what: `Could not get a token: ${f.detail}`,
-      cause: `The token comes from ${tokenOrigin}.`,
-      next: `Fix those credentials (see \`agent-mesh mcp --help\`), then ${to.apply}.`,
+      next: `Set MESH_JWT_TOKEN (from \`agent-mesh token\`), or MESH_OIDC_ISSUER with MESH_CLIENT_ID and MESH_CLIENT_SECRET, then ${to.apply}.`,
     }),
     unauthenticated: () => ({
       what: `The controller rejected the token: ${f.detail}`,
@@ -47,10 +46,14 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
     }),
     forbidden: () => ({
       what: `Not allowed: ${f.detail}`,
-      cause: "The token does not carry the role this needs, or the task belongs to someone else.",
-      next: "Leave it to a holder of that role, or ask an administrator to grant the role.",
+      next: "Leave it to whoever the line above names; if it should be you, ask an administrator for that role.",
     }),
-    not_found: () => ({ what: `Not found: ${f.detail}`, next: "Check the id: copy it from send_task, check_inbox or list_approvals." }),
+    not_found: () => ({ what: `Not found: ${f.detail}`, next: `Check the id: copy it from ${to.ids}.` }),
+    no_route: () => ({
+      what: `The controller has no ${f.request}.`,
+      cause: `CONTROLLER_URL (${f.controllerUrl}) has a path after the host, or points at something that is not an Agent Mesh controller.`,
+      next: `Set CONTROLLER_URL to the controller's base URL, e.g. http://localhost:8088, and ${to.apply}.`,
+    }),
     conflict: () => ({
       what: `Conflict: ${f.detail}`,
       cause: "The task or approval is no longer in the state this needs: someone got there first, or it was already done.",

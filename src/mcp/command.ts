@@ -18,7 +18,9 @@ With --http it serves Streamable HTTP at http://HOST:PORT/mcp.
 Options (a flag wins over its environment variable; a .env file in the working folder is read too):
 ${settingsHelp(mcpSettings)}`;
 
-function checked(s: McpSettings): McpSettings {
+function checked(s: McpSettings, argv: string[]): McpSettings {
+  const httpOnly = argv.find((a) => /^--(port|host)(=|$)/.test(a));
+  if (httpOnly && !s.http) throw new SettingsError(`${httpOnly.split("=")[0]} applies to --http only; add --http to serve MCP over HTTP, or leave it out for stdio`);
   if (s.http && !isLoopback(s.host) && !s.mcpToken) {
     throw new SettingsError(`--host ${s.host} is reachable from other machines: set MESH_MCP_TOKEN so that only your clients can act as this agent`);
   }
@@ -30,7 +32,7 @@ export async function run(argv: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  const settings = checked(loadSettings(mcpSettings, argv));
+  const settings = checked(loadSettings(mcpSettings, argv), argv);
   const log = createLogger(settings.logLevel);
   const client = connect(settings, log);
   const tokens = client.tokens;

@@ -1,8 +1,14 @@
 /** A client's config file: read if there, replaced atomically with a .bak copy of what was. */
 import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { SettingsError } from "../lib/settings.ts";
 
-export const readConfigFile = (path: string): string | undefined => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
+/** The file's text, undefined when there is none; a folder where a file belongs is the caller's mistake. */
+export function readConfigFile(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  if (statSync(path).isDirectory()) throw new SettingsError(`--config ${path}: is a folder; name the config file itself`);
+  return readFileSync(path, "utf8");
+}
 
 /**
  * Writes `text` to a temporary file beside the target and renames it over, so a

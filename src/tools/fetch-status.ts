@@ -22,6 +22,8 @@ export const fetchStatus = defineTool({
     const stop = ctx.waiting(wait_seconds, `waiting for task ${task_id} to change`);
     const r = await ctx.client.getTask(task_id, { wait: wait_seconds || undefined, after_version }, ctx.call).finally(stop);
     if (!r.ok) return r;
-    return succeed({ task: r.value }, taskStatus(r.value));
+    // With a version to compare, a wait that ran out can say so.
+    const unchanged = wait_seconds > 0 && after_version !== undefined && r.value.version <= after_version ? `Nothing changed within ${wait_seconds} s.\n` : "";
+    return succeed({ task: r.value }, `${unchanged}${taskStatus(r.value)}`);
   },
 });

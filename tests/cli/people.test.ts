@@ -77,8 +77,21 @@ test("no controller: says so and how to start one", async () => {
   expect(proc.stderr.toString()).toContain("agent-mesh controller");
 });
 
+test("a CONTROLLER_URL with a path says to use the base URL", async () => {
+  // Not spawnSync: the controller answering it lives in this process.
+  const proc = Bun.spawn([BINARY, "tasks", "list"], { env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: `${c.url}api`, MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice }, stderr: "pipe" });
+  expect(await proc.exited).toBe(1);
+  expect(await new Response(proc.stderr).text()).toContain("Set CONTROLLER_URL to the controller's base URL");
+});
+
+test("a token given with its Bearer prefix is refused before any request, saying so", async () => {
+  const r = await mesh(`Bearer ${alice}`, "tasks", "list");
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('MESH_JWT_TOKEN: give the token alone, without "Bearer "');
+});
+
 test("usage errors exit 2 with one line", async () => {
-  for (const args of [["tasks", "show"], ["tasks", "frob"], ["approvals", "approve"], ["tasks", "list", "--status", "done"]]) {
+  for (const args of [["tasks", "show"], ["tasks", "frob"], ["approvals", "approve"], ["tasks", "list", "--status", "done"], ["mcp", "--port", "9999"]]) {
     const r = await mesh(alice, ...args);
     expect(r.code, args.join(" ")).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);

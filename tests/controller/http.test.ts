@@ -106,7 +106,7 @@ describe("routes", () => {
   test("an unknown route is a 404 problem", async () => {
     const res = await c.api(alice, "GET", "/nope");
     expect(res.status).toBe(404);
-    expect(res.body.type).toBe("urn:agent-mesh:problem:not-found");
+    expect(res.body.type).toBe("urn:agent-mesh:problem:no-route");
   });
 
   test("a known route with the wrong method is a 405 problem with Allow", async () => {

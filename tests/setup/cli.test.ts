@@ -27,6 +27,7 @@ test("a missing or unknown client, a bad flag or value: exit 2 and one line sayi
     [["goose", "--colour"], /Unknown option '--colour'/],
     [["goose", "--controller-url", "localhost:8088"], /--controller-url \/ CONTROLLER_URL: must be an http:\/\/ or https:\/\/ URL/],
     [["cursor", "--name", "Agent Mesh"], /--name: must be lower-case letters, digits, - or _/],
+    [["cursor", "--write", "--config", "/tmp"], /--config \/tmp: is a folder; name the config file itself/],
   ];
   for (const [args, message] of cases) {
     const run = setup(args);
