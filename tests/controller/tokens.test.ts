@@ -86,7 +86,7 @@ test("an identity provider whose JWKS is down: 503 (worth retrying), then 200 on
 });
 
 test("sub must be a string of 1 to 128 characters; roles the API could not name grant nothing", async () => {
-  refused(await list(await idp.sign({ sub: null, extra: { sub: 12345 } })), "sub");
+  refused(await list(await idp.sign({ sub: null, extra: { sub: 12345 as unknown as string } })), "sub");
   refused(await list(await idp.sign({ sub: "x".repeat(300) })), "sub");
   const odd = await idp.sign({ sub: "carol", roles: ["Team Lead", "worker"] });
   expect((await c.api(odd, "GET", "/me")).body).toEqual({ subject: "carol", roles: ["worker"], is_admin: false });

@@ -1,0 +1,155 @@
+/**
+ * The real parts the fault tests run: the compiled binary as a controller (on a port
+ * that survives a restart) and as MCP servers over stdio, driven by the official SDK
+ * client. MESH_FAULTS_BINARY points them at another build, e.g. a deliberately broken
+ * one, to show that the checks catch it.
+ */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import net from "node:net";
+import { BINARY } from "../../support/controller.ts";
+
+export const FAULTS_BINARY = process.env.MESH_FAULTS_BINARY ?? BINARY;
+
+const baseEnv = () => ({ PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" });
+
+/** A port nothing listens on now (the kernel's pick), to start a controller on and restart it on. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export type ControllerProcess = {
+  url: string;
+  port: number;
+  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  stderr: () => string;
+  /** kill -9, resolving once the process is gone. */
+  kill9: () => Promise<void>;
+  stop: () => Promise<void>;
+};
+
+/** `agent-mesh controller` on `port` (0: any), resolving once it says it listens. */
+export async function startControllerProcess(o: { dataDir: string; port?: number; db?: string; env?: Record<string, string> }): Promise<ControllerProcess> {
+  const args = [FAULTS_BINARY, "controller", "--port", String(o.port ?? 0), "--host", "127.0.0.1", "--data-dir", o.dataDir, ...(o.db ? ["--db", o.db] : [])];
+  // Binding can race a port the kernel still holds for a moment after a kill; try a few times.
+  for (let attempt = 1; ; attempt++) {
+    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...baseEnv(), MESH_LOG_LEVEL: "info", ...o.env } });
+    let log = "";
+    const reader = proc.stderr.getReader();
+    const decoder = new TextDecoder();
+    const url = await (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return null;
+        log += decoder.decode(value, { stream: true });
+        const started = /"msg":"controller started","url":"([^"]+)"/.exec(log);
+        if (started) return started[1]!;
+      }
+    })();
+    if (url === null) {
+      await proc.exited;
+      if (attempt < 5 && /EADDRINUSE|in use/i.test(log)) continue;
+      throw new Error(`controller exited (${proc.exitCode}):\n${log}`);
+    }
+    void (async () => {
+      for (;;) {
+        const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done) return;
+        // One line per request: keep the tail only.
+        log = (log + decoder.decode(next.value, { stream: true })).slice(-500_000);
+      }
+    })();
+    const port = Number(new URL(url).port);
+    return {
+      url: url.replace(/\/$/, ""),
+      port,
+      proc,
+      stderr: () => log,
+      async kill9() {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      },
+      async stop() {
+        if (proc.exitCode !== null || proc.signalCode !== null) return;
+        proc.kill("SIGTERM");
+        await proc.exited;
+      },
+    };
+  }
+}
+
+export type ToolResult = CallToolResult & { text: string };
+
+export type McpAgent = {
+  client: Client;
+  pid: number;
+  /** Calls a tool; an exception (a JSON-RPC error, a lost server) is returned, not thrown. */
+  call: (name: string, args: Record<string, unknown>, timeoutMs?: number) => Promise<ToolResult | { thrown: string }>;
+  /** Errors the SDK client's transport reported: a line on stdout that is not a frame, a dead pipe. */
+  transportErrors: string[];
+  /** The connection to the server ended without close() being called: the server died. */
+  closedEarly: () => boolean;
+  /** The connection ended, either way. */
+  closed: () => boolean;
+  stderr: () => string;
+  close: () => Promise<void>;
+};
+
+/** `agent-mesh mcp` over stdio, started by the SDK client as an agent host would. */
+export async function startMcpAgent(env: Record<string, string>): Promise<McpAgent> {
+  const transport = new StdioClientTransport({ command: FAULTS_BINARY, args: ["mcp"], env: { ...baseEnv(), MESH_LOG_LEVEL: "error", ...env }, stderr: "pipe" });
+  let log = "";
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    // Keep the tail only: thousands of retries would otherwise pile up here.
+    log = (log + chunk.toString()).slice(-200_000);
+  });
+  const transportErrors: string[] = [];
+  let closing = false;
+  let closedEarly = false;
+  let closed = false;
+  const client = new Client({ name: "agent-mesh-fault-tests", version: "0" }, { capabilities: {} });
+  client.onerror = (error) => void transportErrors.push(String(error));
+  client.onclose = () => {
+    closed = true;
+    closedEarly ||= !closing;
+  };
+  await client.connect(transport);
+  // Listing the tools makes the SDK client check every structuredContent against its outputSchema.
+  await client.listTools();
+  return {
+    client,
+    pid: transport.pid!,
+    async call(name, args, timeoutMs = 120_000) {
+      try {
+        const result = (await client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs })) as CallToolResult;
+        const text = result.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
+        return { ...result, text };
+      } catch (error) {
+        return { thrown: String(error) };
+      }
+    },
+    transportErrors,
+    closedEarly: () => closedEarly,
+    closed: () => closed || closing,
+    stderr: () => log,
+    async close() {
+      closing = true;
+      await client.close();
+    },
+  };
+}
+
+/** Whether a process is alive (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
