@@ -18,6 +18,7 @@ import {
   DecisionRequest,
   EventQuery,
   FailTaskRequest,
+  IdempotencyKey,
   Me,
   RouteTaskRequest,
   RouteTaskResponse,
@@ -148,8 +149,6 @@ function eventStream({ changes, close }: EventStream): Response {
   return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-accel-buffering": "no" } });
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 /** The Idempotency-Key header, checked against what the route needs. */
 export function idempotencyKeyOf(headers: Headers, need: Idempotency): string | undefined {
   const key = headers.get("idempotency-key") ?? undefined;
@@ -158,6 +157,6 @@ export function idempotencyKeyOf(headers: Headers, need: Idempotency): string | 
     if (need === "required") throw new MeshError("bad_request", "Send an Idempotency-Key header (e.g. a UUID) so a retry cannot create a second task.");
     return undefined;
   }
-  if (!IDEMPOTENCY_KEY.test(key)) throw new MeshError("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+  if (!IdempotencyKey.safeParse(key).success) throw new MeshError("bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters.");
   return key;
 }

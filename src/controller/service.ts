@@ -60,6 +60,13 @@ export const HEARTBEAT = "heartbeat";
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
+/** The first rows whose JSON fits in `bytes` (at least one): a page of big tasks ends early, with a cursor. */
+function withinBytes<T>(rows: T[], bytes: number): T[] {
+  let used = 0;
+  const fits = rows.findIndex((row, i) => (used += Buffer.byteLength(JSON.stringify(row))) > bytes && i > 0);
+  return fits < 0 ? rows : rows.slice(0, fits);
+}
+
 /** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
 function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
   const timer = setTimeout(finish, ms);
@@ -246,10 +253,12 @@ export class MeshService {
     if (rows.length === 0 && query.wait) {
       rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
     }
-    const last = rows.at(-1);
+    const page = withinBytes(rows, LIMITS.pageBytes);
+    const more = page.length < rows.length || rows.length === limit;
+    const last = page.at(-1);
     // Oldest-first pages double as an inbox: the cursor always says where to look for newer tasks.
     const next = last ? encodeCursor(last.seq) : order === "asc" ? (query.cursor ?? null) : null;
-    return { items: rows.map(withoutSeq), next_cursor: order === "desc" && rows.length < limit ? null : next };
+    return { items: page.map(withoutSeq), next_cursor: order === "desc" && !more ? null : next };
   }
 
   claimTask(ctx: RequestContext, id: string) {

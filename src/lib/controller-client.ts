@@ -75,6 +75,8 @@ export type CallOptions = {
   log?: Logger;
   /** The trace to join, e.g. one per tool call; a new one otherwise. */
   traceId?: string;
+  /** For a POST: the key of an earlier call being repeated, so it is not done twice; a new one otherwise. */
+  idempotencyKey?: string;
 };
 
 type Request = {
@@ -189,7 +191,7 @@ export class ControllerClient {
     const log = o.log ?? this.#o.log;
     const traceId = o.traceId ?? newTraceId();
     // Every POST changes something; the controller honours the key on all of them.
-    const idempotencyKey = req.method === "POST" ? crypto.randomUUID() : undefined;
+    const idempotencyKey = req.method === "POST" ? (o.idempotencyKey ?? crypto.randomUUID()) : undefined;
     const url = `${this.baseUrl}${req.path}${searchOf(req.query)}`;
     const failure = (a: Extract<Attempt, { ok: false }>, attempts: number, extra: Partial<Failure> = {}): Outcome<T> => ({
       ok: false,

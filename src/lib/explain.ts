@@ -8,8 +8,20 @@ import type { Failure, FailureKind } from "./controller-client.ts";
  * Who reads the advice, and how they change what the client was started with: an
  * agent's MCP server must be restarted, a person's command just run again.
  */
-export type Audience = { apply: string; lookUp: string; ids: string };
-export const FOR_AGENTS: Audience = { apply: "restart this MCP server", lookUp: "Call fetch_status", ids: "send_task, check_inbox or list_approvals" };
+export type Audience = {
+  apply: string;
+  lookUp: string;
+  ids: string;
+  /** How to repeat a call that may have been done already without doing it twice, if this audience can. */
+  repeat?: (idempotencyKey: string) => string;
+};
+export const FOR_AGENTS: Audience = {
+  apply: "restart this MCP server",
+  lookUp: "Call fetch_status",
+  ids: "send_task, check_inbox or list_approvals",
+  repeat: (key) =>
+    `it may have been done already, so call again with the same arguments and idempotency_key="${key}": the controller then answers with what the first call did instead of doing it twice.`,
+};
 export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
 
 /** A call this server refused before asking the controller anything. */
@@ -91,10 +103,14 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
 
 export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = FOR_AGENTS): string {
   const { what, cause, next } = advise(f, tokenOrigin, to);
+  // An attempt that may have reached the controller must be repeated with its key, or it may happen twice.
+  const mayHaveHappened = f.gaveUp || f.kind === "timeout" || f.kind === "bad_response" || (f.status ?? 0) >= 500;
+  const repeat = f.idempotencyKey && mayHaveHappened && to.repeat ? `To repeat it: ${to.repeat(f.idempotencyKey)}` : undefined;
   return [
     what,
     cause && `Likely cause: ${cause}`,
     `What to do: ${next}`,
+    repeat,
     f.gaveUp && `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}.`,
     // When an attempt may have reached the controller, the key is how a person checks what it did.
     f.idempotencyKey && (f.gaveUp || f.kind === "bad_response" || f.kind === "timeout") && `Idempotency key: ${f.idempotencyKey}`,

@@ -12,6 +12,8 @@ export const LIMITS = {
   roleLength: 128,
   textLength: 16 * 1024,
   pageSize: 200,
+  /** A page of tasks ends early rather than grow past this (tasks may be up to bodyBytes each). */
+  pageBytes: 4 * 1024 * 1024,
   defaultPageSize: 50,
   waitSeconds: 60,
 } as const;
@@ -27,6 +29,9 @@ export const Role = name("role").describe("A role name, e.g. `reviewer`.");
 export const Subject = z.string().min(1).max(LIMITS.roleLength).describe("A caller's identity (the token's `sub`).");
 export const Id = z.string().min(1).max(LIMITS.idLength).describe("An id issued by the controller.");
 export const Timestamp = z.string().describe("RFC 3339 time, UTC.");
+
+/** An Idempotency-Key: a retry that carries the same one gets the first answer, not a second write. */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 1 to 255 visible ASCII characters");
 
 export const Priority = z.enum(["low", "normal", "high"]);
 export type Priority = z.infer<typeof Priority>;

@@ -1,5 +1,6 @@
 /** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`. */
 import { ApprovalCreated, ApprovalRequest } from "../lib/schemas.ts";
+import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, succeed } from "./tool.ts";
 
 const { task_id, approver_role, reason, decision, comments } = ApprovalRequest.shape;
@@ -16,11 +17,12 @@ export const requestApproval = defineTool({
     reason: reason.describe("Why approval is needed, in words the person deciding can judge."),
     decision: decision.unwrap().default("pending").describe("Kept for the seed's contract: always `pending`. The approver decides with decide_approval."),
     comments: comments.unwrap().default("").describe("Anything else the approver should know."),
+    idempotency_key: idempotencyKey,
   },
   output: ApprovalCreated.extend({ task_id, approver_role }).shape,
   annotations: CREATES,
-  async run(args, ctx) {
-    const r = await ctx.client.requestApproval(args, ctx.call);
+  async run({ idempotency_key, ...args }, ctx) {
+    const r = await ctx.client.requestApproval(args, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     return succeed(
       { ...r.value, task_id: args.task_id, approver_role: args.approver_role },

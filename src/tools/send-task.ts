@@ -1,6 +1,7 @@
 /** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
 import { z } from "zod";
 import { JsonObject, Role, RouteTaskResponse, TaskSpec } from "../lib/schemas.ts";
+import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
 
 const FreeFormTask = TaskSpec.partial()
@@ -45,13 +46,14 @@ export const sendTask = defineTool({
     target: Role.describe("The role that should do the work, e.g. `reviewer`."),
     task: FreeFormTask,
     context: JsonObject.default({}).describe("Where the task comes from, for the taker: conversation, repository, ticket."),
+    idempotency_key: idempotencyKey,
   },
   output,
   annotations: CREATES,
-  async run({ target, task, context }, ctx) {
+  async run({ target, task, context, idempotency_key }, ctx) {
     const normalised = normaliseTask(task);
     if (!normalised.ok) return refuse(normalised.message, "Correct that field and call again.", normalised.field);
-    const r = await ctx.client.routeTask({ target, task: normalised.task, context }, ctx.call);
+    const r = await ctx.client.routeTask({ target, task: normalised.task, context }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     return succeed(
       { ...r.value, target, task: normalised.task },

@@ -17,7 +17,7 @@ export type ToolDeps = { client: ControllerClient; log: Logger };
 export type ToolContext = {
   client: ControllerClient;
   /** Pass to every controller call: the client's cancellation, this call's logger and its one trace id. */
-  call: Required<CallOptions>;
+  call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
   waiting(seconds: number, what: string): () => void;
 };

@@ -38,9 +38,10 @@ describe("the tool list", () => {
       ["cancel_task", "check_inbox", "claim_task", "complete_task", "decide_approval", "fail_task", "fetch_status", "list_approvals", "notify", "request_approval", "send_task"].sort(),
     );
     const args = (name: string) => Object.keys(byName[name]!.inputSchema.properties ?? {});
-    expect(args("send_task")).toEqual(["target", "task", "context"]);
-    expect(args("request_approval")).toEqual(["task_id", "approver_role", "reason", "decision", "comments"]);
-    expect(args("notify")).toEqual(["target", "message", "priority"]);
+    // The seed's arguments, in the seed's order; the only addition is an optional key for repeating a failed call.
+    expect(args("send_task")).toEqual(["target", "task", "context", "idempotency_key"]);
+    expect(args("request_approval")).toEqual(["task_id", "approver_role", "reason", "decision", "comments", "idempotency_key"]);
+    expect(args("notify")).toEqual(["target", "message", "priority", "idempotency_key"]);
     expect(args("fetch_status")[0]).toBe("task_id");
     expect(byName.send_task!.inputSchema.required).toEqual(["target", "task"]);
     expect(byName.request_approval!.inputSchema.required).toEqual(["task_id", "approver_role", "reason"]);
@@ -326,6 +327,14 @@ describe("failures say what happened and what to do", () => {
     expect(r.text).toMatch(/Idempotency key: [0-9a-f-]{36}/);
   });
 
+  test("repeating a call with the idempotency key a failure named does not do it twice", async () => {
+    const first = await alice.call("send_task", { target: "reviewer", task: { task_type: "x" }, idempotency_key: "repeat-me-1" });
+    const again = await alice.call("send_task", { target: "reviewer", task: { task_type: "x" }, idempotency_key: "repeat-me-1" });
+    expect(again.structured.task_id).toBe(first.structured.task_id);
+    const asked = { task_id: first.structured.task_id, approver_role: "lead", reason: "r", idempotency_key: "repeat-me-2" };
+    expect((await alice.call("request_approval", asked)).structured.approval_id).toBe((await alice.call("request_approval", asked)).structured.approval_id);
+  });
+
   test("a controller that keeps failing: gave up after N attempts, with the one idempotency key it saw", async () => {
     const failing = misbehave([problem(503, "unavailable", "The database is unreachable; try again shortly.")]);
     const agent = await mesh.agentWith({ CONTROLLER_URL: failing.url, MESH_JWT_TOKEN: "a.b.c", MESH_RETRY_COUNT: "2" });
@@ -337,6 +346,7 @@ describe("failures say what happened and what to do", () => {
     expect(r.text).toStartWith("The controller is unavailable: The database is unreachable");
     expect(r.text).toContain("Gave up after 3 attempts.");
     expect(r.text).toContain(`Idempotency key: ${key}`);
+    expect(r.text).toContain(`To repeat it: it may have been done already, so call again with the same arguments and idempotency_key="${key}"`);
     expect(r.text).toContain(`Trace id: ${failing.seen[0]!.headers.get("x-trace-id")}`);
   });
 
