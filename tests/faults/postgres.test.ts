@@ -16,7 +16,7 @@ import { tempDir, tokenFor } from "../support/controller.ts";
 import { until } from "../postgres/cluster.ts";
 import { createTestDatabase, type TestDatabase } from "../postgres/database.ts";
 import { envCount, figures, metric, reconcile, sendLoad } from "./support/ledger.ts";
-import { startPgProxy, type PgProxy } from "./support/pg-proxy.ts";
+import { startPgProxy, type PgProxy } from "../support/pg-proxy.ts";
 import { alive, startControllerProcess, startMcpAgent, type ControllerProcess, type McpAgent } from "./support/processes.ts";
 
 /** The heavy tests set their own time limit: the suite's --timeout is meant for ordinary tests. */

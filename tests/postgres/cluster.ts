@@ -6,13 +6,13 @@
 import { rmSync } from "node:fs";
 import { apiClient, spawnController, tempDir, tokenFor, type SpawnedController, type TestController } from "../support/controller.ts";
 import { createTestDatabase, serverPort, type TestDatabase } from "./database.ts";
-import { startTcpProxy, type TcpProxy } from "./proxy.ts";
+import { startPgProxy, type PgProxy } from "../support/pg-proxy.ts";
 
 export type Api = TestController["api"];
 
 export type Cluster = {
   db: TestDatabase;
-  proxy: TcpProxy;
+  proxy: PgProxy;
   controllers: SpawnedController[];
   /** One API client per controller. */
   apis: Api[];
@@ -22,7 +22,7 @@ export type Cluster = {
 
 export async function startCluster(size: number, env: Record<string, string> = {}): Promise<Cluster> {
   const db = await createTestDatabase();
-  const proxy = await startTcpProxy(serverPort());
+  const proxy = await startPgProxy(serverPort());
   const dataDir = tempDir();
   const token = (sub: string, roles: string[] = []) => tokenFor(dataDir, sub, roles);
   await token("setup"); // makes the signing key before the controllers race to

@@ -1,7 +1,7 @@
 /**
- * A TCP proxy between controllers and PostgreSQL (the idea of tests/postgres/proxy.ts,
- * extended): besides taking the database away and giving it back on the same port, it
- * can lose the answer to a COMMIT. It passes the COMMIT on, waits for the server's
+ * A TCP proxy between controllers and PostgreSQL, so a test can take the database away
+ * (refuse new connections, drop open ones) and give it back on the same port, without
+ * stopping the server other tests use. It can also lose the answer to a COMMIT. It passes the COMMIT on, waits for the server's
  * answer (the transaction is then committed) and closes the connection instead of
  * relaying it, so the controller cannot know that its write is done: the case only an
  * idempotency key makes safe to retry.
