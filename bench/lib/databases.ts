@@ -8,6 +8,7 @@ import { Database } from "bun:sqlite";
 import { SQL } from "bun";
 import { join } from "node:path";
 import type { EngineName } from "./config.ts";
+import { createTestDatabase, type TestDatabase } from "../../tests/postgres/database.ts";
 
 /** Seeded tasks go to this many roles, so one role's inbox holds a tenth of them. */
 const SEEDED_ROLES = 10;
@@ -160,29 +161,18 @@ class PostgresBenchDatabase extends Seeder implements BenchDatabase {
   readonly engine = "postgres" as const;
   readonly rawMethod = "Bun.SQL, one INSERT per transaction (autocommit), default synchronous_commit, one connection per client";
   readonly url: string;
-  readonly #name: string;
-  readonly #adminUrl: string;
+  readonly #db: TestDatabase;
   readonly #sql: SQL;
 
-  private constructor(adminUrl: string, name: string) {
+  private constructor(db: TestDatabase) {
     super();
-    const u = new URL(adminUrl);
-    u.pathname = `/${name}`;
-    this.url = u.href;
-    this.#name = name;
-    this.#adminUrl = adminUrl;
-    this.#sql = new SQL(this.url, { max: 2 });
+    this.#db = db;
+    this.url = db.url();
+    this.#sql = db.sql;
   }
 
   static async create(adminUrl: string): Promise<PostgresBenchDatabase> {
-    const name = `mesh_bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-    const admin = new SQL(adminUrl, { max: 1 });
-    try {
-      await admin.unsafe(`CREATE DATABASE ${name}`);
-    } finally {
-      await admin.close();
-    }
-    return new PostgresBenchDatabase(adminUrl, name);
+    return new PostgresBenchDatabase(await createTestDatabase({ adminUrl, prefix: "mesh_bench" }));
   }
 
   async rawInserter(clients: number): Promise<RawInserter> {
@@ -226,13 +216,7 @@ class PostgresBenchDatabase extends Seeder implements BenchDatabase {
   }
 
   async close() {
-    await this.#sql.close();
-    const admin = new SQL(this.#adminUrl, { max: 1 });
-    try {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${this.#name} WITH (FORCE)`);
-    } finally {
-      await admin.close();
-    }
+    await this.#db.drop();
   }
 }
 

@@ -27,7 +27,7 @@ export async function startCluster(size: number, env: Record<string, string> = {
   const token = (sub: string, roles: string[] = []) => tokenFor(dataDir, sub, roles);
   await token("setup"); // makes the signing key before the controllers race to
   const args = ["--db", db.url(proxy.port), "--data-dir", dataDir];
-  const controllers = await Promise.all(Array.from({ length: size }, () => spawnController(args, env)));
+  const controllers = await Promise.all(Array.from({ length: size }, () => spawnController(args, { env })));
   return {
     db,
     proxy,

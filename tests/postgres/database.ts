@@ -1,6 +1,7 @@
 /**
- * Throwaway PostgreSQL databases for tests: each run gets its own `mesh_test_<random>`
- * on the server at 127.0.0.1:5432 (or MESH_TEST_POSTGRES_URL), dropped afterwards.
+ * Throwaway PostgreSQL databases for tests and benchmarks: each run gets its own
+ * `<prefix>_<random>` on the server at 127.0.0.1:5432 (or MESH_TEST_POSTGRES_URL, or the
+ * admin URL given), dropped afterwards.
  */
 import { SQL } from "bun";
 
@@ -15,16 +16,16 @@ export type TestDatabase = {
   drop: () => Promise<void>;
 };
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `mesh_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  const admin = new SQL(ADMIN_URL, { max: 1 });
+export async function createTestDatabase({ adminUrl = ADMIN_URL, prefix = "mesh_test" } = {}): Promise<TestDatabase> {
+  const name = `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = new SQL(adminUrl, { max: 1 });
   try {
     await admin.unsafe(`CREATE DATABASE ${name}`);
   } finally {
     await admin.close();
   }
   const url = (port?: number) => {
-    const u = new URL(ADMIN_URL);
+    const u = new URL(adminUrl);
     u.pathname = `/${name}`;
     if (port !== undefined) u.port = String(port);
     return u.href;
@@ -36,7 +37,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     sql,
     async drop() {
       await sql.close();
-      const admin = new SQL(ADMIN_URL, { max: 1 });
+      const admin = new SQL(adminUrl, { max: 1 });
       try {
         await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       } finally {

@@ -72,50 +72,78 @@ export async function startTestController(env: Record<string, string> = {}): Pro
   };
 }
 
-export type SpawnedController = { url: string; proc: Bun.Subprocess<"ignore", "pipe", "pipe">; stderr: () => string; stop: () => Promise<void> };
+export type SpawnedController = {
+  /** The base URL, without a trailing slash, as CONTROLLER_URL takes it. */
+  url: string;
+  port: number;
+  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  stderr: () => string;
+  /** kill -9, resolving once the process is gone. */
+  kill9: () => Promise<void>;
+  stop: () => Promise<void>;
+};
+
+export type SpawnOptions = {
+  env?: Record<string, string>;
+  /** Another build, e.g. a deliberately broken one. */
+  binary?: string;
+  /** A fixed port, to restart a controller where its clients expect it; 0 (default) picks one. */
+  port?: number;
+};
+
+const STARTED = /"msg":"controller started","url":"([^"]+)"/;
 
 /** Runs the compiled binary as a controller and waits for it to say where it listens. */
-export async function spawnController(args: string[], env: Record<string, string> = {}): Promise<SpawnedController> {
-  const proc = Bun.spawn([BINARY, "controller", "--port", "0", ...args], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
-  });
-  let log = "";
-  const reader = proc.stderr.getReader();
-  const decoder = new TextDecoder();
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${log}`)), 15_000);
+export async function spawnController(args: string[], o: SpawnOptions = {}): Promise<SpawnedController> {
+  const command = [o.binary ?? BINARY, "controller", "--port", String(o.port ?? 0), ...args];
+  // Binding can race a port the kernel still holds for a moment after a kill; try a few times.
+  for (let attempt = 1; ; attempt++) {
+    const proc = Bun.spawn(command, {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...o.env },
+    });
+    let log = "";
+    const reader = proc.stderr.getReader();
+    const decoder = new TextDecoder();
+    const deadline = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+    let url: string | null = null;
+    while (url === null) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += decoder.decode(value, { stream: true });
+      url = STARTED.exec(log)?.[1] ?? null;
+    }
+    clearTimeout(deadline);
+    if (url === null) {
+      await proc.exited;
+      if (o.port && attempt < 5 && /in use/i.test(log)) continue;
+      throw new Error(`controller did not start (exit ${proc.exitCode ?? proc.signalCode}):\n${log}`);
+    }
+    // Keep draining so the pipe never fills; one line per request, so keep the tail only.
     void (async () => {
       for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return reject(new Error(`controller exited:\n${log}`));
-        log += decoder.decode(value);
-        const started = /"msg":"controller started","url":"([^"]+)"/.exec(log);
-        if (started) {
-          clearTimeout(timer);
-          resolve(started[1]!);
-          // keep draining so the pipe never fills
-          void (async () => {
-            for (;;) {
-              const next = await reader.read().catch(() => ({ done: true, value: undefined }));
-              if (next.done) return;
-              log += decoder.decode(next.value);
-            }
-          })();
-          return;
-        }
+        const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done) return;
+        log = (log + decoder.decode(next.value, { stream: true })).slice(-500_000);
       }
     })();
-  });
-  return {
-    url,
-    proc,
-    stderr: () => log,
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
-  };
+    const base = url.replace(/\/$/, "");
+    return {
+      url: base,
+      port: Number(new URL(base).port),
+      proc,
+      stderr: () => log,
+      async kill9() {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      },
+      async stop() {
+        if (proc.exitCode !== null || proc.signalCode !== null) return;
+        proc.kill("SIGTERM");
+        await proc.exited;
+      },
+    };
+  }
 }

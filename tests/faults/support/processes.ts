@@ -8,7 +8,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import net from "node:net";
-import { BINARY } from "../../support/controller.ts";
+import { BINARY, spawnController, type SpawnedController } from "../../support/controller.ts";
 
 export const FAULTS_BINARY = process.env.MESH_FAULTS_BINARY ?? BINARY;
 
@@ -23,65 +23,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export type ControllerProcess = {
-  url: string;
-  port: number;
-  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
-  stderr: () => string;
-  /** kill -9, resolving once the process is gone. */
-  kill9: () => Promise<void>;
-  stop: () => Promise<void>;
-};
+export type ControllerProcess = SpawnedController;
 
-/** `agent-mesh controller` on `port` (0: any), resolving once it says it listens. */
-export async function startControllerProcess(o: { dataDir: string; port?: number; db?: string; env?: Record<string, string> }): Promise<ControllerProcess> {
-  const args = [FAULTS_BINARY, "controller", "--port", String(o.port ?? 0), "--host", "127.0.0.1", "--data-dir", o.dataDir, ...(o.db ? ["--db", o.db] : [])];
-  // Binding can race a port the kernel still holds for a moment after a kill; try a few times.
-  for (let attempt = 1; ; attempt++) {
-    const proc = Bun.spawn(args, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...baseEnv(), MESH_LOG_LEVEL: "info", ...o.env } });
-    let log = "";
-    const reader = proc.stderr.getReader();
-    const decoder = new TextDecoder();
-    const url = await (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return null;
-        log += decoder.decode(value, { stream: true });
-        const started = /"msg":"controller started","url":"([^"]+)"/.exec(log);
-        if (started) return started[1]!;
-      }
-    })();
-    if (url === null) {
-      await proc.exited;
-      if (attempt < 5 && /EADDRINUSE|in use/i.test(log)) continue;
-      throw new Error(`controller exited (${proc.exitCode}):\n${log}`);
-    }
-    void (async () => {
-      for (;;) {
-        const next = await reader.read().catch(() => ({ done: true as const, value: undefined }));
-        if (next.done) return;
-        // One line per request: keep the tail only.
-        log = (log + decoder.decode(next.value, { stream: true })).slice(-500_000);
-      }
-    })();
-    const port = Number(new URL(url).port);
-    return {
-      url: url.replace(/\/$/, ""),
-      port,
-      proc,
-      stderr: () => log,
-      async kill9() {
-        proc.kill("SIGKILL");
-        await proc.exited;
-      },
-      async stop() {
-        if (proc.exitCode !== null || proc.signalCode !== null) return;
-        proc.kill("SIGTERM");
-        await proc.exited;
-      },
-    };
-  }
-}
+/** `agent-mesh controller` (the build under test) on `port` (0: any), once it says it listens. */
+export const startControllerProcess = (o: { dataDir: string; port?: number; db?: string; env?: Record<string, string> }): Promise<ControllerProcess> =>
+  spawnController(["--data-dir", o.dataDir, ...(o.db ? ["--db", o.db] : [])], { env: o.env, binary: FAULTS_BINARY, port: o.port });
 
 export type ToolResult = CallToolResult & { text: string };
 
