@@ -9,14 +9,14 @@ import type { Outcome } from "../lib/controller-client.ts";
 import { explainFailure, FOR_PEOPLE } from "../lib/explain.ts";
 import { createLogger } from "../lib/log.ts";
 import { ApprovalStatus, Id, Role, Subject, TaskStatus, TaskSpec } from "../lib/schemas.ts";
-import { loadSettings, logLevel, positiveInt, SettingsError, settingsHelp, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { loadSettings, logLevelSetting, positiveInt, SettingsError, settingsHelp, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { shortTime, table } from "./table.ts";
 
 const common = {
   ...clientSettings,
   json: { flag: "json", schema: z.boolean().default(false), boolean: true, help: "Print JSON instead of a table" },
   // Retries are the program's business; a person sees the outcome (--log-level warn shows them).
-  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "error", help: "debug, info, warn or error (logs go to stderr)" },
+  logLevel: logLevelSetting("error"),
 } satisfies SettingsSpec;
 
 const taskFilters = {

@@ -21,11 +21,8 @@ import type {
   TaskPage,
   TaskQuery,
   TaskReadQuery,
-  TaskStatus,
 } from "../lib/schemas.ts";
-import { LIMITS, Priority, TaskStatus as TaskStatusSchema } from "../lib/schemas.ts";
-
-const TaskStatusValues = TaskStatusSchema.options;
+import { LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
 import type { Caller, RequestContext } from "./caller.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
@@ -51,12 +48,12 @@ const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskSta
 const EVENT_BATCH = 500;
 /** Changes one stream may have waiting to be sent before it is closed. */
 const EVENT_QUEUE = 10_000;
-
-export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
 const EVENT_HEARTBEAT_MS = 15_000;
 
-/** Yielded by `events` when nothing happened for a while, so proxies keep the stream open. */
+/** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
 export const HEARTBEAT = "heartbeat";
+
+export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
@@ -570,7 +567,7 @@ export class MeshService {
   /** Tasks in each state, every state named (zero when none). */
   async tasksByStatus(): Promise<Record<TaskStatus, number>> {
     const counts = await this.#store.countTasksByStatus();
-    return Object.fromEntries(TaskStatusValues.map((s) => [s, counts[s] ?? 0])) as Record<TaskStatus, number>;
+    return Object.fromEntries(TaskStatus.options.map((s) => [s, counts[s] ?? 0])) as Record<TaskStatus, number>;
   }
 
   /** Readiness: the database answers. */

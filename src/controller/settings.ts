@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { Role } from "../lib/schemas.ts";
-import { durationBetween, httpUrl, list, logLevel, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
+import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
 
 /** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
@@ -35,7 +35,7 @@ export const controllerSettings = {
   idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
-  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "info", help: "debug, info, warn or error" },
+  logLevel: logLevelSetting("info"),
 } satisfies SettingsSpec;
 
 export const tokenSettings = {

@@ -104,4 +104,13 @@ export const positiveInt = (max: number) => z.coerce.number().int("must be a who
 export const nonNegativeInt = (max: number) => z.coerce.number().int("must be a whole number").min(0, "must be 0 or more").max(max, `must be at most ${max}`);
 export const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 export const logLevel = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` });
+/** `--log-level` / MESH_LOG_LEVEL, as every command reads it; only the default differs. */
+export const logLevelSetting = (fallback: (typeof LOG_LEVELS)[number]): Setting<(typeof LOG_LEVELS)[number]> => ({
+  flag: "log-level",
+  env: "MESH_LOG_LEVEL",
+  schema: logLevel,
+  fallback,
+  help: "debug, info, warn or error (logs go to stderr)",
+});
+
 export const list = z.string().transform((text) => text.split(",").map((s) => s.trim()).filter(Boolean));

@@ -1,7 +1,7 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../lib/client-settings.ts";
-import { list, logLevel, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { list, logLevelSetting, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const mcpSettings = {
   http: { flag: "http", schema: z.boolean().default(false), boolean: true, help: "Serve MCP over Streamable HTTP at /mcp instead of stdio" },
@@ -14,7 +14,7 @@ export const mcpSettings = {
   },
   allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
   ...clientSettings,
-  logLevel: { flag: "log-level", env: "MESH_LOG_LEVEL", schema: logLevel, fallback: "info", help: "debug, info, warn or error (logs go to stderr)" },
+  logLevel: logLevelSetting("info"),
 } satisfies SettingsSpec;
 
 export type McpSettings = SettingsOf<typeof mcpSettings>;
