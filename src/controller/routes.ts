@@ -9,6 +9,7 @@ import {
   ApprovalCreated,
   ApprovalPage,
   ApprovalQuery,
+  ApprovalReadQuery,
   ApprovalRequest,
   AuditPage,
   AuditQuery,
@@ -95,7 +96,14 @@ export function apiRoutes(service: MeshService): ApiRoute[] {
       handle: ({ ctx, body }) => service.requestApproval(ctx, body),
     }),
     route({ method: "GET", path: "/approvals", summary: "Approvals you may see (pending by default); ?wait long-polls", query: ApprovalQuery, response: ApprovalPage, handle: ({ ctx, query }) => service.listApprovals(ctx, query) }),
-    route({ method: "GET", path: "/approvals/:id", summary: "One approval", response: Approval, handle: ({ ctx, params }) => service.getApproval(ctx, params.id!) }),
+    route({
+      method: "GET",
+      path: "/approvals/:id",
+      summary: "One approval; ?wait long-polls for its decision",
+      query: ApprovalReadQuery,
+      response: Approval,
+      handle: ({ ctx, params, query }) => service.getApproval(ctx, params.id!, query),
+    }),
     route({
       method: "POST",
       path: "/approvals/:id/decision",

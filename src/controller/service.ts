@@ -8,6 +8,7 @@ import type {
   ApprovalCreated,
   ApprovalPage,
   ApprovalQuery,
+  ApprovalReadQuery,
   ApprovalRequest,
   AuditPage,
   AuditQuery,
@@ -359,10 +360,19 @@ export class MeshService {
     await tx.updateTask(task.task_id, { ...task, updated_at: now, version: task.version + 1 });
   }
 
-  async getApproval(ctx: RequestContext, id: string): Promise<Approval> {
+  async getApproval(ctx: RequestContext, id: string, query: ApprovalReadQuery = {}): Promise<Approval> {
+    const approval = await this.#readableApproval(ctx.caller, id);
+    if (!query.wait || approval.status !== "pending") return approval;
+    const decided = async () => {
+      const now = await this.#store.getApproval(id);
+      return now && now.status !== "pending" ? now : null;
+    };
+    return (await this.#wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
+  }
+
+  async #readableApproval(caller: Caller, id: string): Promise<Approval> {
     const approval = await this.#store.getApproval(id);
     if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
-    const { caller } = ctx;
     if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return approval;
     const task = await this.#store.getTask(approval.task_id);
     if (task && (await this.#canRead(caller, task))) return approval;
@@ -376,7 +386,9 @@ export class MeshService {
         visibleTo: this.#visibility(ctx.caller),
         approver_roles: this.#roleFilter(ctx.caller, query.for, query.approver_role),
         task_id: query.task_id,
-        status: query.status ?? "pending",
+        // Who decided something speaks of decided approvals, whichever the decision.
+        status: query.status ?? (query.decided_by === undefined ? "pending" : undefined),
+        decided_by: query.decided_by,
         after: decodeCursor(query.cursor),
         limit,
       });

@@ -201,12 +201,18 @@ export const ApprovalQuery = z.strictObject({
   for: forMe.describe("`me`: approvals any of your roles decides."),
   approver_role: Role.optional(),
   task_id: Id.optional(),
-  status: ApprovalStatus.optional().describe("Defaults to `pending`."),
+  status: ApprovalStatus.optional().describe("Defaults to `pending`, or with `decided_by` to either decision."),
+  decided_by: Subject.optional().describe("Only approvals this subject decided, e.g. your own past decisions."),
   limit: pageSize,
   cursor,
   wait: waitSeconds,
 });
 export type ApprovalQuery = z.infer<typeof ApprovalQuery>;
+
+export const ApprovalReadQuery = z.strictObject({
+  wait: waitSeconds.describe("Long-poll: wait up to this many seconds for the approval to be decided."),
+});
+export type ApprovalReadQuery = z.infer<typeof ApprovalReadQuery>;
 
 export const ApprovalPage = Page(Approval);
 export type ApprovalPage = z.infer<typeof ApprovalPage>;

@@ -66,6 +66,23 @@ test("an approval decision wakes a waiting requester", async () => {
   expect(res.body.approvals[0].status).toBe("approved");
 });
 
+test("an approval long-poll answers with the decision once it is made, and with the pending approval when time runs out", async () => {
+  const mia = await c.token("mia", ["manager"]);
+  const { task_id } = (await send()).body;
+  const { approval_id } = (await c.api(alice, "POST", "/approvals", { task_id, approver_role: "manager", reason: "r" })).body;
+  const timedOut = await c.api(alice, "GET", `/approvals/${approval_id}?wait=1`);
+  expect(timedOut.body.status).toBe("pending");
+  const started = performance.now();
+  const waiting = c.api(alice, "GET", `/approvals/${approval_id}?wait=20`);
+  await Bun.sleep(200);
+  await c.api(mia, "POST", `/approvals/${approval_id}/decision`, { decision: "rejected", comments: "not now" });
+  const res = await waiting;
+  expect(res.body).toMatchObject({ status: "rejected", decided_by: "mia", comments: "not now" });
+  expect(performance.now() - started).toBeLessThan(5000);
+  // Decided already: it answers at once.
+  expect((await c.api(alice, "GET", `/approvals/${approval_id}?wait=20`)).body.status).toBe("rejected");
+});
+
 test("a change another caller may not see does not answer the poll", async () => {
   const waiting = c.api(bob, "GET", "/tasks?target=quiet&status=pending&wait=1");
   await send("elsewhere");

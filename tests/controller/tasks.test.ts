@@ -280,6 +280,21 @@ describe("approvals", () => {
     expect(stillPending.body.items.map((a: any) => a.approval_id)).not.toContain(approvalId);
   });
 
+  test("decided_by lists someone's past decisions, both kinds, newest first", async () => {
+    const ask = async () => (await c.api(alice, "POST", "/approvals", { task_id: await newTask(), approver_role: "manager", reason: "r" })).body.approval_id;
+    const [first, second, open] = [await ask(), await ask(), await ask()];
+    await c.api(manager, "POST", `/approvals/${first}/decision`, { decision: "approved" });
+    await c.api(manager, "POST", `/approvals/${second}/decision`, { decision: "rejected" });
+    const mine = await c.api(manager, "GET", "/approvals?decided_by=mia&limit=200");
+    const ids = mine.body.items.map((a: any) => a.approval_id);
+    expect(ids.indexOf(second)).toBeLessThan(ids.indexOf(first));
+    expect(ids).toContain(first);
+    expect(ids).not.toContain(open);
+    expect(mine.body.items.every((a: any) => a.decided_by === "mia")).toBe(true);
+    const approvedOnly = await c.api(manager, "GET", "/approvals?decided_by=mia&status=approved&limit=200");
+    expect(approvedOnly.body.items.map((a: any) => a.approval_id)).not.toContain(second);
+  });
+
   test("a decision other than approved or rejected is a 422 naming decision", async () => {
     const res = await c.api(manager, "POST", `/approvals/whatever/decision`, { decision: "maybe" });
     expect(res.status).toBe(422);

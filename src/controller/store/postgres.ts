@@ -181,6 +181,7 @@ export class PostgresStore implements Store {
       f.approver_roles !== undefined && sql`a.approver_role = ANY(${roles(sql, f.approver_roles)})`,
       f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
       f.status !== undefined && sql`a.status = ${f.status}`,
+      f.decided_by !== undefined && sql`a.decided_by = ${f.decided_by}`,
       f.after !== undefined && sql`a.seq < ${f.after}`,
     ];
     return this.#rows(sql`SELECT a.* FROM approvals a ${where(sql, conditions)} ORDER BY a.seq DESC LIMIT ${f.limit}`, toApproval);

@@ -323,6 +323,7 @@ export class SqliteStore implements Store {
       oneOf("a.approver_role", f.approver_roles),
       eq("a.task_id", f.task_id),
       eq("a.status", f.status),
+      eq("a.decided_by", f.decided_by),
       f.after === undefined ? null : { sql: "a.seq < ?", params: [f.after] },
     ]);
     return this.#reader

@@ -35,6 +35,7 @@ export interface ApprovalFilter {
   approver_roles?: readonly string[];
   task_id?: string;
   status?: ApprovalStatus;
+  decided_by?: string;
   after?: number;
   limit: number;
 }
