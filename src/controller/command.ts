@@ -3,7 +3,8 @@ import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { loadOrCreateDevKey, mintDevToken } from "./dev-keys.ts";
 import { startController } from "./server.ts";
-import { controllerSettings, tokenSettings } from "./settings.ts";
+import { controllerSettings, loginSettings, tokenSettings } from "./settings.ts";
+import { mintSignInTicket, signInLink } from "./web/sign-in-link.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
 /** The failures a person can fix at start, as one line that says which setting; others as they are. */
@@ -40,9 +41,10 @@ ${settingsHelp(controllerSettings)}`);
   process.stderr.write(
     `\nAgent Mesh controller on ${controller.url.href}\n` +
       (settings.oidcIssuer
-        ? `Tokens come from ${settings.oidcIssuer}.\n`
+        ? `Tokens come from ${settings.oidcIssuer}; people sign in at ${controller.url.href}.\n`
         : `Get a token:  ${self("token")} --data-dir ${dataDir} --sub alice --role worker\n` +
-          `Then:         curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n`) +
+          `Then:         curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n` +
+          `Web page:     ${self("login")} --data-dir ${dataDir} --sub dana --role lead --url ${controller.url.origin} prints a sign-in link\n`) +
       `Stop with Ctrl-C.\n\n`,
   );
   await new Promise<void>((resolve) => {
@@ -70,4 +72,24 @@ ${settingsHelp(tokenSettings)}`);
   const s = loadSettings(tokenSettings, argv);
   const key = await loadOrCreateDevKey(s.dataDir);
   console.log(await mintDevToken(key, { subject: s.subject, roles: s.roles, ttlSeconds: s.ttl, audience: s.audience, rolesClaim: s.rolesClaim }));
+}
+
+export async function runLogin(argv: string[]) {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(`Usage: agent-mesh login --sub NAME [--role ROLE]… [--url URL] [--ttl 15m] [--data-dir DIR]
+
+Prints a one-time link that signs a person in to the controller's web page, where
+they follow tasks and decide approvals. Signed with the controller's dev key, so run
+it where the controller keeps its data. A controller configured with MESH_OIDC_ISSUER
+signs people in through that issuer instead (open its page and sign in there).
+
+Options:
+${settingsHelp(loginSettings)}`);
+    return;
+  }
+  const s = loadSettings(loginSettings, argv);
+  const key = await loadOrCreateDevKey(s.dataDir);
+  const ticket = await mintSignInTicket(key, { subject: s.subject, roles: s.roles, ttlSeconds: s.ttl });
+  console.log(signInLink(s.url, ticket));
+  process.stderr.write(`Open it in a browser within ${Math.round(s.ttl / 60)} min; it signs in ${s.subject} once.\n`);
 }

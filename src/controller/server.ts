@@ -19,6 +19,8 @@ import { MeshService } from "./service.ts";
 import type { controllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
 import { StoreUnavailableError } from "./store/store.ts";
+import { webRoutes, type SignInMode } from "./web/routes.ts";
+import { Sessions } from "./web/sessions.ts";
 
 export type ControllerSettings = SettingsOf<typeof controllerSettings>;
 
@@ -38,6 +40,22 @@ export async function startController(settings: ControllerSettings, log: Logger)
     adminRole: settings.adminRole,
     clockToleranceSeconds: settings.clockTolerance,
   });
+  const sessions = new Sessions(store, { ttlSeconds: settings.sessionTtl, adminRole: settings.adminRole });
+  const signIn: SignInMode =
+    trust.kind === "dev"
+      ? { kind: "link", key: trust.key }
+      : settings.oidcClientId
+        ? {
+            kind: "oidc",
+            issuer: trust.issuer,
+            clientId: settings.oidcClientId,
+            clientSecret: settings.oidcClientSecret,
+            scopes: settings.oidcScopes,
+            publicUrl: settings.publicUrl,
+            authenticate,
+          }
+        : { kind: "unconfigured", issuer: trust.issuer };
+  const pages = webRoutes(signIn, sessions, store);
   const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
   const routes = apiRoutes(service);
   const matchers = compile(routes);
@@ -77,6 +95,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
       seen.route = url.pathname;
       return operation();
     }
+    const page = pages[`${req.method === "HEAD" ? "GET" : req.method} ${url.pathname}`];
+    if (page) {
+      seen.route = url.pathname;
+      return page(req, url);
+    }
     const found = match(matchers, req.method, url.pathname);
     if (!found.route) {
       if (!found.allowed.length) return problem("no_route", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId);
@@ -86,7 +109,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
     }
     const route: ApiRoute = found.route;
     seen.route = route.path;
-    const caller = await authenticate(req.headers.get("authorization"));
+    const caller = await identify(req, route);
     seen.subject = caller.subject;
     const ctx = {
       caller,
@@ -98,6 +121,13 @@ export async function startController(settings: ControllerSettings, log: Logger)
     const body = route.body ? validate(route.body, await readJson(req), "body") : undefined;
     const result = await route.handle({ ctx, params: found.params, body, query, headers: req.headers });
     return result instanceof Response ? result : json(result, route.status);
+  }
+
+  /** A bearer token (agents, scripts) or else a browser session (people, on the page). */
+  async function identify(req: Request, route: ApiRoute) {
+    const authorization = req.headers.get("authorization");
+    const person = authorization === null ? await sessions.callerOf(req, route.method !== "GET") : null;
+    return person ?? authenticate(authorization);
   }
 
   function failure(error: unknown, traceId: string): Response {
@@ -151,7 +181,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   }
 
   const purge = () =>
-    service.purgeExpiredIdempotencyKeys().catch((error) => log.warn("could not purge idempotency keys", { error: String(error) }));
+    service.purgeExpired().catch((error) => log.warn("could not purge expired keys and sessions", { error: String(error) }));
   void purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   purgeTimer.unref();

@@ -2,6 +2,7 @@
  * The mesh service owns every rule: who may see and do what, the task state machine,
  * idempotency, the audit trail and long-poll waits. Routes only translate HTTP.
  */
+import { sha256Hex } from "../lib/digest.ts";
 import { MeshError } from "../lib/errors.ts";
 import type {
   Approval,
@@ -87,8 +88,6 @@ const canonical = (value: unknown): string =>
       : v,
   );
 
-const sha256 = (text: string) => new Bun.CryptoHasher("sha256").update(text).digest("hex");
-
 const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString("base64url");
 function decodeCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
@@ -152,7 +151,7 @@ export class MeshService {
       const key = ctx.idempotencyKey;
       if (key === undefined) return work(tx, now);
       const scope = ctx.caller.subject;
-      const hash = sha256(canonical({ operation, input }));
+      const hash = sha256Hex(canonical({ operation, input }));
       const expires = new Date(Date.parse(now) + this.#options.idempotencyTtlSeconds * 1000).toISOString();
       const reservation = await tx.reserveIdempotency(scope, key, hash, now, expires);
       if (reservation.kind === "replay") {
@@ -587,7 +586,8 @@ export class MeshService {
     return this.#store.ping();
   }
 
-  purgeExpiredIdempotencyKeys(): Promise<number> {
-    return this.#store.purgeExpiredIdempotency(this.#now());
+  /** Forgets expired idempotency keys, web sessions and used sign-in tickets. */
+  purgeExpired(): Promise<number> {
+    return this.#store.purgeExpired(this.#now());
   }
 }

@@ -29,6 +29,11 @@ export const controllerSettings = {
   ...identitySettings,
   database: { flag: "db", env: "MESH_DATABASE_URL", schema: databaseUrl, help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)" },
   oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "OIDC issuer URL (e.g. a Keycloak realm); without it the dev key signs tokens" },
+  oidcClientId: { env: "MESH_OIDC_CLIENT_ID", schema: z.string().min(1).optional(), help: "Client id at the OIDC issuer for people signing in to the web page" },
+  oidcClientSecret: { env: "MESH_OIDC_CLIENT_SECRET", schema: z.string().min(1).optional(), help: "That client's secret (leave out for a public client; PKCE is used either way)" },
+  oidcScopes: { env: "MESH_OIDC_SCOPES", schema: z.string().min(1), fallback: "openid", help: "Scopes the web sign-in asks for" },
+  publicUrl: { env: "MESH_PUBLIC_URL", schema: httpUrl.optional(), help: "The controller's address as browsers reach it, for sign-in redirects (default: each request's own)" },
+  sessionTtl: { env: "MESH_SESSION_TTL", schema: durationBetween(60, 30 * 86400, "a web session"), fallback: "8h", help: "How long a person stays signed in to the web page" },
   algorithms: { env: "MESH_JWT_ALGORITHMS", schema: algorithms, fallback: "RS256,PS256,ES256,EdDSA", help: "Signing algorithms accepted from the OIDC issuer" },
   adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
   clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
@@ -36,6 +41,14 @@ export const controllerSettings = {
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),
+} satisfies SettingsSpec;
+
+export const loginSettings = {
+  ...identitySettings,
+  subject: { flag: "sub", env: "MESH_LOGIN_SUB", schema: z.string({ error: "is required: who signs in" }).min(1), help: "Who the link signs in (becomes the session's subject)" },
+  roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
+  url: { flag: "url", env: "MESH_PUBLIC_URL", schema: httpUrl, fallback: "http://127.0.0.1:8088", help: "The controller's address as the person's browser reaches it" },
+  ttl: { flag: "ttl", schema: durationBetween(60, 86400, "a sign-in link"), fallback: "15m", help: "How long the link may be used (once)" },
 } satisfies SettingsSpec;
 
 export const tokenSettings = {

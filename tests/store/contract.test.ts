@@ -4,13 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Approval, Task } from "../../src/lib/schemas.ts";
-import type { Change, NewAuditEntry, Store, StoreTx } from "../../src/controller/store/store.ts";
+import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
 
 let clock = Date.parse("2030-01-01T00:00:00.000Z");
 /** Strictly increasing timestamps, so orderings in the tests are unambiguous. */
 const tick = () => new Date((clock += 1000)).toISOString();
 const unique = (what: string) => `${what}-${crypto.randomUUID().slice(0, 8)}`;
+
+const session = (idHash: string, expiresAt: string): WebSession => ({
+  id_hash: idHash,
+  subject: "alice",
+  roles: ["approver", "lead"],
+  csrf_token: "csrf",
+  created_at: "2000-01-01T00:00:00.000Z",
+  expires_at: expiresAt,
+});
 
 function newTask(overrides: Partial<Task> = {}): Task {
   const now = tick();
@@ -470,7 +479,7 @@ for (const engine of ENGINES) {
       }
     });
 
-    test("purges expired idempotency keys and keeps live ones", async () => {
+    test("purges expired idempotency keys, sessions and used tickets, and keeps live ones", async () => {
       const scope = unique("scope");
       await store.transaction(async (tx) => {
         await tx.reserveIdempotency(scope, "old", "h", "2000-01-01T00:00:00.000Z", "2000-01-02T00:00:00.000Z");
@@ -478,10 +487,32 @@ for (const engine of ENGINES) {
         await tx.reserveIdempotency(scope, "live", "h", "2000-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z");
         await tx.saveIdempotentResponse(scope, "live", { n: 2 });
       });
-      expect(await store.purgeExpiredIdempotency("2000-06-01T00:00:00.000Z")).toBe(1);
-      const live = await store.transaction((tx) => tx.reserveIdempotency(scope, "live", "other", "2000-06-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z"));
-      expect(live).toEqual({ kind: "replay", request_hash: "h", response: { n: 2 } });
-      expect(await store.purgeExpiredIdempotency("2000-06-01T00:00:00.000Z")).toBe(0);
+      await store.saveSession(session(unique("old"), "2000-01-02T00:00:00.000Z"));
+      const live = session(unique("live"), "2099-01-01T00:00:00.000Z");
+      await store.saveSession(live);
+      await store.useTicket(unique("old-ticket"), "2000-01-02T00:00:00.000Z");
+      expect(await store.purgeExpired("2000-06-01T00:00:00.000Z")).toBe(3);
+      const key = await store.transaction((tx) => tx.reserveIdempotency(scope, "live", "other", "2000-06-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z"));
+      expect(key).toEqual({ kind: "replay", request_hash: "h", response: { n: 2 } });
+      expect(await store.findSession(live.id_hash, "2000-06-01T00:00:00.000Z")).toEqual(live);
+      expect(await store.purgeExpired("2000-06-01T00:00:00.000Z")).toBe(0);
+    });
+
+    test("keeps a web session until it expires or is deleted", async () => {
+      const s = session(unique("session"), "2099-01-01T00:00:00.000Z");
+      await store.saveSession(s);
+      expect(await store.findSession(s.id_hash, "2098-01-01T00:00:00.000Z")).toEqual(s);
+      expect(await store.findSession(s.id_hash, "2099-01-01T00:00:00.000Z")).toBeNull();
+      expect(await store.findSession(unique("nobody"), "2098-01-01T00:00:00.000Z")).toBeNull();
+      await store.deleteSession(s.id_hash);
+      expect(await store.findSession(s.id_hash, "2098-01-01T00:00:00.000Z")).toBeNull();
+    });
+
+    test("a sign-in ticket can be used once, even when two uses race", async () => {
+      const ticket = unique("ticket");
+      const uses = await Promise.all(Array.from({ length: 8 }, () => store.useTicket(ticket, "2099-01-01T00:00:00.000Z")));
+      expect(uses.filter(Boolean)).toHaveLength(1);
+      expect(await store.useTicket(ticket, "2099-01-01T00:00:00.000Z")).toBe(false);
     });
 
     test("counts tasks by status", async () => {

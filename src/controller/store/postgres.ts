@@ -7,7 +7,7 @@
  */
 import { SQL } from "bun";
 import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
-import { toApproval, toAudit, toChange, toTask, withoutSeq } from "./rows.ts";
+import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -18,6 +18,7 @@ import {
   type Store,
   type StoreTx,
   type TaskFilter,
+  type WebSession,
 } from "./store.ts";
 
 /** Versioned migrations: append only, never edit one that has shipped. */
@@ -57,6 +58,12 @@ const MIGRATIONS: readonly string[] = [
      created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
      PRIMARY KEY (scope, key));
    CREATE INDEX idempotency_expiry ON idempotency (expires_at);`,
+  `CREATE TABLE web_sessions (
+     id_hash text PRIMARY KEY, subject text NOT NULL, roles jsonb NOT NULL, csrf_token text NOT NULL,
+     created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL);
+   CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+   CREATE TABLE used_tickets (ticket_id text PRIMARY KEY, expires_at timestamptz NOT NULL);
+   CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
 ];
 
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
@@ -298,8 +305,37 @@ export class PostgresStore implements Store {
     return Object.fromEntries(rows);
   }
 
-  purgeExpiredIdempotency(now: string): Promise<number> {
-    return this.#run(async () => (await this.#sql`DELETE FROM idempotency WHERE expires_at <= ${now}`).count);
+  async saveSession(s: WebSession) {
+    await this.#run(
+      () => this.#sql`INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at)
+        VALUES (${s.id_hash}, ${s.subject}, ${JSON.stringify(s.roles)}::jsonb, ${s.csrf_token}, ${s.created_at}, ${s.expires_at})`,
+    );
+  }
+
+  async findSession(idHash: string, now: string) {
+    const [row] = await this.#rows(this.#sql`SELECT * FROM web_sessions WHERE id_hash = ${idHash} AND expires_at > ${now}`, toSession);
+    return row ?? null;
+  }
+
+  async deleteSession(idHash: string) {
+    await this.#run(() => this.#sql`DELETE FROM web_sessions WHERE id_hash = ${idHash}`);
+  }
+
+  useTicket(ticketId: string, expiresAt: string) {
+    return this.#run(async () => (await this.#sql`INSERT INTO used_tickets (ticket_id, expires_at) VALUES (${ticketId}, ${expiresAt}) ON CONFLICT DO NOTHING`).count === 1);
+  }
+
+  purgeExpired(now: string): Promise<number> {
+    return this.#run(() =>
+      this.#sql.begin(async (q) => {
+        const removed = await Promise.all([
+          q`DELETE FROM idempotency WHERE expires_at <= ${now}`,
+          q`DELETE FROM web_sessions WHERE expires_at <= ${now}`,
+          q`DELETE FROM used_tickets WHERE expires_at <= ${now}`,
+        ]);
+        return removed.reduce((n, r) => n + r.count, 0);
+      }),
+    );
   }
 
   /** Ready means the database answers and this controller hears other controllers' changes. */

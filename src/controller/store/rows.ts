@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns and keyset positions. */
 import type { Approval, AuditEntry, JsonObject, Task } from "../../lib/schemas.ts";
-import type { Change, Positioned } from "./store.ts";
+import type { Change, Positioned, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
 
@@ -64,6 +64,15 @@ export const toChange = (r: Row): Change => ({
   target: String(r.target),
   source: String(r.source),
   approver_role: (r.approver_role as string | null) ?? null,
+});
+
+export const toSession = (r: Row): WebSession => ({
+  id_hash: String(r.id_hash),
+  subject: String(r.subject),
+  roles: (typeof r.roles === "string" ? JSON.parse(r.roles) : r.roles) as string[],
+  csrf_token: String(r.csrf_token),
+  created_at: time(r.created_at),
+  expires_at: time(r.expires_at),
 });
 
 /** Drops the keyset position when a caller wants the plain record. */

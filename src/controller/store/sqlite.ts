@@ -7,7 +7,7 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
-import { toApproval, toAudit, toChange, toTask, withoutSeq } from "./rows.ts";
+import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -18,6 +18,7 @@ import {
   type Store,
   type StoreTx,
   type TaskFilter,
+  type WebSession,
 } from "./store.ts";
 
 /** Versioned migrations: append only, never edit one that has shipped. */
@@ -55,6 +56,12 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
      PRIMARY KEY (scope, key));
    CREATE INDEX idempotency_expiry ON idempotency (expires_at);`,
+  `CREATE TABLE web_sessions (
+     id_hash TEXT PRIMARY KEY, subject TEXT NOT NULL, roles TEXT NOT NULL, csrf_token TEXT NOT NULL,
+     created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+   CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
+   CREATE TABLE used_tickets (ticket_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
+   CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
 ];
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
@@ -378,8 +385,35 @@ export class SqliteStore implements Store {
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
-  async purgeExpiredIdempotency(now: string) {
-    return this.transaction(async () => this.#writer.query("DELETE FROM idempotency WHERE expires_at <= ?").run(now).changes);
+  async saveSession(s: WebSession) {
+    await this.transaction(async () => {
+      this.#writer
+        .query("INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(s.id_hash, s.subject, JSON.stringify(s.roles), s.csrf_token, s.created_at, s.expires_at);
+    });
+  }
+
+  async findSession(idHash: string, now: string) {
+    const row = this.#reader
+      .query<Record<string, unknown>, [string, string]>("SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?")
+      .get(idHash, now);
+    return row ? toSession(row) : null;
+  }
+
+  async deleteSession(idHash: string) {
+    await this.transaction(async () => void this.#writer.query("DELETE FROM web_sessions WHERE id_hash = ?").run(idHash));
+  }
+
+  useTicket(ticketId: string, expiresAt: string) {
+    return this.transaction(
+      async () => this.#writer.query("INSERT INTO used_tickets (ticket_id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(ticketId, expiresAt).changes === 1,
+    );
+  }
+
+  purgeExpired(now: string) {
+    return this.transaction(async () =>
+      ["idempotency", "web_sessions", "used_tickets"].reduce((n, table) => n + this.#writer.query(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes, 0),
+    );
   }
 
   async ping() {

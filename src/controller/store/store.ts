@@ -50,6 +50,17 @@ export interface AuditFilter {
   limit: number;
 }
 
+/** A person signed in to the web page. The cookie holds the session id; the store keeps only its hash. */
+export type WebSession = {
+  id_hash: string;
+  subject: string;
+  roles: string[];
+  /** Sent back by the page with every change; a forged cross-site request cannot know it. */
+  csrf_token: string;
+  created_at: string;
+  expires_at: string;
+};
+
 /** Rows come back with their keyset position so the service can make cursors. */
 export type Positioned<T> = T & { seq: number };
 
@@ -100,7 +111,15 @@ export interface Store {
   /** How many tasks are in each state, for /metrics. */
   countTasksByStatus(): Promise<Partial<Record<TaskStatus, number>>>;
 
-  purgeExpiredIdempotency(now: string): Promise<number>;
+  saveSession(session: WebSession): Promise<void>;
+  /** The session with this id hash, unless it has expired by `now`. */
+  findSession(idHash: string, now: string): Promise<WebSession | null>;
+  deleteSession(idHash: string): Promise<void>;
+  /** Marks a one-time sign-in ticket used; false when it already was (kept until it expires). */
+  useTicket(ticketId: string, expiresAt: string): Promise<boolean>;
+
+  /** Forgets idempotency keys, sessions and used tickets that expired by `now`; says how many rows went. */
+  purgeExpired(now: string): Promise<number>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

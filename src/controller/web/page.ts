@@ -1,0 +1,50 @@
+/**
+ * The approvals page and its two assets, built into the executable: no CDN, no
+ * fonts or scripts from elsewhere, so it works on a host with no way out.
+ */
+import indexHtml from "../../web/index.html" with { type: "text" };
+import * as appModule from "../../web/app.ts" with { type: "text" };
+import appCss from "../../web/app.css" with { type: "text" };
+import { escapeHtml, htmlResponse } from "./html.ts";
+
+// Bun hands these over as text (the import attribute); TypeScript types the files themselves.
+const PAGE = indexHtml as unknown as string;
+const APP_TS = (appModule as unknown as { default: string }).default;
+
+type Asset = { body: string; etag: string; type: string };
+
+function asset(body: string, type: string): Asset {
+  return { body, type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+}
+
+let assets: Record<string, Asset> | null = null;
+
+/** Made on first use: the page's script is TypeScript, turned into JavaScript once. */
+function loadAssets(): Record<string, Asset> {
+  const script = new Bun.Transpiler({ loader: "ts", target: "browser", minifyWhitespace: true }).transformSync(APP_TS);
+  return {
+    "/ui/app.js": asset(script, "text/javascript; charset=utf-8"),
+    "/ui/app.css": asset(appCss, "text/css; charset=utf-8"),
+  };
+}
+
+export const ASSET_PATHS = ["/ui/app.js", "/ui/app.css"] as const;
+
+/** A script or style sheet; browsers revalidate it (ETag) so a new release shows at once. */
+export function serveAsset(req: Request, path: (typeof ASSET_PATHS)[number]): Response {
+  const found = (assets ??= loadAssets())[path]!;
+  const headers = { etag: found.etag, "cache-control": "no-cache", "content-type": found.type, "x-content-type-options": "nosniff" };
+  if (req.headers.get("if-none-match") === found.etag) return new Response(null, { status: 304, headers });
+  return new Response(found.body, { headers });
+}
+
+/** The page for one signed-in person: their CSRF token is the only thing in it that is theirs. */
+export function servePage(csrfToken: string): Response {
+  return htmlResponse(PAGE.replaceAll("{{csrf_token}}", escapeHtml(csrfToken)));
+}
+
+/** Bytes the browser fetches for the page (html, js, css), for the closing figures and a test. */
+export function pageWeight(): number {
+  const all = loadAssets();
+  return [PAGE, ...Object.values(all).map((a) => a.body)].reduce((n, text) => n + Buffer.byteLength(text), 0);
+}

@@ -1,0 +1,82 @@
+/**
+ * The pages people use in a browser: the approvals page, its assets, signing in and
+ * out. The page itself works through the same API as every other client, so the
+ * service's rules hold for it unchanged.
+ */
+import type { DevKey } from "../dev-keys.ts";
+import type { Store } from "../store/store.ts";
+import { html, messagePage } from "./html.ts";
+import { safeNext } from "./next.ts";
+import { ASSET_PATHS, serveAsset, servePage } from "./page.ts";
+import { linkSignIn } from "./sign-in-link.ts";
+import { oidcSignIn, type OidcSignInOptions } from "./sign-in-oidc.ts";
+import type { Sessions } from "./sessions.ts";
+
+/** How people sign in: a one-time link (dev key), an OIDC issuer, or an issuer with no web client set up. */
+export type SignInMode =
+  | { kind: "link"; key: DevKey }
+  | ({ kind: "oidc" } & Omit<OidcSignInOptions, "sessions">)
+  | { kind: "unconfigured"; issuer: string };
+
+export type WebHandler = (req: Request, url: URL) => Promise<Response>;
+
+const redirect = (location: string) => new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
+
+function linkHelp(url: URL): Response {
+  return messagePage(
+    "Sign in to Agent Mesh",
+    html`<p>This controller signs people in with one-time links. Ask whoever runs it for one; on the controller's host they run:</p>
+<pre><code>agent-mesh login --sub YOUR-NAME --role approver --url ${url.origin}</code></pre>
+<p>Open the link it prints, in this browser.</p>`,
+  );
+}
+
+export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store): Record<string, WebHandler> {
+  const link = mode.kind === "link" ? linkSignIn(mode.key, store, sessions) : null;
+  const oidc = mode.kind === "oidc" ? oidcSignIn({ ...mode, sessions }) : null;
+  const notHere = () =>
+    messagePage(
+      "Not used here",
+      mode.kind === "link"
+        ? html`<p>This controller signs people in with one-time links. <a href="/login">How to get one</a>.</p>`
+        : html`<p>This controller signs people in through ${mode.issuer}. <a href="/login">Sign in</a>.</p>`,
+      404,
+    );
+
+  const routes: Record<string, WebHandler> = {
+    "GET /": async (req, url) => {
+      const signedIn = await sessions.find(req);
+      return signedIn ? servePage(signedIn.csrfToken) : redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`);
+    },
+    "GET /login": async (req, url) => {
+      if (oidc) return oidc.start(req, url);
+      if (mode.kind === "unconfigured") {
+        return messagePage(
+          "Sign-in is not set up",
+          html`<p>People sign in through ${mode.issuer}, but this controller has no client there yet. Register a client whose redirect URI is
+<code>${new URL("/login/callback", url.origin).href}</code>, then set MESH_OIDC_CLIENT_ID (and MESH_OIDC_CLIENT_SECRET for a confidential client) and restart the controller.</p>`,
+          503,
+        );
+      }
+      return (await sessions.find(req)) ? redirect(safeNext(url.searchParams.get("next"))) : linkHelp(url);
+    },
+    "GET /login/callback": async (req, url) => (oidc ? oidc.callback(req, url) : notHere()),
+    "GET /login/link": async (req, url) => (link ? link.show(req, url) : notHere()),
+    "POST /login/link": async (req) => {
+      if (!link) return notHere();
+      // A form posted from another site would sign this browser in as someone else.
+      const site = req.headers.get("sec-fetch-site");
+      if (site !== null && site !== "same-origin" && site !== "none") {
+        return messagePage("This link does not sign you in", html`<p>Sign-in links work only when opened directly, not from another site's form.</p>`, 403);
+      }
+      return link.use(req);
+    },
+    "POST /logout": async (req) => {
+      // Signing out is a change, so it needs the CSRF token like any other (a forged sign-out is a nuisance).
+      await sessions.callerOf(req, true);
+      return new Response(null, { status: 204, headers: { "set-cookie": await sessions.end(req) } });
+    },
+  };
+  for (const path of ASSET_PATHS) routes[`GET ${path}`] = async (req) => serveAsset(req, path);
+  return routes;
+}

@@ -1,0 +1,102 @@
+/**
+ * Signing in without an identity provider: `agent-mesh login` (run where the dev key
+ * is) signs a short-lived, one-time ticket and prints a link that carries it. Opening
+ * the link shows who it signs in; the button posts the ticket back, so a link
+ * preview or a prefetching mail scanner cannot use the ticket up.
+ */
+import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT } from "jose";
+import { Role, Subject } from "../../lib/schemas.ts";
+import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
+import type { Store } from "../store/store.ts";
+import { html, messagePage } from "./html.ts";
+import { safeNext } from "./next.ts";
+import type { Identity, Sessions } from "./sessions.ts";
+
+/** A ticket is not a token: the API refuses it (other audience), and this refuses tokens (other type). */
+const TICKET_AUDIENCE = "agent-mesh:sign-in";
+const TICKET_TYPE = "agent-mesh-sign-in+jwt";
+const ALG = "ES256";
+
+export type TicketOptions = { subject: string; roles: string[]; ttlSeconds: number };
+
+export async function mintSignInTicket(key: DevKey, o: TicketOptions): Promise<string> {
+  return new SignJWT({ roles: o.roles })
+    .setProtectedHeader({ alg: ALG, kid: key.privateJwk.kid!, typ: TICKET_TYPE })
+    .setIssuer(DEV_ISSUER)
+    .setAudience(TICKET_AUDIENCE)
+    .setSubject(o.subject)
+    .setJti(crypto.randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(`${o.ttlSeconds}s`)
+    .sign(await importJWK(key.privateJwk, ALG));
+}
+
+/** The link `agent-mesh login` prints. */
+export function signInLink(controllerUrl: string, ticket: string): string {
+  const url = new URL("/login/link", controllerUrl);
+  url.searchParams.set("ticket", ticket);
+  return url.href;
+}
+
+type Ticket = Identity & { id: string; expiresAt: Date };
+type Checked = { ok: true; ticket: Ticket } | { ok: false; why: string };
+
+const ASK_AGAIN = "Ask whoever runs the controller for a new link (agent-mesh login --sub YOU --role ROLE).";
+
+export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
+  const keys = createLocalJWKSet({ keys: [key.publicJwk] });
+
+  async function check(ticket: string | null): Promise<Checked> {
+    if (!ticket) return { ok: false, why: "The link has no sign-in ticket." };
+    try {
+      const { payload } = await jwtVerify(ticket, keys, {
+        issuer: DEV_ISSUER,
+        audience: TICKET_AUDIENCE,
+        typ: TICKET_TYPE,
+        algorithms: [ALG],
+        requiredClaims: ["sub", "exp", "jti"],
+      });
+      const subject = Subject.safeParse(payload.sub);
+      const roles = Role.array().safeParse(payload.roles);
+      if (!subject.success || !roles.success || typeof payload.jti !== "string") return { ok: false, why: "The ticket names no valid person or roles." };
+      return { ok: true, ticket: { subject: subject.data, roles: roles.data, id: payload.jti, expiresAt: new Date(payload.exp! * 1000) } };
+    } catch (error) {
+      return { ok: false, why: error instanceof errors.JWTExpired ? "The link has expired." : "The link is not one this controller made." };
+    }
+  }
+
+  const refused = (why: string) => messagePage("This link does not sign you in", html`<p>${why}</p><p>${ASK_AGAIN}</p>`, 400);
+
+  return {
+    /** GET: says who the link signs in, with a button to do it. */
+    async show(_req: Request, url: URL): Promise<Response> {
+      const ticket = url.searchParams.get("ticket");
+      const checked = await check(ticket);
+      if (!checked.ok) return refused(checked.why);
+      const { subject, roles } = checked.ticket;
+      return messagePage(
+        "Sign in to Agent Mesh",
+        html`<p>This link signs you in as <strong>${subject}</strong>${[...roles].length ? html`, with the roles <strong>${[...roles].join(", ")}</strong>` : ", with no roles"}.</p>
+<form method="post" action="/login/link">
+<input type="hidden" name="ticket" value="${ticket}">
+<input type="hidden" name="next" value="${safeNext(url.searchParams.get("next"))}">
+<button type="submit" autofocus>Sign in as ${subject}</button>
+</form>`,
+      );
+    },
+
+    /** POST: uses the ticket up and starts the session. */
+    async use(req: Request): Promise<Response> {
+      const form = await req.formData().catch(() => null);
+      const field = (name: string) => {
+        const value = form?.get(name);
+        return typeof value === "string" ? value : null;
+      };
+      const checked = await check(field("ticket"));
+      if (!checked.ok) return refused(checked.why);
+      const { ticket } = checked;
+      if (!(await store.useTicket(ticket.id, ticket.expiresAt.toISOString()))) return refused("This link has been used already; each link signs in once.");
+      return new Response(null, { status: 303, headers: { location: safeNext(field("next")), "set-cookie": await sessions.start(ticket) } });
+    },
+  };
+}

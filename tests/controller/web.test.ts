@@ -1,0 +1,199 @@
+/**
+ * The web page's server side over real HTTP: signing in with a one-time link, the
+ * session cookie, CSRF on every change, signing out, and the page's own headers.
+ * The page uses the same API as agents, so the service's rules hold for people too.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startTestController, type TestController } from "../support/controller.ts";
+import { loginLink, signIn, type Browserless } from "../support/web.ts";
+
+let c: TestController;
+let agent: string;
+beforeAll(async () => {
+  c = await startTestController();
+  agent = await c.token("agent-7", ["worker"]);
+});
+afterAll(() => c.stop());
+
+const get = (path: string, cookie?: string, headers: Record<string, string> = {}) =>
+  fetch(new URL(path, c.url), { headers: { ...(cookie && { cookie }), ...headers }, redirect: "manual" });
+
+/** A change as the page makes it: cookie, JSON, and (unless left out) the CSRF token. */
+const change = (path: string, who: Browserless, body: unknown, csrf: string | null = who.csrf) =>
+  fetch(new URL(path, c.url), {
+    method: "POST",
+    headers: { cookie: who.cookie, "content-type": "application/json", ...(csrf !== null && { "x-csrf-token": csrf }) },
+    body: JSON.stringify(body),
+  });
+
+async function pendingApproval(approverRole = "approver") {
+  const sent = await c.api(agent, "POST", "/tasks/route", { target: "worker", task: { task_type: "deploy" } }, { "idempotency-key": crypto.randomUUID() });
+  const asked = await c.api(agent, "POST", "/approvals", { task_id: sent.body.task_id, approver_role: approverRole, reason: "prod" });
+  return { taskId: sent.body.task_id as string, approvalId: asked.body.approval_id as string };
+}
+
+describe("signing in", () => {
+  test("the page without a session sends the browser to sign-in, keeping where it was going", async () => {
+    const res = await get("/?approval=abc");
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(`/login?next=${encodeURIComponent("/?approval=abc")}`);
+    const help = await get("/login");
+    expect(help.status).toBe(200);
+    expect(await help.text()).toContain("agent-mesh login --sub YOUR-NAME");
+  });
+
+  test("a one-time link shows who it signs in; its button starts a session in a Secure, HttpOnly, SameSite cookie", async () => {
+    const link = await loginLink(c, "ada", ["approver"]);
+    const shown = await get(new URL(link).pathname + new URL(link).search);
+    expect(shown.status).toBe(200);
+    const form = await shown.text();
+    expect(form).toContain("<strong>ada</strong>");
+    expect(form).toContain('method="post" action="/login/link"');
+    const ticket = new URL(link).searchParams.get("ticket")!;
+    const posted = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket, next: "/?approval=x" }), redirect: "manual" });
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get("location")).toBe("/?approval=x");
+    const cookie = posted.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/^__Host-mesh-session=[\w-]{43};/);
+    expect(cookie).toContain("Secure");
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Lax");
+    expect(cookie).toContain("Path=/");
+    const me = await get("/me", cookie.split(";")[0]);
+    expect(await me.json()).toEqual({ subject: "ada", roles: ["approver"], is_admin: false });
+  });
+
+  test("a link signs in once; a second use is refused and says how to get another", async () => {
+    const ticket = new URL(await loginLink(c, "ada", ["approver"])).searchParams.get("ticket")!;
+    const use = () => fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket }), redirect: "manual" });
+    const [first, second] = await Promise.all([use(), use()]);
+    expect([first.status, second.status].sort()).toEqual([303, 400]);
+    const refused = first.status === 400 ? first : second;
+    expect(refused.headers.get("set-cookie")).toBeNull();
+    expect(await refused.text()).toContain("used already");
+  });
+
+  test("an API token is no sign-in ticket, a ticket is no API token, and an expired or forged ticket signs nobody in", async () => {
+    const useTicket = (ticket: string) => fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket }), redirect: "manual" });
+    expect((await useTicket(agent)).status).toBe(400);
+    const ticket = new URL(await loginLink(c, "ada", ["admin"])).searchParams.get("ticket")!;
+    expect((await c.api(ticket, "GET", "/me")).status).toBe(401);
+    const [h, p] = ticket.split(".");
+    const claims = JSON.parse(Buffer.from(p!, "base64url").toString());
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "root" })).toString("base64url")}.${ticket.split(".")[2]}`;
+    expect(await (await useTicket(forged)).text()).toContain("not one this controller made");
+    const expired = await loginLink(c, "ada", ["approver"], -10);
+    expect(await (await useTicket(new URL(expired).searchParams.get("ticket")!)).text()).toContain("expired");
+  });
+
+  test("a sign-in form posted from another site is refused", async () => {
+    const ticket = new URL(await loginLink(c, "mallory", ["approver"])).searchParams.get("ticket")!;
+    const res = await fetch(new URL("/login/link", c.url), {
+      method: "POST",
+      headers: { "sec-fetch-site": "cross-site" },
+      body: new URLSearchParams({ ticket }),
+      redirect: "manual",
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
+  test("next never leads off this controller", async () => {
+    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example"]) {
+      const ticket = new URL(await loginLink(c, "ada", [])).searchParams.get("ticket")!;
+      const res = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket, next }), redirect: "manual" });
+      expect(res.headers.get("location")).toBe("/");
+    }
+  });
+});
+
+describe("a signed-in person", () => {
+  let ada: Browserless;
+  let bo: Browserless;
+  beforeAll(async () => {
+    ada = await signIn(c, "ada", ["approver"]);
+    bo = await signIn(c, "bo", ["viewer"]);
+  });
+
+  test("gets the page with their CSRF token, under a policy that allows only this controller's own script and styles", async () => {
+    const res = await get("/", ada.cookie);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'; script-src 'self'");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(await res.text()).toContain(`content="${ada.csrf}"`);
+    expect(ada.csrf).not.toBe(bo.csrf);
+  });
+
+  test("decides an approval through the API with the CSRF token; without it, or with another session's, nothing changes", async () => {
+    const { approvalId } = await pendingApproval();
+    const path = `/approvals/${approvalId}/decision`;
+    expect((await change(path, ada, { decision: "approved" }, null)).status).toBe(403);
+    expect((await change(path, ada, { decision: "approved" }, bo.csrf)).status).toBe(403);
+    expect((await c.api(agent, "GET", `/approvals/${approvalId}`)).body.status).toBe("pending");
+    const decided = await change(path, ada, { decision: "approved", comments: "ship it" });
+    expect(decided.status).toBe(200);
+    expect(await decided.json()).toMatchObject({ status: "approved", decided_by: "ada", comments: "ship it" });
+  });
+
+  test("without the approver role cannot decide, even replaying the page's own request with a valid CSRF token", async () => {
+    const { approvalId } = await pendingApproval();
+    const res = await change(`/approvals/${approvalId}/decision`, bo, { decision: "approved" });
+    expect(res.status).toBe(403);
+    expect((await res.json()).detail).toContain("Only holders of role approver");
+    expect((await c.api(agent, "GET", `/approvals/${approvalId}`)).body.status).toBe("pending");
+  });
+
+  test("sees through the API what their roles let them see, and nothing else", async () => {
+    const { approvalId, taskId } = await pendingApproval();
+    expect((await get(`/tasks/${taskId}`, ada.cookie)).status).toBe(200);
+    expect((await get(`/tasks/${taskId}`, bo.cookie)).status).toBe(403);
+    const mine = await (await get("/approvals?for=me", ada.cookie)).json();
+    expect(mine.items.map((a: any) => a.approval_id)).toContain(approvalId);
+    expect((await (await get("/approvals?for=me", bo.cookie)).json()).items).toEqual([]);
+  });
+
+  test("hears live events through the session", async () => {
+    const res = await get("/events", ada.cookie);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    await res.body!.cancel();
+  });
+
+  test("signs out with the CSRF token; the session is gone from the server, not just the browser", async () => {
+    const carol = await signIn(c, "carol", ["approver"]);
+    const out = (csrf: string | null) =>
+      fetch(new URL("/logout", c.url), { method: "POST", headers: { cookie: carol.cookie, ...(csrf !== null && { "x-csrf-token": csrf }) } });
+    expect((await out(null)).status).toBe(403);
+    expect((await get("/me", carol.cookie)).status).toBe(200);
+    const done = await out(carol.csrf);
+    expect(done.status).toBe(204);
+    expect(done.headers.get("set-cookie")).toContain("Max-Age=0");
+    expect((await get("/me", carol.cookie)).status).toBe(401);
+    expect((await get("/", carol.cookie)).status).toBe(303);
+  });
+
+  test("a bearer token wins over a cookie, so an agent's request never rides on a person's session", async () => {
+    const me = await fetch(new URL("/me", c.url), { headers: { cookie: ada.cookie, authorization: `Bearer ${agent}` } });
+    expect((await me.json()).subject).toBe("agent-7");
+  });
+});
+
+describe("the page's assets", () => {
+  test("are served from the executable, as JavaScript and CSS, and revalidated by ETag", async () => {
+    for (const [path, type] of [["/ui/app.js", "text/javascript"], ["/ui/app.css", "text/css"]] as const) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain(type);
+      const etag = res.headers.get("etag")!;
+      expect((await res.text()).length).toBeGreaterThan(100);
+      expect((await get(path, undefined, { "if-none-match": etag })).status).toBe(304);
+    }
+  });
+
+  test("the script is JavaScript a browser can parse: the TypeScript is gone", async () => {
+    const script = await (await get("/ui/app.js")).text();
+    expect(() => new Function(script.replace(/^\s*(import|export)\b.*$/gm, ""))).not.toThrow();
+  });
+});

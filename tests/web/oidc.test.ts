@@ -1,0 +1,71 @@
+/**
+ * Signing in to the page through a real OpenID Provider (oidc-provider, started here)
+ * with the authorization-code flow and PKCE, in a real browser; then deciding as that
+ * person, with the roles the provider's access token gave them.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import { BROWSER_SETUP_MS, launchBrowser } from "../support/browser.ts";
+import { startTestController, type TestController } from "../support/controller.ts";
+import { startOidcProvider, type TestOidcProvider } from "../support/oidc-provider.ts";
+
+let browser: Browser;
+let idp: TestOidcProvider;
+let c: TestController;
+beforeAll(async () => {
+  browser = await launchBrowser();
+  idp = await startOidcProvider();
+  c = await startTestController({ MESH_OIDC_ISSUER: idp.issuer, MESH_OIDC_CLIENT_ID: idp.clientId, MESH_OIDC_CLIENT_SECRET: idp.clientSecret });
+  await idp.serve({ roles: { ada: ["release-approver"], dev: ["deployer"] }, redirectUri: new URL("/login/callback", c.url).href });
+}, BROWSER_SETUP_MS);
+afterAll(async () => {
+  await browser?.close();
+  await c?.stop();
+  await idp?.stop();
+});
+
+/** Signs in on the provider's own login form, which takes any password. */
+async function signInThroughProvider(path: string, account: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(new URL(path, c.url).href);
+  expect(new URL(page.url()).origin).toBe(idp.issuer);
+  await page.locator('input[name="login"]').fill(account);
+  await page.locator('input[name="password"]').fill("any");
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL((url) => url.origin === new URL(c.url).origin && url.pathname === "/");
+  return page;
+}
+
+test("the code flow signs a person in with the roles the provider gives, and back to where they were going", async () => {
+  const page = await signInThroughProvider("/?view=decided", "ada");
+  expect(new URL(page.url()).searchParams.get("view")).toBe("decided");
+  const me = await page.evaluate(async () => (await fetch("/me")).json());
+  expect(me).toEqual({ subject: "ada", roles: ["release-approver"], is_admin: false });
+  const cookies = await page.context().cookies();
+  expect(cookies.find((k) => k.name === "__Host-mesh-session")).toMatchObject({ httpOnly: true, secure: true, sameSite: "Lax" });
+  expect(cookies.find((k) => k.name === "__Host-mesh-sign-in")).toBeUndefined();
+});
+
+test("signed in through the provider, one person asks and another approves on the page", async () => {
+  const dev = await signInThroughProvider("/", "dev");
+  // The page's own way to make a change: same-origin fetch with the CSRF token from the page.
+  const approvalId = await dev.evaluate(async () => {
+    const headers = {
+      "content-type": "application/json",
+      "x-csrf-token": document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content,
+      "idempotency-key": crypto.randomUUID(),
+    };
+    const post = async (path: string, body: unknown) => (await fetch(path, { method: "POST", headers, body: JSON.stringify(body) })).json();
+    const task = await post("/tasks/route", { target: "deployer", task: { task_type: "deploy", description: "Release 3.0" } });
+    headers["idempotency-key"] = crypto.randomUUID();
+    return (await post("/approvals", { task_id: task.task_id, approver_role: "release-approver", reason: "Signed in through the provider" })).approval_id as string;
+  });
+
+  const ada = await signInThroughProvider(`/?approval=${approvalId}`, "ada");
+  await ada.getByText("Signed in through the provider").first().waitFor();
+  await ada.getByLabel("Comment").fill("Fine by me");
+  await ada.getByRole("button", { name: "Approve" }).click();
+  await ada.getByRole("status").getByText(/approved/i).waitFor();
+  const approval = await dev.evaluate(async (id) => (await fetch(`/approvals/${id}`)).json(), approvalId);
+  expect(approval).toMatchObject({ status: "approved", decided_by: "ada", comments: "Fine by me" });
+});
