@@ -20,6 +20,7 @@ import {
   TaskDetail,
   TaskPage,
   type ApprovalQuery,
+  type ApprovalReadQuery,
   type ApprovalRequest,
   type DecisionRequest,
   type JsonObject,
@@ -179,6 +180,10 @@ export class ControllerClient {
 
   listApprovals(query: ApprovalQuery, o?: CallOptions) {
     return this.#call<z.infer<typeof ApprovalPage>>({ method: "GET", path: "/approvals", query, response: ApprovalPage, waitSeconds: query.wait }, o);
+  }
+
+  getApproval(id: string, query: ApprovalReadQuery = {}, o?: CallOptions) {
+    return this.#call<Approval>({ method: "GET", path: `/approvals/${at(id)}`, query, response: Approval, waitSeconds: query.wait }, o);
   }
 
   decideApproval(id: string, body: DecisionRequest, o?: CallOptions) {

@@ -9,7 +9,7 @@ const HELP = `Usage: agent-mesh [mcp] [--http [--port P] [--host H]] [options]
 
 Serves the Agent Mesh tools to an MCP client (Goose, Claude Code, Cursor …): send_task,
 request_approval, notify, fetch_status, check_inbox, claim_task, complete_task, fail_task,
-cancel_task, list_approvals and decide_approval. Each call goes to the controller at
+cancel_task, list_approvals, decide_approval and ask_person_to_decide. Each call goes to the controller at
 CONTROLLER_URL as the identity in MESH_JWT_TOKEN (or from OIDC client credentials).
 
 Without --http it speaks MCP on stdin/stdout, as agent hosts start it; logs go to stderr.

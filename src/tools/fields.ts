@@ -7,5 +7,6 @@ export const idempotencyKey = IdempotencyKey.optional().describe(
   "Only when repeating a call that failed and named an idempotency key: pass that key, so the controller answers with what the first call did instead of doing it twice.",
 );
 
-export const waitSeconds = (what: string) =>
-  z.number().min(0).max(LIMITS.waitSeconds).default(0).describe(`Wait up to this many seconds (at most ${LIMITS.waitSeconds}) ${what}; 0 answers at once.`);
+/** By default as long as one long-poll of the controller; a tool that polls again and again may allow more. */
+export const waitSeconds = (what: string, max: number = LIMITS.waitSeconds) =>
+  z.number().min(0).max(max).default(0).describe(`Wait up to this many seconds (at most ${max}) ${what}; 0 answers at once.`);

@@ -1,4 +1,5 @@
 /** Every tool this server offers: the seed's four, then the receiving side. */
+import { askPersonToDecide } from "./ask-person-to-decide.ts";
 import { cancelTask } from "./cancel-task.ts";
 import { checkInbox } from "./check-inbox.ts";
 import { claimTask } from "./claim-task.ts";
@@ -24,4 +25,5 @@ export const TOOLS: readonly MeshTool[] = [
   cancelTask,
   listApprovals,
   decideApproval,
+  askPersonToDecide,
 ];

@@ -1,16 +1,38 @@
-/** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`. */
-import { ApprovalCreated, ApprovalRequest } from "../lib/schemas.ts";
-import { idempotencyKey } from "./fields.ts";
-import { CREATES, defineTool, succeed } from "./tool.ts";
+/** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`, optionally waiting for the decision. */
+import { explainFailure } from "../lib/explain.ts";
+import { Approval, ApprovalRequest, LIMITS } from "../lib/schemas.ts";
+import { idempotencyKey, waitSeconds } from "./fields.ts";
+import { CREATES, defineTool, succeed, type ToolContext } from "./tool.ts";
+
+/** A longer wait is several long-polls in a row; ten minutes is as long as one call should hold a client. */
+const MAX_WAIT_SECONDS = 600;
 
 const { task_id, approver_role, reason, decision, comments } = ApprovalRequest.shape;
+
+/** The approval as the requester sees it, decided or not. */
+const Asked = Approval.pick({ approval_id: true, status: true, task_id: true, approver_role: true, decided_by: true, comments: true });
+
+const keepWaiting = (taskId: string) =>
+  `Wait for the decision with fetch_status(task_id="${taskId}", wait_seconds=60); calling request_approval again would ask a second time.`;
+
+/** Long-polls the approval, one controller wait after another, until it is decided or `seconds` are up. */
+async function waitForDecision(id: string, seconds: number, ctx: ToolContext) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const wait = Math.min(LIMITS.waitSeconds, Math.max(0, deadline - Date.now()) / 1000);
+    const r = await ctx.client.getApproval(id, { wait }, ctx.call);
+    if (!r.ok || r.value.status !== "pending" || Date.now() >= deadline) return r;
+  }
+}
 
 export const requestApproval = defineTool({
   name: "request_approval",
   title: "Ask a role to approve a task",
   description:
     "Ask whoever holds a role (often a person) to approve or reject a task before it goes on. " +
-    "Answers at once with the approval_id; the decision comes later and shows in fetch_status(task_id) under approvals.",
+    `Answers at once with the approval_id, or with wait_seconds (up to ${MAX_WAIT_SECONDS}, i.e. 10 minutes) waits for the decision, ` +
+    "with progress notifications meanwhile, and answers with it: approved or rejected, by whom, with their comments. " +
+    "A decision that comes later shows in fetch_status(task_id) under approvals.",
   input: {
     task_id: task_id.describe("The task that needs approval."),
     approver_role: approver_role.describe("The role whose holders may decide, e.g. `lead`."),
@@ -18,16 +40,28 @@ export const requestApproval = defineTool({
     decision: decision.unwrap().default("pending").describe("Kept for the seed's contract: always `pending`. The approver decides with decide_approval."),
     comments: comments.unwrap().default("").describe("Anything else the approver should know."),
     idempotency_key: idempotencyKey,
+    wait_seconds: waitSeconds("for the decision", MAX_WAIT_SECONDS),
   },
-  output: ApprovalCreated.extend({ task_id, approver_role }).shape,
+  output: {
+    ...Asked.shape,
+    status: Asked.shape.status.describe("`pending` until someone decides, then `approved` or `rejected`."),
+    comments: Asked.shape.comments.describe("The decider's comments once decided; until then the ones sent with the request."),
+  },
   annotations: CREATES,
-  async run({ idempotency_key, ...args }, ctx) {
+  async run({ idempotency_key, wait_seconds, ...args }, ctx) {
     const r = await ctx.client.requestApproval(args, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
-    return succeed(
-      { ...r.value, task_id: args.task_id, approver_role: args.approver_role },
-      `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${r.value.approval_id}, pending).\n` +
-        `Wait for the decision with fetch_status(task_id="${args.task_id}", wait_seconds=30).`,
-    );
+    const id = r.value.approval_id;
+    const asked = `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${id}).`;
+    const pending = { approval_id: id, status: r.value.status, task_id: args.task_id, approver_role: args.approver_role, decided_by: null, comments: args.comments };
+    if (wait_seconds === 0) return succeed(pending, `${asked} It is pending.\n${keepWaiting(args.task_id)}`);
+
+    const stop = ctx.waiting(wait_seconds, `waiting for role ${args.approver_role} to decide approval ${id}`);
+    const waited = await waitForDecision(id, wait_seconds, ctx).finally(stop);
+    // The approval stands even if waiting failed: say so, or the caller may ask again.
+    if (!waited.ok) return succeed(pending, `${asked} It is pending, but waiting for the decision failed:\n${explainFailure(waited.failure, ctx.client.tokens.origin)}`);
+    const a = waited.value;
+    if (a.status === "pending") return succeed(Asked.parse(a), `${asked} Still pending after ${wait_seconds} s.\n${keepWaiting(args.task_id)}`);
+    return succeed(Asked.parse(a), `${asked}\n${a.decided_by} ${a.status} it${a.comments ? `, commenting: ${a.comments}` : ", without comments"}.`);
   },
 });

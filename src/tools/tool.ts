@@ -4,7 +4,15 @@
  * its handler and its wording.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { ServerNotification, ServerRequest, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  ElicitResultSchema,
+  type ElicitRequestFormParams,
+  type ElicitResult,
+  type ServerNotification,
+  type ServerRequest,
+  type ToolAnnotations,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { z } from "zod";
 import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
@@ -14,12 +22,17 @@ import { explainFailure, explainRefusal, type Refusal } from "../lib/explain.ts"
 
 export type ToolDeps = { client: ControllerClient; log: Logger };
 
+/** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
+export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
+
 export type ToolContext = {
   client: ControllerClient;
   /** Pass to every controller call: the client's cancellation, this call's logger and its one trace id. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
   waiting(seconds: number, what: string): () => void;
+  /** Shows the client's user a form (MCP elicitation), if the client can; ends early when the call is cancelled. */
+  askPerson(message: string, form: ElicitRequestFormParams["requestedSchema"]): Promise<FormOutcome>;
 };
 
 export type ToolFailure = { ok: false; failure: Failure } | { ok: false; refusal: Refusal };
@@ -38,9 +51,16 @@ export const CREATES: ToolAnnotations = { readOnlyHint: false, destructiveHint: 
  * same call changes nothing more (the controller answers "conflict"): idempotent.
  */
 export const SETTLES: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+/**
+ * Asks a person, then settles what they answered for everyone: destructive. Not idempotent:
+ * every call asks again, and may ask about another approval.
+ */
+export const ASKS_THEN_SETTLES: ToolAnnotations = { ...SETTLES, idempotentHint: false };
 
 const traceIdField = z.string().describe("This call's trace id: quote it when asking someone to look into the call.");
 const PROGRESS_EVERY_MS = 2_000;
+/** A person may take a while to answer a form, but a form nobody answers must not hold the call forever. */
+const FORM_TIMEOUT_MS = 10 * 60_000;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -67,7 +87,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
       };
       server.registerTool(spec.name, config, async (args: unknown, extra: Extra) => {
         const started = performance.now();
-        const ctx = contextFor(deps, extra);
+        const ctx = contextFor(deps, extra, server.server);
         const outcome = await spec.run(args as z.infer<z.ZodObject<I>>, ctx);
         const traceId = ctx.call.traceId;
         deps.log.info("tool call", {
@@ -89,7 +109,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
   };
 }
 
-function contextFor(deps: ToolDeps, extra: Extra): ToolContext {
+function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext {
   return {
     client: deps.client,
     call: { signal: extra.signal, log: deps.log, traceId: newTraceId() },
@@ -106,6 +126,18 @@ function contextFor(deps: ToolDeps, extra: Extra): ToolContext {
       send();
       const timer = setInterval(send, PROGRESS_EVERY_MS);
       return () => clearInterval(timer);
+    },
+    async askPerson(message, form) {
+      if (session.getClientCapabilities()?.elicitation?.form === undefined) return { action: "unsupported" };
+      try {
+        // Sent as part of this tool call, so that over HTTP it travels on the call's own stream.
+        return await extra.sendRequest({ method: "elicitation/create", params: { mode: "form", message, requestedSchema: form } }, ElicitResultSchema, {
+          signal: extra.signal,
+          timeout: FORM_TIMEOUT_MS,
+        });
+      } catch (error) {
+        return { action: "unanswered", detail: (error as Error).message };
+      }
     },
   };
 }

@@ -17,7 +17,7 @@ import { envCount } from "./support/ledger.ts";
 import { FAULTS_BINARY, startControllerProcess, startMcpAgent, type ControllerProcess, type McpAgent } from "./support/processes.ts";
 
 const RUNS = envCount("MCP_FUZZ_RUNS", 400);
-const TOOLS = ["send_task", "request_approval", "notify", "fetch_status", "check_inbox", "claim_task", "complete_task", "fail_task", "cancel_task", "list_approvals", "decide_approval"];
+const TOOLS = ["send_task", "request_approval", "notify", "fetch_status", "check_inbox", "claim_task", "complete_task", "fail_task", "cancel_task", "list_approvals", "decide_approval", "ask_person_to_decide"];
 /**
  * What a tool's success writes at the controller (its audit action). Claiming a task you
  * already hold succeeds without writing, so a claim writes at most once; the rest exactly once.

@@ -7,10 +7,11 @@
  * Not run, because they test features this server does not have rather than how well
  * it does MCP: tools-call-* (each calls a fixture tool such as `test_image_content` that
  * only the SDKs' "everything" test server defines), completion-complete, resources-*,
- * prompts-* (capabilities this server does not declare), tools-call-sampling,
- * tools-call-elicitation and elicitation-* (the mesh never asks the client to sample or
- * elicit), json-schema-2020-12 (a fixture tool), and server-sse-polling (a fixture tool,
- * and stream resumption, which needs an event store this server does not keep).
+ * prompts-* (capabilities this server does not declare), tools-call-sampling (the mesh
+ * never asks the client to sample), tools-call-elicitation and elicitation-* (fixture
+ * tools too; the mesh's one form, in ask_person_to_decide, is tested in decisions.test.ts),
+ * json-schema-2020-12 (a fixture tool), and server-sse-polling (a fixture tool, and stream
+ * resumption, which needs an event store this server does not keep).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync } from "node:fs";

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { BINARY, startTestController, type TestController } from "../support/controller.ts";
 import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
 
@@ -20,8 +20,8 @@ const initialize = (url: string, headers: Record<string, string> = {}) =>
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }),
   });
 
-async function connect(url: string, headers: Record<string, string> = {}) {
-  const client = new Client({ name: "http-test", version: "0" }, { capabilities: {} });
+async function connect(url: string, headers: Record<string, string> = {}, capabilities: ClientCapabilities = {}) {
+  const client = new Client({ name: "http-test", version: "0" }, { capabilities });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   await client.listTools();
   return client;
@@ -43,6 +43,25 @@ describe("serving", () => {
     expect(sent.isError).toBeFalsy();
     const found = (await inbox) as CallToolResult;
     expect((found.structuredContent as any).tasks.map((t: any) => t.task_id)).toEqual([(sent.structuredContent as any).task_id]);
+    await client.close();
+  });
+
+  test("a form reaches the client over Streamable HTTP, and its answer is recorded", async () => {
+    const zed = await controller.token("zed", ["dev"]);
+    const post = (path: string, body: unknown) => controller.api(zed, "POST", path, body, { "idempotency-key": crypto.randomUUID() });
+    const sent = await post("/tasks/route", { target: "reviewer", task: { task_type: "review", description: "Over HTTP" } });
+    const asked = await post("/approvals", { task_id: sent.body.task_id, approver_role: "reviewer", reason: "Ready?" });
+    expect(asked.status).toBe(202);
+    const client = await connect(agent.url, {}, { elicitation: {} });
+    const messages: string[] = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      messages.push(request.params.message);
+      return { action: "accept", content: { decision: "approve", comment: "Looks right" } };
+    });
+    const r = (await client.callTool({ name: "ask_person_to_decide", arguments: { approval_id: asked.body.approval_id } })) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    expect(messages[0]).toContain("zed asks role reviewer to approve");
+    expect((r.structuredContent as any).approval).toMatchObject({ status: "approved", decided_by: "alice", comments: "Looks right" });
     await client.close();
   });
 
@@ -87,7 +106,7 @@ describe("a bearer token", () => {
       expect(missing.headers.get("www-authenticate")).toContain("Bearer");
       expect((await initialize(agent.url, { authorization: "Bearer wrong-horse-battery-staple" })).status).toBe(401);
       const client = await connect(agent.url, { authorization: `Bearer ${secret}` });
-      expect((await client.listTools()).tools.length).toBe(11);
+      expect((await client.listTools()).tools.length).toBe(12);
       await client.close();
     } finally {
       await agent.stop();

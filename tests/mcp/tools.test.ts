@@ -35,12 +35,12 @@ describe("the tool list", () => {
     const { tools } = await alice.client.listTools();
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
     expect(Object.keys(byName).sort()).toEqual(
-      ["cancel_task", "check_inbox", "claim_task", "complete_task", "decide_approval", "fail_task", "fetch_status", "list_approvals", "notify", "request_approval", "send_task"].sort(),
+      ["ask_person_to_decide", "cancel_task", "check_inbox", "claim_task", "complete_task", "decide_approval", "fail_task", "fetch_status", "list_approvals", "notify", "request_approval", "send_task"].sort(),
     );
     const args = (name: string) => Object.keys(byName[name]!.inputSchema.properties ?? {});
-    // The seed's arguments, in the seed's order; the only addition is an optional key for repeating a failed call.
+    // The seed's arguments, in the seed's order; after them only optional ones: a key for repeating a failed call, and a wait.
     expect(args("send_task")).toEqual(["target", "task", "context", "idempotency_key"]);
-    expect(args("request_approval")).toEqual(["task_id", "approver_role", "reason", "decision", "comments", "idempotency_key"]);
+    expect(args("request_approval")).toEqual(["task_id", "approver_role", "reason", "decision", "comments", "idempotency_key", "wait_seconds"]);
     expect(args("notify")).toEqual(["target", "message", "priority", "idempotency_key"]);
     expect(args("fetch_status")[0]).toBe("task_id");
     expect(byName.send_task!.inputSchema.required).toEqual(["target", "task"]);
@@ -50,6 +50,7 @@ describe("the tool list", () => {
     expect(props("send_task").context!.default).toEqual({});
     expect(props("request_approval").decision!.default).toBe("pending");
     expect(props("request_approval").comments!.default).toBe("");
+    expect(props("request_approval").wait_seconds).toMatchObject({ default: 0, maximum: 600 });
     expect(props("notify").priority!.default).toBe("normal");
     for (const tool of tools) {
       expect(tool.description!.length).toBeGreaterThan(40);
@@ -64,6 +65,8 @@ describe("the tool list", () => {
     for (const name of ["fetch_status", "check_inbox", "list_approvals"]) expect(hints[name]).toMatchObject({ readOnlyHint: true, openWorldHint: true });
     for (const name of ["send_task", "notify", "request_approval"]) expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: false, idempotentHint: false });
     for (const name of ["claim_task", "complete_task", "fail_task", "cancel_task", "decide_approval"]) expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
+    // It records a decision, and each call asks the person again, perhaps about another approval.
+    expect(hints.ask_person_to_decide).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true });
   });
 });
 

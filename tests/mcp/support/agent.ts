@@ -4,7 +4,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { BINARY } from "../../support/controller.ts";
 
 export type Agent = {
@@ -17,16 +17,17 @@ export type Agent = {
 
 export type ToolResult = CallToolResult & { text: string; structured: any };
 
-export async function startAgent(env: Record<string, string>, args: string[] = ["mcp"]): Promise<Agent> {
+/** `capabilities`: what the client says it can do, e.g. `{ elicitation: {} }` to be shown forms. */
+export async function startAgent(env: Record<string, string>, capabilities: ClientCapabilities = {}): Promise<Agent> {
   const transport = new StdioClientTransport({
     command: BINARY,
-    args,
+    args: ["mcp"],
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", MESH_LOG_LEVEL: "warn", ...env },
     stderr: "pipe",
   });
   let log = "";
   transport.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  const client = new Client({ name: "agent-mesh-tests", version: "0" }, { capabilities: {} });
+  const client = new Client({ name: "agent-mesh-tests", version: "0" }, { capabilities });
   await client.connect(transport);
   // Listing the tools makes the SDK client check every structuredContent against its outputSchema.
   await client.listTools();

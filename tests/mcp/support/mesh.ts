@@ -1,4 +1,5 @@
 /** A real controller and agents (the compiled binary over stdio) that act as people with roles. */
+import type { ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { importJWK, SignJWT } from "jose";
 import { DEV_ISSUER, loadOrCreateDevKey } from "../../../src/controller/dev-keys.ts";
 import { startTestController, type TestController } from "../../support/controller.ts";
@@ -6,8 +7,8 @@ import { startAgent, type Agent } from "./agent.ts";
 
 export type Mesh = {
   controller: TestController;
-  /** Starts the binary as `sub` holding `roles`; stopped with the mesh. */
-  agent: (sub: string, roles: string[], env?: Record<string, string>) => Promise<Agent>;
+  /** Starts the binary as `sub` holding `roles`, its client declaring `capabilities`; stopped with the mesh. */
+  agent: (sub: string, roles: string[], capabilities?: ClientCapabilities) => Promise<Agent>;
   /** Starts the binary with exactly this environment (plus PATH and HOME). */
   agentWith: (env: Record<string, string>) => Promise<Agent>;
   /** A token signed by the controller's key that expired a while ago. */
@@ -20,15 +21,15 @@ export type Mesh = {
 export async function startMesh(controllerEnv: Record<string, string> = {}): Promise<Mesh> {
   const controller = await startTestController(controllerEnv);
   const agents: Agent[] = [];
-  const agentWith = async (env: Record<string, string>) => {
-    const a = await startAgent(env);
+  const start = async (env: Record<string, string>, capabilities?: ClientCapabilities) => {
+    const a = await startAgent(env, capabilities);
     agents.push(a);
     return a;
   };
   return {
     controller,
-    agentWith,
-    agent: async (sub, roles, env = {}) => agentWith({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await controller.token(sub, roles), ...env }),
+    agentWith: (env) => start(env),
+    agent: async (sub, roles, capabilities) => start({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await controller.token(sub, roles) }, capabilities),
     async expiredToken(sub) {
       const key = await loadOrCreateDevKey(controller.dataDir);
       const hourAgo = Math.floor(Date.now() / 1000) - 3600;
