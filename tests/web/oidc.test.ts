@@ -62,7 +62,7 @@ test("signed in through the provider, one person asks and another approves on th
   });
 
   const ada = await signInThroughProvider(`/?approval=${approvalId}`, "ada");
-  await ada.getByText("Signed in through the provider").first().waitFor();
+  await ada.getByText("Signed in through the provider").filter({ visible: true }).first().waitFor();
   await ada.getByLabel("Comment").fill("Fine by me");
   await ada.getByRole("button", { name: "Approve" }).click();
   await ada.getByRole("status").getByText(/approved/i).waitFor();

@@ -41,7 +41,7 @@ async function askForApproval(target: string, reason: string) {
 
 test("an approval an agent asks for appears without a reload; approved with a comment, the agent's fetch_status shows it", async () => {
   const page = await signedIn("ada", ["release-approver"]);
-  await page.getByText("ada").first().waitFor();
+  await page.getByText("ada").filter({ visible: true }).first().waitFor();
   // Set on this document: still there later means the page never reloaded.
   await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
 
@@ -51,8 +51,8 @@ test("an approval an agent asks for appears without a reload; approved with a co
   expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
 
   await item.getByRole("link").first().click();
-  await page.getByText("Touches production").first().waitFor();
-  await page.getByText("Roll out release 2.4 to production").first().waitFor();
+  await page.getByText("Touches production").filter({ visible: true }).first().waitFor();
+  await page.getByText("Roll out release 2.4 to production").filter({ visible: true }).first().waitFor();
   await page.getByLabel("Comment").fill("Checked the rollout plan");
   await page.getByRole("button", { name: "Approve" }).click();
   await page.getByRole("status").getByText(/approved/i).waitFor();
@@ -68,8 +68,8 @@ test("a person without the approver role sees the approval but is offered no dec
   const page = await signedIn("dev", ["deployer"]);
   const { approvalId } = await askForApproval("deployer", "Needs a second pair of eyes");
   await page.goto(new URL(`/?approval=${approvalId}`, c.url).href);
-  await page.getByText("Needs a second pair of eyes").first().waitFor();
-  await page.getByText(/release-approver/).first().waitFor();
+  await page.getByText("Needs a second pair of eyes").filter({ visible: true }).first().waitFor();
+  await page.getByText(/release-approver/).filter({ visible: true }).first().waitFor();
   expect(await page.getByRole("button", { name: "Approve" }).count()).toBe(0);
   expect(await page.getByRole("button", { name: "Reject" }).count()).toBe(0);
   expect((await c.api(await c.token("planner", ["planner"]), "GET", `/approvals/${approvalId}`)).body.status).toBe("pending");
@@ -80,12 +80,12 @@ test("a page opened with no session goes to sign-in, and comes back to the appro
   const page = await (await browser.newContext()).newPage();
   await page.goto(new URL(`/?approval=${approvalId}`, c.url).href);
   expect(new URL(page.url()).pathname).toBe("/login");
-  await page.getByText("agent-mesh login").first().waitFor();
+  await page.getByText("agent-mesh login").filter({ visible: true }).first().waitFor();
 
   const link = new URL(await loginLink(c, "ada", ["release-approver"]));
   await page.goto(`${link.href}&next=${encodeURIComponent(`/?approval=${approvalId}`)}`);
   await page.getByRole("button", { name: "Sign in as ada" }).click();
-  await page.getByText("Opened from a chat link").first().waitFor();
+  await page.getByText("Opened from a chat link").filter({ visible: true }).first().waitFor();
   expect(new URL(page.url()).searchParams.get("approval")).toBe(approvalId);
 });
 
