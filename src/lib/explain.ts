@@ -22,6 +22,11 @@ export const FOR_AGENTS: Audience = {
   repeat: (key) =>
     `it may have been done already, so call again with the same arguments and idempotency_key="${key}": the controller then answers with what the first call did instead of doing it twice.`,
 };
+/** Agents calling a tool with no idempotency_key: it moves something on once, so a repeat finds it done (409) and is safe. */
+export const FOR_AGENTS_SETTLING: Audience = {
+  ...FOR_AGENTS,
+  repeat: () => "it may have been done already; calling again is safe: if it was, the controller answers that it is already done and nothing happens twice.",
+};
 export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
 
 /** A call this server refused before asking the controller anything. */

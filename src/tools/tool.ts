@@ -18,7 +18,7 @@ import { z } from "zod";
 import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
 import type { Logger } from "../lib/log.ts";
 import { newTraceId } from "../lib/trace.ts";
-import { explainFailure, explainRefusal, type Refusal } from "../lib/explain.ts";
+import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../lib/explain.ts";
 
 export type ToolDeps = { client: ControllerClient; log: Logger };
 
@@ -85,6 +85,8 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
         outputSchema: z.object({ ...spec.output, trace_id: traceIdField }),
         annotations: { title: spec.title, ...spec.annotations },
       };
+      // Only a tool that takes an idempotency_key can be told to repeat a call with one.
+      const audience = "idempotency_key" in spec.input ? FOR_AGENTS : FOR_AGENTS_SETTLING;
       server.registerTool(spec.name, config, async (args: unknown, extra: Extra) => {
         const started = performance.now();
         const ctx = contextFor(deps, extra, server.server);
@@ -102,7 +104,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
             structuredContent: { trace_id: traceId, ...outcome.data },
           };
         }
-        const text = "failure" in outcome ? explainFailure(outcome.failure, deps.client.tokens.origin) : explainRefusal(outcome.refusal, traceId);
+        const text = "failure" in outcome ? explainFailure(outcome.failure, deps.client.tokens.origin, audience) : explainRefusal(outcome.refusal, traceId);
         return { content: [{ type: "text" as const, text }], isError: true };
       });
     },

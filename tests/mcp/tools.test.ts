@@ -353,6 +353,16 @@ describe("failures say what happened and what to do", () => {
     expect(r.text).toContain(`Trace id: ${failing.seen[0]!.headers.get("x-trace-id")}`);
   });
 
+  test("a tool with no idempotency_key is not told to pass one: its repeat is safe, and it says so", async () => {
+    const failing = misbehave([problem(503, "unavailable", "The database is unreachable; try again shortly.")]);
+    const agent = await mesh.agentWith({ CONTROLLER_URL: failing.url, MESH_JWT_TOKEN: "a.b.c", MESH_RETRY_COUNT: "1" });
+    const r = await agent.call("decide_approval", { approval_id: "a-1", decision: "approved" });
+    await failing.stop();
+    expect(r.isError).toBe(true);
+    expect(r.text).not.toContain("idempotency_key=");
+    expect(r.text).toContain("To repeat it: it may have been done already; calling again is safe");
+  });
+
   test("rate limited: too many waits open", async () => {
     const limited = await startMesh({ MESH_MAX_WAITS_PER_CALLER: "1" });
     try {
