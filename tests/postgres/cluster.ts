@@ -13,6 +13,8 @@ export type Api = TestController["api"];
 export type Cluster = {
   db: TestDatabase;
   proxy: PgProxy;
+  /** Where the shared dev signing key is. */
+  dataDir: string;
   controllers: SpawnedController[];
   /** One API client per controller. */
   apis: Api[];
@@ -31,6 +33,7 @@ export async function startCluster(size: number, env: Record<string, string> = {
   return {
     db,
     proxy,
+    dataDir,
     controllers,
     apis: controllers.map((c) => apiClient(c.url)),
     token,

@@ -3,6 +3,8 @@
  * concurrent HTTP clients, and a proxy in front of PostgreSQL to take it away.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { openSse } from "../support/sse.ts";
+import { signIn } from "../support/web.ts";
 import { until, startCluster, type Api, type Cluster } from "./cluster.ts";
 
 const unique = (what: string) => `${what}-${crypto.randomUUID().slice(0, 8)}`;
@@ -103,6 +105,29 @@ describe("two controllers on one PostgreSQL database", () => {
     const claimed = await heldLongPoll(B, sender, `/tasks/${taskId}?wait=15&after_version=1`);
     expect((await A(worker, "POST", `/tasks/${taskId}/claim`, {})).status).toBe(200);
     expect((await claimed.answer).body).toMatchObject({ task_id: taskId, status: "claimed", version: 2 });
+  });
+
+  test("a person signed in through one controller is signed in on the other, and their page hears changes made through either", async () => {
+    const role = unique("approver");
+    const [a, b] = cluster.controllers.map((c) => c.url) as [string, string];
+    const person = await signIn({ url: a, dataDir: cluster.dataDir }, unique("person"), [role]);
+    const me = await fetch(new URL("/me", b), { headers: { cookie: person.cookie } });
+    expect((await me.json()).roles).toEqual([role]);
+
+    const events = await openSse(new URL("/events", b).href, null, { cookie: person.cookie });
+    try {
+      expect(events.status).toBe(200);
+      const sender = await cluster.token(unique("sender"));
+      const taskId = await routeTask(A, sender, unique("worker"));
+      const started = performance.now();
+      const asked = await A(sender, "POST", "/approvals", { task_id: taskId, approver_role: role, reason: "r" });
+      // The first event is the approval: the task's creation was for another role, so it was not sent.
+      const event = await events.next(10_000);
+      expect(event).toMatchObject({ event: "approval.requested", data: { approval_id: asked.body.approval_id, task_id: taskId } });
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      events.close();
+    }
   });
 
   test("the audit trail has one row per change, whichever controller made it", async () => {
