@@ -12,4 +12,6 @@ export type RequestContext = {
   readonly idempotencyKey?: string;
   /** Aborted when the client goes away; long-polls stop waiting. */
   readonly signal?: AbortSignal;
+  /** For a person's browser session: whether it still holds, so a long event stream ends when it does not. */
+  readonly stillSignedIn?: () => Promise<boolean>;
 };

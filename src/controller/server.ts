@@ -10,6 +10,7 @@ import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource } from "./auth.ts";
+import type { RequestContext } from "./caller.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
 import { createMetrics } from "./metrics.ts";
@@ -109,10 +110,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
     }
     const route: ApiRoute = found.route;
     seen.route = route.path;
-    const caller = await identify(req, route);
+    const { caller, stillSignedIn } = await identify(req, route);
     seen.subject = caller.subject;
     const ctx = {
       caller,
+      stillSignedIn,
       traceId,
       idempotencyKey: idempotencyKeyOf(req.headers, route.idempotency),
       signal: AbortSignal.any([req.signal, shutdown.signal]),
@@ -124,10 +126,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
   }
 
   /** A bearer token (agents, scripts) or else a browser session (people, on the page). */
-  async function identify(req: Request, route: ApiRoute) {
+  async function identify(req: Request, route: ApiRoute): Promise<Pick<RequestContext, "caller" | "stillSignedIn">> {
     const authorization = req.headers.get("authorization");
     const person = authorization === null ? await sessions.callerOf(req, route.method !== "GET") : null;
-    return person ?? authenticate(authorization);
+    if (person) return { caller: person, stillSignedIn: async () => (await sessions.find(req)) !== null };
+    return { caller: await authenticate(authorization) };
   }
 
   function failure(error: unknown, traceId: string): Response {

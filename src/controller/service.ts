@@ -526,6 +526,7 @@ export class MeshService {
       wake();
     });
     let upTo = afterSeq ?? -1;
+    let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
     try {
       for (let replaying = afterSeq !== null; replaying; ) {
         const batch = await this.#store.changesSince(upTo, EVENT_BATCH);
@@ -543,6 +544,11 @@ export class MeshService {
         }
         // A reader too slow to keep up is let go; it resumes with Last-Event-ID.
         if (overflowed || ctx.signal?.aborted) return;
+        if (Date.now() >= nextCheck) {
+          // A person who signed out (here or through another controller) stops hearing at once.
+          if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
+          nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
+        }
         await new Promise<void>((resolve) => {
           wake = settleOnce(resolve, EVENT_HEARTBEAT_MS, ctx.signal);
         });

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestController, type TestController } from "../support/controller.ts";
+import { openSse } from "../support/sse.ts";
 import { loginLink, signIn, type Browserless } from "../support/web.ts";
 
 let c: TestController;
@@ -173,6 +174,18 @@ describe("a signed-in person", () => {
     expect((await get("/me", carol.cookie)).status).toBe(401);
     expect((await get("/", carol.cookie)).status).toBe(303);
   });
+
+  test("signing out ends the session's open event streams, in other tabs too", async () => {
+    const dora = await signIn(c, "dora", ["approver"]);
+    const events = await openSse(new URL("/events", c.url).href, null, { cookie: dora.cookie });
+    expect(events.status).toBe(200);
+    await fetch(new URL("/logout", c.url), { method: "POST", headers: { cookie: dora.cookie, "x-csrf-token": dora.csrf } });
+    const started = performance.now();
+    // The stream is checked at its next heartbeat (15 s) and then ends: nothing more arrives.
+    expect(await events.next(20_000)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(19_000);
+    events.close();
+  }, 30_000);
 
   test("a bearer token wins over a cookie, so an agent's request never rides on a person's session", async () => {
     const me = await fetch(new URL("/me", c.url), { headers: { cookie: ada.cookie, authorization: `Bearer ${agent}` } });

@@ -48,6 +48,7 @@ export function messagePage(title: string, body: Markup, status = 200, headers: 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Agent Mesh</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/app.css">
 </head>
 <body>
