@@ -1,5 +1,5 @@
 /** Which settings tables the README shows, and how they are spliced between markers. */
-import { controllerSettings, tokenSettings } from "../src/controller/settings.ts";
+import { controllerSettings, loginSettings, tokenSettings } from "../src/controller/settings.ts";
 import { settingsTable, type SettingsSpec } from "../src/lib/settings.ts";
 import { mcpSettings } from "../src/mcp/settings.ts";
 import { setupSettings } from "../src/setup/settings.ts";
@@ -7,6 +7,7 @@ import { setupSettings } from "../src/setup/settings.ts";
 export const settingsSections: Record<string, SettingsSpec> = {
   controller: controllerSettings,
   token: tokenSettings,
+  login: loginSettings,
   mcp: mcpSettings,
   setup: setupSettings,
 };

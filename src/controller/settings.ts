@@ -44,7 +44,7 @@ export const controllerSettings = {
 } satisfies SettingsSpec;
 
 export const loginSettings = {
-  ...identitySettings,
+  dataDir: identitySettings.dataDir,
   subject: { flag: "sub", env: "MESH_LOGIN_SUB", schema: z.string({ error: "is required: who signs in" }).min(1), help: "Who the link signs in (becomes the session's subject)" },
   roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
   url: { flag: "url", env: "MESH_PUBLIC_URL", schema: httpUrl, fallback: "http://127.0.0.1:8088", help: "The controller's address as the person's browser reaches it" },

@@ -98,3 +98,28 @@ test("usage errors exit 2 with one line", async () => {
   }
   expect((await mesh(null, "tasks", "list")).stderr).toContain("MESH_JWT_TOKEN");
 });
+
+test("login prints a one-time link that signs a person in to the page, and says how long it holds", async () => {
+  const r = await mesh(null, "login", "--sub", "dana", "--role", "manager", "--data-dir", c.dataDir, "--url", c.url, "--ttl", "5m");
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain("within 5 min; it signs in dana once");
+  const link = new URL(r.stdout.trim());
+  expect(link.origin + "/").toBe(c.url);
+  expect(link.pathname).toBe("/login/link");
+  const posted = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket: link.searchParams.get("ticket")! }), redirect: "manual" });
+  expect(posted.status).toBe(303);
+  const me = await fetch(new URL("/me", c.url), { headers: { cookie: posted.headers.get("set-cookie")!.split(";")[0]! } });
+  expect(await me.json()).toEqual({ subject: "dana", roles: ["manager"], is_admin: false });
+});
+
+test("login without --sub, or with a role the API could not name: exit 2 and one line saying what to do", async () => {
+  for (const [args, message] of [
+    [["login"], /--sub \/ MESH_LOGIN_SUB: is required: who signs in/],
+    [["login", "--sub", "dana", "--role", "two words"], /--role: role may hold letters, digits/],
+  ] as const) {
+    const r = await mesh(null, ...args, "--data-dir", c.dataDir);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  }
+});
