@@ -56,7 +56,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
             authenticate,
           }
         : { kind: "unconfigured", issuer: trust.issuer };
-  const pages = webRoutes(signIn, sessions, store);
+  const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
   const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
   const routes = apiRoutes(service);
   const matchers = compile(routes);

@@ -24,7 +24,7 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../lib/schemas.ts";
-import { LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
+import { FINISHED, LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
 import type { Caller, RequestContext } from "./caller.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
@@ -77,8 +77,6 @@ function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () =
   }
   return finish;
 }
-
-const TERMINAL: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "cancelled"]);
 
 /** Stable JSON: key order must not make two equal requests look different. */
 const canonical = (value: unknown): string =>
@@ -330,7 +328,7 @@ export class MeshService {
       if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
         throw new MeshError("forbidden", `Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
       }
-      if (TERMINAL.has(task.status)) throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+      if (FINISHED.has(task.status)) throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
       const approval: Approval = {
         approval_id: crypto.randomUUID(),
         task_id: task.task_id,
@@ -415,7 +413,7 @@ export class MeshService {
       }
       const task = await tx.getTaskForUpdate(approval.task_id);
       if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
-      if (TERMINAL.has(task.status)) {
+      if (FINISHED.has(task.status)) {
         throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
       }
       const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
@@ -545,7 +543,7 @@ export class MeshService {
         // A reader too slow to keep up is let go; it resumes with Last-Event-ID.
         if (overflowed || ctx.signal?.aborted) return;
         if (Date.now() >= nextCheck) {
-          // A person who signed out (here or through another controller) stops hearing at once.
+          // A person who signed out (here or through another controller) stops hearing within a heartbeat.
           if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
           nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
         }

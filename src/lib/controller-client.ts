@@ -14,6 +14,7 @@ import {
   Approval,
   ApprovalCreated,
   ApprovalPage,
+  Me,
   Problem,
   RouteTaskResponse,
   Task,
@@ -148,6 +149,10 @@ export class ControllerClient {
 
   routeTask(body: RouteTaskRequest, o?: CallOptions) {
     return this.#call<z.infer<typeof RouteTaskResponse>>({ method: "POST", path: "/tasks/route", body, response: RouteTaskResponse }, o);
+  }
+
+  whoami(o?: CallOptions) {
+    return this.#call<z.infer<typeof Me>>({ method: "GET", path: "/me", response: Me }, o);
   }
 
   getTask(id: string, query: TaskReadQuery = {}, o?: CallOptions) {

@@ -39,6 +39,9 @@ export type Priority = z.infer<typeof Priority>;
 export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
+/** A task in one of these is finished: nothing moves it on, and its approvals decide nothing. */
+export const FINISHED: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "cancelled"]);
+
 export const ApprovalStatus = z.enum(["pending", "approved", "rejected"]);
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
 

@@ -5,7 +5,8 @@
 import type { ElicitRequestFormParams } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { Outcome } from "../lib/controller-client.ts";
-import { Approval, DecisionRequest, Id, LIMITS, type Decision, type Task } from "../lib/schemas.ts";
+import { explainFailure, FOR_AGENTS_SETTLING } from "../lib/explain.ts";
+import { Approval, DecisionRequest, FINISHED, Id, LIMITS, type Decision, type Me, type Task } from "../lib/schemas.ts";
 import { approvalLine, taskBody, taskLine } from "./describe.ts";
 import { ASKS_THEN_SETTLES, defineTool, refuse, succeed, type ToolContext } from "./tool.ts";
 
@@ -48,11 +49,22 @@ function question(a: Approval, task: Task, page: string): string {
   return text.length <= MESSAGE_CHARS ? text : `${text.slice(0, MESSAGE_CHARS)}…\n(Cut short; all of it is at ${page})`;
 }
 
-/** The approval named, or else the newest one waiting for the caller's roles; null when none waits. */
-async function approvalToAsk(id: string | undefined, ctx: ToolContext): Promise<Outcome<Approval | null>> {
+/** How many waiting approvals are looked through for one this caller did not ask for itself. */
+const CANDIDATES = 50;
+
+/** The approval named, or else the newest one waiting for the caller's roles that it did not ask for; null when none waits. */
+async function approvalToAsk(id: string | undefined, me: Me, ctx: ToolContext): Promise<Outcome<Approval | null>> {
   if (id !== undefined) return ctx.client.getApproval(id, {}, ctx.call);
-  const r = await ctx.client.listApprovals({ for: "me", status: "pending", limit: 1 }, ctx.call);
-  return r.ok ? { ...r, value: r.value.items[0] ?? null } : r;
+  const r = await ctx.client.listApprovals({ for: "me", status: "pending", limit: CANDIDATES }, ctx.call);
+  return r.ok ? { ...r, value: r.value.items.find((a) => a.requested_by !== me.subject) ?? null } : r;
+}
+
+/** Why the caller could not record a decision on this approval, checked before anyone fills in a form; null when it could. */
+function whyNot(a: Approval, task: Task, me: Me): string | null {
+  if (!me.roles.includes(a.approver_role)) return `you (${me.subject}) do not hold role ${a.approver_role}, and only its holders decide approval ${a.approval_id}`;
+  if (a.requested_by === me.subject) return `you asked for approval ${a.approval_id} yourself; another holder of role ${a.approver_role} must decide it`;
+  if (FINISHED.has(task.status)) return `task ${task.task_id} is already ${task.status}, so approval ${a.approval_id} no longer decides anything`;
+  return null;
 }
 
 export const askPersonToDecide = defineTool({
@@ -74,7 +86,9 @@ export const askPersonToDecide = defineTool({
   },
   annotations: ASKS_THEN_SETTLES,
   async run({ approval_id }, ctx) {
-    const found = await approvalToAsk(approval_id, ctx);
+    const me = await ctx.client.whoami(ctx.call);
+    if (!me.ok) return me;
+    const found = await approvalToAsk(approval_id, me.value, ctx);
     if (!found.ok) return found;
     const approval = found.value;
     if (approval === null) return succeed({ outcome: "nothing_pending", approval }, "No approval is waiting for your roles. Wait for one with list_approvals(wait_seconds=60).");
@@ -84,6 +98,8 @@ export const askPersonToDecide = defineTool({
     const task = await ctx.client.getTask(approval.task_id, {}, ctx.call);
     if (!task.ok) return task;
     const page = pageOf(ctx, approval);
+    const cannot = whyNot(approval, task.value, me.value);
+    if (cannot) return refuse(`${cannot}. Nobody was asked.`, `Have a holder of role ${approval.approver_role} decide, on the approvals page ${page} or through their own agent.`);
     const stillPending = `Nothing was recorded; approval ${id} stays pending.`;
     const answer = await ctx.askPerson(question(approval, task.value, page), form(approval.requested_by));
     switch (answer.action) {
@@ -111,8 +127,15 @@ export const askPersonToDecide = defineTool({
       );
     }
     const { decision, comment } = parsed.data;
-    const decided = await ctx.client.decideApproval(id, { decision: CHOICES[decision].decision, comments: comment }, ctx.call);
-    if (!decided.ok) return decided;
+    const chosen = { decision: CHOICES[decision].decision, comments: comment };
+    const decided = await ctx.client.decideApproval(id, chosen, ctx.call);
+    if (!decided.ok) {
+      // The person has answered: say what, so it can be recorded without asking them again.
+      return refuse(
+        `your person decided (${chosen.decision}${comment ? `, "${comment}"` : ""}), but recording it failed:\n${explainFailure(decided.failure, ctx.client.tokens.origin, FOR_AGENTS_SETTLING)}`,
+        `Record their answer with decide_approval(approval_id="${id}", decision="${chosen.decision}", comments=${JSON.stringify(comment ?? "")}); do not ask them again.`,
+      );
+    }
     return succeed({ outcome: "decided", approval: decided.value }, `Your person decided; recorded for everyone:\n${approvalLine(decided.value)}`);
   },
 });

@@ -126,16 +126,6 @@ async function problemOf(res: Response): Promise<ApiError> {
   }
 }
 
-/** A UUID; crypto.randomUUID exists only on https or localhost, so plain http on a LAN falls back. */
-function newKey(): string {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6]! & 0x0f) | 0x40;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 // ── messages ─────────────────────────────────────────────────────────────────
 
 const messageEl = byId("message");
@@ -185,7 +175,8 @@ async function signOut(button: HTMLButtonElement) {
     if (res.ok || res.status === 401) {
       eventSource?.close();
       leaving = true;
-      return location.assign("/login");
+      // Not /login: with an identity provider that would sign them straight back in.
+      return location.assign("/signed-out");
     }
     sayError(await problemOf(res));
   } catch {
@@ -694,7 +685,7 @@ async function decide(approvalId: string, decision: Decision, form: HTMLFormElem
   if (sending) return;
   const comments = commentOf(form);
   if (!attempt || attempt.approvalId !== approvalId || attempt.decision !== decision || attempt.comments !== comments) {
-    attempt = { approvalId, decision, comments, key: newKey() };
+    attempt = { approvalId, decision, comments, key: crypto.randomUUID() };
   }
   setSending(form, true);
   say(decision === "approved" ? "Sending your approval…" : "Sending your rejection…");

@@ -35,7 +35,7 @@ describe("with a web client at an issuer", () => {
   beforeAll(async () => {
     idp = await startOidcProvider();
     c = await startTestController({ MESH_OIDC_ISSUER: idp.issuer, MESH_OIDC_CLIENT_ID: idp.clientId, MESH_OIDC_CLIENT_SECRET: idp.clientSecret });
-    await idp.serve({ roles: { ada: ["approver"] }, redirectUri: new URL("/login/callback", c.url).href });
+    await idp.serve({ roles: { ada: ["approver"] }, redirectUris: [new URL("/login/callback", c.url).href] });
   });
   afterAll(async () => {
     await c.stop();

@@ -99,8 +99,30 @@ describe("signing in", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
+  test("over plain HTTP from another host, sign-in says it needs HTTPS and leaves the link unused", async () => {
+    const ticket = new URL(await loginLink(c, "ada", ["approver"])).searchParams.get("ticket")!;
+    const fromLan = await fetch(new URL("/login/link", c.url), {
+      method: "POST",
+      headers: { host: "mesh.lan:8088" },
+      body: new URLSearchParams({ ticket }),
+      redirect: "manual",
+    });
+    expect(fromLan.status).toBe(400);
+    expect(await fromLan.text()).toContain("Sign-in needs HTTPS");
+    expect(fromLan.headers.get("set-cookie")).toBeNull();
+    // Behind a TLS proxy that says so, the same link works: it was not spent.
+    const proxied = await fetch(new URL("/login/link", c.url), {
+      method: "POST",
+      headers: { host: "mesh.example.com", "x-forwarded-proto": "https" },
+      body: new URLSearchParams({ ticket }),
+      redirect: "manual",
+    });
+    expect(proxied.status).toBe(303);
+  });
+
   test("next never leads off this controller", async () => {
-    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example"]) {
+    // Browsers drop tabs and newlines from a URL and read "\\" as "/": each of these would be another host.
+    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example"]) {
       const ticket = new URL(await loginLink(c, "ada", [])).searchParams.get("ticket")!;
       const res = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket, next }), redirect: "manual" });
       expect(res.headers.get("location")).toBe("/");
@@ -177,15 +199,32 @@ describe("a signed-in person", () => {
 
   test("signing out ends the session's open event streams, in other tabs too", async () => {
     const dora = await signIn(c, "dora", ["approver"]);
-    const events = await openSse(new URL("/events", c.url).href, null, { cookie: dora.cookie });
-    expect(events.status).toBe(200);
+    const tabs = await Promise.all([1, 2].map(() => openSse(new URL("/events", c.url).href, null, { cookie: dora.cookie })));
+    expect(tabs.map((t) => t.status)).toEqual([200, 200]);
     await fetch(new URL("/logout", c.url), { method: "POST", headers: { cookie: dora.cookie, "x-csrf-token": dora.csrf } });
     const started = performance.now();
-    // The stream is checked at its next heartbeat (15 s) and then ends: nothing more arrives.
-    expect(await events.next(20_000)).toBeNull();
+    // Each stream is checked at its next heartbeat (15 s) and then ends: next() is null before its 20 s are up.
+    expect(await Promise.all(tabs.map((t) => t.next(20_000)))).toEqual([null, null]);
     expect(performance.now() - started).toBeLessThan(19_000);
-    events.close();
+    for (const t of tabs) t.close();
   }, 30_000);
+
+  test("signing in again in the same browser ends the session it had", async () => {
+    const first = await signIn(c, "erin", ["approver"]);
+    const ticket = new URL(await loginLink(c, "erin", ["approver"])).searchParams.get("ticket")!;
+    const again = await fetch(new URL("/login/link", c.url), { method: "POST", headers: { cookie: first.cookie }, body: new URLSearchParams({ ticket }), redirect: "manual" });
+    expect(again.status).toBe(303);
+    expect((await get("/me", first.cookie)).status).toBe(401);
+    expect((await get("/me", again.headers.get("set-cookie")!.split(";")[0])).status).toBe(200);
+  });
+
+  test("after signing out, the page says so and offers to sign in again (it does not start a new sign-in by itself)", async () => {
+    const res = await get("/signed-out");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain("You are signed out");
+    expect(text).toContain('href="/login"');
+  });
 
   test("a bearer token wins over a cookie, so an agent's request never rides on a person's session", async () => {
     const me = await fetch(new URL("/me", c.url), { headers: { cookie: ada.cookie, authorization: `Bearer ${agent}` } });

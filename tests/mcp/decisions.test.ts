@@ -247,14 +247,42 @@ describe("ask_person_to_decide", () => {
     expect(await stored(approvalId)).toMatchObject({ status: "pending" });
   });
 
-  test("an approval the agent may not decide: the controller's refusal, explained", async () => {
+  test("an approval the agent may not decide is refused before anyone is asked", async () => {
     const { approvalId } = await pendingApproval();
-    answerForms(bob, () => ({ action: "accept", content: { decision: "approve" } }));
+    const shown = answerForms(bob, () => ({ action: "accept", content: { decision: "approve" } }));
     const r = await bob.call("ask_person_to_decide", { approval_id: approvalId });
     expect(r.isError).toBe(true);
-    expect(r.text).toStartWith(`Not allowed: Only holders of role lead may decide approval ${approvalId}.`);
-    expect(r.text).toContain("What to do:");
-    expect(r.text).toContain("(HTTP 403)");
+    expect(r.text).toStartWith(`Not sent: you (bob) do not hold role lead, and only its holders decide approval ${approvalId}. Nobody was asked.`);
+    expect(r.text).toContain(`/?approval=${approvalId}`);
+    expect(shown).toEqual([]);
+    expect(await stored(approvalId)).toMatchObject({ status: "pending" });
+  });
+
+  test("an approval the agent asked for itself is never put to its person: another holder decides", async () => {
+    const dana = await mesh.agent("dana", ["lead", "reviewer"], FORMS);
+    const shown = answerForms(dana, () => ({ action: "cancel" }));
+    const sent = await dana.call("send_task", { target: "reviewer", task: { task_type: "deploy" } });
+    const own = (await dana.call("request_approval", { task_id: sent.structured.task_id, approver_role: "lead", reason: "mine" })).structured.approval_id;
+    const named = await dana.call("ask_person_to_decide", { approval_id: own });
+    expect(named.text).toContain(`you asked for approval ${own} yourself; another holder of role lead must decide it`);
+    // Chosen for it: the newest waiting approval it did not ask for.
+    const { approvalId } = await pendingApproval();
+    const chosen = await dana.call("ask_person_to_decide", {});
+    expect(chosen.structured).toMatchObject({ outcome: "cancelled", approval: { approval_id: approvalId } });
+    expect(shown).toHaveLength(1);
+  });
+
+  test("an answer that could not be recorded is handed back with the call that records it, so the person is not asked again", async () => {
+    const { taskId, approvalId } = await pendingApproval();
+    answerForms(carol, async () => {
+      // While the person decides, the task is withdrawn: the decision can no longer be recorded.
+      await alice.call("cancel_task", { task_id: taskId });
+      return { action: "accept", content: { decision: "approve", comment: "ok by me" } };
+    });
+    const r = await carol.call("ask_person_to_decide", { approval_id: approvalId });
+    expect(r.isError).toBe(true);
+    expect(r.text).toContain('your person decided (approved, "ok by me"), but recording it failed');
+    expect(r.text).toContain(`decide_approval(approval_id="${approvalId}", decision="approved", comments="ok by me"); do not ask them again.`);
     expect(await stored(approvalId)).toMatchObject({ status: "pending" });
   });
 

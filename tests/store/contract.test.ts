@@ -401,12 +401,17 @@ for (const engine of ENGINES) {
       expect(ids(await store.listApprovals({ approver_roles: [role], limit: 10 }))).toEqual([a2.approval_id, a1.approval_id]);
       expect(ids(await store.listApprovals({ approver_roles: [role], status: "pending", limit: 10 }))).toEqual([a1.approval_id]);
       expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10 }))).toEqual([a3.approval_id, a1.approval_id]);
+      // Someone's decisions, whichever they were.
+      const decider = unique("decider");
+      const a4 = await addApproval(store, other, { approver_role: role, status: "rejected", decided_by: decider, decided_at: tick() });
+      expect(ids(await store.listApprovals({ decided_by: decider, limit: 10 }))).toEqual([a4.approval_id]);
+      expect(ids(await store.listApprovals({ decided_by: decider, status: "approved", limit: 10 }))).toEqual([]);
       const newest = await store.listApprovals({ task_id: task.task_id, limit: 1 });
       expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10, after: newest[0]!.seq }))).toEqual([a1.approval_id]);
       const visible = (subject: string, roles: string[]) => store.listApprovals({ visibleTo: { subject, roles }, approver_roles: [role], limit: 10 }).then(ids);
-      expect(await visible(unique("nobody"), [role])).toEqual([a2.approval_id, a1.approval_id]);
+      expect(await visible(unique("nobody"), [role])).toEqual([a4.approval_id, a2.approval_id, a1.approval_id]);
       expect(await visible(requester, [])).toEqual([a1.approval_id]);
-      expect(await visible(unique("nobody"), [other.target])).toEqual([a2.approval_id]);
+      expect(await visible(unique("nobody"), [other.target])).toEqual([a4.approval_id, a2.approval_id]);
       expect(await visible(unique("nobody"), [])).toEqual([]);
     });
 

@@ -11,8 +11,8 @@ import Provider from "oidc-provider";
 export type OidcProviderOptions = {
   /** Account name → roles; anyone may sign in with any name and password on its login form. */
   roles: Record<string, string[]>;
-  /** Where the provider may send browsers back: the controller's /login/callback. */
-  redirectUri: string;
+  /** Where the provider may send browsers back: each controller's /login/callback. */
+  redirectUris: string[];
   audience?: string;
 };
 
@@ -47,7 +47,7 @@ async function provider(issuer: string, clientId: string, clientSecret: string, 
       {
         client_id: clientId,
         client_secret: clientSecret,
-        redirect_uris: [o.redirectUri],
+        redirect_uris: o.redirectUris,
         grant_types: ["authorization_code"],
         response_types: ["code"],
         token_endpoint_auth_method: "client_secret_basic",

@@ -12,27 +12,39 @@ import { startOidcProvider, type TestOidcProvider } from "../support/oidc-provid
 let browser: Browser;
 let idp: TestOidcProvider;
 let c: TestController;
+/** Expects tokens for another audience than the provider issues: the API would refuse them. */
+let strict: TestController;
 beforeAll(async () => {
   browser = await launchBrowser();
   idp = await startOidcProvider();
-  c = await startTestController({ MESH_OIDC_ISSUER: idp.issuer, MESH_OIDC_CLIENT_ID: idp.clientId, MESH_OIDC_CLIENT_SECRET: idp.clientSecret });
-  await idp.serve({ roles: { ada: ["release-approver"], dev: ["deployer"] }, redirectUri: new URL("/login/callback", c.url).href });
+  const env = { MESH_OIDC_ISSUER: idp.issuer, MESH_OIDC_CLIENT_ID: idp.clientId, MESH_OIDC_CLIENT_SECRET: idp.clientSecret };
+  c = await startTestController(env);
+  strict = await startTestController({ ...env, MESH_JWT_AUDIENCE: "another-mesh" });
+  const redirectUris = [c, strict].map((controller) => new URL("/login/callback", controller.url).href);
+  await idp.serve({ roles: { ada: ["release-approver"], dev: ["deployer"] }, redirectUris });
 }, BROWSER_SETUP_MS);
 afterAll(async () => {
   await browser?.close();
   await c?.stop();
+  await strict?.stop();
   await idp?.stop();
 });
 
-/** Signs in on the provider's own login form, which takes any password. */
-async function signInThroughProvider(path: string, account: string): Promise<Page> {
+/** Opens `path` and signs in on the provider's own login form, which takes any password. */
+async function throughProvider(path: string, account: string, controller = c): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
-  await page.goto(new URL(path, c.url).href);
+  await page.goto(new URL(path, controller.url).href);
   expect(new URL(page.url()).origin).toBe(idp.issuer);
   await page.locator('input[name="login"]').fill(account);
   await page.locator('input[name="password"]').fill("any");
   await page.locator('button[type="submit"]').click();
-  await page.waitForURL((url) => url.origin === new URL(c.url).origin && url.pathname === "/");
+  await page.waitForURL((url) => url.origin === new URL(controller.url).origin);
+  return page;
+}
+
+async function signInThroughProvider(path: string, account: string): Promise<Page> {
+  const page = await throughProvider(path, account);
+  await page.waitForURL((url) => url.pathname === "/");
   return page;
 }
 
@@ -68,4 +80,21 @@ test("signed in through the provider, one person asks and another approves on th
   await ada.getByRole("status").getByText(/approved/i).waitFor();
   const approval = await dev.evaluate(async (id) => (await fetch(`/approvals/${id}`)).json(), approvalId);
   expect(approval).toMatchObject({ status: "approved", decided_by: "ada", comments: "Fine by me" });
+});
+
+test("signing out ends the session and does not sign the person straight back in through the provider", async () => {
+  const page = await signInThroughProvider("/", "ada");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL((url) => url.pathname === "/signed-out");
+  await page.getByText("You are signed out").waitFor();
+  expect(await page.evaluate(async () => (await fetch("/me")).status)).toBe(401);
+});
+
+test("an access token the API would refuse signs nobody in, and the page says which setting to look at", async () => {
+  const page = await throughProvider("/", "ada", strict);
+  await page.getByText("Sign-in did not finish").waitFor();
+  const text = await page.textContent("body");
+  expect(text).toContain("is not one this controller accepts");
+  expect(text).toContain("MESH_JWT_AUDIENCE");
+  expect(await page.evaluate(async () => (await fetch("/me")).status)).toBe(401);
 });

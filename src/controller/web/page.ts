@@ -42,9 +42,3 @@ export function serveAsset(req: Request, path: (typeof ASSET_PATHS)[number]): Re
 export function servePage(csrfToken: string): Response {
   return htmlResponse(PAGE.replaceAll("{{csrf_token}}", escapeHtml(csrfToken)));
 }
-
-/** Bytes the browser fetches for the page (html, js, css), for the closing figures and a test. */
-export function pageWeight(): number {
-  const all = loadAssets();
-  return [PAGE, ...Object.values(all).map((a) => a.body)].reduce((n, text) => n + Buffer.byteLength(text), 0);
-}

@@ -6,7 +6,7 @@
 import type { DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
-import { safeNext } from "./next.ts";
+import { keepsSecureCookies, safeNext, seeOther } from "./redirects.ts";
 import { ASSET_PATHS, serveAsset, servePage } from "./page.ts";
 import { linkSignIn } from "./sign-in-link.ts";
 import { oidcSignIn, type OidcSignInOptions } from "./sign-in-oidc.ts";
@@ -20,8 +20,6 @@ export type SignInMode =
 
 export type WebHandler = (req: Request, url: URL) => Promise<Response>;
 
-const redirect = (location: string) => new Response(null, { status: 303, headers: { location, "cache-control": "no-store" } });
-
 function linkHelp(url: URL): Response {
   return messagePage(
     "Sign in to Agent Mesh",
@@ -31,7 +29,17 @@ function linkHelp(url: URL): Response {
   );
 }
 
-export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store): Record<string, WebHandler> {
+/** Said instead of signing in where the browser would drop the session cookie, so no ticket is spent in vain. */
+function needsHttps(url: URL): Response {
+  return messagePage(
+    "Sign-in needs HTTPS",
+    html`<p>Browsers keep the sign-in cookie only over HTTPS or on this machine (localhost), and this page came over plain HTTP from ${url.host}.</p>
+<p>Put a TLS proxy in front of the controller and set MESH_PUBLIC_URL to its https:// address, or open the page on the controller's own host.</p>`,
+    400,
+  );
+}
+
+export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, publicUrl: string | undefined): Record<string, WebHandler> {
   const link = mode.kind === "link" ? linkSignIn(mode.key, store, sessions) : null;
   const oidc = mode.kind === "oidc" ? oidcSignIn({ ...mode, sessions }) : null;
   const notHere = () =>
@@ -46,7 +54,7 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store): R
   const routes: Record<string, WebHandler> = {
     "GET /": async (req, url) => {
       const signedIn = await sessions.find(req);
-      return signedIn ? servePage(signedIn.csrfToken) : redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`);
+      return signedIn ? servePage(signedIn.csrfToken) : seeOther(`/login?next=${encodeURIComponent(url.pathname + url.search)}`);
     },
     "GET /login": async (req, url) => {
       if (oidc) return oidc.start(req, url);
@@ -58,7 +66,7 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store): R
           503,
         );
       }
-      return (await sessions.find(req)) ? redirect(safeNext(url.searchParams.get("next"))) : linkHelp(url);
+      return (await sessions.find(req)) ? seeOther(safeNext(url.searchParams.get("next"))) : linkHelp(url);
     },
     "GET /login/callback": async (req, url) => (oidc ? oidc.callback(req, url) : notHere()),
     "GET /login/link": async (req, url) => (link ? link.show(req, url) : notHere()),
@@ -76,7 +84,19 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store): R
       await sessions.callerOf(req, true);
       return new Response(null, { status: 204, headers: { "set-cookie": await sessions.end(req) } });
     },
+    // Not /login: with an identity provider that would sign the person straight back in.
+    "GET /signed-out": async () =>
+      messagePage(
+        "You are signed out",
+        html`<p>This browser no longer has a session here.${mode.kind === "oidc" ? html` Your sign-in at ${mode.issuer} may still be open; sign out there too on a shared computer.` : ""}</p>
+<p><a href="/login">Sign in again</a></p>`,
+      ),
   };
+  // Where the browser would drop the cookie, signing in says so instead of failing quietly.
+  for (const route of ["GET /login", "GET /login/callback", "GET /login/link", "POST /login/link"]) {
+    const handler = routes[route]!;
+    routes[route] = async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handler(req, url) : needsHttps(url));
+  }
   for (const path of ASSET_PATHS) routes[`GET ${path}`] = async (req) => serveAsset(req, path);
   return routes;
 }

@@ -48,8 +48,13 @@ export class Sessions {
     return this.#o.now?.() ?? new Date();
   }
 
-  /** Signs a person in; the answer is the Set-Cookie header that carries the session. */
-  async start(who: Identity): Promise<string> {
+  /**
+   * Signs a person in; the answer is the Set-Cookie header that carries the session.
+   * A session the browser already had (`req`'s cookie) ends: one browser, one session.
+   */
+  async start(who: Identity, req: Request): Promise<string> {
+    const previous = cookieValue(req, SESSION_COOKIE);
+    if (previous) await this.#store.deleteSession(sha256Hex(previous));
     const id = randomToken();
     const now = this.#now();
     await this.#store.saveSession({

@@ -9,7 +9,7 @@ import { Role, Subject } from "../../lib/schemas.ts";
 import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
-import { safeNext } from "./next.ts";
+import { safeNext, seeOther } from "./redirects.ts";
 import type { Identity, Sessions } from "./sessions.ts";
 
 /** A ticket is not a token: the API refuses it (other audience), and this refuses tokens (other type). */
@@ -96,7 +96,7 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
       if (!checked.ok) return refused(checked.why);
       const { ticket } = checked;
       if (!(await store.useTicket(ticket.id, ticket.expiresAt.toISOString()))) return refused("This link has been used already; each link signs in once.");
-      return new Response(null, { status: 303, headers: { location: safeNext(field("next")), "set-cookie": await sessions.start(ticket) } });
+      return seeOther(safeNext(field("next")), [await sessions.start(ticket, req)]);
     },
   };
 }

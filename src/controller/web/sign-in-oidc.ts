@@ -8,7 +8,7 @@ import * as oauth from "oauth4webapi";
 import { MeshError } from "../../lib/errors.ts";
 import type { Authenticator } from "../auth.ts";
 import { html, messagePage } from "./html.ts";
-import { safeNext } from "./next.ts";
+import { safeNext, seeOther } from "./redirects.ts";
 import { cookie, cookieValue, type Sessions } from "./sessions.ts";
 
 export type OidcSignInOptions = {
@@ -84,8 +84,7 @@ export function oidcSignIn(o: OidcSignInOptions) {
         code_challenge: await oauth.calculatePKCECodeChallenge(flow.verifier),
         code_challenge_method: "S256",
       }).toString();
-      const flowCookie = cookie(FLOW_COOKIE, Buffer.from(JSON.stringify(flow)).toString("base64url"), FLOW_SECONDS);
-      return new Response(null, { status: 303, headers: { location: target.href, "set-cookie": flowCookie, "cache-control": "no-store" } });
+      return seeOther(target.href, [cookie(FLOW_COOKIE, Buffer.from(JSON.stringify(flow)).toString("base64url"), FLOW_SECONDS)]);
     },
 
     /** The issuer sends the browser back here with a code; it becomes tokens, and the access token a session. */
@@ -98,19 +97,22 @@ export function oidcSignIn(o: OidcSignInOptions) {
         const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri(url), flow.verifier, requestOptions);
         const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: flow.nonce, requireIdToken: true });
         const caller = await o.authenticate(`Bearer ${tokens.access_token}`);
-        const session = await o.sessions.start({ subject: caller.subject, roles: caller.roles });
-        const headers = new Headers({ location: flow.next, "cache-control": "no-store" });
-        headers.append("set-cookie", session);
-        headers.append("set-cookie", cookie(FLOW_COOKIE, "", 0));
-        return new Response(null, { status: 303, headers });
+        const session = await o.sessions.start({ subject: caller.subject, roles: caller.roles }, req);
+        return seeOther(flow.next, [session, cookie(FLOW_COOKIE, "", 0)]);
       } catch (error) {
-        return failed(explainFailure(error, o.issuer));
+        return failed(explainFailure(error, o.issuer), unreachable(error) ? 503 : 400);
       }
     },
   };
 }
 
+/** The issuer did not answer (connection refused, timed out): worth trying again, unlike a refusal. */
+const unreachable = (error: unknown) =>
+  error instanceof TypeError || (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) ||
+  (error instanceof MeshError && error.kind === "unavailable");
+
 function explainFailure(error: unknown, issuer: string): string {
+  if (unreachable(error)) return `${issuer} could not be reached (${(error as Error).message}); try again shortly.`;
   if (error instanceof oauth.AuthorizationResponseError) {
     return `${issuer} refused: ${error.error}${error.error_description ? ` (${error.error_description})` : ""}.`;
   }
