@@ -1,9 +1,10 @@
 /** `agent-mesh controller` and `agent-mesh token`. */
 import { createLogger } from "../lib/log.ts";
+import { selfCommand } from "../lib/self.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { loadOrCreateDevKey, mintDevToken } from "./dev-keys.ts";
 import { startController } from "./server.ts";
-import { controllerSettings, loginSettings, tokenSettings } from "./settings.ts";
+import { controllerSettings, defaultDataDir, loginSettings, tokenSettings } from "./settings.ts";
 import { mintSignInTicket, signInLink } from "./web/sign-in-link.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
@@ -16,8 +17,6 @@ function startupError(error: unknown, port: number): unknown {
   return error;
 }
 
-/** How a person runs this program: the binary, or `npm run` from a checkout. */
-const self = (command: string) => (Bun.isStandaloneExecutable ? `agent-mesh ${command}` : `npm run ${command} --`);
 
 export async function runController(argv: string[]) {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -37,14 +36,16 @@ ${settingsHelp(controllerSettings)}`);
   const controller = await startController(settings, log).catch((error) => {
     throw startupError(error, settings.port);
   });
-  const dataDir = settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir;
+  // The data folder is named only when it is not the one the commands find by themselves.
+  const dataDir = settings.dataDir === defaultDataDir() ? "" : ` --data-dir ${settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir}`;
+  const url = controller.url.origin === "http://127.0.0.1:8088" ? "" : ` --url ${controller.url.origin}`;
   process.stderr.write(
     `\nAgent Mesh controller on ${controller.url.href}\n` +
       (settings.oidcIssuer
         ? `Tokens come from ${settings.oidcIssuer}; people sign in at ${controller.url.href}.\n`
-        : `Get a token:  ${self("token")} --data-dir ${dataDir} --sub alice --role worker\n` +
-          `Then:         curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n` +
-          `Web page:     ${self("login")} --data-dir ${dataDir} --sub dana --role lead --url ${controller.url.origin} prints a sign-in link\n`) +
+        : `Get a token:     TOKEN=$(${selfCommand("token")}${dataDir} --sub alice --role worker)\n` +
+          `Then:            curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n` +
+          `Web page link:   ${selfCommand("login")}${dataDir}${url} --sub dana --role lead\n`) +
       `Stop with Ctrl-C.\n\n`,
   );
   await new Promise<void>((resolve) => {

@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { Outcome } from "../lib/controller-client.ts";
 import { explainFailure, FOR_AGENTS_SETTLING } from "../lib/explain.ts";
 import { Approval, DecisionRequest, FINISHED, Id, LIMITS, type Decision, type Me, type Task } from "../lib/schemas.ts";
-import { approvalLine, taskBody, taskLine } from "./describe.ts";
+import { approvalLine, approvalPage, taskBody, taskLine } from "./describe.ts";
 import { ASKS_THEN_SETTLES, defineTool, refuse, succeed, type ToolContext } from "./tool.ts";
 
 /** Forms show a message, not a document: a task's data beyond this is left to the approvals page. */
@@ -32,8 +32,6 @@ const form = (requestedBy: string): ElicitRequestFormParams["requestedSchema"] =
   required: ["decision"],
 });
 
-/** Where a person decides in a browser; the controller's page opens this approval. */
-const pageOf = (ctx: ToolContext, a: Approval) => `${ctx.client.baseUrl}/?approval=${encodeURIComponent(a.approval_id)}`;
 
 function question(a: Approval, task: Task, page: string): string {
   const text = [
@@ -97,7 +95,7 @@ export const askPersonToDecide = defineTool({
 
     const task = await ctx.client.getTask(approval.task_id, {}, ctx.call);
     if (!task.ok) return task;
-    const page = pageOf(ctx, approval);
+    const page = approvalPage(ctx.client.baseUrl, approval.approval_id);
     const cannot = whyNot(approval, task.value, me.value);
     if (cannot) return refuse(`${cannot}. Nobody was asked.`, `Have a holder of role ${approval.approver_role} decide, on the approvals page ${page} or through their own agent.`);
     const stillPending = `Nothing was recorded; approval ${id} stays pending.`;

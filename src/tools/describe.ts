@@ -42,3 +42,6 @@ export const taskList = (tasks: Task[]) => tasks.map((t) => [taskLine(t), taskBo
 
 /** After a task moved on: what happened, then the task as it is now. */
 export const taskMoved = (headline: string, t: Task) => [headline, taskLine(t), taskBody(t)].filter(Boolean).join("\n");
+
+/** Where a person decides an approval in a browser: the controller's page opens it from this link. */
+export const approvalPage = (controllerUrl: string, approvalId: string) => `${controllerUrl}/?approval=${encodeURIComponent(approvalId)}`;

@@ -1,6 +1,7 @@
 /** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`, optionally waiting for the decision. */
 import { explainFailure } from "../lib/explain.ts";
 import { Approval, ApprovalRequest, LIMITS } from "../lib/schemas.ts";
+import { approvalPage } from "./describe.ts";
 import { idempotencyKey, waitSeconds } from "./fields.ts";
 import { CREATES, defineTool, succeed, type ToolContext } from "./tool.ts";
 
@@ -52,7 +53,7 @@ export const requestApproval = defineTool({
     const r = await ctx.client.requestApproval(args, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     const id = r.value.approval_id;
-    const asked = `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${id}).`;
+    const asked = `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${id}; a person decides it at ${approvalPage(ctx.client.baseUrl, id)}).`;
     const pending = { approval_id: id, status: r.value.status, task_id: args.task_id, approver_role: args.approver_role, decided_by: null, comments: args.comments };
     if (wait_seconds === 0) return succeed(pending, `${asked} It is pending.\n${keepWaiting(args.task_id)}`);
 

@@ -504,7 +504,7 @@ function renderApproval(slots: ReturnType<typeof skeleton>, a: Approval, task: T
   fill(
     slots.head,
     h("p", { class: "eyebrow" }, "Approval ", badge(a.status)),
-    h("h1", { id: "detail-title", tabindex: -1, dir: "auto", "data-approval-id": a.approval_id }, task instanceof ApiError ? "Approval" : task.task_type),
+    h("h1", { id: "detail-title", tabindex: -1, dir: "auto", "data-approval-id": a.approval_id }, task instanceof ApiError ? "Approval" : clip(task.description || task.task_type, 120)),
     h(
       "dl",
       { class: "facts" },
@@ -693,7 +693,7 @@ async function decide(approvalId: string, decision: Decision, form: HTMLFormElem
   try {
     const decided = await api<Approval>(`/approvals/${enc(approvalId)}/decision`, { body: { decision, comments }, key: attempt.key });
     attempt = null;
-    say(`You ${decided.status} the approval.`, "ok");
+    say(`${capital(decided.status)}: ${clip(decided.reason, 120)}`, "ok");
   } catch (e) {
     const err = asApiError(e);
     reachable = err.status !== 0;

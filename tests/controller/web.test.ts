@@ -40,7 +40,7 @@ describe("signing in", () => {
     expect(res.headers.get("location")).toBe(`/login?next=${encodeURIComponent("/?approval=abc")}`);
     const help = await get("/login");
     expect(help.status).toBe(200);
-    expect(await help.text()).toContain("agent-mesh login --sub YOUR-NAME");
+    expect(await help.text()).toContain("login -- --sub YOUR-NAME --role ROLE");
   });
 
   test("a one-time link shows who it signs in; its button starts a session in a Secure, HttpOnly, SameSite cookie", async () => {
@@ -242,6 +242,17 @@ describe("the page's assets", () => {
       expect((await res.text()).length).toBeGreaterThan(100);
       expect((await get(path, undefined, { "if-none-match": etag })).status).toBe(304);
     }
+  });
+
+  test("go gzipped to a browser that takes it, and the whole page (html, js, css) weighs under 40 KB", async () => {
+    const { cookie } = await signIn(c, "weigher", []);
+    const sizes = await Promise.all(["/", "/ui/app.js", "/ui/app.css"].map(async (path) => (await (await get(path, cookie)).arrayBuffer()).byteLength));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(40 * 1024);
+    const zipped = await fetch(new URL("/ui/app.js", c.url), { headers: { "accept-encoding": "gzip" }, decompress: false } as RequestInit);
+    expect(zipped.headers.get("content-encoding")).toBe("gzip");
+    const unzipped = new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await zipped.arrayBuffer())));
+    expect(unzipped).toBe(await (await get("/ui/app.js")).text());
+    expect(Number(zipped.headers.get("content-length"))).toBeLessThan(sizes[1]! / 2);
   });
 
   test("the script is JavaScript a browser can parse: the TypeScript is gone", async () => {

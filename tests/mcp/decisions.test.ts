@@ -103,6 +103,8 @@ describe("request_approval with wait_seconds", () => {
     const r = await alice.call("request_approval", { task_id: sent.structured.task_id, approver_role: "lead", reason: "r", comments: "Small change" });
     expect(r.structured).toMatchObject({ status: "pending", decided_by: null, comments: "Small change" });
     expect(r.text).toContain("It is pending.");
+    // A person can be sent straight to it.
+    expect(r.text).toContain(`a person decides it at ${new URL(`/?approval=${r.structured.approval_id}`, mesh.controller.url).href}`);
   });
 
   test("polls again while the controller's long-polls run out, each for the time still left", async () => {

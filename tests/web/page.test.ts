@@ -80,7 +80,7 @@ test("a page opened with no session goes to sign-in, and comes back to the appro
   const page = await (await browser.newContext()).newPage();
   await page.goto(new URL(`/?approval=${approvalId}`, c.url).href);
   expect(new URL(page.url()).pathname).toBe("/login");
-  await page.getByText("agent-mesh login").filter({ visible: true }).first().waitFor();
+  await page.getByText(/--sub YOUR-NAME --role ROLE/).filter({ visible: true }).first().waitFor();
 
   const link = new URL(await loginLink(c, "ada", ["release-approver"]));
   await page.goto(`${link.href}&next=${encodeURIComponent(`/?approval=${approvalId}`)}`);

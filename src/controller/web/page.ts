@@ -11,10 +11,11 @@ import { escapeHtml, htmlResponse } from "./html.ts";
 const PAGE = indexHtml as unknown as string;
 const APP_TS = (appModule as unknown as { default: string }).default;
 
-type Asset = { body: string; etag: string; type: string };
+/** An asset as text and gzipped (a third of the bytes), both made once. */
+type Asset = { body: string; gzipped: Uint8Array; etag: string; type: string };
 
 function asset(body: string, type: string): Asset {
-  return { body, type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+  return { body, gzipped: Bun.gzipSync(body, { level: 9 }), type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
 }
 
 let assets: Record<string, Asset> | null = null;
@@ -33,8 +34,9 @@ export const ASSET_PATHS = ["/ui/app.js", "/ui/app.css"] as const;
 /** A script or style sheet; browsers revalidate it (ETag) so a new release shows at once. */
 export function serveAsset(req: Request, path: (typeof ASSET_PATHS)[number]): Response {
   const found = (assets ??= loadAssets())[path]!;
-  const headers = { etag: found.etag, "cache-control": "no-cache", "content-type": found.type, "x-content-type-options": "nosniff" };
+  const headers = { etag: found.etag, "cache-control": "no-cache", "content-type": found.type, "x-content-type-options": "nosniff", vary: "accept-encoding" };
   if (req.headers.get("if-none-match") === found.etag) return new Response(null, { status: 304, headers });
+  if (/\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")) return new Response(found.gzipped, { headers: { ...headers, "content-encoding": "gzip" } });
   return new Response(found.body, { headers });
 }
 

@@ -3,6 +3,7 @@
  * out. The page itself works through the same API as every other client, so the
  * service's rules hold for it unchanged.
  */
+import { selfCommand } from "../../lib/self.ts";
 import type { DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
@@ -24,8 +25,8 @@ function linkHelp(url: URL): Response {
   return messagePage(
     "Sign in to Agent Mesh",
     html`<p>This controller signs people in with one-time links. Ask whoever runs it for one; on the controller's host they run:</p>
-<pre><code>agent-mesh login --sub YOUR-NAME --role approver --url ${url.origin}</code></pre>
-<p>Open the link it prints, in this browser.</p>`,
+<pre><code>${selfCommand("login")} --sub YOUR-NAME --role ROLE --url ${url.origin}</code></pre>
+<p>ROLE is the role agents ask for approval (repeat --role for more). Open the link it prints, in this browser.</p>`,
   );
 }
 

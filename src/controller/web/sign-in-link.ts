@@ -38,6 +38,9 @@ export function signInLink(controllerUrl: string, ticket: string): string {
   return url.href;
 }
 
+const rolesPhrase = (roles: string[]) =>
+  roles.length === 0 ? "with no roles" : html`with the role${roles.length === 1 ? "" : "s"} <strong>${roles.join(", ")}</strong>`;
+
 type Ticket = Identity & { id: string; expiresAt: Date };
 type Checked = { ok: true; ticket: Ticket } | { ok: false; why: string };
 
@@ -76,7 +79,7 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
       const { subject, roles } = checked.ticket;
       return messagePage(
         "Sign in to Agent Mesh",
-        html`<p>This link signs you in as <strong>${subject}</strong>${[...roles].length ? html`, with the roles <strong>${[...roles].join(", ")}</strong>` : ", with no roles"}.</p>
+        html`<p>This link signs you in as <strong>${subject}</strong>, ${rolesPhrase([...roles])}.</p>
 <form method="post" action="/login/link">
 <input type="hidden" name="ticket" value="${ticket}">
 <input type="hidden" name="next" value="${safeNext(url.searchParams.get("next"))}">
