@@ -85,15 +85,20 @@ describe("the controller process", () => {
     for (const file of ["mesh.db", "dev-signing-key.json"]) expect(statSync(join(dataDir, file)).mode & 0o077).toBe(0);
   });
 
-  test("prints where it listens and how to get a token; the token it describes works", async () => {
+  test("prints where it listens, how to get a token and a sign-in link; the commands it prints work as printed", async () => {
     const dataDir = newDir();
     const ctl = await spawnController(["--data-dir", dataDir]);
     try {
       while (!ctl.stderr().includes("Stop with Ctrl-C")) await Bun.sleep(10);
-      expect(ctl.stderr()).toContain("Get a token:  agent-mesh token --data-dir");
-      const token = run(["token", "--data-dir", dataDir, "--sub", "alice", "--role", "worker", "--ttl", "5m"]).stdout.trim();
-      const res = await apiClient(ctl.url)(token, "GET", "/tasks");
-      expect(res.status).toBe(200);
+      const printed = ctl.stderr();
+      const tokenCommand = /Get a token: +TOKEN=\$\(agent-mesh (token [^)]+)\)\n/.exec(printed)?.[1];
+      expect(tokenCommand).toBe(`token --data-dir ${dataDir} --sub alice --role worker`);
+      const token = run(tokenCommand!.split(" ")).stdout.trim();
+      expect((await apiClient(ctl.url)(token, "GET", "/tasks")).status).toBe(200);
+      const loginCommand = /Web page link: +agent-mesh (login .+)\n/.exec(printed)?.[1];
+      const link = new URL(run(loginCommand!.split(" ")).stdout.trim());
+      expect(link.origin).toBe(new URL(ctl.url).origin);
+      expect((await fetch(link)).status).toBe(200);
     } finally {
       await ctl.stop();
     }
