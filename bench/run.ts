@@ -1,9 +1,9 @@
 /**
  * `npm run bench`: builds the binary (package.json does), then measures cold start,
- * tool call latency, controller throughput, scale and memory, each figure next to its
- * baseline measured in this same run. Prints markdown tables and writes JSON to
- * bench/results/latest.json (BENCH_OUT). Sizes come from the environment: see
- * lib/config.ts; BENCH_QUICK=1 is a smoke run of about two minutes.
+ * tool call latency, live events, controller throughput, scale and memory, each
+ * figure next to its baseline measured in this same run. Prints markdown tables and
+ * writes JSON to bench/results/latest.json (BENCH_OUT). Sizes come from the
+ * environment: see lib/config.ts; BENCH_QUICK=1 is a smoke run of about two minutes.
  */
 import { SQL } from "bun";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +14,7 @@ import { checkBinaries, compileHello } from "./lib/binaries.ts";
 import { loadConfig, type BenchConfig, type SectionName } from "./lib/config.ts";
 import type { BenchContext } from "./lib/context.ts";
 import { markdown, verdict, type SectionResult, type Target } from "./lib/report.ts";
+import { liveEvents } from "./live-events.ts";
 import { memory } from "./memory.ts";
 import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
@@ -22,6 +23,7 @@ import { toolCalls } from "./tool-calls.ts";
 const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>> = {
   "cold-start": coldStart,
   "tool-calls": toolCalls,
+  "live-events": liveEvents,
   throughput,
   scale,
   memory,

@@ -4,6 +4,10 @@ export type MeshApi = {
   route: (target: string) => Promise<string>;
   /** GET `path` (e.g. /tasks/ID, /tasks?…); resolves with the parsed body. */
   get: (path: string) => Promise<any>;
+  /** POST /approvals asking `role` to approve `taskId`; resolves with the new approval's id. */
+  requestApproval: (taskId: string, role: string) => Promise<string>;
+  /** POST /approvals/ID/decision. */
+  decide: (approvalId: string, decision: "approved" | "rejected") => Promise<void>;
 };
 
 async function expect(response: Response, status: number, what: string) {
@@ -15,17 +19,22 @@ async function expect(response: Response, status: number, what: string) {
 export function meshApi(baseUrl: string, token: string): MeshApi {
   const authorization = `Bearer ${token}`;
   const routeBody = (target: string) => JSON.stringify({ target, task: { task_type: "review", description: "bench task", data: { pr: 7 } } });
+  // With a fresh Idempotency-Key, as the agent's own client sends every POST.
+  const post = (path: string, body: string) =>
+    fetch(new URL(path, baseUrl), { method: "POST", headers: { authorization, "content-type": "application/json", "idempotency-key": crypto.randomUUID() }, body });
   return {
     async route(target) {
-      const response = await fetch(new URL("/tasks/route", baseUrl), {
-        method: "POST",
-        headers: { authorization, "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
-        body: routeBody(target),
-      });
-      return (await expect(response, 202, "POST /tasks/route")).task_id;
+      return (await expect(await post("/tasks/route", routeBody(target)), 202, "POST /tasks/route")).task_id;
     },
     async get(path) {
       return expect(await fetch(new URL(path, baseUrl), { headers: { authorization } }), 200, `GET ${path}`);
+    },
+    async requestApproval(taskId, role) {
+      const body = JSON.stringify({ task_id: taskId, approver_role: role, reason: "bench approval" });
+      return (await expect(await post("/approvals", body), 202, "POST /approvals")).approval_id;
+    },
+    async decide(approvalId, decision) {
+      await expect(await post(`/approvals/${approvalId}/decision`, JSON.stringify({ decision })), 200, `POST /approvals/${approvalId}/decision`);
     },
   };
 }

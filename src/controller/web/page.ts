@@ -12,10 +12,10 @@ const PAGE = indexHtml as unknown as string;
 const APP_TS = (appModule as unknown as { default: string }).default;
 
 /** An asset as text and gzipped (a third of the bytes), both made once. */
-type Asset = { body: string; gzipped: Uint8Array; etag: string; type: string };
+type Asset = { body: string; gzipped: Blob; etag: string; type: string };
 
 function asset(body: string, type: string): Asset {
-  return { body, gzipped: Bun.gzipSync(body, { level: 9 }), type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+  return { body, gzipped: new Blob([Bun.gzipSync(body, { level: 9 })]), type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
 }
 
 let assets: Record<string, Asset> | null = null;
