@@ -19,7 +19,10 @@ export type AuthSettings = {
 
 export type TrustSource = { kind: "oidc"; issuer: string } | { kind: "dev"; key: DevKey };
 
-export type Authenticator = (authorization: string | null) => Promise<Caller>;
+/** A verified caller, and until when (epoch ms) its credential holds. */
+export type Verified = { caller: Caller; expiresAt: number };
+
+export type Authenticator = (authorization: string | null) => Promise<Verified>;
 
 /** Reads `realm_access.roles` (or any dotted path) from the token's claims. */
 export function rolesAt(payload: JWTPayload, path: string): string[] {
@@ -87,7 +90,11 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
       if (!subject.success) throw new MeshError("unauthenticated", "The token's sub must be a string of 1 to 128 characters.");
       // A role the API could not name (spaces, odd characters) grants nothing.
       const roles = new Set(rolesAt(payload, settings.rolesClaim).filter((r) => Role.safeParse(r).success));
-      return { subject: subject.data, roles, isAdmin: roles.has(settings.adminRole) };
+      return {
+        caller: { subject: subject.data, roles, isAdmin: roles.has(settings.adminRole) },
+        // Accepted up to the leeway past `exp`, so it holds that long too.
+        expiresAt: (payload.exp! + settings.clockToleranceSeconds) * 1000,
+      };
     } catch (error) {
       throw explain(error);
     }

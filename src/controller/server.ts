@@ -9,7 +9,7 @@ import { LIMITS } from "../lib/schemas.ts";
 import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
-import { createAuthenticator, type TrustSource } from "./auth.ts";
+import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
 import type { RequestContext } from "./caller.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
@@ -110,10 +110,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
     }
     const route: ApiRoute = found.route;
     seen.route = route.path;
-    const { caller, stillSignedIn } = await identify(req, route);
+    const { caller, expiresAt, stillSignedIn } = await identify(req, route);
     seen.subject = caller.subject;
     const ctx = {
       caller,
+      expiresAt,
       stillSignedIn,
       traceId,
       idempotencyKey: idempotencyKeyOf(req.headers, route.idempotency),
@@ -126,11 +127,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
   }
 
   /** A bearer token (agents, scripts) or else a browser session (people, on the page). */
-  async function identify(req: Request, route: ApiRoute): Promise<Pick<RequestContext, "caller" | "stillSignedIn">> {
+  async function identify(req: Request, route: ApiRoute): Promise<Verified & Pick<RequestContext, "stillSignedIn">> {
     const authorization = req.headers.get("authorization");
-    const person = authorization === null ? await sessions.callerOf(req, route.method !== "GET") : null;
-    if (person) return { caller: person, stillSignedIn: async () => (await sessions.find(req)) !== null };
-    return { caller: await authenticate(authorization) };
+    const person = authorization === null ? await sessions.verify(req, route.method !== "GET") : null;
+    if (person) return { ...person, stillSignedIn: async () => (await sessions.find(req)) !== null };
+    return authenticate(authorization);
   }
 
   function failure(error: unknown, traceId: string): Response {

@@ -473,7 +473,7 @@ export class MeshService {
         wake();
       }
     });
-    const deadline = Date.now() + seconds * 1000;
+    const deadline = Math.min(Date.now() + seconds * 1000, ctx.expiresAt ?? Infinity);
     try {
       for (;;) {
         dirty = false;
@@ -540,15 +540,16 @@ export class MeshService {
           upTo = change.seq;
           yield change;
         }
-        // A reader too slow to keep up is let go; it resumes with Last-Event-ID.
-        if (overflowed || ctx.signal?.aborted) return;
+        // A reader too slow to keep up is let go; it resumes with Last-Event-ID. So is one whose token or session ran out.
+        const left = (ctx.expiresAt ?? Infinity) - Date.now();
+        if (overflowed || ctx.signal?.aborted || left <= 0) return;
         if (Date.now() >= nextCheck) {
           // A person who signed out (here or through another controller) stops hearing within a heartbeat.
           if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
           nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
         }
         await new Promise<void>((resolve) => {
-          wake = settleOnce(resolve, EVENT_HEARTBEAT_MS, ctx.signal);
+          wake = settleOnce(resolve, Math.min(EVENT_HEARTBEAT_MS, left), ctx.signal);
         });
         if (live.length === 0 && !overflowed) yield HEARTBEAT;
       }

@@ -84,3 +84,23 @@ test("a malformed Last-Event-ID is a 400", async () => {
   const res = await c.api(bob, "GET", "/events", undefined, { "last-event-id": "abc" });
   expect(res.status).toBe(400);
 });
+
+test("a stream or long-poll ends when the token it came with runs out (after the clock leeway)", async () => {
+  const strict = await startTestController({ MESH_CLOCK_TOLERANCE: "0s" });
+  try {
+    const shortLived = await strict.token("temp", ["worker"], 2);
+    const started = performance.now();
+    const stream = await openSse(new URL("/events", strict.url).href, shortLived);
+    expect(stream.status).toBe(200);
+    const poll = strict.api(shortLived, "GET", "/tasks?target=worker&wait=30");
+    // Nothing happens: the stream closes (null well before the 15 s asked for) and the poll answers empty.
+    expect(await stream.next(15_000)).toBeNull();
+    expect((await poll).body.items).toEqual([]);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeLessThan(6_000);
+    expect(elapsed).toBeGreaterThan(900);
+    stream.close();
+  } finally {
+    await strict.stop();
+  }
+});

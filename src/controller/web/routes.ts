@@ -82,7 +82,7 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
     },
     "POST /logout": async (req) => {
       // Signing out is a change, so it needs the CSRF token like any other (a forged sign-out is a nuisance).
-      await sessions.callerOf(req, true);
+      await sessions.verify(req, true);
       return new Response(null, { status: 204, headers: { "set-cookie": await sessions.end(req) } });
     },
     // Not /login: with an identity provider that would sign the person straight back in.

@@ -7,7 +7,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { sha256Hex } from "../../lib/digest.ts";
 import { MeshError } from "../../lib/errors.ts";
-import type { Caller } from "../caller.ts";
+import type { Verified } from "../auth.ts";
 import type { Store } from "../store/store.ts";
 
 export const SESSION_COOKIE = "__Host-mesh-session";
@@ -17,7 +17,7 @@ export type SessionOptions = { ttlSeconds: number; adminRole: string; now?: () =
 /** Who a session is for: the same two facts a token gives. */
 export type Identity = { subject: string; roles: Iterable<string> };
 
-export type SignedIn = { caller: Caller; csrfToken: string };
+export type SignedIn = Verified & { csrfToken: string };
 
 const randomToken = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 
@@ -75,17 +75,21 @@ export class Sessions {
     const session = await this.#store.findSession(sha256Hex(id), this.#now().toISOString());
     if (!session) return null;
     const roles = new Set(session.roles);
-    return { caller: { subject: session.subject, roles, isAdmin: roles.has(this.#o.adminRole) }, csrfToken: session.csrf_token };
+    return {
+      caller: { subject: session.subject, roles, isAdmin: roles.has(this.#o.adminRole) },
+      expiresAt: Date.parse(session.expires_at),
+      csrfToken: session.csrf_token,
+    };
   }
 
   /** The caller behind a request's cookie; a change (`changes`) must also carry the session's CSRF token. */
-  async callerOf(req: Request, changes: boolean): Promise<Caller | null> {
+  async verify(req: Request, changes: boolean): Promise<Verified | null> {
     const found = await this.find(req);
     if (!found) return null;
     if (changes && !sameToken(req.headers.get("x-csrf-token"), found.csrfToken)) {
       throw new MeshError("forbidden", "This change must carry the page's CSRF token in an X-CSRF-Token header; reload the page and try again.");
     }
-    return found.caller;
+    return found;
   }
 
   /** Signs out: the session is gone from the store, and the answer's cookie clears the browser's. */

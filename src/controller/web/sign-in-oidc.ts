@@ -96,7 +96,7 @@ export function oidcSignIn(o: OidcSignInOptions) {
         const params = oauth.validateAuthResponse(as, client, url, flow.state);
         const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, redirectUri(url), flow.verifier, requestOptions);
         const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: flow.nonce, requireIdToken: true });
-        const caller = await o.authenticate(`Bearer ${tokens.access_token}`);
+        const { caller } = await o.authenticate(`Bearer ${tokens.access_token}`);
         const session = await o.sessions.start({ subject: caller.subject, roles: caller.roles }, req);
         return seeOther(flow.next, [session, cookie(FLOW_COOKIE, "", 0)]);
       } catch (error) {
