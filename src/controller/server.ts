@@ -52,7 +52,6 @@ export async function startController(settings: ControllerSettings, log: Logger)
             clientId: settings.oidcClientId,
             clientSecret: settings.oidcClientSecret,
             scopes: settings.oidcScopes,
-            publicUrl: settings.publicUrl,
             authenticate,
           }
         : { kind: "unconfigured", issuer: trust.issuer };

@@ -32,7 +32,6 @@ const form = (requestedBy: string): ElicitRequestFormParams["requestedSchema"] =
   required: ["decision"],
 });
 
-
 function question(a: Approval, task: Task, page: string): string {
   const text = [
     `${a.requested_by} asks role ${a.approver_role} to approve a task before it goes on.`,
@@ -95,7 +94,7 @@ export const askPersonToDecide = defineTool({
 
     const task = await ctx.client.getTask(approval.task_id, {}, ctx.call);
     if (!task.ok) return task;
-    const page = approvalPage(ctx.client.baseUrl, approval.approval_id);
+    const page = approvalPage(ctx.client.baseUrl, id);
     const cannot = whyNot(approval, task.value, me.value);
     if (cannot) return refuse(`${cannot}. Nobody was asked.`, `Have a holder of role ${approval.approver_role} decide, on the approvals page ${page} or through their own agent.`);
     const stillPending = `Nothing was recorded; approval ${id} stays pending.`;

@@ -16,7 +16,7 @@ import type { Sessions } from "./sessions.ts";
 /** How people sign in: a one-time link (dev key), an OIDC issuer, or an issuer with no web client set up. */
 export type SignInMode =
   | { kind: "link"; key: DevKey }
-  | ({ kind: "oidc" } & Omit<OidcSignInOptions, "sessions">)
+  | ({ kind: "oidc" } & Omit<OidcSignInOptions, "sessions" | "publicUrl">)
   | { kind: "unconfigured"; issuer: string };
 
 export type WebHandler = (req: Request, url: URL) => Promise<Response>;
@@ -42,7 +42,7 @@ function needsHttps(url: URL): Response {
 
 export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, publicUrl: string | undefined): Record<string, WebHandler> {
   const link = mode.kind === "link" ? linkSignIn(mode.key, store, sessions) : null;
-  const oidc = mode.kind === "oidc" ? oidcSignIn({ ...mode, sessions }) : null;
+  const oidc = mode.kind === "oidc" ? oidcSignIn({ ...mode, publicUrl, sessions }) : null;
   const notHere = () =>
     messagePage(
       "Not used here",

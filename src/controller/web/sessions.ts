@@ -35,6 +35,12 @@ export function cookie(name: string, value: string, maxAgeSeconds: number): stri
 
 export const cookieValue = (req: Request, name: string) => new Bun.CookieMap(req.headers.get("cookie") ?? "").get(name);
 
+/** The store's key for the session a request's cookie names, if it names one. */
+function idHashOf(req: Request): string | null {
+  const id = cookieValue(req, SESSION_COOKIE);
+  return id ? sha256Hex(id) : null;
+}
+
 export class Sessions {
   readonly #store: Store;
   readonly #o: SessionOptions;
@@ -53,8 +59,7 @@ export class Sessions {
    * A session the browser already had (`req`'s cookie) ends: one browser, one session.
    */
   async start(who: Identity, req: Request): Promise<string> {
-    const previous = cookieValue(req, SESSION_COOKIE);
-    if (previous) await this.#store.deleteSession(sha256Hex(previous));
+    await this.#forget(req);
     const id = randomToken();
     const now = this.#now();
     await this.#store.saveSession({
@@ -70,9 +75,9 @@ export class Sessions {
 
   /** The person a request's cookie signs in, or null when there is none (or it expired). */
   async find(req: Request): Promise<SignedIn | null> {
-    const id = cookieValue(req, SESSION_COOKIE);
-    if (!id) return null;
-    const session = await this.#store.findSession(sha256Hex(id), this.#now().toISOString());
+    const idHash = idHashOf(req);
+    if (!idHash) return null;
+    const session = await this.#store.findSession(idHash, this.#now().toISOString());
     if (!session) return null;
     const roles = new Set(session.roles);
     return {
@@ -94,8 +99,12 @@ export class Sessions {
 
   /** Signs out: the session is gone from the store, and the answer's cookie clears the browser's. */
   async end(req: Request): Promise<string> {
-    const id = cookieValue(req, SESSION_COOKIE);
-    if (id) await this.#store.deleteSession(sha256Hex(id));
+    await this.#forget(req);
     return cookie(SESSION_COOKIE, "", 0);
+  }
+
+  async #forget(req: Request) {
+    const idHash = idHashOf(req);
+    if (idHash) await this.#store.deleteSession(idHash);
   }
 }
