@@ -1,6 +1,7 @@
 /** `agent-mesh tasks …` and `agent-mesh approvals …` through the compiled binary, against a real controller. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { BINARY, startTestController, type TestController } from "../support/controller.ts";
+import { postLink } from "../support/web.ts";
 
 let c: TestController;
 let alice: string;
@@ -106,7 +107,7 @@ test("login prints a one-time link that signs a person in to the page, and says 
   const link = new URL(r.stdout.trim());
   expect(link.origin + "/").toBe(c.url);
   expect(link.pathname).toBe("/login/link");
-  const posted = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket: link.searchParams.get("ticket")! }), redirect: "manual" });
+  const posted = await postLink(c.url, { ticket: link.searchParams.get("ticket")! });
   expect(posted.status).toBe(303);
   const me = await fetch(new URL("/me", c.url), { headers: { cookie: posted.headers.get("set-cookie")!.split(";")[0]! } });
   expect(await me.json()).toEqual({ subject: "dana", roles: ["manager"], is_admin: false });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestController, type TestController } from "../support/controller.ts";
 import { openSse } from "../support/sse.ts";
-import { loginLink, signIn, type Browserless } from "../support/web.ts";
+import { loginLink, loginTicket, postLink, signIn, type Browserless } from "../support/web.ts";
 
 let c: TestController;
 let agent: string;
@@ -50,8 +50,7 @@ describe("signing in", () => {
     const form = await shown.text();
     expect(form).toContain("<strong>ada</strong>");
     expect(form).toContain('method="post" action="/login/link"');
-    const ticket = new URL(link).searchParams.get("ticket")!;
-    const posted = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket, next: "/?approval=x" }), redirect: "manual" });
+    const posted = await postLink(c.url, { ticket: new URL(link).searchParams.get("ticket")!, next: "/?approval=x" });
     expect(posted.status).toBe(303);
     expect(posted.headers.get("location")).toBe("/?approval=x");
     const cookie = posted.headers.get("set-cookie")!;
@@ -65,8 +64,8 @@ describe("signing in", () => {
   });
 
   test("a link signs in once; a second use is refused and says how to get another", async () => {
-    const ticket = new URL(await loginLink(c, "ada", ["approver"])).searchParams.get("ticket")!;
-    const use = () => fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket }), redirect: "manual" });
+    const ticket = await loginTicket(c, "ada", ["approver"]);
+    const use = () => postLink(c.url, { ticket });
     const [first, second] = await Promise.all([use(), use()]);
     expect([first.status, second.status].sort()).toEqual([303, 400]);
     const refused = first.status === 400 ? first : second;
@@ -75,56 +74,38 @@ describe("signing in", () => {
   });
 
   test("an API token is no sign-in ticket, a ticket is no API token, and an expired or forged ticket signs nobody in", async () => {
-    const useTicket = (ticket: string) => fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket }), redirect: "manual" });
+    const useTicket = (ticket: string) => postLink(c.url, { ticket });
     expect((await useTicket(agent)).status).toBe(400);
-    const ticket = new URL(await loginLink(c, "ada", ["admin"])).searchParams.get("ticket")!;
+    const ticket = await loginTicket(c, "ada", ["admin"]);
     expect((await c.api(ticket, "GET", "/me")).status).toBe(401);
     const [h, p] = ticket.split(".");
     const claims = JSON.parse(Buffer.from(p!, "base64url").toString());
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "root" })).toString("base64url")}.${ticket.split(".")[2]}`;
     expect(await (await useTicket(forged)).text()).toContain("not one this controller made");
-    const expired = await loginLink(c, "ada", ["approver"], -10);
-    expect(await (await useTicket(new URL(expired).searchParams.get("ticket")!)).text()).toContain("expired");
+    expect(await (await useTicket(await loginTicket(c, "ada", ["approver"], -10))).text()).toContain("expired");
   });
 
   test("a sign-in form posted from another site is refused", async () => {
-    const ticket = new URL(await loginLink(c, "mallory", ["approver"])).searchParams.get("ticket")!;
-    const res = await fetch(new URL("/login/link", c.url), {
-      method: "POST",
-      headers: { "sec-fetch-site": "cross-site" },
-      body: new URLSearchParams({ ticket }),
-      redirect: "manual",
-    });
+    const res = await postLink(c.url, { ticket: await loginTicket(c, "mallory", ["approver"]) }, { "sec-fetch-site": "cross-site" });
     expect(res.status).toBe(403);
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
   test("over plain HTTP from another host, sign-in says it needs HTTPS and leaves the link unused", async () => {
-    const ticket = new URL(await loginLink(c, "ada", ["approver"])).searchParams.get("ticket")!;
-    const fromLan = await fetch(new URL("/login/link", c.url), {
-      method: "POST",
-      headers: { host: "mesh.lan:8088" },
-      body: new URLSearchParams({ ticket }),
-      redirect: "manual",
-    });
+    const ticket = await loginTicket(c, "ada", ["approver"]);
+    const fromLan = await postLink(c.url, { ticket }, { host: "mesh.lan:8088" });
     expect(fromLan.status).toBe(400);
     expect(await fromLan.text()).toContain("Sign-in needs HTTPS");
     expect(fromLan.headers.get("set-cookie")).toBeNull();
     // Behind a TLS proxy that says so, the same link works: it was not spent.
-    const proxied = await fetch(new URL("/login/link", c.url), {
-      method: "POST",
-      headers: { host: "mesh.example.com", "x-forwarded-proto": "https" },
-      body: new URLSearchParams({ ticket }),
-      redirect: "manual",
-    });
+    const proxied = await postLink(c.url, { ticket }, { host: "mesh.example.com", "x-forwarded-proto": "https" });
     expect(proxied.status).toBe(303);
   });
 
   test("next never leads off this controller", async () => {
     // Browsers drop tabs and newlines from a URL and read "\\" as "/": each of these would be another host.
     for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example"]) {
-      const ticket = new URL(await loginLink(c, "ada", [])).searchParams.get("ticket")!;
-      const res = await fetch(new URL("/login/link", c.url), { method: "POST", body: new URLSearchParams({ ticket, next }), redirect: "manual" });
+      const res = await postLink(c.url, { ticket: await loginTicket(c, "ada", []), next });
       expect(res.headers.get("location")).toBe("/");
     }
   });
@@ -211,8 +192,7 @@ describe("a signed-in person", () => {
 
   test("signing in again in the same browser ends the session it had", async () => {
     const first = await signIn(c, "erin", ["approver"]);
-    const ticket = new URL(await loginLink(c, "erin", ["approver"])).searchParams.get("ticket")!;
-    const again = await fetch(new URL("/login/link", c.url), { method: "POST", headers: { cookie: first.cookie }, body: new URLSearchParams({ ticket }), redirect: "manual" });
+    const again = await postLink(c.url, { ticket: await loginTicket(c, "erin", ["approver"]) }, { cookie: first.cookie });
     expect(again.status).toBe(303);
     expect((await get("/me", first.cookie)).status).toBe(401);
     expect((await get("/me", again.headers.get("set-cookie")!.split(";")[0])).status).toBe(200);
