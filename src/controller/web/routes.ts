@@ -98,6 +98,6 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
     const handler = routes[route]!;
     routes[route] = async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handler(req, url) : needsHttps(url));
   }
-  for (const path of ASSET_PATHS) routes[`GET ${path}`] = async (req) => serveAsset(req, path);
+  for (const path of ASSET_PATHS) routes[`GET ${path}`] = (req) => serveAsset(req, path);
   return routes;
 }
