@@ -3,8 +3,8 @@ import type { EVENT_ACTIONS } from "../lib/event-actions.ts";
 import type { Approval, HistoryEntry, TaskDetail } from "../lib/schemas.ts";
 import { api, ApiError, asApiError } from "./api.ts";
 import { forgetDecisionForm, renderDecision } from "./deciding.ts";
-import { badge, byId, type Child, clip, enc, fact, fill, h, prose, who } from "./dom.ts";
-import { approvalRow } from "./lists.ts";
+import { badge, byId, type Child, enc, fact, fill, h, prose, who } from "./dom.ts";
+import { approvalRow, approvalTitle } from "./lists.ts";
 import { lastListView, listHref, route } from "./routing.ts";
 import { me } from "./session.ts";
 import { timeEl } from "./times.ts";
@@ -71,14 +71,16 @@ export async function loadDetail(moveFocus: boolean) {
 
 function renderApproval(slots: Slots, a: Approval, task: TaskDetail | ApiError) {
   const mine = a.requested_by === me.subject;
+  const title = approvalTitle(a);
   fill(
     slots.head,
     h("p", { class: "eyebrow" }, "Approval ", badge(a.status)),
-    h("h1", { id: "detail-title", tabindex: -1, dir: "auto", "data-approval-id": a.approval_id }, task instanceof ApiError ? "Approval" : clip(task.description || task.task_type, 120)),
+    h("h1", { id: "detail-title", tabindex: -1, dir: "auto", "data-approval-id": a.approval_id }, title),
     h(
       "dl",
       { class: "facts" },
-      fact("Why", prose(a.reason)),
+      // The whole reason, where the title had to shorten it.
+      title !== a.reason && fact("Why", prose(a.reason)),
       fact("Asked by", who(a.requested_by), mine && " (you)"),
       fact("Approver role", a.approver_role),
       fact("Asked", timeEl(a.created_at, true)),

@@ -104,6 +104,9 @@ function replaceKeepingFocus(ul: HTMLElement, rows: HTMLLIElement[]) {
 export const approvalHref = (id: string) => `/?approval=${enc(id)}`;
 const taskHref = (id: string) => `/?task=${enc(id)}`;
 
+/** An approval is titled by its reason, the one text that is its own, wherever it is shown. */
+export const approvalTitle = (a: Approval) => clip(a.reason, 280);
+
 export function approvalRow(a: Approval): HTMLLIElement {
   const decided = a.status !== "pending";
   const meta: Child[] = decided
@@ -117,7 +120,7 @@ export function approvalRow(a: Approval): HTMLLIElement {
     h(
       "a",
       { href: approvalHref(a.approval_id), "data-nav": true },
-      h("span", { class: "title", dir: "auto" }, clip(a.reason, 280)),
+      h("span", { class: "title", dir: "auto" }, approvalTitle(a)),
       h("span", { class: "meta" }, ...meta),
       decided && a.comments ? h("span", { class: "quote", dir: "auto" }, clip(a.comments, 200)) : null,
     ),
