@@ -46,6 +46,14 @@ describe("signing in", () => {
     expect(await help.text()).toContain("login -- --sub YOUR-NAME --role ROLE");
   });
 
+  test("every sign-in page that says how to get a link names the one same command", async () => {
+    const command = async (res: Response) => /<code>([^<]*)<\/code>/.exec(await res.text())?.[1];
+    const help = await command(await get("/login"));
+    expect(help).toContain(`login -- --sub YOUR-NAME --role ROLE --url ${new URL(c.url).origin}`);
+    expect(await command(await postLink(c.url, { ticket: "not-a-ticket" }))).toBe(help);
+    expect(await command(await get(`/login/link?ticket=${await loginTicket(c, "ada", [], -10)}`))).toBe(help);
+  });
+
   test("a one-time link shows who it signs in; its button starts a session in a Secure, HttpOnly, SameSite cookie", async () => {
     const link = await loginLink(c, "ada", ["approver"]);
     const shown = await get(new URL(link).pathname + new URL(link).search);
