@@ -135,7 +135,7 @@ export async function liveEvents(ctx: BenchContext): Promise<SectionResult> {
             "Every row is timed from the same POST's start, so the live rows include the commit the event waits for; their last column is what delivery adds. An event can arrive before the POST's own answer.",
             `The long-poll is opened before each POST, which is sent once the controller holds it (mesh_long_polls_open on /metrics); it answers with the new approval. Between requests another approver decides it, outside the figures.`,
             `The last three rows are separate requests, with ${FAN_OUT} people's streams open (different people, so no one's budget of open streams is the limit) and no long-poll or /metrics read before each: compare each group with its own baseline, not with the other's.`,
-            "The page itself gathers events for 150 ms before it refreshes its lists (src/web/app.ts); that wait is not in these figures.",
+            "The page itself gathers events for 150 ms before it refreshes its lists (src/page/live.ts); that wait is not in these figures.",
           ],
         },
       ],

@@ -3,6 +3,7 @@
  * The version comes from package.json; the commit is stamped in for `--version`.
  */
 import { parseArgs } from "node:util";
+import { bundlePage } from "../src/page/bundle.ts";
 
 const { values } = parseArgs({
   options: { target: { type: "string" }, outfile: { type: "string", default: "dist/agent-mesh" } },
@@ -11,6 +12,8 @@ const { values } = parseArgs({
 const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { stderr: "ignore" }).stdout.toString().trim() || "unknown";
 
 try {
+  // The browser page is bundled first and goes in as one string: the executable reads no files to serve it.
+  const pageScript = await bundlePage();
   await Bun.build({
     entrypoints: ["src/main.ts"],
     compile: {
@@ -26,7 +29,7 @@ try {
     // Precompiled bytecode: `agent-mesh mcp` answers `initialize` in about half the time.
     bytecode: true,
     format: "esm",
-    define: { BUILD_COMMIT: JSON.stringify(commit) },
+    define: { BUILD_COMMIT: JSON.stringify(commit), PAGE_SCRIPT: JSON.stringify(pageScript) },
   });
 } catch (error) {
   console.error(`build failed: ${error instanceof AggregateError ? error.errors.join("\n") : error}`);

@@ -4,7 +4,10 @@
  * The page uses the same API as agents, so the service's rules hold for people too.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestController, type TestController } from "../support/controller.ts";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bundlePage } from "../../src/page/bundle.ts";
+import { spawnController, startTestController, tempDir, type TestController } from "../support/controller.ts";
 import { openSse } from "../support/sse.ts";
 import { loginLink, loginTicket, postLink, signIn, type Browserless } from "../support/web.ts";
 
@@ -41,6 +44,14 @@ describe("signing in", () => {
     const help = await get("/login");
     expect(help.status).toBe(200);
     expect(await help.text()).toContain("login -- --sub YOUR-NAME --role ROLE");
+  });
+
+  test("every sign-in page that says how to get a link names the one same command", async () => {
+    const command = async (res: Response) => /<code>([^<]*)<\/code>/.exec(await res.text())?.[1];
+    const help = await command(await get("/login"));
+    expect(help).toContain(`login -- --sub YOUR-NAME --role ROLE --url ${new URL(c.url).origin}`);
+    expect(await command(await postLink(c.url, { ticket: "not-a-ticket" }))).toBe(help);
+    expect(await command(await get(`/login/link?ticket=${await loginTicket(c, "ada", [], -10)}`))).toBe(help);
   });
 
   test("a one-time link shows who it signs in; its button starts a session in a Secure, HttpOnly, SameSite cookie", async () => {
@@ -233,6 +244,35 @@ describe("the page's assets", () => {
     const unzipped = new TextDecoder().decode(Bun.gunzipSync(new Uint8Array(await zipped.arrayBuffer())));
     expect(unzipped).toBe(await (await get("/ui/app.js")).text());
     expect(Number(zipped.headers.get("content-length"))).toBeLessThan(sizes[1]! / 2);
+  });
+
+  test("the executable serves the script bundled at build time, the same bundle a run from source makes", async () => {
+    const dataDir = tempDir();
+    const binary = await spawnController(["--data-dir", dataDir]);
+    try {
+      const served = await (await fetch(new URL("/ui/app.js", binary.url))).text();
+      expect(served).toBe(await bundlePage());
+      expect(served).not.toMatch(/^\s*import\b/m);
+    } finally {
+      await binary.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("the bundle takes no package: a page module that reaches zod is refused, naming the package and the way it came", async () => {
+    const dir = tempDir();
+    const schemas = join(import.meta.dir, "../../src/lib/schemas.ts");
+    writeFileSync(join(dir, "page.ts"), `import { Decision } from ${JSON.stringify(schemas)};\nconsole.log(Decision);\n`);
+    try {
+      const refused = await bundlePage(join(dir, "page.ts")).then(
+        () => "",
+        (e: unknown) => (e instanceof AggregateError ? e.errors.join("\n") : String(e)),
+      );
+      expect(refused).toContain('"zod"');
+      expect(refused).toContain("schemas.ts");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the script is JavaScript a browser can parse: the TypeScript is gone", async () => {

@@ -104,3 +104,18 @@ test("rejecting works from the keyboard alone", async () => {
   const approval = (await c.api(await c.token("planner", ["planner"]), "GET", `/approvals/${approvalId}`)).body;
   expect(approval).toMatchObject({ status: "rejected", decided_by: "ada", comments: "Not this week" });
 });
+
+test("an approval has one title: its reason, in the list and in full", async () => {
+  const page = await signedIn("ada", ["release-approver"]);
+  const { approvalId } = await askForApproval("deployer", "Schema migration locks the orders table");
+  const item = page.locator(`#list-pending [data-approval-id="${approvalId}"]`);
+  await item.waitFor({ timeout: 15_000 });
+  const listed = await item.locator(".title").textContent();
+  await item.getByRole("link").first().click();
+  const heading = page.locator(`h1#detail-title[data-approval-id="${approvalId}"]`);
+  await heading.waitFor();
+  expect(listed).toBe("Schema migration locks the orders table");
+  expect(await heading.textContent()).toBe(listed);
+  // The task's description is still there, as the task's.
+  await page.locator("#slot-task").getByText("Roll out release 2.4 to production").waitFor();
+});

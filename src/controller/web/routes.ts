@@ -3,13 +3,12 @@
  * out. The page itself works through the same API as every other client, so the
  * service's rules hold for it unchanged.
  */
-import { selfCommand } from "../../lib/self.ts";
 import type { DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
 import { keepsSecureCookies, safeNext, seeOther } from "./redirects.ts";
 import { ASSET_PATHS, serveAsset, servePage } from "./page.ts";
-import { linkSignIn } from "./sign-in-link.ts";
+import { linkSignIn, loginCommand } from "./sign-in-link.ts";
 import { oidcSignIn, type OidcSignInOptions } from "./sign-in-oidc.ts";
 import type { Sessions } from "./sessions.ts";
 
@@ -25,7 +24,7 @@ function linkHelp(url: URL): Response {
   return messagePage(
     "Sign in to Agent Mesh",
     html`<p>This controller signs people in with one-time links. Ask whoever runs it for one; on the controller's host they run:</p>
-<pre><code>${selfCommand("login")} --sub YOUR-NAME --role ROLE --url ${url.origin}</code></pre>
+<pre><code>${loginCommand(url)}</code></pre>
 <p>ROLE is the role agents ask for approval (repeat --role for more). Open the link it prints, in this browser.</p>`,
   );
 }
@@ -71,14 +70,14 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
     },
     "GET /login/callback": async (req, url) => (oidc ? oidc.callback(req, url) : notHere()),
     "GET /login/link": async (req, url) => (link ? link.show(req, url) : notHere()),
-    "POST /login/link": async (req) => {
+    "POST /login/link": async (req, url) => {
       if (!link) return notHere();
       // A form posted from another site would sign this browser in as someone else.
       const site = req.headers.get("sec-fetch-site");
       if (site !== null && site !== "same-origin" && site !== "none") {
         return messagePage("This link does not sign you in", html`<p>Sign-in links work only when opened directly, not from another site's form.</p>`, 403);
       }
-      return link.use(req);
+      return link.use(req, url);
     },
     "POST /logout": async (req) => {
       // Signing out is a change, so it needs the CSRF token like any other (a forged sign-out is a nuisance).
@@ -98,6 +97,6 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
     const handler = routes[route]!;
     routes[route] = async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handler(req, url) : needsHttps(url));
   }
-  for (const path of ASSET_PATHS) routes[`GET ${path}`] = async (req) => serveAsset(req, path);
+  for (const path of ASSET_PATHS) routes[`GET ${path}`] = (req) => serveAsset(req, path);
   return routes;
 }

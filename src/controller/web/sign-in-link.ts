@@ -6,6 +6,7 @@
  */
 import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT } from "jose";
 import { Role, Subject } from "../../lib/schemas.ts";
+import { selfCommand } from "../../lib/self.ts";
 import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
@@ -44,7 +45,8 @@ const rolesPhrase = (roles: string[]) =>
 type Ticket = Identity & { id: string; expiresAt: Date };
 type Checked = { ok: true; ticket: Ticket } | { ok: false; why: string };
 
-const ASK_AGAIN = "Ask whoever runs the controller for a new link (agent-mesh login --sub YOU --role ROLE).";
+/** The command that prints a link for this controller: every page that says how to get one names it so. */
+export const loginCommand = (url: URL) => `${selfCommand("login")} --sub YOUR-NAME --role ROLE --url ${url.origin}`;
 
 export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
   const keys = createLocalJWKSet({ keys: [key.publicJwk] });
@@ -68,14 +70,20 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
     }
   }
 
-  const refused = (why: string) => messagePage("This link does not sign you in", html`<p>${why}</p><p>${ASK_AGAIN}</p>`, 400);
+  const refused = (why: string, url: URL) =>
+    messagePage(
+      "This link does not sign you in",
+      html`<p>${why}</p><p>Ask whoever runs the controller for a new link; on its host they run:</p>
+<pre><code>${loginCommand(url)}</code></pre>`,
+      400,
+    );
 
   return {
     /** GET: says who the link signs in, with a button to do it. */
     async show(_req: Request, url: URL): Promise<Response> {
       const ticket = url.searchParams.get("ticket");
       const checked = await check(ticket);
-      if (!checked.ok) return refused(checked.why);
+      if (!checked.ok) return refused(checked.why, url);
       const { subject, roles } = checked.ticket;
       return messagePage(
         "Sign in to Agent Mesh",
@@ -89,16 +97,16 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
     },
 
     /** POST: uses the ticket up and starts the session. */
-    async use(req: Request): Promise<Response> {
+    async use(req: Request, url: URL): Promise<Response> {
       const form = await req.formData().catch(() => null);
       const field = (name: string) => {
         const value = form?.get(name);
         return typeof value === "string" ? value : null;
       };
       const checked = await check(field("ticket"));
-      if (!checked.ok) return refused(checked.why);
+      if (!checked.ok) return refused(checked.why, url);
       const { ticket } = checked;
-      if (!(await store.useTicket(ticket.id, ticket.expiresAt.toISOString()))) return refused("This link has been used already; each link signs in once.");
+      if (!(await store.useTicket(ticket.id, ticket.expiresAt.toISOString()))) return refused("This link has been used already; each link signs in once.", url);
       return seeOther(safeNext(field("next")), [await sessions.start(ticket, req)]);
     },
   };
