@@ -52,7 +52,8 @@ export type Decision = z.infer<typeof Decision>;
 export const JsonObject = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof JsonObject>;
 
-export const TaskSpec = z.object({
+/** Strict: a field it does not know is refused and named, never dropped (`task.priority` would be). */
+export const TaskSpec = z.strictObject({
   task_type: name("task_type").describe("What kind of work, e.g. `code_review` or `notification`."),
   description: z.string().max(LIMITS.textLength).optional().describe("What to do, for the agent or person who takes it."),
   data: JsonObject.optional().describe("Anything the taker needs: files, ids, parameters."),
