@@ -48,11 +48,19 @@ export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
 export const Decision = z.enum(["approved", "rejected"]);
 export type Decision = z.infer<typeof Decision>;
 
+/**
+ * Said of an object that takes any further fields. Zod writes that as `additionalProperties: {}`,
+ * a schema that constrains nothing, which strict clients (the MCP Inspector's `--strict`) warn
+ * about; `true` means the same in the spelling they expect.
+ */
+export const OPEN = { additionalProperties: true } as const;
+
 /** Free-form JSON object, e.g. a task's data or context. */
-export const JsonObject = z.record(z.string(), z.unknown());
+export const JsonObject = z.record(z.string(), z.unknown()).meta(OPEN);
 export type JsonObject = z.infer<typeof JsonObject>;
 
-export const TaskSpec = z.object({
+/** Strict: a field it does not know is refused and named, never dropped (`task.priority` would be). */
+export const TaskSpec = z.strictObject({
   task_type: name("task_type").describe("What kind of work, e.g. `code_review` or `notification`."),
   description: z.string().max(LIMITS.textLength).optional().describe("What to do, for the agent or person who takes it."),
   data: JsonObject.optional().describe("Anything the taker needs: files, ids, parameters."),
@@ -85,13 +93,19 @@ export const CancelTaskRequest = z.strictObject({
   reason: z.string().max(LIMITS.textLength).optional(),
 });
 
+/**
+ * Nullable values below carry a description: zod writes a bare nullable type as
+ * `type: [X, "null"]`, which strict clients warn about, and a described one as `anyOf`.
+ */
+const STATUS_CHANGE = z.string().describe("A task's or an approval's status; null where the change has no status before (or after).").nullable();
+
 export const HistoryEntry = z.object({
   seq: z.number().int(),
   at: Timestamp,
   actor: Subject,
   action: z.string(),
-  from_status: z.string().nullable(),
-  to_status: z.string().nullable(),
+  from_status: STATUS_CHANGE,
+  to_status: STATUS_CHANGE,
   trace_id: z.string(),
   approval_id: Id.nullable(),
 });
@@ -117,14 +131,14 @@ export const Task = z.object({
   target: Role,
   source: Subject,
   task_type: z.string(),
-  description: z.string().nullable(),
+  description: z.string().describe("What to do; null when the sender gave no description.").nullable(),
   data: JsonObject,
   context: JsonObject,
   priority: Priority,
   status: TaskStatus,
   claimed_by: Subject.nullable(),
   result: JsonObject.nullable(),
-  error: z.string().nullable(),
+  error: z.string().describe("Why the task failed; null unless it failed.").nullable(),
   created_at: Timestamp,
   updated_at: Timestamp,
   version: z.number().int().describe("Grows by one with every change; pass it as `after_version` to wait for the next."),
@@ -227,8 +241,8 @@ export const AuditEntry = z.object({
   action: z.string(),
   task_id: Id,
   approval_id: Id.nullable(),
-  from_status: z.string().nullable(),
-  to_status: z.string().nullable(),
+  from_status: STATUS_CHANGE,
+  to_status: STATUS_CHANGE,
   trace_id: z.string(),
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;

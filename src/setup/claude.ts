@@ -3,7 +3,7 @@
  * same: mcpServers.NAME with type "stdio", command, args, env). The user-wide list is
  * `mcpServers` in ~/.claude.json, reachable with --config.
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { SetupClient } from "./client.ts";
 import { jsonFormat } from "./formats.ts";
 import { mcpServersEntry } from "./mcp-json.ts";
@@ -15,10 +15,14 @@ export const claude: SetupClient = {
   about: "this project's .mcp.json; --config ~/.claude.json adds it for all your projects",
   format: jsonFormat,
   entry: (server) => mcpServersEntry(server, { type: "stdio" }),
-  advice: (server) => [
-    "Claude Code asks once before it starts a project's servers; /mcp shows them.",
-    ...(server.env.MESH_JWT_TOKEN !== undefined && !server.env.MESH_JWT_TOKEN.startsWith("${")
-      ? ["A project's .mcp.json is usually committed: to keep the token out of it, pass --token '${MESH_JWT_TOKEN}' and Claude Code fills it in from its environment."]
-      : []),
-  ],
+  // ~/.claude.json is the person's own list, for every project; a project's .mcp.json is shared, and asked about.
+  advice: (server, path) =>
+    basename(path) === ".claude.json"
+      ? ["Claude Code starts the servers in ~/.claude.json in every project: start a new session, and /mcp shows it."]
+      : [
+          "Claude Code asks once before it starts a project's servers; /mcp shows them.",
+          ...(server.env.MESH_JWT_TOKEN !== undefined && !server.env.MESH_JWT_TOKEN.startsWith("${")
+            ? ["A project's .mcp.json is usually committed: to keep the token out of it, pass --token '${MESH_JWT_TOKEN}' and Claude Code fills it in from its environment."]
+            : []),
+        ],
 };

@@ -13,6 +13,6 @@ export type SetupClient = {
   about: string;
   format: ConfigFormat;
   entry: (server: MeshServer) => ClientEntry;
-  /** Anything else worth saying once the entry is written or printed. */
-  advice: (server: MeshServer) => string[];
+  /** Anything else worth saying once the entry is written to (or printed for) the file at `path`. */
+  advice: (server: MeshServer, path: string) => string[];
 };

@@ -7,8 +7,8 @@ import type { SetupClient } from "./client.ts";
 import { readConfigFile, writeConfigFile } from "./config-file.ts";
 import { cursor } from "./cursor.ts";
 import { goose } from "./goose.ts";
-import { mergeEntry } from "./merge.ts";
-import { MESH_ENV, meshServer, type MeshEnvName, type MeshServer } from "./server.ts";
+import { mergeEntry, type Merged } from "./merge.ts";
+import { MESH_ENV, meshServer, type MeshServer } from "./server.ts";
 import { setupSettings } from "./settings.ts";
 
 const CLIENTS: Record<string, SetupClient> = { goose, claude, cursor };
@@ -46,35 +46,44 @@ export async function run(argv: string[]) {
 
   if (!settings.write) {
     const doc = new Document();
-    const missing = mergeEntry(doc, client.entry(server), server);
+    const entry = client.entry(server);
+    const merged = mergeEntry(doc, entry, server);
     process.stdout.write(client.format.stringify(doc, ""));
-    notes.push(`Add this to ${client.section} in ${path}, or rerun with --write to merge it in.`, ...toFillIn(missing));
+    notes.push(`Add this to ${client.section} in ${path}, or rerun with --write to merge it in.`, ...toFillIn(merged, entry.whileIncomplete?.note));
   } else {
     const before = readConfigFile(path);
+    const entry = client.entry(server);
     const after = mergeInto(client, path, before ?? "", server);
     if (after.text === before) {
       notes.push(`${path} already has this entry; nothing written.`);
     } else {
       const { written, backup } = writeConfigFile(path, after.text);
-      notes.push(`${before === undefined ? "Wrote" : "Updated"} ${server.name} in ${written}${backup ? ` (the file as it was: ${backup})` : ""}.`);
+      const did = after.merged.existed ? `Updated ${server.name} in` : `Added ${server.name} to`;
+      notes.push(`${did} ${written}${backup ? ` (the file as it was: ${backup})` : ""}.`);
     }
-    notes.push(...toFillIn(after.missing, path));
+    notes.push(...toFillIn(after.merged, entry.whileIncomplete?.note, path));
   }
   if (!isAbsolute(server.command)) notes.push(`"agent-mesh" is not on your PATH yet: install the binary (npm run build makes dist/agent-mesh) so ${client.title} can start it.`);
-  notes.push(...client.advice(server));
+  notes.push(...client.advice(server, path));
   process.stderr.write(`${notes.join("\n")}\n`);
 }
 
 function mergeInto(client: SetupClient, path: string, text: string, server: MeshServer) {
   try {
     const doc = client.format.parse(text);
-    const missing = mergeEntry(doc, client.entry(server), server);
-    return { text: client.format.stringify(doc, text), missing };
+    const merged = mergeEntry(doc, client.entry(server), server);
+    return { text: client.format.stringify(doc, text), merged };
   } catch (error) {
     if (error instanceof SettingsError) throw new SettingsError(`${path}: ${error.message}; nothing was written`);
     throw error;
   }
 }
 
-const toFillIn = (missing: MeshEnvName[], file?: string) =>
-  missing.length === 0 ? [] : [`Still to fill in${file ? ` (in ${file})` : ""}:`, ...missing.map((name) => `  ${name.padEnd(16)}${MESH_ENV[name].howTo}`)];
+const toFillIn = ({ missing }: Merged, whileIncomplete: string | undefined, file?: string) =>
+  missing.length === 0
+    ? []
+    : [
+        `Still to fill in${file ? ` (in ${file})` : ""}:`,
+        ...missing.map((name) => `  ${name.padEnd(16)}${MESH_ENV[name].howTo}`),
+        ...(whileIncomplete ? [whileIncomplete] : []),
+      ];

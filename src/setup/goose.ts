@@ -41,6 +41,11 @@ export const goose: SetupClient = {
     },
     envField: "envs",
     keep: ["description", "env_keys", "timeout"],
+    // Goose starts every enabled extension with a session, and one with placeholders dies at start.
+    whileIncomplete: {
+      fields: { enabled: false },
+      note: "Until then the extension is switched off (enabled: false); rerunning with the values switches it on.",
+    },
   }),
   advice: () => ["Goose reads its config when a session starts: start a new one (goose session) to load the extension."],
 };

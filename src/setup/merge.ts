@@ -16,10 +16,21 @@ export type ClientEntry = {
   envField: string;
   /** Fields a person may have tuned (a timeout, say): set only when absent. */
   keep?: string[];
+  /**
+   * Fields that replace some of `fields` while a variable is still a placeholder, so the
+   * client does not start a server bound to fail (Goose: `enabled: false`), and what to tell the person.
+   */
+  whileIncomplete?: { fields: Record<string, unknown>; note: string };
 };
 
-/** Merges `entry` for `server` into `doc`; returns the variables left as placeholders. */
-export function mergeEntry(doc: Document, entry: ClientEntry, server: MeshServer): MeshEnvName[] {
+/** What a merge did: whether the entry was there before, and the variables left as placeholders. */
+export type Merged = { existed: boolean; missing: MeshEnvName[] };
+
+/** A value a person (or an earlier run) put there, which a run without a value keeps. */
+const isReal = (value: unknown) => typeof value === "string" && value !== "" && !isPlaceholder(value);
+
+/** Merges `entry` for `server` into `doc`. */
+export function mergeEntry(doc: Document, entry: ClientEntry, server: MeshServer): Merged {
   if (doc.contents === null) doc.contents = doc.createNode({});
   for (let depth = 0; depth < entry.at.length; depth++) {
     const node = depth === 0 ? doc.contents : doc.getIn(entry.at.slice(0, depth), true);
@@ -28,24 +39,24 @@ export function mergeEntry(doc: Document, entry: ClientEntry, server: MeshServer
     }
   }
   const entryNode = doc.getIn(entry.at, true);
-  if (entryNode !== undefined && !isMap(entryNode)) doc.setIn(entry.at, doc.createNode({}));
+  const existed = isMap(entryNode);
+  if (entryNode !== undefined && !existed) doc.setIn(entry.at, doc.createNode({}));
   const envPath = [...entry.at, entry.envField];
   if (doc.hasIn(envPath) && !isMap(doc.getIn(envPath, true))) doc.setIn(envPath, doc.createNode({}));
 
-  const missing: MeshEnvName[] = [];
-  for (const [field, value] of Object.entries(entry.fields)) {
+  const names = Object.keys(server.env) as MeshEnvName[];
+  // Rerunning without a value must not replace a real one with a placeholder.
+  const missing = names.filter((name) => server.env[name] === undefined && !isReal(doc.getIn([...envPath, name])));
+  const fields = missing.length > 0 && entry.whileIncomplete ? { ...entry.fields, ...entry.whileIncomplete.fields } : entry.fields;
+  for (const [field, value] of Object.entries(fields)) {
     if (field === entry.envField) {
-      for (const name of Object.keys(server.env) as MeshEnvName[]) {
+      for (const name of names) {
         const given = server.env[name];
-        const present = doc.getIn([...envPath, name]);
-        // Rerunning without a value must not replace a real one with a placeholder.
-        if (given === undefined && typeof present === "string" && present !== "" && !isPlaceholder(present)) continue;
-        if (given === undefined) missing.push(name);
-        doc.setIn([...envPath, name], given ?? MESH_ENV[name].placeholder);
+        if (given !== undefined || missing.includes(name)) doc.setIn([...envPath, name], given ?? MESH_ENV[name].placeholder);
       }
     } else if (!(entry.keep?.includes(field) && doc.hasIn([...entry.at, field]))) {
       doc.setIn([...entry.at, field], typeof value === "object" && value !== null ? doc.createNode(value) : value);
     }
   }
-  return missing;
+  return { existed, missing };
 }

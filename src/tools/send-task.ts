@@ -1,12 +1,13 @@
 /** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
 import { z } from "zod";
-import { JsonObject, Role, RouteTaskResponse, TaskSpec } from "../lib/schemas.ts";
+import { JsonObject, OPEN, Role, RouteTaskResponse, TaskSpec } from "../lib/schemas.ts";
 import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
 
 const FreeFormTask = TaskSpec.partial()
   .extend({ type: z.string().optional().describe("Accepted in place of task_type.") })
   .loose()
+  .meta(OPEN)
   .describe(
     "The work. Give {task_type, description, data}, or any object such as {type: 'review', files: [...]}: " +
       "`type` stands in for task_type (default `task`), and every other field is kept in data.",

@@ -81,7 +81,8 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
       const config = {
         title: spec.title,
         description: spec.description,
-        inputSchema: z.object(spec.input),
+        // Strict: an argument the tool does not take is refused and named, not dropped unseen.
+        inputSchema: z.strictObject(spec.input),
         outputSchema: z.object({ ...spec.output, trace_id: traceIdField }),
         annotations: { title: spec.title, ...spec.annotations },
       };

@@ -58,6 +58,15 @@ describe("with a web client at an issuer", () => {
     expect(cookie).toContain("HttpOnly");
   });
 
+  test("where the browser goes after sign-in stays on this controller, whatever next says", async () => {
+    for (const next of ["/.//evil.example/x", "//evil.example/x", "https://evil.example/"]) {
+      const res = await get(c, `/login?next=${encodeURIComponent(next)}`);
+      // The flow cookie carries where the callback sends the browser once the issuer answers.
+      const flow = JSON.parse(Buffer.from(/^__Host-mesh-sign-in=([^;]+)/.exec(res.headers.get("set-cookie")!)![1]!, "base64url").toString());
+      expect(flow.next).toBe("/");
+    }
+  });
+
   test("a way back that this browser did not start is refused", async () => {
     const res = await get(c, "/login/callback?code=stolen&state=whatever");
     expect(res.status).toBe(400);

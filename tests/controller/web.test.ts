@@ -115,8 +115,19 @@ describe("signing in", () => {
 
   test("next never leads off this controller", async () => {
     // Browsers drop tabs and newlines from a URL and read "\\" as "/": each of these would be another host.
-    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example"]) {
+    // Dot segments resolve away, so "/.//evil.example/x" would become "//evil.example/x": another host too.
+    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/.//evil.example/x", "/a/..//evil.example"]) {
       const res = await postLink(c.url, { ticket: await loginTicket(c, "ada", []), next });
+      expect(res.headers.get("location")).toBe("/");
+    }
+  });
+
+  test("a person already signed in is sent on only within this controller", async () => {
+    const ada = await signIn(c, "ada", []);
+    // "//" is no URL at all once resolved (a host is missing): it must not fail the request.
+    for (const next of ["/.//evil.example/x", "//"]) {
+      const res = await get(`/login?next=${encodeURIComponent(next)}`, ada.cookie);
+      expect(res.status).toBe(303);
       expect(res.headers.get("location")).toBe("/");
     }
   });

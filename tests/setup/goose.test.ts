@@ -61,8 +61,16 @@ describe("setup goose --write", () => {
     expect(entry).toMatchObject({ enabled: true, cmd: realpathSync(BINARY), args: ["mcp"], envs: { CONTROLLER_URL: "http://mesh.internal:8088", MESH_JWT_TOKEN: "tok-1" } });
 
     expect(readFileSync(`${file}.bak`, "utf8")).toBe(ORIGINAL);
-    expect(run.stderr).toContain(`Updated agent-mesh in ${file}`);
+    expect(run.stderr).toContain(`Added agent-mesh to ${file}`);
     expect(run.stderr).not.toContain("Still to fill in");
+  });
+
+  test("a run that changes an entry already there says it updated it", () => {
+    const { home, file } = gooseHome();
+    setup(["goose", "--write", "--controller-url", "http://localhost:8088", "--token", "tok-1"], { home });
+    const again = setup(["goose", "--write", "--token", "tok-2"], { home });
+    expect(again.stderr).toContain(`Updated agent-mesh in ${file}`);
+    expect(again.stderr).not.toContain("Added");
   });
 
   test("a second run with the same values writes nothing", () => {
@@ -104,9 +112,16 @@ describe("setup goose --write", () => {
     expect(run.stderr).toContain(`Still to fill in (in ${file}):`);
     expect(run.stderr).toMatch(/CONTROLLER_URL .*--controller-url URL/);
     expect(run.stderr).toMatch(/MESH_JWT_TOKEN .*--token TOKEN/);
-    const envs = parse(readFileSync(file, "utf8")).extensions["agent-mesh"].envs;
-    expect(envs.CONTROLLER_URL).toMatch(/^<controller URL/);
-    expect(envs.MESH_JWT_TOKEN).toMatch(/^<token from: agent-mesh token/);
+    const entry = parse(readFileSync(file, "utf8")).extensions["agent-mesh"];
+    expect(entry.envs.CONTROLLER_URL).toMatch(/^<controller URL/);
+    expect(entry.envs.MESH_JWT_TOKEN).toMatch(/^<token from: agent-mesh token/);
+    // Goose would start it and fail on the placeholders: it is written switched off, and said so.
+    expect(entry.enabled).toBe(false);
+    expect(run.stderr).toContain("switched off (enabled: false)");
+    // Given the values, it is switched on.
+    const completed = setup(["goose", "--write", "--controller-url", "http://localhost:8088", "--token", "tok"], { home });
+    expect(parse(readFileSync(file, "utf8")).extensions["agent-mesh"].enabled).toBe(true);
+    expect(completed.stderr).not.toContain("switched off");
   });
 
   test("values come from CONTROLLER_URL and MESH_JWT_TOKEN in the environment too", () => {

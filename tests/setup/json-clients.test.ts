@@ -37,6 +37,14 @@ describe.each(clients)("setup $client", ({ client, fixture: name, file: fileIn, 
     expect(readFileSync(`${file}.bak`, "utf8")).toBe(readFileSync(fixture(name), "utf8"));
   });
 
+  test("says Added for an entry it added and Updated for one it changed", () => {
+    const { home, cwd, file } = withConfig();
+    expect(setup([client, "--write", "--controller-url", "http://mesh:8088", "--token", "a"], { home, cwd }).stderr).toContain(`Added agent-mesh to ${file}`);
+    const again = setup([client, "--write", "--token", "b"], { home, cwd });
+    expect(again.stderr).toContain(`Updated agent-mesh in ${file}`);
+    expect(again.stderr).not.toContain("Added");
+  });
+
   test("keeps other top-level settings, and a token already there when none is given", () => {
     const { home, cwd, file } = withConfig();
     writeFileSync(file, JSON.stringify({ ...readJson(file), theme: "dark" }));
@@ -79,4 +87,16 @@ test("Claude Code: a literal token in .mcp.json earns a hint to let Claude Code 
   const run = setup(["claude", "--write", "--token", "${MESH_JWT_TOKEN}"], { cwd });
   expect(run.stderr).not.toContain("usually committed");
   expect(readJson(join(cwd, ".mcp.json")).mcpServers["agent-mesh"].env.MESH_JWT_TOKEN).toBe("${MESH_JWT_TOKEN}");
+});
+
+test("Claude Code: writing ~/.claude.json gives no advice meant for a project's .mcp.json", () => {
+  const home = scratch();
+  const file = join(home, ".claude.json");
+  writeFileSync(file, JSON.stringify({ numStartups: 3, projects: {} }));
+  const run = setup(["claude", "--write", "--config", file, "--controller-url", "http://mesh:8088", "--token", "secret"], { home, cwd: scratch() });
+  expect(run.code).toBe(0);
+  expect(readJson(file).mcpServers["agent-mesh"].env.MESH_JWT_TOKEN).toBe("secret");
+  expect(run.stderr).not.toContain(".mcp.json");
+  expect(run.stderr).not.toContain("project's servers");
+  expect(run.stderr).toContain("every project");
 });

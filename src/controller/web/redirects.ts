@@ -1,16 +1,27 @@
 /** Where a browser goes next: a path on this controller only, never another site. */
 
-const BASE = "http://controller.invalid";
+/** Any fixed origin serves: only the path, query and fragment of what resolves to it are kept. */
+const ORIGIN = "http://controller.invalid";
+
+const parse = (text: string) => {
+  try {
+    return new URL(text, ORIGIN);
+  } catch {
+    return null;
+  }
+};
 
 /**
- * `next` as a path on this controller, or "/". Browsers drop tabs and newlines from a
- * URL and read "\" as "/", so "/\t/evil.example" would be another host: anything with
- * control characters or backslashes is refused before the URL is parsed.
+ * `next` as a path on this controller, or "/". It is read with the URL parser browsers
+ * use (which drops tabs and newlines and reads "\" as "/"), and kept only if it stays on
+ * this origin. The path it emits is read again: resolving dot segments can leave one
+ * that starts with "//" ("/.//evil.example"), which a browser takes for another host.
  */
 export function safeNext(next: string | null | undefined): string {
-  if (!next || !next.startsWith("/") || /[\u0000-\u001f\u007f\\]/.test(next)) return "/";
-  const url = new URL(next, BASE);
-  return url.origin === BASE ? `${url.pathname}${url.search}${url.hash}` : "/";
+  const url = next ? parse(next) : null;
+  if (url?.origin !== ORIGIN) return "/";
+  const target = `${url.pathname}${url.search}${url.hash}`;
+  return parse(target)?.href === url.href ? target : "/";
 }
 
 /** 303 See Other, never cached, with any cookies to set on the way. */

@@ -30,7 +30,9 @@ type Flow = { state: string; verifier: string; nonce: string; next: string };
 function readFlow(req: Request): Flow | null {
   try {
     const flow = JSON.parse(Buffer.from(cookieValue(req, FLOW_COOKIE) ?? "", "base64url").toString());
-    return ["state", "verifier", "nonce", "next"].every((k) => typeof flow?.[k] === "string") ? flow : null;
+    if (!["state", "verifier", "nonce", "next"].every((k) => typeof flow?.[k] === "string")) return null;
+    // The cookie comes back from the browser: where it leads is checked again, not trusted.
+    return { ...flow, next: safeNext(flow.next) };
   } catch {
     return null;
   }
