@@ -142,22 +142,25 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
 }
 
 /**
- * Progress notifications for one tool call, if the client asked for them: whatever sends
- * them (a wait, a retry), progress only ever grows, as MCP requires.
+ * Progress notifications for one tool call, if the client asked for them. Whatever sends
+ * them (a wait, a retry), progress is the seconds since the call started, and only ever
+ * grows, as MCP requires.
  */
-function progressFor(extra: Extra): ((progress: number, message: string, total?: number) => void) | undefined {
+function progressFor(extra: Extra): ((message: string, total?: number) => void) | undefined {
   const progressToken = extra._meta?.progressToken;
   if (progressToken === undefined) return undefined;
+  const started = Date.now();
   let last = -1;
-  return (progress, message, total) => {
-    last = Math.max(progress, Math.round((last + 0.1) * 10) / 10);
-    extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: last, total, message } }).catch(() => {});
+  return (message, total) => {
+    const progress = Math.round((Date.now() - started) / 100) / 10;
+    if (progress <= last) return;
+    last = progress;
+    extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: total === undefined ? progress : Math.min(total, progress), total, message } }).catch(() => {});
   };
 }
 
 function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext {
   const progress = progressFor(extra);
-  const started = Date.now();
   return {
     client: deps.client,
     call: {
@@ -165,17 +168,13 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
       log: deps.log,
       traceId: newTraceId(),
       onRetry({ attempt, failure, delayMs }) {
-        const elapsed = Math.round((Date.now() - started) / 100) / 10;
-        progress?.(elapsed, `Attempt ${attempt} failed (${failure}); trying again in ${Math.max(1, Math.round(delayMs / 1000))} s.`);
+        progress?.(`Attempt ${attempt} failed (${failure}); trying again in ${Math.max(1, Math.round(delayMs / 1000))} s.`);
       },
     },
     waiting(seconds, what) {
       if (!progress || seconds <= 0) return () => {};
       const started = Date.now();
-      const send = () => {
-        const elapsed = Math.min(seconds, Math.round((Date.now() - started) / 100) / 10);
-        progress(elapsed, `${what} (${Math.round(elapsed)} of ${seconds} s)`, seconds);
-      };
+      const send = () => progress(`${what} (${Math.min(seconds, Math.round((Date.now() - started) / 1000))} of ${seconds} s)`, seconds);
       send();
       const timer = setInterval(send, PROGRESS_EVERY_MS);
       return () => clearInterval(timer);
