@@ -264,6 +264,8 @@ export class ControllerClient {
       }
       if (a.status === 401) return failure(a, attempts, { tokenDiagnosis: this.tokens.diagnose?.() });
       if (!a.retryable) return failure(a, attempts);
+      const budgetSpent = { gaveUp: true, budgetSeconds: this.#o.budgetMs / 1000 };
+      if (deadline - performance.now() < MIN_ATTEMPT_MS) return failure(a, attempts, budgetSpent);
       if (retriesLeft === 0) return failure(a, attempts, { gaveUp: true });
       retriesLeft--;
       const backoff = this.#o.random() * Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** (attempts - 1));
@@ -271,7 +273,7 @@ export class ControllerClient {
       const left = deadline - performance.now() - delay;
       if (left < MIN_ATTEMPT_MS) {
         if (a.retryAfterMs !== undefined) return failure(a, attempts, { retryAfterSeconds: Math.ceil(delay / 1000) });
-        return failure(a, attempts, { gaveUp: true, budgetSeconds: this.#o.budgetMs / 1000 });
+        return failure(a, attempts, budgetSpent);
       }
       log?.warn("retrying controller call", { request: `${req.method} ${req.path}`, attempt: attempts, failure: a.status ?? a.kind, delay_ms: Math.round(delay), trace_id: traceId, idempotency_key: idempotencyKey });
       o.onRetry?.({ attempt: attempts, failure: a.status ? `HTTP ${a.status}` : a.detail, delayMs: delay });

@@ -149,6 +149,15 @@ describe("the network", () => {
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", attempts: 2, gaveUp: true });
   });
 
+  test("an attempt cut short by the call's time budget says the budget ran out", async () => {
+    const server = misbehave(["hang"]);
+    const { client } = clientFor(server.url, { timeoutMs: 5_000, budgetMs: 1_500, retries: 0 });
+    const r = await client.getTask("t-1");
+    await server.stop();
+    expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", detail: "No answer within 1.5 s.", gaveUp: true, budgetSeconds: 1.5 });
+    if (!r.ok) expect(explainFailure(r.failure, "MESH_JWT_TOKEN")).toContain("Gave up after 1 attempt, when this call's 1.5 s time budget ran out.");
+  });
+
   test("a long-poll's wait is added to the per-attempt timeout", async () => {
     const server = misbehave([{ afterMs: 400, response: Response.json({ items: [], next_cursor: null }) }]);
     const { client } = clientFor(server.url, { timeoutMs: 200, retries: 0 });
