@@ -168,7 +168,7 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
       log: deps.log,
       traceId: newTraceId(),
       onRetry({ attempt, failure, delayMs }) {
-        progress?.(`Attempt ${attempt} failed (${failure}); trying again in ${Math.max(1, Math.round(delayMs / 1000))} s.`);
+        progress?.(`Attempt ${attempt} failed (${failure}); trying again in ${Math.round(delayMs / 100) / 10} s.`);
       },
     },
     waiting(seconds, what) {
