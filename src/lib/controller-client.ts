@@ -119,7 +119,6 @@ const FROM_ANYONE = (status: number) => RETRYABLE_STATUS(status) || status === 4
 /** Less time than this left in the budget is not worth another attempt. */
 const MIN_ATTEMPT_MS = 1_000;
 
-
 const kindOfStatus = (status: number): ErrorKind =>
   (Object.entries(ERROR_KINDS).find(([, k]) => k.status === status)?.[0] as ErrorKind | undefined) ?? (status >= 500 ? "internal" : "bad_request");
 
