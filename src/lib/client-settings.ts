@@ -3,9 +3,9 @@
  * it and proves who it is. One table for both, so the variables mean the same.
  */
 import { z } from "zod";
-import { ControllerClient } from "./controller-client.ts";
+import { ControllerClient, DEFAULT_BUDGET_SECONDS } from "./controller-client.ts";
 import type { Logger } from "./log.ts";
-import { httpUrl, nonNegativeInt, SettingsError, type SettingsOf, type SettingsSpec } from "./settings.ts";
+import { httpUrl, nonNegativeInt, seconds, SettingsError, type SettingsOf, type SettingsSpec } from "./settings.ts";
 import { tokenSourceFrom } from "./token-source.ts";
 
 const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`).optional();
@@ -13,11 +13,12 @@ const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`)
 export const clientSettings = {
   controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl, fallback: "http://localhost:8088", help: "The controller to call" },
   retries: { env: "MESH_RETRY_COUNT", schema: nonNegativeInt(10), fallback: "3", help: "Retries after the first attempt (connection errors, timeouts, 408, 429, 5xx only)" },
-  timeoutSeconds: {
-    env: "MESH_TIMEOUT_SECS",
-    schema: z.coerce.number({ error: "must be a number of seconds" }).positive("must be more than 0").max(600, "must be at most 600"),
-    fallback: "30",
-    help: "Seconds one attempt may take (a long-poll's wait comes on top)",
+  timeoutSeconds: { env: "MESH_TIMEOUT_SECS", schema: seconds(600), fallback: "30", help: "Seconds one attempt may take (a long-poll's wait comes on top)" },
+  budgetSeconds: {
+    env: "MESH_CALL_BUDGET_SECS",
+    schema: seconds(3600),
+    fallback: String(DEFAULT_BUDGET_SECONDS),
+    help: "Seconds one call may take in all, retries included (a long-poll's wait comes on top); keep it under the host's tool-call timeout",
   },
   jwt: {
     env: "MESH_JWT_TOKEN",
@@ -41,5 +42,12 @@ export function connect(settings: ClientSettings, log: Logger): ControllerClient
   } catch (error) {
     throw new SettingsError((error as Error).message);
   }
-  return new ControllerClient({ baseUrl: settings.controllerUrl, tokens, retries: settings.retries, timeoutMs: settings.timeoutSeconds * 1000, log });
+  return new ControllerClient({
+    baseUrl: settings.controllerUrl,
+    tokens,
+    retries: settings.retries,
+    timeoutMs: settings.timeoutSeconds * 1000,
+    budgetMs: settings.budgetSeconds * 1000,
+    log,
+  });
 }

@@ -2,7 +2,9 @@
  * The controller's HTTP API as typed calls, for the MCP tools.
  *
  * Retries only what is safe to retry: connection errors, timeouts, 408, 429 and 5xx,
- * with capped exponential backoff and full jitter, honouring Retry-After. Every
+ * with capped exponential backoff and full jitter, honouring Retry-After, all within
+ * one time budget per call (a long-poll's wait on top), so that a host that gives up
+ * on a tool call hears why before it does. Every
  * attempt of one call carries the same Idempotency-Key and trace id, so a retried
  * POST cannot act twice and the controller's logs tie the attempts together.
  * Failures come back as values that say what went wrong, for tools to explain.
@@ -30,10 +32,14 @@ import {
   type TaskReadQuery,
 } from "./schemas.ts";
 import { TokenError, type TokenSource } from "./token-source.ts";
+import { networkFault, type NetworkFault } from "./network-fault.ts";
 import { newTraceId, traceparentFor } from "./trace.ts";
 
 /** What went wrong: a problem type the controller named, or what happened on the way. */
-export type FailureKind = ErrorKind | "unreachable" | "timeout" | "cancelled" | "bad_response" | "credentials";
+export type FailureKind = ErrorKind | "unreachable" | "timeout" | "cancelled" | "bad_response" | "not_controller" | "credentials" | "unsendable";
+
+/** Default total time for one call, retries included: under the 60 s many MCP hosts allow a tool call. */
+export const DEFAULT_BUDGET_SECONDS = 45;
 
 export type Failure = {
   kind: FailureKind;
@@ -51,6 +57,12 @@ export type Failure = {
   idempotencyKey?: string;
   /** A Retry-After longer than this client is willing to wait, in seconds. */
   retryAfterSeconds?: number;
+  /** For `unreachable`: how the connection failed. */
+  network?: NetworkFault;
+  /** Set when retrying stopped because the call's time budget ran out: the budget in seconds. */
+  budgetSeconds?: number;
+  /** For `unauthenticated`: what this side can tell about the token it showed. */
+  tokenDiagnosis?: string;
 };
 
 export type Outcome<T> = { ok: true; value: T; traceId: string; attempts: number } | { ok: false; failure: Failure };
@@ -62,10 +74,10 @@ export type ControllerClientOptions = {
   retries: number;
   /** Per attempt; a long-poll's wait is added on top. */
   timeoutMs: number;
+  /** All attempts and waits between them; a long-poll's wait is added on top. A Retry-After past it ends the call. */
+  budgetMs?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
-  /** A Retry-After longer than this ends the call instead of waiting. */
-  maxRetryAfterMs?: number;
   log?: Logger;
   random?: () => number;
 };
@@ -79,7 +91,12 @@ export type CallOptions = {
   traceId?: string;
   /** For a POST: the key of an earlier call being repeated, so it is not done twice; a new one otherwise. */
   idempotencyKey?: string;
+  /** Told before each retry, e.g. to send the MCP client a progress notification. */
+  onRetry?: (retry: Retry) => void;
 };
+
+/** A retry about to happen: what failed, and when the next attempt starts. */
+export type Retry = { attempt: number; failure: string; delayMs: number };
 
 type Request = {
   method: "GET" | "POST";
@@ -94,9 +111,13 @@ type Request = {
 /** One attempt's result: the parsed answer, or a failure and whether another attempt may help. */
 type Attempt =
   | { ok: true; value: unknown }
-  | { ok: false; kind: FailureKind; detail: string; status?: number; fields?: FieldError[]; retryable: boolean; retryAfterMs?: number };
+  | { ok: false; kind: FailureKind; detail: string; status?: number; fields?: FieldError[]; retryable: boolean; retryAfterMs?: number; network?: NetworkFault };
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
+/** Statuses any server or proxy on the way may answer; other errors come from the controller as problems, or not from a controller. */
+const FROM_ANYONE = (status: number) => RETRYABLE_STATUS(status) || status === 413;
+/** Less time than this left in the budget is not worth another attempt. */
+const MIN_ATTEMPT_MS = 1_000;
 
 const kindOfStatus = (status: number): ErrorKind =>
   (Object.entries(ERROR_KINDS).find(([, k]) => k.status === status)?.[0] as ErrorKind | undefined) ?? (status >= 500 ? "internal" : "bad_request");
@@ -142,7 +163,7 @@ export class ControllerClient {
   constructor(options: ControllerClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.tokens = options.tokens;
-    this.#o = { baseDelayMs: 500, maxDelayMs: 10_000, maxRetryAfterMs: 60_000, random: Math.random, ...options };
+    this.#o = { baseDelayMs: 500, maxDelayMs: 10_000, budgetMs: DEFAULT_BUDGET_SECONDS * 1000, random: Math.random, ...options };
   }
 
   // ── the API ────────────────────────────────────────────────────────────────
@@ -203,6 +224,7 @@ export class ControllerClient {
     // Every POST changes something; the controller honours the key on all of them.
     const idempotencyKey = req.method === "POST" ? (o.idempotencyKey ?? crypto.randomUUID()) : undefined;
     const url = `${this.baseUrl}${req.path}${searchOf(req.query)}`;
+    const deadline = performance.now() + this.#o.budgetMs + (req.waitSeconds ?? 0) * 1000;
     const failure = (a: Extract<Attempt, { ok: false }>, attempts: number, extra: Partial<Failure> = {}): Outcome<T> => ({
       ok: false,
       failure: {
@@ -216,32 +238,49 @@ export class ControllerClient {
         attempts,
         gaveUp: false,
         idempotencyKey,
+        network: a.network,
         ...extra,
       },
     });
 
+    // Serialised once, before anything is sent: a value JSON cannot hold is the caller's mistake, not the network's.
+    let body: string | undefined;
+    try {
+      body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    } catch (error) {
+      return failure({ ok: false, kind: "unsendable", detail: `The request cannot be written as JSON: ${(error as Error).message}`, retryable: false }, 0);
+    }
+
     let renewed = false;
     let retriesLeft = this.#o.retries;
     for (let attempts = 1; ; attempts++) {
-      const a = await this.#attempt(req, url, traceId, idempotencyKey, o.signal);
+      const a = await this.#attempt(req, url, body, traceId, idempotencyKey, deadline - performance.now(), o.signal);
       if (a.ok) return { ok: true, value: a.value as T, traceId, attempts };
       // A rejected token gets one fresh token, outside the retry budget.
       if (a.status === 401 && !renewed && this.tokens.renew()) {
         renewed = true;
         continue;
       }
+      if (a.status === 401) return failure(a, attempts, { tokenDiagnosis: this.tokens.diagnose?.() });
       if (!a.retryable) return failure(a, attempts);
+      const budgetSpent = { gaveUp: true, budgetSeconds: this.#o.budgetMs / 1000 };
+      if (deadline - performance.now() < MIN_ATTEMPT_MS) return failure(a, attempts, budgetSpent);
       if (retriesLeft === 0) return failure(a, attempts, { gaveUp: true });
       retriesLeft--;
       const backoff = this.#o.random() * Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** (attempts - 1));
       const delay = a.retryAfterMs ?? backoff;
-      if (delay > this.#o.maxRetryAfterMs) return failure(a, attempts, { retryAfterSeconds: Math.ceil(delay / 1000) });
+      const left = deadline - performance.now() - delay;
+      if (left < MIN_ATTEMPT_MS) {
+        if (a.retryAfterMs !== undefined) return failure(a, attempts, { retryAfterSeconds: Math.ceil(delay / 1000) });
+        return failure(a, attempts, budgetSpent);
+      }
       log?.warn("retrying controller call", { request: `${req.method} ${req.path}`, attempt: attempts, failure: a.status ?? a.kind, delay_ms: Math.round(delay), trace_id: traceId, idempotency_key: idempotencyKey });
+      o.onRetry?.({ attempt: attempts, failure: a.status ? `HTTP ${a.status}` : a.detail, delayMs: delay });
       if (!(await pause(delay, o.signal))) return failure({ ...a, kind: "cancelled", detail: "The call was cancelled while waiting to retry." }, attempts);
     }
   }
 
-  async #attempt(req: Request, url: string, traceId: string, idempotencyKey: string | undefined, signal?: AbortSignal): Promise<Attempt> {
+  async #attempt(req: Request, url: string, body: string | undefined, traceId: string, idempotencyKey: string | undefined, leftMs: number, signal?: AbortSignal): Promise<Attempt> {
     let token: string;
     try {
       token = await this.tokens.token();
@@ -258,43 +297,52 @@ export class ControllerClient {
       ...(idempotencyKey && { "idempotency-key": idempotencyKey }),
       ...(req.body !== undefined && { "content-type": "application/json" }),
     };
-    const timeout = AbortSignal.timeout(this.#o.timeoutMs + (req.waitSeconds ?? 0) * 1000);
+    const timeoutMs = Math.min(this.#o.timeoutMs + (req.waitSeconds ?? 0) * 1000, leftMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
     let status: number;
     let text: string;
     let retryAfter: string | null;
+    let contentType: string;
     try {
       const response = await fetch(url, {
         method: req.method,
         headers,
-        body: req.body === undefined ? undefined : JSON.stringify(req.body),
+        body,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         redirect: "error",
       });
       status = response.status;
       retryAfter = response.headers.get("retry-after");
+      contentType = response.headers.get("content-type")?.split(";")[0]?.trim() || "no content type";
       text = await response.text();
     } catch (error) {
       if (signal?.aborted) return { ok: false, kind: "cancelled", detail: "The call was cancelled.", retryable: false };
-      if (timeout.aborted) return { ok: false, kind: "timeout", detail: `No answer within ${this.#o.timeoutMs / 1000 + (req.waitSeconds ?? 0)} s.`, retryable: true };
-      return { ok: false, kind: "unreachable", detail: (error as Error).message, retryable: true };
+      if (timeout.aborted) return { ok: false, kind: "timeout", detail: `No answer within ${Math.round(timeoutMs / 100) / 10} s.`, retryable: true };
+      return { ok: false, kind: "unreachable", ...networkFault(error), retryable: true };
     }
-    let body: unknown;
+    let answer: unknown;
+    let isJson = false;
     try {
-      body = text ? JSON.parse(text) : undefined;
+      answer = text ? JSON.parse(text) : undefined;
+      isJson = text !== "";
     } catch {
-      body = undefined;
+      answer = undefined;
     }
+    // Quoting another server's page would mislead; its status and type say enough.
+    const foreign = { kind: "not_controller" as const, status, detail: `HTTP ${status} with ${isJson ? "JSON" : contentType} that is not the Agent Mesh API`, retryable: false };
     if (status >= 200 && status < 300) {
-      const parsed = req.response.safeParse(body);
+      if (!isJson) return { ok: false, ...foreign };
+      const parsed = req.response.safeParse(answer);
       if (parsed.success) return { ok: true, value: parsed.data };
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
       return { ok: false, kind: "bad_response", status, detail: `The answer (${status}) does not match the API this client knows: ${where}${issue?.message ?? "not JSON"}.`, retryable: false };
     }
-    const problem = Problem.safeParse(body);
+    const problem = Problem.safeParse(answer);
+    if (!problem.success && !FROM_ANYONE(status)) return { ok: false, ...foreign };
     const retryable = RETRYABLE_STATUS(status);
     const kind = (problem.success && kindOfProblemType(problem.data.type)) || kindOfStatus(status);
-    const detail = problem.success ? problem.data.detail : text.trim().slice(0, 300) || `HTTP ${status}`;
+    const detail = problem.success ? problem.data.detail : `HTTP ${status} with ${contentType}, from the controller or something in front of it`;
     return { ok: false, kind, status, detail, fields: problem.success ? problem.data.errors : undefined, retryable, retryAfterMs: retryable ? retryAfterMs(retryAfter) : undefined };
   }
 }

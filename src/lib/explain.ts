@@ -9,7 +9,10 @@ import type { Failure, FailureKind } from "./controller-client.ts";
  * agent's MCP server must be restarted, a person's command just run again.
  */
 export type Audience = {
+  /** How a changed setting takes effect. */
   apply: string;
+  /** How to try the same thing again, when nothing needs to change here. */
+  again: string;
   lookUp: string;
   ids: string;
   /** How to repeat a call that may have been done already without doing it twice, if this audience can. */
@@ -17,6 +20,7 @@ export type Audience = {
 };
 export const FOR_AGENTS: Audience = {
   apply: "restart this MCP server",
+  again: "call again (this server reconnects by itself; it needs no restart)",
   lookUp: "Call fetch_status",
   ids: "send_task, check_inbox or list_approvals",
   repeat: (key) =>
@@ -27,7 +31,7 @@ export const FOR_AGENTS_SETTLING: Audience = {
   ...FOR_AGENTS,
   repeat: () => "it may have been done already; calling again is safe: if it was, the controller answers that it is already done and nothing happens twice.",
 };
-export const FOR_PEOPLE: Audience = { apply: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
+export const FOR_PEOPLE: Audience = { apply: "run the command again", again: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
 
 /** A call this server refused before asking the controller anything. */
 export type Refusal = { message: string; next: string; field?: string };
@@ -38,24 +42,24 @@ const fieldsOf = (f: Failure) => (f.fields?.length ? f.fields.map((e) => `${e.fi
 
 function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
   const advice: Record<FailureKind, () => Advice> = {
-    unreachable: () => ({
-      what: `Could not reach the controller at ${f.controllerUrl} (${f.detail}).`,
-      cause: "No controller is running there, or CONTROLLER_URL points to the wrong place.",
-      next: `Start one with \`agent-mesh controller\` (it listens on http://localhost:8088), or set CONTROLLER_URL to where it runs and ${to.apply}.`,
-    }),
+    unreachable: () => ({ what: `Could not reach the controller at ${f.controllerUrl}: ${f.detail}.`, ...unreachable(f, to) }),
     timeout: () => ({
       what: `The controller at ${f.controllerUrl} did not answer in time (${f.detail}).`,
       cause: "It is overloaded, or its database is slow.",
       next: "Try again in a little while; MESH_TIMEOUT_SECS allows a longer wait per attempt.",
     }),
     cancelled: () => ({ what: "The call was cancelled before it finished.", next: "Call again if it is still wanted." }),
-    credentials: () => ({
-      what: `Could not get a token: ${f.detail}`,
-      next: `Set MESH_JWT_TOKEN (from \`agent-mesh token\`), or MESH_OIDC_ISSUER with MESH_CLIENT_ID and MESH_CLIENT_SECRET, then ${to.apply}.`,
-    }),
+    credentials: () =>
+      f.gaveUp
+        ? { what: `Could not get a token: ${f.detail}`, cause: "The identity provider is down or out of reach.", next: `Try again shortly: ${to.again}.` }
+        : {
+            what: `Could not get a token: ${f.detail}`,
+            cause: "The identity provider does not accept MESH_CLIENT_ID and MESH_CLIENT_SECRET, or MESH_OIDC_ISSUER / MESH_TOKEN_URL names the wrong place.",
+            next: `Correct those settings with whoever runs the identity provider, then ${to.apply}.`,
+          },
     unauthenticated: () => ({
       what: `The controller rejected the token: ${f.detail}`,
-      cause: tokenOrigin === "MESH_JWT_TOKEN" ? "MESH_JWT_TOKEN has expired, or was made for another controller." : `The token from ${tokenOrigin} is not accepted by this controller (issuer or audience differ).`,
+      cause: f.tokenDiagnosis ?? `The token from ${tokenOrigin} is not accepted by this controller (issuer or audience differ).`,
       next:
         tokenOrigin === "MESH_JWT_TOKEN"
           ? `Mint a new one with \`agent-mesh token --sub NAME --role ROLE\`, set MESH_JWT_TOKEN to it and ${to.apply}.`
@@ -92,6 +96,12 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
       cause: "This client and the controller are different versions.",
       next: "Run matching versions of agent-mesh on both sides.",
     }),
+    not_controller: () => ({
+      what: `What answers at ${f.controllerUrl} is not an Agent Mesh controller: ${f.request} got ${f.detail}.`,
+      cause: "CONTROLLER_URL points at another web server, or at a path below the controller's address.",
+      next: `Set CONTROLLER_URL to the controller's base URL (its /status names agent-mesh), e.g. http://localhost:8088, and ${to.apply}.`,
+    }),
+    unsendable: () => ({ what: f.detail, next: "Correct the arguments and call again." }),
     bad_response: () => ({ what: f.detail, cause: "This client and the controller are different versions.", next: "Run matching versions of agent-mesh on both sides." }),
     internal: () => ({
       what: `The controller failed: ${f.detail}`,
@@ -106,6 +116,23 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
   return advice[f.kind]();
 }
 
+/** A connection that failed: the cause and next step that fit how it failed. */
+function unreachable(f: Failure, to: Audience): Omit<Advice, "what"> {
+  switch (f.network) {
+    case "no_such_host":
+      return { cause: "The host name in CONTROLLER_URL is misspelt, or name resolution is down.", next: `Set CONTROLLER_URL to the controller's address and ${to.apply}.` };
+    case "tls":
+      return { cause: "CONTROLLER_URL says https:// but the controller speaks plain http, or its certificate is not trusted.", next: `Correct CONTROLLER_URL's scheme (or the certificate) and ${to.apply}.` };
+    case "closed":
+      return { cause: "The controller stopped or restarted during the call, or a proxy on the way closed the connection.", next: `Once it is back, ${to.again}.` };
+    default:
+      return {
+        cause: "No controller is running at that address: it is stopped, or CONTROLLER_URL names the wrong host or port.",
+        next: `Start one with \`agent-mesh controller\` (or ask whoever runs it), then ${to.again}.`,
+      };
+  }
+}
+
 export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = FOR_AGENTS): string {
   const { what, cause, next } = advise(f, tokenOrigin, to);
   // An attempt that may have reached the controller must be repeated with its key, or it may happen twice.
@@ -116,7 +143,7 @@ export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = F
     cause && `Likely cause: ${cause}`,
     `What to do: ${next}`,
     repeat,
-    f.gaveUp && `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}.`,
+    f.gaveUp && `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.budgetSeconds ? `, when this call's ${f.budgetSeconds} s time budget ran out` : ""}.`,
     // When an attempt may have reached the controller, the key is how a person checks what it did.
     f.idempotencyKey && (f.gaveUp || f.kind === "bad_response" || f.kind === "timeout") && `Idempotency key: ${f.idempotencyKey}`,
     `Request: ${f.request} on ${f.controllerUrl}${f.status ? ` (HTTP ${f.status})` : ""}`,

@@ -16,6 +16,8 @@ export const LIMITS = {
   pageBytes: 4 * 1024 * 1024,
   defaultPageSize: 50,
   waitSeconds: 60,
+  /** How deep a JSON body may nest: no task needs more, and recursion has limits. */
+  jsonDepth: 64,
 } as const;
 
 const name = (what: string) =>

@@ -63,7 +63,8 @@ export function settingsHelp(spec: SettingsSpec): string {
   const rows = Object.values(spec).map((s) => {
     const flag = s.flag ? `--${s.flag}${s.boolean ? "" : " VALUE"}` : "";
     const fallback = typeof s.fallback === "function" ? s.fallback() : s.fallback;
-    const extra = [s.env && `env ${s.env}`, fallback !== undefined && `default ${fallback}`].filter(Boolean).join(", ");
+    // An environment-only setting is already named on the left.
+    const extra = [s.flag && s.env && `env ${s.env}`, fallback !== undefined && `default ${fallback}`].filter(Boolean).join(", ");
     return { left: flag || s.env || "", right: `${s.help}${extra ? ` (${extra})` : ""}` };
   });
   const width = Math.max(...rows.map((r) => r.left.length));
@@ -99,9 +100,18 @@ export const durationSeconds = z
 export const durationBetween = (min: number, max: number, what: string) =>
   durationSeconds.refine((s) => s >= min && s <= max, `${what} must be between ${min} s and ${max} s`);
 
-export const port = z.coerce.number().int("must be a whole number").min(0).max(65535, "must be a port from 0 to 65535");
-export const positiveInt = (max: number) => z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(max, `must be at most ${max}`);
-export const nonNegativeInt = (max: number) => z.coerce.number().int("must be a whole number").min(0, "must be 0 or more").max(max, `must be at most ${max}`);
+/** Text that must be a whole number; checked as text, so "abc" is called what it is rather than NaN. */
+const wholeNumber = z.string().regex(/^\d+$/, "must be a whole number").transform(Number);
+export const port = wholeNumber.pipe(z.number().max(65535, "must be a port from 0 to 65535"));
+export const positiveInt = (max: number) => wholeNumber.pipe(z.number().min(1, "must be at least 1").max(max, `must be at most ${max}`));
+export const nonNegativeInt = (max: number) => wholeNumber.pipe(z.number().max(max, `must be at most ${max}`));
+/** A number of seconds above 0, such as `30` or `2.5`. */
+export const seconds = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, "must be a number of seconds")
+    .transform(Number)
+    .pipe(z.number().positive("must be more than 0").max(max, `must be at most ${max}`));
 export const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" });
 export const logLevel = z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` });
 /** `--log-level` / MESH_LOG_LEVEL, as every command reads it; only the default differs. */

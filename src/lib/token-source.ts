@@ -5,6 +5,7 @@
  * rejects them.
  */
 
+import { networkFault } from "./network-fault.ts";
 import { discoveryUrl, endpointFrom } from "./oidc.ts";
 
 export type TokenSource = {
@@ -14,6 +15,8 @@ export type TokenSource = {
   token(): Promise<string>;
   /** The controller said 401: forget the token. True when asking again may give a better one. */
   renew(): boolean;
+  /** After a 401: what this side can tell about the token (not a JWT, expired, …), as a likely cause. */
+  diagnose?(): string;
 };
 
 export class TokenError extends Error {
@@ -46,23 +49,21 @@ export type TokenSettings = {
   scope?: string;
 };
 
-export function staticToken(token: string): TokenSource {
-  return { origin: "MESH_JWT_TOKEN", token: async () => token, renew: () => false };
+export function staticToken(token: string, now: () => number = Date.now): TokenSource {
+  return { origin: "MESH_JWT_TOKEN", token: async () => token, renew: () => false, diagnose: () => diagnoseJwt(token, now()) };
 }
 
-/** Used when nothing is configured: every call explains what to set. */
-export function noToken(): TokenSource {
-  return {
-    origin: "no credentials",
-    token: async () => {
-      throw new TokenError(
-        "No credentials are configured. Set MESH_JWT_TOKEN (e.g. from `agent-mesh token --sub NAME --role ROLE`), or MESH_CLIENT_ID and MESH_CLIENT_SECRET with MESH_OIDC_ISSUER or MESH_TOKEN_URL.",
-        false,
-      );
-    },
-    renew: () => false,
-  };
+/** Why a fixed token may have been refused, judged from the token alone (its signature is the controller's business). */
+export function diagnoseJwt(token: string, now: number): string {
+  const claims = jwtClaims(token);
+  if (!claims || token.split(".").length !== 3) return "MESH_JWT_TOKEN is not a JWT (three base64url parts separated by dots); it may have been cut or mangled when it was copied.";
+  if (typeof claims.exp === "number" && claims.exp * 1000 <= now) return `MESH_JWT_TOKEN expired at ${new Date(claims.exp * 1000).toISOString()}.`;
+  return "MESH_JWT_TOKEN was made for another controller: signed with another key, or for another issuer or audience.";
 }
+
+/** What to say when no way of getting a token is configured. */
+export const NO_CREDENTIALS =
+  "no credentials: set MESH_JWT_TOKEN (from `agent-mesh token --sub NAME --role ROLE`), or MESH_CLIENT_ID and MESH_CLIENT_SECRET with MESH_OIDC_ISSUER or MESH_TOKEN_URL";
 
 /** Renew this long before expiry: a fifth of the lifetime, at most a minute. */
 const renewalMargin = (lifetimeMs: number) => Math.min(60_000, lifetimeMs / 5);
@@ -80,7 +81,7 @@ export function clientCredentials(o: ClientCredentials): TokenSource {
     try {
       response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
-      throw new TokenError(`The identity provider at ${url} could not be reached: ${(error as Error).message}`, true);
+      throw new TokenError(`The identity provider at ${url} could not be reached: ${networkFault(error).detail}.`, true);
     }
     const text = await response.text();
     let body: unknown;
@@ -148,7 +149,8 @@ export function tokenSourceFrom(s: TokenSettings): TokenSource {
     if (wantsClientCredentials) throw new Error("MESH_JWT_TOKEN and MESH_CLIENT_ID/MESH_CLIENT_SECRET are both set; keep one way of getting a token");
     return staticToken(s.jwt);
   }
-  if (!wantsClientCredentials) return noToken();
+  // Refused at start, so that a host shows this server as failed rather than connected.
+  if (!wantsClientCredentials) throw new Error(NO_CREDENTIALS);
   if (!s.clientId || !s.clientSecret) throw new Error("client credentials need both MESH_CLIENT_ID and MESH_CLIENT_SECRET");
   const endpoint = s.tokenUrl ? { tokenUrl: s.tokenUrl } : s.oidcIssuer ? { issuer: s.oidcIssuer } : undefined;
   if (!endpoint) throw new Error("client credentials need MESH_OIDC_ISSUER (discovery) or MESH_TOKEN_URL to know where to ask");

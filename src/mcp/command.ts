@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const settings = checked(loadSettings(mcpSettings, argv), argv);
-  const log = createLogger(settings.logLevel);
+  const log = createLogger(settings.logLevel ?? (settings.http ? "info" : "warn"));
   const client = connect(settings, log);
   const tokens = client.tokens;
   const { createMcpServer } = await import("./server.ts");

@@ -1,7 +1,7 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../lib/client-settings.ts";
-import { list, logLevelSetting, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { list, logLevel, logLevelSetting, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const mcpSettings = {
   http: { flag: "http", schema: z.boolean().default(false), boolean: true, help: "Serve MCP over Streamable HTTP at /mcp instead of stdio" },
@@ -14,7 +14,8 @@ export const mcpSettings = {
   },
   allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
   ...clientSettings,
-  logLevel: logLevelSetting("info"),
+  // Hosts show a stdio server's stderr to their users: only what needs attention, unless asked.
+  logLevel: { ...logLevelSetting("warn"), schema: logLevel.optional(), fallback: undefined, help: "debug, info, warn or error (logs go to stderr); default warn over stdio, info with --http" },
 } satisfies SettingsSpec;
 
 export type McpSettings = SettingsOf<typeof mcpSettings>;

@@ -18,17 +18,23 @@ export const checkInbox = defineTool({
     wait_seconds: waitSeconds("for a matching task when there is none yet"),
     limit: z.number().int().min(1).max(LIMITS.pageSize).default(20).describe("At most this many tasks."),
   },
-  output: { tasks: z.array(Task) },
+  output: { tasks: z.array(Task), more: z.boolean().describe("More tasks match than the limit let through.") },
   annotations: READS,
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
-    const r = await ctx.client.listTasks({ for: "me", target: role, status, task_type, limit, wait: wait_seconds || undefined }, ctx.call).finally(stop);
+    const filters = { for: "me", target: role, status, task_type } as const;
+    const r = await ctx.client.listTasks({ ...filters, limit, wait: wait_seconds || undefined }, ctx.call).finally(stop);
     if (!r.ok) return r;
     const tasks = r.value.items;
+    // A page can end at its limit or its byte budget; a look past it tells whether more are waiting.
+    const cursor = r.value.next_cursor;
+    const beyond = tasks.length && cursor ? await ctx.client.listTasks({ ...filters, cursor, limit: 1 }, ctx.call) : undefined;
+    const more = beyond?.ok === true && beyond.value.items.length > 0;
     const whose = role ? `role ${role}` : "your roles";
     const text = tasks.length
-      ? `${tasks.length} ${status} task(s) for ${whose}:\n${taskList(tasks)}`
+      ? `${more ? `The oldest ${tasks.length}` : tasks.length} ${status} task(s) for ${whose}:\n${taskList(tasks)}` +
+        (more ? `\nMore are waiting: call check_inbox with a larger limit (up to ${LIMITS.pageSize})${status === "pending" ? ", or again once these are claimed" : ""}.` : "")
       : `No ${status} tasks for ${whose}${wait_seconds ? ` after waiting ${wait_seconds} s` : ""}.`;
-    return succeed({ tasks }, text);
+    return succeed({ tasks, more }, text);
   },
 });

@@ -17,6 +17,7 @@ import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/proto
 import { z } from "zod";
 import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
 import type { Logger } from "../lib/log.ts";
+import { LIMITS } from "../lib/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../lib/explain.ts";
 
@@ -27,7 +28,7 @@ export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "
 
 export type ToolContext = {
   client: ControllerClient;
-  /** Pass to every controller call: the client's cancellation, this call's logger and its one trace id. */
+  /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
   waiting(seconds: number, what: string): () => void;
@@ -67,6 +68,35 @@ type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export const succeed = <O>(data: O, text: string): ToolOutcome<O> => ({ ok: true, data, text });
 export const refuse = (message: string, next: string, field?: string): ToolFailure => ({ ok: false, refusal: { message, next, field } });
 
+/**
+ * How deep a value nests (a scalar is 0), counted without recursion so that no input can
+ * exhaust the stack; stops counting past `limit`.
+ */
+function nesting(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** The controller takes bodies nested LIMITS.jsonDepth deep; an argument sits one level down in the body. */
+const MAX_ARGUMENT_DEPTH = LIMITS.jsonDepth - 1;
+
+function tooDeep(args: unknown): ToolFailure | undefined {
+  for (const [name, value] of Object.entries(args ?? {})) {
+    if (nesting(value, MAX_ARGUMENT_DEPTH) > MAX_ARGUMENT_DEPTH) {
+      return refuse(`nested more than ${MAX_ARGUMENT_DEPTH} levels deep.`, `Flatten it: no task needs deeper data; put large structures somewhere shared and pass a link.`, name);
+    }
+  }
+  return undefined;
+}
+
 export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spec: {
   name: string;
   title: string;
@@ -91,7 +121,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
       server.registerTool(spec.name, config, async (args: unknown, extra: Extra) => {
         const started = performance.now();
         const ctx = contextFor(deps, extra, server.server);
-        const outcome = await spec.run(args as z.infer<z.ZodObject<I>>, ctx);
+        const outcome = tooDeep(args) ?? (await spec.run(args as z.infer<z.ZodObject<I>>, ctx));
         const traceId = ctx.call.traceId;
         deps.log.info("tool call", {
           tool: spec.name,
@@ -112,20 +142,40 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
   };
 }
 
+/**
+ * Progress notifications for one tool call, if the client asked for them. Whatever sends
+ * them (a wait, a retry), progress is the seconds since the call started, and only ever
+ * grows, as MCP requires.
+ */
+function progressFor(extra: Extra): ((message: string, total?: number) => void) | undefined {
+  const progressToken = extra._meta?.progressToken;
+  if (progressToken === undefined) return undefined;
+  const started = Date.now();
+  let last = -1;
+  return (message, total) => {
+    const progress = Math.round((Date.now() - started) / 100) / 10;
+    if (progress <= last) return;
+    last = progress;
+    extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: total === undefined ? progress : Math.min(total, progress), total, message } }).catch(() => {});
+  };
+}
+
 function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext {
+  const progress = progressFor(extra);
   return {
     client: deps.client,
-    call: { signal: extra.signal, log: deps.log, traceId: newTraceId() },
+    call: {
+      signal: extra.signal,
+      log: deps.log,
+      traceId: newTraceId(),
+      onRetry({ attempt, failure, delayMs }) {
+        progress?.(`Attempt ${attempt} failed (${failure}); trying again in ${Math.round(delayMs / 100) / 10} s.`);
+      },
+    },
     waiting(seconds, what) {
-      const progressToken = extra._meta?.progressToken;
-      if (progressToken === undefined || seconds <= 0) return () => {};
+      if (!progress || seconds <= 0) return () => {};
       const started = Date.now();
-      const send = () => {
-        const elapsed = Math.min(seconds, Math.round((Date.now() - started) / 100) / 10);
-        extra
-          .sendNotification({ method: "notifications/progress", params: { progressToken, progress: elapsed, total: seconds, message: `${what} (${Math.round(elapsed)} of ${seconds} s)` } })
-          .catch(() => {});
-      };
+      const send = () => progress(`${what} (${Math.min(seconds, Math.round((Date.now() - started) / 1000))} of ${seconds} s)`, seconds);
       send();
       const timer = setInterval(send, PROGRESS_EVERY_MS);
       return () => clearInterval(timer);

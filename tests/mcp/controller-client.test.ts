@@ -149,6 +149,15 @@ describe("the network", () => {
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", attempts: 2, gaveUp: true });
   });
 
+  test("an attempt cut short by the call's time budget says the budget ran out", async () => {
+    const server = misbehave(["hang"]);
+    const { client } = clientFor(server.url, { timeoutMs: 5_000, budgetMs: 1_500, retries: 0 });
+    const r = await client.getTask("t-1");
+    await server.stop();
+    expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", detail: "No answer within 1.5 s.", gaveUp: true, budgetSeconds: 1.5 });
+    if (!r.ok) expect(explainFailure(r.failure, "MESH_JWT_TOKEN")).toContain("Gave up after 1 attempt, when this call's 1.5 s time budget ran out.");
+  });
+
   test("a long-poll's wait is added to the per-attempt timeout", async () => {
     const server = misbehave([{ afterMs: 400, response: Response.json({ items: [], next_cursor: null }) }]);
     const { client } = clientFor(server.url, { timeoutMs: 200, retries: 0 });
@@ -246,5 +255,32 @@ describe("against a real controller", () => {
     expect(first.ok).toBe(true);
     if (!first.ok) return;
     expect(first.value.trace_id).toBe(first.traceId);
+  });
+});
+
+describe("what cannot be sent, and what is not a controller", () => {
+  test("a body JSON cannot hold is refused once, not retried as a network fault", async () => {
+    const server = misbehave([accepted()]);
+    const { client } = clientFor(server.url);
+    let data: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) data = { inner: data };
+    const r = await client.routeTask({ target: "reviewer", task: { task_type: "deep", data } });
+    await server.stop();
+    expect(server.seen).toHaveLength(0);
+    expect(r.ok ? null : r.failure).toMatchObject({ kind: "unsendable", gaveUp: false });
+  });
+
+  test("a 200 that is not JSON comes from something other than a controller", async () => {
+    const server = misbehave([new Response("<html>welcome</html>", { headers: { "content-type": "text/html" } })]);
+    const { client } = clientFor(server.url);
+    const r = await client.getTask("t-1");
+    await server.stop();
+    expect(r.ok ? null : r.failure).toMatchObject({ kind: "not_controller", detail: "HTTP 200 with text/html that is not the Agent Mesh API" });
+  });
+
+  test("an identity provider that cannot be reached is described in our words", async () => {
+    const tokens = (await import("../../src/lib/token-source.ts")).clientCredentials({ endpoint: { tokenUrl: `${closedPort()}token` }, clientId: "a", clientSecret: "b" });
+    const error = await tokens.token().catch((e: Error) => e);
+    expect((error as Error).message).toEndWith("could not be reached: the connection was refused.");
   });
 });
