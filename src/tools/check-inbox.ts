@@ -22,7 +22,7 @@ export const checkInbox = defineTool({
   annotations: READS,
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
-    const r = await ctx.client.listTasks({ for: "me", target: role, status, task_type, limit, wait: wait_seconds || undefined }, ctx.call).finally(stop);
+    const r = await ctx.client.call("listTasks", { query: { for: "me", target: role, status, task_type, limit, wait: wait_seconds || undefined } }, ctx.call).finally(stop);
     if (!r.ok) return r;
     const tasks = r.value.items;
     const whose = role ? `role ${role}` : "your roles";
