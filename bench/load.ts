@@ -124,24 +124,24 @@ function httpAgent(name: string, client: ControllerClient): Agent {
   return {
     name,
     async send(role, marker) {
-      const r = await client.routeTask({ target: role, task: { task_type: "load", description: `load ${marker}`, data: { marker } } });
+      const r = await client.call("routeTask", { body: { target: role, task: { task_type: "load", description: `load ${marker}`, data: { marker } } } });
       failed(`send ${marker}`, r);
       return r.ok ? r.value.task_id : null;
     },
     async inbox(role) {
-      const r = await client.listTasks({ for: "me", target: role, status: "pending", limit: 20, wait: INBOX_WAIT }, { signal: stopWorkers.signal });
+      const r = await client.call("listTasks", { query: { for: "me", target: role, status: "pending", limit: 20, wait: INBOX_WAIT } }, { signal: stopWorkers.signal });
       if (!r.ok && r.failure.kind === "cancelled") return [];
       failed(`inbox ${role}`, r);
       return r.ok ? r.value.items : null;
     },
     async claim(id) {
-      const r = await client.claimTask(id);
+      const r = await client.call("claimTask", { params: { id } });
       if (!r.ok && r.failure.kind === "conflict") return false;
       failed(`claim ${id}`, r);
       return r.ok ? true : null;
     },
     async complete(id, marker) {
-      const r = await client.completeTask(id, { marker: marker as string, by: name });
+      const r = await client.call("completeTask", { params: { id }, body: { result: { marker: marker as string, by: name } } });
       failed(`complete ${id}`, r);
       return r.ok;
     },

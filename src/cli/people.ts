@@ -69,7 +69,7 @@ const TASKS: Record<string, Action> = {
     async run(_id, argv) {
       const { settings: s, client, origin } = open(taskFilters, argv);
       return show(
-        client.listTasks({ target: s.target, source: s.source, status: s.status, task_type: s.type, limit: s.limit, order: "desc" }),
+        client.call("listTasks", { query: { target: s.target, source: s.source, status: s.status, task_type: s.type, limit: s.limit, order: "desc" } }),
         s.json,
         (page) =>
           page.items.length
@@ -90,7 +90,7 @@ const TASKS: Record<string, Action> = {
     async run(id, argv) {
       const { settings: s, client, origin } = open(common, argv);
       return show(
-        client.getTask(id!),
+        client.call("getTask", { params: { id: id! } }),
         s.json,
         (t) =>
           [
@@ -118,7 +118,7 @@ const TASKS: Record<string, Action> = {
 const decide = (verdict: "approved" | "rejected"): Action["run"] =>
   async (id, argv) => {
     const { settings: s, client, origin } = open(decision, argv);
-    return show(client.decideApproval(id!, { decision: verdict, comments: s.comment }), s.json, (a) => `Approval ${a.approval_id} ${a.status} by ${a.decided_by}.`, origin);
+    return show(client.call("decideApproval", { params: { id: id! }, body: { decision: verdict, comments: s.comment } }), s.json, (a) => `Approval ${a.approval_id} ${a.status} by ${a.decided_by}.`, origin);
   };
 
 const APPROVALS: Record<string, Action> = {
@@ -130,7 +130,7 @@ const APPROVALS: Record<string, Action> = {
     async run(_id, argv) {
       const { settings: s, client, origin } = open(approvalFilters, argv);
       return show(
-        client.listApprovals({ approver_role: s.role, status: s.status, task_id: s.task }),
+        client.call("listApprovals", { query: { approver_role: s.role, status: s.status, task_id: s.task } }),
         s.json,
         (page) =>
           page.items.length

@@ -6,7 +6,7 @@ import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPaylo
 import { MeshError } from "../lib/errors.ts";
 import { discoveryUrl, endpointFrom } from "../lib/oidc.ts";
 import { Role, Subject } from "../lib/schemas.ts";
-import type { Caller } from "./caller.ts";
+import { callerOf, type Caller } from "./policy.ts";
 import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
 
 export type AuthSettings = {
@@ -89,9 +89,9 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
       const subject = Subject.safeParse(payload.sub);
       if (!subject.success) throw new MeshError("unauthenticated", "The token's sub must be a string of 1 to 128 characters.");
       // A role the API could not name (spaces, odd characters) grants nothing.
-      const roles = new Set(rolesAt(payload, settings.rolesClaim).filter((r) => Role.safeParse(r).success));
+      const roles = rolesAt(payload, settings.rolesClaim).filter((r) => Role.safeParse(r).success);
       return {
-        caller: { subject: subject.data, roles, isAdmin: roles.has(settings.adminRole) },
+        caller: callerOf(subject.data, roles, settings.adminRole),
         // Accepted up to the leeway past `exp`, so it holds that long too.
         expiresAt: (payload.exp! + settings.clockToleranceSeconds) * 1000,
       };

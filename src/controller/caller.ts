@@ -1,9 +1,4 @@
-/** Who is asking, as the verified token says. Only the auth layer makes one. */
-export type Caller = {
-  readonly subject: string;
-  readonly roles: ReadonlySet<string>;
-  readonly isAdmin: boolean;
-};
+import type { Caller } from "./policy.ts";
 
 /** What the service needs to know about one request besides its body. */
 export type RequestContext = {

@@ -5,6 +5,7 @@
 import type { z } from "zod";
 import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../lib/errors.ts";
 import { LIMITS } from "../lib/schemas.ts";
+import type { Method } from "../contract/api.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });
@@ -110,7 +111,6 @@ export function queryOf(url: URL): Record<string, string> {
 
 // ── routing ──────────────────────────────────────────────────────────────────
 
-export type Method = "GET" | "POST";
 
 export type Matcher<R> = { method: Method; path: string; pattern: RegExp; names: string[]; route: R };
 

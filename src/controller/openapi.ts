@@ -3,13 +3,13 @@ import { z } from "zod";
 import { ERROR_KINDS } from "../lib/errors.ts";
 import { Problem } from "../lib/schemas.ts";
 import { VERSION } from "../lib/version.ts";
-import type { ApiRoute } from "./routes.ts";
+import type { Api, Endpoint } from "../contract/api.ts";
 
 const schemaOf = (schema: z.ZodType) => z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
 
 const problemResponse = { description: "An RFC 9457 problem", content: { "application/problem+json": { schema: schemaOf(Problem) } } };
 
-function operation(route: ApiRoute) {
+function operation(route: Endpoint) {
   const params = [...route.path.matchAll(/:(\w+)/g)].map(([, name]) => ({ name, in: "path", required: true, schema: { type: "string" } }));
   const query = route.query ? (schemaOf(route.query) as { properties?: Record<string, object>; required?: string[] }) : {};
   const queryParams = Object.entries(query.properties ?? {}).map(([name, schema]) => ({
@@ -33,9 +33,9 @@ function operation(route: ApiRoute) {
   };
 }
 
-export function openApiDocument(routes: readonly ApiRoute[]) {
+export function openApiDocument(api: Api) {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routes) {
+  for (const route of Object.values(api) as Endpoint[]) {
     const path = route.path.replace(/:(\w+)/g, "{$1}");
     (paths[path] ??= {})[route.method.toLowerCase()] = operation(route);
   }

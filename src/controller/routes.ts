@@ -1,128 +1,44 @@
 /**
- * The HTTP API v1: each route names its input and output schemas and hands the
- * validated request to the mesh service. Nothing here decides a rule.
+ * The API's handlers: each endpoint of the contract (src/contract/api.ts) handed to
+ * the mesh service with its validated input. A handler must answer what its endpoint
+ * declares, or this does not compile. Nothing here decides a rule.
  */
-import { z } from "zod";
+import { api, type Api, type BodyOf, type Endpoint, type EndpointName, type Idempotency, type PathParams, type QueryOf, type ResponseOf } from "../contract/api.ts";
 import { MeshError } from "../lib/errors.ts";
-import {
-  Approval,
-  ApprovalCreated,
-  ApprovalPage,
-  ApprovalQuery,
-  ApprovalReadQuery,
-  ApprovalRequest,
-  AuditPage,
-  AuditQuery,
-  CancelTaskRequest,
-  ChangeEvent,
-  CompleteTaskRequest,
-  DecisionRequest,
-  EventQuery,
-  FailTaskRequest,
-  IdempotencyKey,
-  Me,
-  RouteTaskRequest,
-  RouteTaskResponse,
-  Task,
-  TaskDetail,
-  TaskPage,
-  TaskQuery,
-  TaskReadQuery,
-} from "../lib/schemas.ts";
+import { IdempotencyKey } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
-import type { Method } from "./http.ts";
 import { HEARTBEAT, type EventStream, type MeshService } from "./service.ts";
 
-export type Idempotency = "required" | "optional" | "none";
+export type RouteInput<E extends Endpoint> = { ctx: RequestContext; params: PathParams<E["path"]>; body: BodyOf<E>; query: QueryOf<E>; headers: Headers };
 
-export type RouteInput<B, Q> = { ctx: RequestContext; params: Record<string, string>; body: B; query: Q; headers: Headers };
+/** A stream answers with its own Response; everything else with the data its endpoint declares. */
+export type Handler<E extends Endpoint> = (input: RouteInput<E>) => Promise<E["produces"] extends "text/event-stream" ? Response : ResponseOf<E>>;
 
-export type ApiRoute = {
-  method: Method;
-  path: string;
-  summary: string;
-  body?: z.ZodType;
-  query?: z.ZodType;
-  response: z.ZodType;
-  /** The media type of a success; a stream's `response` schema describes one event. */
-  produces: "application/json" | "text/event-stream";
-  status: number;
-  idempotency: Idempotency;
-  handle: (input: RouteInput<any, any>) => Promise<unknown>;
-};
+export type Handlers = { [K in EndpointName]: Handler<Api[K]> };
 
-/** Ties a handler's argument types to the schemas that validate them. */
-function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.ZodUndefined>(spec: {
-  method: Method;
-  path: string;
-  summary: string;
-  body?: B;
-  query?: Q;
-  response: z.ZodType;
-  produces?: ApiRoute["produces"];
-  status?: number;
-  idempotency?: Idempotency;
-  handle: (input: RouteInput<z.infer<B>, z.infer<Q>>) => Promise<unknown>;
-}): ApiRoute {
-  return { status: 200, produces: "application/json", idempotency: spec.method === "POST" ? "optional" : "none", ...spec };
+export function apiHandlers(service: MeshService): Handlers {
+  return {
+    routeTask: ({ ctx, body }) => service.routeTask(ctx, body),
+    whoami: async ({ ctx }) => service.whoami(ctx),
+    listTasks: ({ ctx, query }) => service.listTasks(ctx, query),
+    getTask: ({ ctx, params, query }) => service.getTask(ctx, params.id, query),
+    claimTask: ({ ctx, params }) => service.claimTask(ctx, params.id),
+    completeTask: ({ ctx, params, body }) => service.completeTask(ctx, params.id, body.result),
+    failTask: ({ ctx, params, body }) => service.failTask(ctx, params.id, body.error),
+    cancelTask: ({ ctx, params, body }) => service.cancelTask(ctx, params.id, body.reason),
+    requestApproval: ({ ctx, body }) => service.requestApproval(ctx, body),
+    listApprovals: ({ ctx, query }) => service.listApprovals(ctx, query),
+    getApproval: ({ ctx, params, query }) => service.getApproval(ctx, params.id, query),
+    decideApproval: ({ ctx, params, body }) => service.decideApproval(ctx, params.id, body),
+    events: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
+    listAudit: ({ ctx, query }) => service.listAudit(ctx, query),
+  };
 }
 
-export function apiRoutes(service: MeshService): ApiRoute[] {
-  return [
-    route({
-      method: "POST",
-      path: "/tasks/route",
-      summary: "Send a task to a role",
-      body: RouteTaskRequest,
-      response: RouteTaskResponse,
-      status: 202,
-      idempotency: "required",
-      handle: ({ ctx, body }) => service.routeTask(ctx, body),
-    }),
-    route({ method: "GET", path: "/me", summary: "Who your token says you are: subject, roles, admin", response: Me, handle: async ({ ctx }) => service.whoami(ctx) }),
-    route({ method: "GET", path: "/tasks", summary: "List tasks you may see; ?wait long-polls for new ones", query: TaskQuery, response: TaskPage, handle: ({ ctx, query }) => service.listTasks(ctx, query) }),
-    route({ method: "GET", path: "/tasks/:id", summary: "A task with its history and approvals; ?wait long-polls for a change", query: TaskReadQuery, response: TaskDetail, handle: ({ ctx, params, query }) => service.getTask(ctx, params.id!, query) }),
-    route({ method: "POST", path: "/tasks/:id/claim", summary: "Take a pending task for your role", body: z.strictObject({}), response: Task, handle: ({ ctx, params }) => service.claimTask(ctx, params.id!) }),
-    route({ method: "POST", path: "/tasks/:id/complete", summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: Task, handle: ({ ctx, params, body }) => service.completeTask(ctx, params.id!, body.result) }),
-    route({ method: "POST", path: "/tasks/:id/fail", summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task, handle: ({ ctx, params, body }) => service.failTask(ctx, params.id!, body.error) }),
-    route({ method: "POST", path: "/tasks/:id/cancel", summary: "Withdraw a task you sent", body: CancelTaskRequest, response: Task, handle: ({ ctx, params, body }) => service.cancelTask(ctx, params.id!, body.reason) }),
-    route({
-      method: "POST",
-      path: "/approvals",
-      summary: "Ask a role to approve a task",
-      body: ApprovalRequest,
-      response: ApprovalCreated,
-      status: 202,
-      handle: ({ ctx, body }) => service.requestApproval(ctx, body),
-    }),
-    route({ method: "GET", path: "/approvals", summary: "Approvals you may see (pending by default); ?wait long-polls", query: ApprovalQuery, response: ApprovalPage, handle: ({ ctx, query }) => service.listApprovals(ctx, query) }),
-    route({
-      method: "GET",
-      path: "/approvals/:id",
-      summary: "One approval; ?wait long-polls for its decision",
-      query: ApprovalReadQuery,
-      response: Approval,
-      handle: ({ ctx, params, query }) => service.getApproval(ctx, params.id!, query),
-    }),
-    route({
-      method: "POST",
-      path: "/approvals/:id/decision",
-      summary: "Approve or reject (holders of the approver role, once)",
-      body: DecisionRequest,
-      response: Approval,
-      handle: ({ ctx, params, body }) => service.decideApproval(ctx, params.id!, body),
-    }),
-    route({
-      method: "GET",
-      path: "/events",
-      summary: "Server-Sent Events: the changes you may see, live; resume with Last-Event-ID",
-      query: EventQuery,
-      response: ChangeEvent,
-      produces: "text/event-stream",
-      handle: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
-    }),
-    route({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage, handle: ({ ctx, query }) => service.listAudit(ctx, query) }),
-  ];
+/** Each endpoint with its handler, for the server's routing table. */
+export function apiRoutes(service: MeshService) {
+  const handlers = apiHandlers(service);
+  return (Object.keys(api) as EndpointName[]).map((name) => ({ endpoint: api[name] as Endpoint, handle: handlers[name] as Handler<Endpoint> }));
 }
 
 /** Where a stream starts: after the client's last event, or (null) with what happens next. */

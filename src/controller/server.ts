@@ -3,6 +3,7 @@
  * API with Bun.serve. Every response carries the trace id; every request is logged
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
+import { api, type Endpoint, type Method } from "../contract/api.ts";
 import { MeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { LIMITS } from "../lib/schemas.ts";
@@ -15,7 +16,7 @@ import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
-import { apiRoutes, idempotencyKeyOf, type ApiRoute } from "./routes.ts";
+import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
 import { MeshService } from "./service.ts";
 import type { controllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
@@ -57,9 +58,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
         : { kind: "unconfigured", issuer: trust.issuer };
   const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
   const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
-  const routes = apiRoutes(service);
-  const matchers = compile(routes);
-  const openapi = JSON.stringify(openApiDocument(routes));
+  const openapi = JSON.stringify(openApiDocument(api));
   const metrics = createMetrics({
     openWaits: () => service.stats().openWaits,
     replays: () => service.stats().replays,
@@ -88,18 +87,37 @@ export async function startController(settings: ControllerSettings, log: Logger)
 
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
   type Seen = { route: string; subject?: string };
+  type Route = { method: Method; path: string; handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response> };
+
+  /** Every way in, one table: operations (no token), the page and sign-in (a session of their own), the API (a caller). */
+  const table: Route[] = [
+    ...Object.entries(operations).map(([path, handle]): Route => ({ method: "GET", path, handle })),
+    ...pages.map(({ method, path, handle }): Route => ({ method, path, handle: (req, url) => handle(req, url) })),
+    ...apiRoutes(service).map(({ endpoint, handle }): Route => ({
+      method: endpoint.method,
+      path: endpoint.path,
+      handle: async (req, url, params, traceId, seen) => {
+        const { caller, expiresAt, stillSignedIn } = await identify(req, endpoint);
+        seen.subject = caller.subject;
+        const ctx = {
+          caller,
+          expiresAt,
+          stillSignedIn,
+          traceId,
+          idempotencyKey: idempotencyKeyOf(req.headers, endpoint.idempotency),
+          signal: AbortSignal.any([req.signal, shutdown.signal]),
+        };
+        const query = endpoint.query ? validate(endpoint.query, queryOf(url), "query") : undefined;
+        const body = endpoint.body ? validate(endpoint.body, await readJson(req), "body") : undefined;
+        // The contract typed each handler; here every endpoint is handled alike, so the validated input is passed as it is.
+        const result = await handle({ ctx, params: params as never, body: body as never, query: query as never, headers: req.headers });
+        return result instanceof Response ? result : json(result, endpoint.status);
+      },
+    })),
+  ];
+  const matchers = compile(table);
 
   async function dispatch(req: Request, url: URL, traceId: string, seen: Seen): Promise<Response> {
-    const operation = req.method === "GET" || req.method === "HEAD" ? operations[url.pathname] : undefined;
-    if (operation) {
-      seen.route = url.pathname;
-      return operation();
-    }
-    const page = pages[`${req.method === "HEAD" ? "GET" : req.method} ${url.pathname}`];
-    if (page) {
-      seen.route = url.pathname;
-      return page(req, url);
-    }
     const found = match(matchers, req.method, url.pathname);
     if (!found.route) {
       if (!found.allowed.length) return problem("no_route", `There is no ${req.method} ${url.pathname}; see /openapi.json for the API.`, traceId);
@@ -107,28 +125,14 @@ export async function startController(settings: ControllerSettings, log: Logger)
       response.headers.set("allow", found.allowed.join(", "));
       return response;
     }
-    const route: ApiRoute = found.route;
-    seen.route = route.path;
-    const { caller, expiresAt, stillSignedIn } = await identify(req, route);
-    seen.subject = caller.subject;
-    const ctx = {
-      caller,
-      expiresAt,
-      stillSignedIn,
-      traceId,
-      idempotencyKey: idempotencyKeyOf(req.headers, route.idempotency),
-      signal: AbortSignal.any([req.signal, shutdown.signal]),
-    };
-    const query = route.query ? validate(route.query, queryOf(url), "query") : undefined;
-    const body = route.body ? validate(route.body, await readJson(req), "body") : undefined;
-    const result = await route.handle({ ctx, params: found.params, body, query, headers: req.headers });
-    return result instanceof Response ? result : json(result, route.status);
+    seen.route = found.route.path;
+    return found.route.handle(req, url, found.params, traceId, seen);
   }
 
   /** A bearer token (agents, scripts) or else a browser session (people, on the page). */
-  async function identify(req: Request, route: ApiRoute): Promise<Verified & Pick<RequestContext, "stillSignedIn">> {
+  async function identify(req: Request, endpoint: Endpoint): Promise<Verified & Pick<RequestContext, "stillSignedIn">> {
     const authorization = req.headers.get("authorization");
-    const person = authorization === null ? await sessions.verify(req, route.method !== "GET") : null;
+    const person = authorization === null ? await sessions.verify(req, endpoint.method !== "GET") : null;
     if (person) return { ...person, stillSignedIn: async () => (await sessions.find(req)) !== null };
     return authenticate(authorization);
   }

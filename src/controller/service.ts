@@ -25,7 +25,8 @@ import type {
   TaskReadQuery,
 } from "../lib/schemas.ts";
 import { FINISHED, LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
-import type { Caller, RequestContext } from "./caller.ts";
+import type { RequestContext } from "./caller.ts";
+import type { Caller } from "./policy.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
 

@@ -10,27 +10,10 @@
  * Failures come back as values that say what went wrong, for tools to explain.
  */
 import type { z } from "zod";
+import { api, pathWith, type Api, type Endpoint, type EndpointName, type RequestOf, type ResponseOf } from "../contract/api.ts";
 import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import {
-  Approval,
-  ApprovalCreated,
-  ApprovalPage,
-  Me,
-  Problem,
-  RouteTaskResponse,
-  Task,
-  TaskDetail,
-  TaskPage,
-  type ApprovalQuery,
-  type ApprovalReadQuery,
-  type ApprovalRequest,
-  type DecisionRequest,
-  type JsonObject,
-  type RouteTaskRequest,
-  type TaskQuery,
-  type TaskReadQuery,
-} from "./schemas.ts";
+import { Problem } from "./schemas.ts";
 import { TokenError, type TokenSource } from "./token-source.ts";
 import { networkFault, type NetworkFault } from "./network-fault.ts";
 import { newTraceId, traceparentFor } from "./trace.ts";
@@ -101,7 +84,7 @@ export type Retry = { attempt: number; failure: string; delayMs: number };
 type Request = {
   method: "GET" | "POST";
   path: string;
-  query?: Record<string, string | number | undefined>;
+  query?: Record<string, unknown>;
   body?: unknown;
   response: z.ZodType;
   /** Seconds the controller may hold the request open (long-poll). */
@@ -153,7 +136,8 @@ const searchOf = (query: Request["query"]) => {
   return text ? `?${text}` : "";
 };
 
-const at = (id: string) => encodeURIComponent(id);
+/** The endpoints that answer with one JSON document (not a stream). */
+type JsonEndpointName = { [N in EndpointName]: Api[N]["produces"] extends "application/json" ? N : never }[EndpointName];
 
 export class ControllerClient {
   readonly baseUrl: string;
@@ -166,54 +150,26 @@ export class ControllerClient {
     this.#o = { baseDelayMs: 500, maxDelayMs: 10_000, budgetMs: DEFAULT_BUDGET_SECONDS * 1000, random: Math.random, ...options };
   }
 
-  // ── the API ────────────────────────────────────────────────────────────────
-
-  routeTask(body: RouteTaskRequest, o?: CallOptions) {
-    return this.#call<z.infer<typeof RouteTaskResponse>>({ method: "POST", path: "/tasks/route", body, response: RouteTaskResponse }, o);
-  }
-
-  whoami(o?: CallOptions) {
-    return this.#call<z.infer<typeof Me>>({ method: "GET", path: "/me", response: Me }, o);
-  }
-
-  getTask(id: string, query: TaskReadQuery = {}, o?: CallOptions) {
-    return this.#call<z.infer<typeof TaskDetail>>({ method: "GET", path: `/tasks/${at(id)}`, query, response: TaskDetail, waitSeconds: query.wait }, o);
-  }
-
-  listTasks(query: TaskQuery, o?: CallOptions) {
-    return this.#call<z.infer<typeof TaskPage>>({ method: "GET", path: "/tasks", query, response: TaskPage, waitSeconds: query.wait }, o);
-  }
-
-  claimTask(id: string, o?: CallOptions) {
-    return this.#call<Task>({ method: "POST", path: `/tasks/${at(id)}/claim`, body: {}, response: Task }, o);
-  }
-
-  completeTask(id: string, result: JsonObject, o?: CallOptions) {
-    return this.#call<Task>({ method: "POST", path: `/tasks/${at(id)}/complete`, body: { result }, response: Task }, o);
-  }
-
-  failTask(id: string, error: string, o?: CallOptions) {
-    return this.#call<Task>({ method: "POST", path: `/tasks/${at(id)}/fail`, body: { error }, response: Task }, o);
-  }
-
-  cancelTask(id: string, reason: string | undefined, o?: CallOptions) {
-    return this.#call<Task>({ method: "POST", path: `/tasks/${at(id)}/cancel`, body: { reason }, response: Task }, o);
-  }
-
-  requestApproval(body: ApprovalRequest, o?: CallOptions) {
-    return this.#call<z.infer<typeof ApprovalCreated>>({ method: "POST", path: "/approvals", body, response: ApprovalCreated }, o);
-  }
-
-  listApprovals(query: ApprovalQuery, o?: CallOptions) {
-    return this.#call<z.infer<typeof ApprovalPage>>({ method: "GET", path: "/approvals", query, response: ApprovalPage, waitSeconds: query.wait }, o);
-  }
-
-  getApproval(id: string, query: ApprovalReadQuery = {}, o?: CallOptions) {
-    return this.#call<Approval>({ method: "GET", path: `/approvals/${at(id)}`, query, response: Approval, waitSeconds: query.wait }, o);
-  }
-
-  decideApproval(id: string, body: DecisionRequest, o?: CallOptions) {
-    return this.#call<Approval>({ method: "POST", path: `/approvals/${at(id)}/decision`, body, response: Approval }, o);
+  /**
+   * Calls one endpoint of the API (src/contract/api.ts), e.g.
+   * `client.call("claimTask", { params: { id } })`: the request and the answer are typed by the contract.
+   */
+  call<N extends JsonEndpointName>(name: N, request: RequestOf<Api[N]>, o?: CallOptions): Promise<Outcome<ResponseOf<Api[N]>>> {
+    const endpoint: Endpoint = api[name];
+    const { params, query, body } = request as { params?: Record<string, string>; query?: Request["query"]; body?: unknown };
+    const wait = query?.wait;
+    return this.#call(
+      {
+        method: endpoint.method,
+        path: pathWith(endpoint.path, params),
+        query,
+        // Every POST carries a JSON object, an empty one when the endpoint needs nothing more.
+        body: endpoint.method === "POST" ? (body ?? {}) : undefined,
+        response: endpoint.response,
+        waitSeconds: typeof wait === "number" ? wait : undefined,
+      },
+      o,
+    );
   }
 
   // ── the retry loop ─────────────────────────────────────────────────────────

@@ -51,8 +51,8 @@ const CANDIDATES = 50;
 
 /** The approval named, or else the newest one waiting for the caller's roles that it did not ask for; null when none waits. */
 async function approvalToAsk(id: string | undefined, me: Me, ctx: ToolContext): Promise<Outcome<Approval | null>> {
-  if (id !== undefined) return ctx.client.getApproval(id, {}, ctx.call);
-  const r = await ctx.client.listApprovals({ for: "me", status: "pending", limit: CANDIDATES }, ctx.call);
+  if (id !== undefined) return ctx.client.call("getApproval", { params: { id } }, ctx.call);
+  const r = await ctx.client.call("listApprovals", { query: { for: "me", status: "pending", limit: CANDIDATES } }, ctx.call);
   return r.ok ? { ...r, value: r.value.items.find((a) => a.requested_by !== me.subject) ?? null } : r;
 }
 
@@ -83,7 +83,7 @@ export const askPersonToDecide = defineTool({
   },
   annotations: ASKS_THEN_SETTLES,
   async run({ approval_id }, ctx) {
-    const me = await ctx.client.whoami(ctx.call);
+    const me = await ctx.client.call("whoami", {}, ctx.call);
     if (!me.ok) return me;
     const found = await approvalToAsk(approval_id, me.value, ctx);
     if (!found.ok) return found;
@@ -92,7 +92,7 @@ export const askPersonToDecide = defineTool({
     const id = approval.approval_id;
     if (approval.status !== "pending") return succeed({ outcome: "already_decided", approval }, `Nobody was asked: approval ${id} is already decided.\n${approvalLine(approval)}`);
 
-    const task = await ctx.client.getTask(approval.task_id, {}, ctx.call);
+    const task = await ctx.client.call("getTask", { params: { id: approval.task_id } }, ctx.call);
     if (!task.ok) return task;
     const page = approvalPage(ctx.client.baseUrl, id);
     const cannot = whyNot(approval, task.value, me.value);
@@ -125,7 +125,7 @@ export const askPersonToDecide = defineTool({
     }
     const { decision, comment } = parsed.data;
     const chosen = { decision: CHOICES[decision].decision, comments: comment };
-    const decided = await ctx.client.decideApproval(id, chosen, ctx.call);
+    const decided = await ctx.client.call("decideApproval", { params: { id }, body: chosen }, ctx.call);
     if (!decided.ok) {
       // The person has answered: say what, so it can be recorded without asking them again.
       return refuse(

@@ -14,7 +14,7 @@ export const cancelTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, reason }, ctx) {
-    const r = await ctx.client.cancelTask(task_id, reason, ctx.call);
+    const r = await ctx.client.call("cancelTask", { params: { id: task_id }, body: { reason } }, ctx.call);
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Cancelled task ${task_id}.`, r.value));
   },

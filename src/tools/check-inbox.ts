@@ -23,12 +23,12 @@ export const checkInbox = defineTool({
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
     const filters = { for: "me", target: role, status, task_type } as const;
-    const r = await ctx.client.listTasks({ ...filters, limit, wait: wait_seconds || undefined }, ctx.call).finally(stop);
+    const r = await ctx.client.call("listTasks", { query: { ...filters, limit, wait: wait_seconds || undefined } }, ctx.call).finally(stop);
     if (!r.ok) return r;
     const tasks = r.value.items;
     // A page can end at its limit or its byte budget; a look past it tells whether more are waiting.
     const cursor = r.value.next_cursor;
-    const beyond = tasks.length && cursor ? await ctx.client.listTasks({ ...filters, cursor, limit: 1 }, ctx.call) : undefined;
+    const beyond = tasks.length && cursor ? await ctx.client.call("listTasks", { query: { ...filters, cursor, limit: 1 } }, ctx.call) : undefined;
     const more = beyond?.ok === true && beyond.value.items.length > 0;
     const whose = role ? `role ${role}` : "your roles";
     const text = tasks.length

@@ -11,7 +11,7 @@ export const claimTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id }, ctx) {
-    const r = await ctx.client.claimTask(task_id, ctx.call);
+    const r = await ctx.client.call("claimTask", { params: { id: task_id } }, ctx.call);
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Claimed task ${task_id}; it is yours. Finish with complete_task or fail_task.`, r.value));
   },

@@ -14,7 +14,7 @@ export const completeTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, result }, ctx) {
-    const r = await ctx.client.completeTask(task_id, result, ctx.call);
+    const r = await ctx.client.call("completeTask", { params: { id: task_id }, body: { result } }, ctx.call);
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value));
   },

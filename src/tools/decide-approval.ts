@@ -15,7 +15,7 @@ export const decideApproval = defineTool({
   output: { approval: Approval },
   annotations: SETTLES,
   async run({ approval_id, decision, comments }, ctx) {
-    const r = await ctx.client.decideApproval(approval_id, { decision, comments }, ctx.call);
+    const r = await ctx.client.call("decideApproval", { params: { id: approval_id }, body: { decision, comments } }, ctx.call);
     if (!r.ok) return r;
     return succeed({ approval: r.value }, `Approval ${approval_id} ${decision}.\n${approvalLine(r.value)}`);
   },

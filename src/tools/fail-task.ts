@@ -14,7 +14,7 @@ export const failTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, reason }, ctx) {
-    const r = await ctx.client.failTask(task_id, reason, ctx.call);
+    const r = await ctx.client.call("failTask", { params: { id: task_id }, body: { error: reason } }, ctx.call);
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Marked task ${task_id} failed; its sender can see why.`, r.value));
   },

@@ -20,7 +20,7 @@ export const fetchStatus = defineTool({
   annotations: READS,
   async run({ task_id, wait_seconds, after_version }, ctx) {
     const stop = ctx.waiting(wait_seconds, `waiting for task ${task_id} to change`);
-    const r = await ctx.client.getTask(task_id, { wait: wait_seconds || undefined, after_version }, ctx.call).finally(stop);
+    const r = await ctx.client.call("getTask", { params: { id: task_id }, query: { wait: wait_seconds || undefined, after_version } }, ctx.call).finally(stop);
     if (!r.ok) return r;
     // With a version to compare, a wait that ran out can say so.
     const unchanged = wait_seconds > 0 && after_version !== undefined && r.value.version <= after_version ? `Nothing changed within ${wait_seconds} s.\n` : "";

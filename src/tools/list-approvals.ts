@@ -21,7 +21,7 @@ export const listApprovals = defineTool({
   annotations: READS,
   async run({ role, status, task_id, wait_seconds }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for approvals");
-    const r = await ctx.client.listApprovals({ for: "me", approver_role: role, status, task_id, wait: wait_seconds || undefined }, ctx.call).finally(stop);
+    const r = await ctx.client.call("listApprovals", { query: { for: "me", approver_role: role, status, task_id, wait: wait_seconds || undefined } }, ctx.call).finally(stop);
     if (!r.ok) return r;
     const approvals = r.value.items;
     const whose = role ? `role ${role}` : "your roles";

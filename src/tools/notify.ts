@@ -19,10 +19,7 @@ export const notify = defineTool({
   output: RouteTaskResponse.extend({ target: Role, priority: Priority }).shape,
   annotations: CREATES,
   async run({ target, message, priority, idempotency_key }, ctx) {
-    const r = await ctx.client.routeTask(
-      { target, task: { task_type: "notification", description: message, data: { priority } }, priority },
-      { ...ctx.call, idempotencyKey: idempotency_key },
-    );
+    const r = await ctx.client.call("routeTask", { body: { target, task: { task_type: "notification", description: message, data: { priority } }, priority } }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     return succeed({ ...r.value, target, priority }, `Notified role ${target} (${priority} priority) as task ${r.value.task_id}.`);
   },

@@ -21,7 +21,7 @@ async function waitForDecision(id: string, seconds: number, ctx: ToolContext) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const wait = Math.min(LIMITS.waitSeconds, Math.max(0, deadline - Date.now()) / 1000);
-    const r = await ctx.client.getApproval(id, { wait }, ctx.call);
+    const r = await ctx.client.call("getApproval", { params: { id }, query: { wait } }, ctx.call);
     if (!r.ok || r.value.status !== "pending" || Date.now() >= deadline) return r;
   }
 }
@@ -50,7 +50,7 @@ export const requestApproval = defineTool({
   },
   annotations: CREATES,
   async run({ idempotency_key, wait_seconds, ...args }, ctx) {
-    const r = await ctx.client.requestApproval(args, { ...ctx.call, idempotencyKey: idempotency_key });
+    const r = await ctx.client.call("requestApproval", { body: args }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     const id = r.value.approval_id;
     const asked = `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${id}; a person decides it at ${approvalPage(ctx.client.baseUrl, id)}).`;

@@ -54,7 +54,7 @@ export const sendTask = defineTool({
   async run({ target, task, context, idempotency_key }, ctx) {
     const normalised = normaliseTask(task);
     if (!normalised.ok) return refuse(normalised.message, "Correct that field and call again.", normalised.field);
-    const r = await ctx.client.routeTask({ target, task: normalised.task, context }, { ...ctx.call, idempotencyKey: idempotency_key });
+    const r = await ctx.client.call("routeTask", { body: { target, task: normalised.task, context } }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     return succeed(
       { ...r.value, target, task: normalised.task },

@@ -23,7 +23,7 @@ describe("retries", () => {
   test("503, 503, then 202: three attempts with one Idempotency-Key and one trace id", async () => {
     const server = misbehave([problem(503, "unavailable", "busy"), problem(503, "unavailable", "busy"), accepted()]);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -43,7 +43,7 @@ describe("retries", () => {
     const body = { type: "urn:agent-mesh:problem:invalid", title: "Invalid request", status: 422, detail: "body: target: bad", trace_id: "x", errors: [{ field: "target", message: "bad" }] };
     const server = misbehave([new Response(JSON.stringify(body), { status: 422, headers: { "content-type": "application/problem+json" } }), accepted()]);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(server.seen).toHaveLength(1);
     expect(r.ok).toBe(false);
@@ -60,7 +60,7 @@ describe("retries", () => {
   ] as const)("%d is never retried", async (status, kind) => {
     const server = misbehave([problem(status, kind.replace("_", "-"), "no"), accepted()]);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(server.seen).toHaveLength(1);
     expect(r.ok ? null : r.failure.kind).toBe(kind);
@@ -69,7 +69,7 @@ describe("retries", () => {
   test("408, 429 and 5xx without a problem body are retried", async () => {
     const server = misbehave([new Response("slow", { status: 408 }), new Response("busy", { status: 429 }), new Response("<html>bad gateway</html>", { status: 502 }), accepted()]);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(r.ok && r.attempts).toBe(4);
   });
@@ -77,7 +77,7 @@ describe("retries", () => {
   test("gives up after 1 + MESH_RETRY_COUNT attempts and says so, with the idempotency key", async () => {
     const server = misbehave([problem(503, "unavailable", "database down")]);
     const { client } = clientFor(server.url, { retries: 2 });
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(server.seen).toHaveLength(3);
     expect(r.ok).toBe(false);
@@ -92,10 +92,10 @@ describe("retries", () => {
   test("backoff is exponential, capped and jittered", async () => {
     const server = misbehave([problem(500, "internal", "boom")]);
     const full = clientFor(server.url, { baseDelayMs: 10, maxDelayMs: 25, random: () => 1 });
-    await full.client.routeTask(ROUTE);
+    await full.client.call("routeTask", { body: ROUTE });
     expect(full.warnings.map((w) => w.delay_ms)).toEqual([10, 20, 25]);
     const half = clientFor(server.url, { baseDelayMs: 10, maxDelayMs: 25, random: () => 0.5 });
-    await half.client.routeTask(ROUTE);
+    await half.client.call("routeTask", { body: ROUTE });
     expect(half.warnings.map((w) => w.delay_ms)).toEqual([5, 10, 13]);
     await server.stop();
   });
@@ -103,7 +103,7 @@ describe("retries", () => {
   test("GETs carry no Idempotency-Key; POSTs always do", async () => {
     const server = misbehave([Response.json({ items: [], next_cursor: null })]);
     const { client } = clientFor(server.url);
-    await client.listTasks({ target: "reviewer", status: "pending" });
+    await client.call("listTasks", { query: { target: "reviewer", status: "pending" } });
     await server.stop();
     expect(server.seen[0]!.headers.get("idempotency-key")).toBeNull();
     expect(server.seen[0]!.path).toBe("/tasks?target=reviewer&status=pending");
@@ -114,7 +114,7 @@ describe("the network", () => {
   test("dropped connections are retried until one answers", async () => {
     const server = dropping(2);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     server.stop();
     expect(server.connections()).toBe(3);
     expect(r.ok && r.attempts).toBe(3);
@@ -123,7 +123,7 @@ describe("the network", () => {
   test("a controller that is not running: gives up and says how to start one", async () => {
     const url = closedPort();
     const { client } = clientFor(url, { retries: 1 });
-    const r = await client.getTask("t-1");
+    const r = await client.call("getTask", { params: { id: "t-1" } });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.failure).toMatchObject({ kind: "unreachable", attempts: 2, gaveUp: true });
@@ -135,7 +135,7 @@ describe("the network", () => {
   test("a reply slower than the timeout is abandoned and tried again", async () => {
     const server = misbehave(["hang", accepted()]);
     const { client } = clientFor(server.url, { timeoutMs: 200 });
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     expect(r.ok && r.attempts).toBe(2);
     await server.seen[0]!.aborted; // the slow request was really given up, not left open
     await server.stop();
@@ -144,7 +144,7 @@ describe("the network", () => {
   test("only timeouts: gives up as a timeout", async () => {
     const server = misbehave(["hang"]);
     const { client } = clientFor(server.url, { timeoutMs: 100, retries: 1 });
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", attempts: 2, gaveUp: true });
   });
@@ -152,7 +152,7 @@ describe("the network", () => {
   test("an attempt cut short by the call's time budget says the budget ran out", async () => {
     const server = misbehave(["hang"]);
     const { client } = clientFor(server.url, { timeoutMs: 5_000, budgetMs: 1_500, retries: 0 });
-    const r = await client.getTask("t-1");
+    const r = await client.call("getTask", { params: { id: "t-1" } });
     await server.stop();
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "timeout", detail: "No answer within 1.5 s.", gaveUp: true, budgetSeconds: 1.5 });
     if (!r.ok) expect(explainFailure(r.failure, "MESH_JWT_TOKEN")).toContain("Gave up after 1 attempt, when this call's 1.5 s time budget ran out.");
@@ -161,7 +161,7 @@ describe("the network", () => {
   test("a long-poll's wait is added to the per-attempt timeout", async () => {
     const server = misbehave([{ afterMs: 400, response: Response.json({ items: [], next_cursor: null }) }]);
     const { client } = clientFor(server.url, { timeoutMs: 200, retries: 0 });
-    const r = await client.listTasks({ target: "reviewer", wait: 1 });
+    const r = await client.call("listTasks", { query: { target: "reviewer", wait: 1 } });
     await server.stop();
     expect(r.ok).toBe(true);
   });
@@ -169,7 +169,7 @@ describe("the network", () => {
   test("Retry-After is honoured instead of the backoff", async () => {
     const server = misbehave([problem(429, "rate-limited", "slow down", { "retry-after": "1" }), accepted()]);
     const { client } = clientFor(server.url, { baseDelayMs: 1, maxDelayMs: 1 });
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(r.ok && r.attempts).toBe(2);
     expect(server.seen[1]!.at - server.seen[0]!.at).toBeGreaterThanOrEqual(990);
@@ -178,7 +178,7 @@ describe("the network", () => {
   test("a Retry-After longer than the client will wait ends the call and says how long", async () => {
     const server = misbehave([problem(429, "rate-limited", "slow down", { "retry-after": "120" }), accepted()]);
     const { client } = clientFor(server.url);
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(server.seen).toHaveLength(1);
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "rate_limited", retryAfterSeconds: 120 });
@@ -196,7 +196,7 @@ describe("the network", () => {
     const server = misbehave([problem(503, "unavailable", "busy")]);
     const { client } = clientFor(server.url, { baseDelayMs: 60_000, maxDelayMs: 60_000, random: () => 1 });
     const cancel = new AbortController();
-    const pending = client.routeTask(ROUTE, { signal: cancel.signal });
+    const pending = client.call("routeTask", { body: ROUTE }, { signal: cancel.signal });
     await server.received(1);
     cancel.abort();
     const r = await pending;
@@ -212,7 +212,7 @@ describe("tokens", () => {
     let issued = 0;
     const tokens: TokenSource = { origin: "test", token: async () => `token-${++issued}`, renew: () => true };
     const { client } = clientFor(server.url, { tokens, retries: 0 });
-    const r = await client.routeTask(ROUTE);
+    const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
     expect(r.ok && r.attempts).toBe(2);
     expect(server.seen.map((s) => s.headers.get("authorization"))).toEqual(["Bearer token-1", "Bearer token-2"]);
@@ -221,9 +221,9 @@ describe("tokens", () => {
   test("a 401 after renewing, or with a fixed token, ends the call", async () => {
     const server = misbehave([problem(401, "unauthenticated", "The token has expired; get a new one.")]);
     const renewable: TokenSource = { origin: "test", token: async () => "t", renew: () => true };
-    const once = await clientFor(server.url, { tokens: renewable }).client.routeTask(ROUTE);
+    const once = await clientFor(server.url, { tokens: renewable }).client.call("routeTask", { body: ROUTE });
     expect(server.seen).toHaveLength(2);
-    const fixed = await clientFor(server.url).client.routeTask(ROUTE);
+    const fixed = await clientFor(server.url).client.call("routeTask", { body: ROUTE });
     expect(server.seen).toHaveLength(3);
     await server.stop();
     expect(once.ok ? null : once.failure.kind).toBe("unauthenticated");
@@ -241,7 +241,7 @@ describe("against a real controller", () => {
 
   test("a validation failure names the field", async () => {
     const { client } = clientFor(controller.url, { tokens: staticToken(await controller.token("alice", ["dev"])) });
-    const r = await client.routeTask({ target: "not a role!", task: { task_type: "review" } });
+    const r = await client.call("routeTask", { body: { target: "not a role!", task: { task_type: "review" } } });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.failure).toMatchObject({ kind: "invalid", status: 422, attempts: 1 });
@@ -251,7 +251,7 @@ describe("against a real controller", () => {
 
   test("the controller reports the call's own trace id", async () => {
     const { client } = clientFor(controller.url, { tokens: staticToken(await controller.token("alice", ["dev"])) });
-    const first = await client.routeTask(ROUTE);
+    const first = await client.call("routeTask", { body: ROUTE });
     expect(first.ok).toBe(true);
     if (!first.ok) return;
     expect(first.value.trace_id).toBe(first.traceId);
@@ -264,7 +264,7 @@ describe("what cannot be sent, and what is not a controller", () => {
     const { client } = clientFor(server.url);
     let data: Record<string, unknown> = {};
     for (let i = 0; i < 100_000; i++) data = { inner: data };
-    const r = await client.routeTask({ target: "reviewer", task: { task_type: "deep", data } });
+    const r = await client.call("routeTask", { body: { target: "reviewer", task: { task_type: "deep", data } } });
     await server.stop();
     expect(server.seen).toHaveLength(0);
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "unsendable", gaveUp: false });
@@ -273,7 +273,7 @@ describe("what cannot be sent, and what is not a controller", () => {
   test("a 200 that is not JSON comes from something other than a controller", async () => {
     const server = misbehave([new Response("<html>welcome</html>", { headers: { "content-type": "text/html" } })]);
     const { client } = clientFor(server.url);
-    const r = await client.getTask("t-1");
+    const r = await client.call("getTask", { params: { id: "t-1" } });
     await server.stop();
     expect(r.ok ? null : r.failure).toMatchObject({ kind: "not_controller", detail: "HTTP 200 with text/html that is not the Agent Mesh API" });
   });

@@ -3,6 +3,7 @@
  * out. The page itself works through the same API as every other client, so the
  * service's rules hold for it unchanged.
  */
+import type { Method } from "../../contract/api.ts";
 import type { DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
@@ -19,6 +20,7 @@ export type SignInMode =
   | { kind: "unconfigured"; issuer: string };
 
 export type WebHandler = (req: Request, url: URL) => Promise<Response>;
+export type WebRoute = { method: Method; path: string; handle: WebHandler };
 
 function linkHelp(url: URL): Response {
   return messagePage(
@@ -39,7 +41,7 @@ function needsHttps(url: URL): Response {
   );
 }
 
-export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, publicUrl: string | undefined): Record<string, WebHandler> {
+export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, publicUrl: string | undefined): WebRoute[] {
   const link = mode.kind === "link" ? linkSignIn(mode.key, store, sessions) : null;
   const oidc = mode.kind === "oidc" ? oidcSignIn({ ...mode, publicUrl, sessions }) : null;
   const notHere = () =>
@@ -51,7 +53,7 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
       404,
     );
 
-  const routes: Record<string, WebHandler> = {
+  const routes: Record<`${Method} /${string}`, WebHandler> = {
     "GET /": async (req, url) => {
       const signedIn = await sessions.find(req);
       return signedIn ? servePage(signedIn.csrfToken) : seeOther(`/login?next=${encodeURIComponent(url.pathname + url.search)}`);
@@ -93,10 +95,12 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
       ),
   };
   // Where the browser would drop the cookie, signing in says so instead of failing quietly.
-  for (const route of ["GET /login", "GET /login/callback", "GET /login/link", "POST /login/link"]) {
-    const handler = routes[route]!;
-    routes[route] = async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handler(req, url) : needsHttps(url));
-  }
-  for (const path of ASSET_PATHS) routes[`GET ${path}`] = (req) => serveAsset(req, path);
-  return routes;
+  const signingIn = new Set(["GET /login", "GET /login/callback", "GET /login/link", "POST /login/link"]);
+  return [
+    ...Object.entries(routes).map(([key, handle]): WebRoute => {
+      const [method, path] = key.split(" ") as [Method, string];
+      return { method, path, handle: signingIn.has(key) ? async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handle(req, url) : needsHttps(url)) : handle };
+    }),
+    ...ASSET_PATHS.map((path): WebRoute => ({ method: "GET", path, handle: (req) => serveAsset(req, path) })),
+  ];
 }

@@ -8,6 +8,7 @@ import { timingSafeEqual } from "node:crypto";
 import { sha256Hex } from "../../lib/digest.ts";
 import { MeshError } from "../../lib/errors.ts";
 import type { Verified } from "../auth.ts";
+import { callerOf } from "../policy.ts";
 import type { Store } from "../store/store.ts";
 
 export const SESSION_COOKIE = "__Host-mesh-session";
@@ -79,9 +80,8 @@ export class Sessions {
     if (!idHash) return null;
     const session = await this.#store.findSession(idHash, this.#now().toISOString());
     if (!session) return null;
-    const roles = new Set(session.roles);
     return {
-      caller: { subject: session.subject, roles, isAdmin: roles.has(this.#o.adminRole) },
+      caller: callerOf(session.subject, session.roles, this.#o.adminRole),
       expiresAt: Date.parse(session.expires_at),
       csrfToken: session.csrf_token,
     };

@@ -1,0 +1,163 @@
+/**
+ * The HTTP API, declared once: each endpoint's method, path, inputs, answer and how
+ * it is authenticated. The controller attaches a handler to each (type-checked against
+ * the answer), the controller client derives its calls from the same values, and
+ * /openapi.json is generated from them.
+ */
+import { z } from "zod";
+import {
+  Approval,
+  ApprovalCreated,
+  ApprovalPage,
+  ApprovalQuery,
+  ApprovalReadQuery,
+  ApprovalRequest,
+  AuditPage,
+  AuditQuery,
+  CancelTaskRequest,
+  ChangeEvent,
+  CompleteTaskRequest,
+  DecisionRequest,
+  EventQuery,
+  FailTaskRequest,
+  Me,
+  RouteTaskRequest,
+  RouteTaskResponse,
+  Task,
+  TaskDetail,
+  TaskPage,
+  TaskQuery,
+  TaskReadQuery,
+} from "../lib/schemas.ts";
+
+export type Method = "GET" | "POST";
+
+/** Whether a POST takes an Idempotency-Key, and whether it must. */
+export type Idempotency = "required" | "optional" | "none";
+
+export type Endpoint = {
+  method: Method;
+  path: string;
+  summary: string;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  /** For a stream, the schema of one event. */
+  response: z.ZodType;
+  produces: "application/json" | "text/event-stream";
+  status: number;
+  idempotency: Idempotency;
+  /** `caller`: a bearer token or a signed-in person's session. */
+  auth: "caller";
+};
+
+type Defaults<M extends Method> = { status: 200; produces: "application/json"; idempotency: M extends "POST" ? "optional" : "none"; auth: "caller" };
+
+/** An endpoint with the defaults filled in: 200, JSON, an optional Idempotency-Key on every POST. */
+function endpoint<const E extends Pick<Endpoint, "method" | "path" | "summary" | "response"> & Partial<Endpoint>>(
+  spec: E,
+): Omit<Defaults<E["method"]>, keyof E> & E {
+  const defaults = { status: 200, produces: "application/json", idempotency: spec.method === "POST" ? "optional" : "none", auth: "caller" };
+  return { ...defaults, ...spec } as Omit<Defaults<E["method"]>, keyof E> & E;
+}
+
+const NoBody = z.strictObject({});
+
+export const api = {
+  routeTask: endpoint({
+    method: "POST",
+    path: "/tasks/route",
+    summary: "Send a task to a role",
+    body: RouteTaskRequest,
+    response: RouteTaskResponse,
+    status: 202,
+    idempotency: "required",
+  }),
+  whoami: endpoint({ method: "GET", path: "/me", summary: "Who your token says you are: subject, roles, admin", response: Me }),
+  listTasks: endpoint({ method: "GET", path: "/tasks", summary: "List tasks you may see; ?wait long-polls for new ones", query: TaskQuery, response: TaskPage }),
+  getTask: endpoint({
+    method: "GET",
+    path: "/tasks/:id",
+    summary: "A task with its history and approvals; ?wait long-polls for a change",
+    query: TaskReadQuery,
+    response: TaskDetail,
+  }),
+  claimTask: endpoint({ method: "POST", path: "/tasks/:id/claim", summary: "Take a pending task for your role", body: NoBody, response: Task }),
+  completeTask: endpoint({ method: "POST", path: "/tasks/:id/complete", summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: Task }),
+  failTask: endpoint({ method: "POST", path: "/tasks/:id/fail", summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task }),
+  cancelTask: endpoint({ method: "POST", path: "/tasks/:id/cancel", summary: "Withdraw a task you sent", body: CancelTaskRequest, response: Task }),
+  requestApproval: endpoint({
+    method: "POST",
+    path: "/approvals",
+    summary: "Ask a role to approve a task",
+    body: ApprovalRequest,
+    response: ApprovalCreated,
+    status: 202,
+  }),
+  listApprovals: endpoint({
+    method: "GET",
+    path: "/approvals",
+    summary: "Approvals you may see (pending by default); ?wait long-polls",
+    query: ApprovalQuery,
+    response: ApprovalPage,
+  }),
+  getApproval: endpoint({
+    method: "GET",
+    path: "/approvals/:id",
+    summary: "One approval; ?wait long-polls for its decision",
+    query: ApprovalReadQuery,
+    response: Approval,
+  }),
+  decideApproval: endpoint({
+    method: "POST",
+    path: "/approvals/:id/decision",
+    summary: "Approve or reject (holders of the approver role, once)",
+    body: DecisionRequest,
+    response: Approval,
+  }),
+  events: endpoint({
+    method: "GET",
+    path: "/events",
+    summary: "Server-Sent Events: the changes you may see, live; resume with Last-Event-ID",
+    query: EventQuery,
+    response: ChangeEvent,
+    produces: "text/event-stream",
+  }),
+  listAudit: endpoint({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage }),
+} as const;
+
+export type Api = typeof api;
+export type EndpointName = keyof Api;
+
+/** The names of a path's parameters: "/tasks/:id/claim" → "id". */
+type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamNames<`/${Rest}`>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never;
+
+export type PathParams<P extends string> = { [K in ParamNames<P>]: string };
+
+type Schema<E, K extends "body" | "query"> = E extends Record<K, infer S extends z.ZodType> ? S : undefined;
+
+/** What a handler receives once the request is validated. */
+export type BodyOf<E> = Schema<E, "body"> extends z.ZodType ? z.output<Schema<E, "body">> : undefined;
+export type QueryOf<E> = Schema<E, "query"> extends z.ZodType ? z.output<Schema<E, "query">> : undefined;
+export type ResponseOf<E extends Endpoint> = z.output<E["response"]>;
+
+/** What a client sends: params when the path has some, a query and a body when the endpoint takes them. */
+export type RequestOf<E extends Endpoint> = (ParamNames<E["path"]> extends never ? unknown : { params: PathParams<E["path"]> }) &
+  (Schema<E, "query"> extends z.ZodType ? { query?: z.output<Schema<E, "query">> } : unknown) &
+  (Schema<E, "body"> extends z.ZodType
+    ? {} extends z.input<Schema<E, "body">>
+      ? { body?: z.input<Schema<E, "body">> }
+      : { body: z.input<Schema<E, "body">> }
+    : unknown);
+
+/** A path with its parameters filled in, each escaped. */
+export function pathWith(template: string, params: Record<string, string> = {}): string {
+  return template.replace(/:(\w+)/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`${template} needs the path parameter ${name}`);
+    return encodeURIComponent(value);
+  });
+}

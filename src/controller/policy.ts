@@ -1,0 +1,125 @@
+/**
+ * Who may do what: every rule about callers, one pure function per question. The
+ * service asks these before it acts; each store's visibility SQL is a named copy of
+ * `mayReadTask` and `mayHear` for lists (the property test in tests/store proves they
+ * agree); the answers carry the verdicts so tools and the page show them, not re-derive them.
+ */
+import { FINISHED, type Approval, type ChangeEvent, type Task, type TaskStatus } from "../lib/schemas.ts";
+
+const isFinished = (status: TaskStatus) => FINISHED.has(status);
+
+/** Who is asking, as a verified token or a signed-in session says. Only `callerOf` makes one. */
+export type Caller = {
+  readonly subject: string;
+  readonly roles: ReadonlySet<string>;
+  readonly isAdmin: boolean;
+};
+
+/** The one way to make a caller: admins are the holders of the operator's admin role. */
+export function callerOf(subject: string, roles: Iterable<string>, adminRole: string): Caller {
+  const held = new Set(roles);
+  return { subject, roles: held, isAdmin: held.has(adminRole) };
+}
+
+/** A refusal says why, in words for the caller, and whether it is about who they are or the state things are in. */
+export type Verdict = { ok: true } | { ok: false; kind: "forbidden" | "conflict"; why: string };
+
+const allowed: Verdict = { ok: true };
+const forbidden = (why: string): Verdict => ({ ok: false, kind: "forbidden", why });
+const conflict = (why: string): Verdict => ({ ok: false, kind: "conflict", why });
+
+/** What a list may show a caller: everything (admins), or what `mayReadTask` allows `subject` with `roles`. */
+export type Visibility = { subject: string; roles: readonly string[] } | "everything";
+
+export function visibilityOf(caller: Caller): Visibility {
+  return caller.isAdmin ? "everything" : { subject: caller.subject, roles: [...caller.roles] };
+}
+
+/**
+ * Reading a task: admins, its source, holders of its target role, and holders of the
+ * approver role of any approval on it (they must see what they approve; ADR 0001 §1).
+ */
+export function mayReadTask(caller: Caller, task: Pick<Task, "source" | "target">, approverRoles: readonly string[]): boolean {
+  return caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target) || approverRoles.some((r) => caller.roles.has(r));
+}
+
+export const readTaskRefusal = (task: Pick<Task, "task_id" | "target">) =>
+  `Task ${task.task_id} is visible to its source, holders of role ${task.target}, its approvers and admins.`;
+
+/** Reading an approval: who asked for it, holders of its approver role, and whoever may read its task. */
+export function mayReadApproval(caller: Caller, approval: Pick<Approval, "requested_by" | "approver_role">, taskReadable: () => Promise<boolean>): Promise<boolean> {
+  if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return Promise.resolve(true);
+  return taskReadable();
+}
+
+export const readApprovalRefusal = (approval: Pick<Approval, "approval_id" | "approver_role">) =>
+  `Approval ${approval.approval_id} is visible to who asked for it, holders of role ${approval.approver_role} and readers of its task.`;
+
+/**
+ * Hearing a change (long-polls, event streams): the same people as reading the task it
+ * is about, judged from the change itself so no read is needed per listener.
+ */
+export function mayHear(caller: Caller, change: Pick<ChangeEvent, "source" | "target" | "approver_role">): boolean {
+  return (
+    caller.isAdmin ||
+    change.source === caller.subject ||
+    caller.roles.has(change.target) ||
+    (change.approver_role !== null && caller.roles.has(change.approver_role))
+  );
+}
+
+/** The moves of a task's state machine that callers make. */
+export type Move = "claim" | "complete" | "fail" | "cancel";
+
+/**
+ * Moving a task on: holders of the target role claim; only the claimant finishes
+ * (ADR 0001 §2); the source or an admin cancels (§3). Whether the task's state allows
+ * the move is the state machine's question, not this one.
+ */
+export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: Move): Verdict {
+  switch (move) {
+    case "claim":
+      return caller.roles.has(task.target) ? allowed : forbidden(`Only holders of role ${task.target} may claim task ${task.task_id}.`);
+    case "complete":
+    case "fail":
+      if (!caller.roles.has(task.target)) return forbidden(`Only holders of role ${task.target} may finish task ${task.task_id}.`);
+      return task.claimed_by === null || task.claimed_by === caller.subject
+        ? allowed
+        : forbidden(`Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`);
+    case "cancel":
+      return caller.isAdmin || task.source === caller.subject ? allowed : forbidden(`Only the task's source (${task.source}) or an admin may cancel it.`);
+  }
+}
+
+/** Asking for approval on a task: its source, holders of its target role, admins; only while it is open. */
+export function mayAskForApproval(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "status">): Verdict {
+  if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
+    return forbidden(`Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
+  }
+  if (isFinished(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+  return allowed;
+}
+
+/**
+ * Deciding an approval: a holder of its approver role who did not ask for it (four
+ * eyes, ADR 0001 §8), once, while its task is open.
+ */
+export function mayDecide(
+  caller: Caller,
+  approval: Pick<Approval, "approval_id" | "approver_role" | "requested_by" | "status" | "decided_by">,
+  task: Pick<Task, "task_id" | "status">,
+): Verdict {
+  const id = approval.approval_id;
+  if (!caller.roles.has(approval.approver_role)) return forbidden(`Only holders of role ${approval.approver_role} may decide approval ${id}.`);
+  if (approval.requested_by === caller.subject) {
+    return forbidden(`You asked for approval ${id}; another holder of role ${approval.approver_role} must decide it.`);
+  }
+  if (approval.status !== "pending") return conflict(`Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
+  if (isFinished(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
+  return allowed;
+}
+
+/** Reading the audit trail: admins only. */
+export function mayReadAudit(caller: Caller): Verdict {
+  return caller.isAdmin ? allowed : forbidden("Only admins may read the audit trail.");
+}
