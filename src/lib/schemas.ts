@@ -16,6 +16,9 @@ export const LIMITS = {
   pageBytes: 4 * 1024 * 1024,
   defaultPageSize: 50,
   waitSeconds: 60,
+  /** A task's detail shows this many of its newest history entries and approvals; the rest are a link away. */
+  detailHistory: 50,
+  detailApprovals: 20,
 } as const;
 
 const name = (what: string) =>
@@ -132,9 +135,14 @@ export const Task = z.object({
 });
 export type Task = z.infer<typeof Task>;
 
+/** Where the older entries of a task's detail are: a path to GET (a paginated list), or null when the detail shows them all. */
+const olderAt = (what: string) => z.string().nullable().describe(`The path of the paginated list of the older ${what}; null when all are shown.`);
+
 export const TaskDetail = Task.extend({
-  history: z.array(HistoryEntry),
-  approvals: z.array(Approval),
+  history: z.array(HistoryEntry).describe(`The newest ${LIMITS.detailHistory} changes, oldest first.`),
+  approvals: z.array(Approval).describe(`The newest ${LIMITS.detailApprovals} approvals, oldest first.`),
+  older_history: olderAt("changes"),
+  older_approvals: olderAt("approvals"),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 
@@ -144,7 +152,12 @@ export const Page = <T extends z.ZodType>(item: T) =>
     next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null when there is none."),
   });
 
-export const TaskPage = Page(Task);
+export const TaskPage = Page(Task).extend({
+  resume_cursor: z
+    .string()
+    .optional()
+    .describe("Oldest first (`order=asc`) only: where tasks that arrive later will appear, even when next_cursor is null. Pass it as `cursor` (with `wait` to long-poll) to get only newer tasks."),
+});
 export type TaskPage = z.infer<typeof TaskPage>;
 
 const waitSeconds = z.coerce
@@ -171,6 +184,13 @@ export const TaskQuery = z.strictObject({
   wait: waitSeconds,
 });
 export type TaskQuery = z.infer<typeof TaskQuery>;
+
+/** A page of a task's own lists (its history, its approvals), newest first. */
+export const TaskListQuery = z.strictObject({ limit: pageSize, cursor });
+export type TaskListQuery = z.infer<typeof TaskListQuery>;
+
+export const HistoryPage = Page(HistoryEntry);
+export type HistoryPage = z.infer<typeof HistoryPage>;
 
 export const TaskReadQuery = z.strictObject({
   wait: waitSeconds,

@@ -194,15 +194,6 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT a.* FROM approvals a ${where(sql, conditions)} ORDER BY a.seq DESC LIMIT ${f.limit}`, toApproval);
   }
 
-  async approvalsForTask(taskId: string): Promise<Approval[]> {
-    const rows = await this.#rows(this.#sql`SELECT * FROM approvals WHERE task_id = ${taskId} ORDER BY seq`, toApproval);
-    return rows.map(withoutSeq);
-  }
-
-  history(taskId: string): Promise<AuditEntry[]> {
-    return this.#rows(this.#sql`SELECT * FROM audit WHERE task_id = ${taskId} ORDER BY seq`, toAudit);
-  }
-
   listAudit(f: AuditFilter): Promise<AuditEntry[]> {
     const sql = this.#sql;
     const conditions = [
@@ -417,6 +408,11 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       await q`UPDATE tasks SET ${q(patch, "status", "claimed_by", "result", "error", "updated_at", "version")} WHERE task_id = ${id}`;
     },
     insertApproval: async (approval) => later(q`INSERT INTO approvals ${q({ ...approval })}`),
+    countPendingApprovals: async (taskId) => {
+      await finish();
+      const [row] = await q`SELECT count(*)::int AS n FROM approvals WHERE task_id = ${taskId} AND status = 'pending'`;
+      return Number(row.n);
+    },
     getApprovalForUpdate: async (id) => {
       await finish();
       return approvalById(q, id, true);

@@ -247,6 +247,8 @@ export class SqliteStore implements Store {
           a.created_at, a.decided_at, a.trace_id,
         );
       },
+      countPendingApprovals: async (taskId) =>
+        db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM approvals WHERE task_id = ? AND status = 'pending'").get(taskId)!.n,
       getApprovalForUpdate: async (id) => this.#getApproval(db, id),
       updateApproval: async (id, p) => {
         db.query("UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ? WHERE approval_id = ?").run(
@@ -337,20 +339,6 @@ export class SqliteStore implements Store {
       .query<Record<string, unknown>, SQLQueryBindings[]>(`SELECT a.* FROM approvals a ${w.sql} ORDER BY a.seq DESC LIMIT ?`)
       .all(...w.params, f.limit)
       .map(toApproval);
-  }
-
-  async approvalsForTask(taskId: string): Promise<Approval[]> {
-    return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE task_id = ? ORDER BY seq")
-      .all(taskId)
-      .map((r) => withoutSeq(toApproval(r)));
-  }
-
-  async history(taskId: string): Promise<AuditEntry[]> {
-    return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT * FROM audit WHERE task_id = ? ORDER BY seq")
-      .all(taskId)
-      .map(toAudit);
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
