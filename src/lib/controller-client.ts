@@ -9,6 +9,7 @@
  */
 import type { z } from "zod";
 import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "./errors.ts";
+import { unkeepable } from "./keepable.ts";
 import type { Logger } from "./log.ts";
 import {
   Approval,
@@ -219,6 +220,10 @@ export class ControllerClient {
         ...extra,
       },
     });
+
+    // JSON would send these changed (Infinity as null), so they are refused as the controller refuses them.
+    const unkept = req.body === undefined ? null : unkeepable(req.body);
+    if (unkept) return failure({ ok: false, kind: "invalid", detail: `The body: ${unkept.field} ${unkept.message}.`, fields: [unkept], retryable: false }, 0);
 
     let renewed = false;
     let retriesLeft = this.#o.retries;

@@ -4,6 +4,7 @@
  * make up /openapi.json.
  */
 import { z } from "zod";
+import { isKeepableText } from "./keepable.ts";
 
 /** Limits that hold under abuse; the store and the HTTP layer rely on them. */
 export const LIMITS = {
@@ -29,7 +30,12 @@ const name = (what: string) =>
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, `${what} may hold letters, digits and . _ : @ / - only`);
 
 export const Role = name("role").describe("A role name, e.g. `reviewer`.");
-export const Subject = z.string().min(1).max(LIMITS.roleLength).describe("A caller's identity (the token's `sub`).");
+export const Subject = z
+  .string()
+  .min(1)
+  .max(LIMITS.roleLength)
+  .refine(isKeepableText, "must be Unicode text without U+0000")
+  .describe("A caller's identity (the token's `sub`).");
 export const Id = z.string().min(1).max(LIMITS.idLength).describe("An id issued by the controller.");
 export const Timestamp = z.string().describe("RFC 3339 time, UTC.");
 

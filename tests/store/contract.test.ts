@@ -175,6 +175,32 @@ for (const engine of ENGINES) {
       expect(counted).toEqual([1, 2]);
     });
 
+    test("refuses text and numbers it could not keep as given, in writes and lookups alike, and stores none of it", async () => {
+      const refused = (work: Promise<unknown>, field: string) => expect(work).rejects.toMatchObject({ kind: "invalid", fields: [{ field }] });
+      const target = unique("role");
+      await refused(addTask(store, { target, description: "a\0b" }), "description");
+      await refused(addTask(store, { target, data: { note: "half \ud83d" } }), "data.note");
+      await refused(addTask(store, { target, data: { list: ["ok", "\udc00"] } }), "data.list.1");
+      await refused(addTask(store, { target, context: { "k\0": 1 } }), "context.k\0");
+      await refused(addTask(store, { target, data: { n: Number.POSITIVE_INFINITY } }), "data.n");
+      const task = await addTask(store, { target });
+      await refused(addApproval(store, task, { reason: "\udfff" }), "reason");
+      await refused(store.transaction((tx) => tx.updateTask(task.task_id, { ...task, result: { x: "\0" } })), "result.x");
+      await refused(store.getTask("a\0"), "id");
+      await refused(store.getApproval("\ud800"), "id");
+      await refused(store.listTasks({ source: "a\0", order: "asc", limit: 1 }), "source");
+      await refused(store.listTasks({ visibleTo: { subject: "s", roles: ["\ud800"] }, order: "asc", limit: 1 }), "visibleTo.roles.0");
+      await refused(store.listApprovals({ decided_by: "\ud800", limit: 1 }), "decided_by");
+      await refused(store.listAudit({ actor: "\0", limit: 1 }), "actor");
+      await refused(store.saveSession({ ...session(unique("session"), "2099-01-01T00:00:00.000Z"), subject: "\0" }), "subject");
+      expect(await store.listTasks({ targets: [target], order: "asc", limit: 10 })).toEqual([{ ...task, seq: expect.any(Number) }]);
+      expect(await store.getTask(task.task_id)).toEqual(task);
+      expect(await store.listApprovals({ task_id: task.task_id, limit: 10 })).toEqual([]);
+      // Whole characters beyond the BMP, and the largest finite numbers, are kept exactly.
+      const kept = await addTask(store, { description: "😀 ✓", data: { max: Number.MAX_VALUE, min: -Number.MAX_VALUE } });
+      expect(await store.getTask(kept.task_id)).toEqual(kept);
+    });
+
     test("updates a task and an approval with their patches", async () => {
       const task = await addTask(store);
       const approval = await addApproval(store, task);
