@@ -4,7 +4,7 @@
  */
 import type { z } from "zod";
 import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../lib/errors.ts";
-import { textProblem, unkeepable } from "../lib/keepable.ts";
+import { refuseUnkeepable } from "../lib/keepable.ts";
 import { LIMITS } from "../lib/schemas.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
@@ -95,13 +95,9 @@ export async function readJson(req: Request): Promise<unknown> {
     if (error instanceof MeshError) throw error;
     throw new MeshError("bad_request", `The body is not valid JSON: ${(error as Error).message}`);
   }
-  refuseUnkeepable(unkeepable(body), "The body");
+  // Text or numbers that would be stored changed, or not at all, are a 422 naming the field.
+  refuseUnkeepable(body, "The body");
   return body;
-}
-
-/** Text or numbers that would be stored changed, or not at all, are a 422 naming the field. */
-function refuseUnkeepable(problem: FieldError | null, where: string) {
-  if (problem) throw new MeshError("invalid", `${where}: ${problem.field} ${problem.message}.`, [problem]);
 }
 
 /** Percent-decoding that refuses what is not UTF-8 (instead of turning it into U+FFFD) and text that cannot be kept. */
@@ -112,8 +108,7 @@ function decodeUrlPart(part: string, field: string, where: string): string {
   } catch {
     throw new MeshError("bad_request", `The ${where} holds a malformed escape (not UTF-8): ${part.slice(0, 64)}`);
   }
-  const problem = textProblem(text);
-  refuseUnkeepable(problem === null ? null : { field, message: problem }, `The ${where}`);
+  refuseUnkeepable(text, `The ${where}`, field);
   return text;
 }
 

@@ -4,10 +4,10 @@
  * past a double's range (JSON writes them as null). Every way in refuses these with the
  * field named, on every engine, rather than change them without a word.
  */
-import type { FieldError } from "./errors.ts";
+import { MeshError, type FieldError } from "./errors.ts";
 
 /** Why `text` cannot be kept as it is, or null when it can. */
-export function textProblem(text: string): string | null {
+function textProblem(text: string): string | null {
   if (text.includes("\0")) return "contains the character U+0000, which cannot be stored";
   if (!text.isWellFormed()) return "contains a lone UTF-16 surrogate, which is not Unicode text; send the whole character";
   return null;
@@ -43,4 +43,10 @@ export function unkeepable(value: unknown, prefix = ""): FieldError | null {
     }
   }
   return null;
+}
+
+/** Throws a 422 naming the first value in `value` (called `name`) that cannot be kept; `where` says whose it is. */
+export function refuseUnkeepable(value: unknown, where: string, name = ""): void {
+  const problem = unkeepable(value, name);
+  if (problem) throw new MeshError("invalid", `${where}: ${problem.field} ${problem.message}.`, [problem]);
 }

@@ -7,7 +7,7 @@
  */
 import { SQL } from "bun";
 import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
-import { keepingText, refuseUnkeepable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -157,12 +157,12 @@ export class PostgresStore implements Store {
   }
 
   async getTask(id: string): Promise<Task | null> {
-    refuseUnkeepable(id, "id");
+    refuseUnstorable(id, "id");
     return this.#run(() => taskById(this.#sql, id, false));
   }
 
   async listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     const sql = this.#sql;
     const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
     const conditions = [
@@ -178,12 +178,12 @@ export class PostgresStore implements Store {
   }
 
   async getApproval(id: string): Promise<Approval | null> {
-    refuseUnkeepable(id, "id");
+    refuseUnstorable(id, "id");
     return this.#run(() => approvalById(this.#sql, id, false));
   }
 
   async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
       f.visibleTo &&
@@ -199,7 +199,7 @@ export class PostgresStore implements Store {
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
       f.actor !== undefined && sql`actor = ${f.actor}`,
@@ -302,7 +302,7 @@ export class PostgresStore implements Store {
   }
 
   async saveSession(s: WebSession) {
-    refuseUnkeepable(s);
+    refuseUnstorable(s);
     await this.#run(
       () => this.#sql`INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at)
         VALUES (${s.id_hash}, ${s.subject}, ${JSON.stringify(s.roles)}::jsonb, ${s.csrf_token}, ${s.created_at}, ${s.expires_at})`,

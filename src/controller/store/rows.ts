@@ -1,6 +1,5 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
-import { MeshError } from "../../lib/errors.ts";
-import { unkeepable } from "../../lib/keepable.ts";
+import { refuseUnkeepable } from "../../lib/keepable.ts";
 import type { Approval, AuditEntry, JsonObject, Task } from "../../lib/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
@@ -85,17 +84,14 @@ export const withoutSeq = <T extends { seq: number }>({ seq: _seq, ...rest }: T)
  * turns a lone surrogate into U+FFFD, JSON writes Infinity as null), so every engine
  * answers alike: a 422 naming the field, for a write and for a lookup.
  */
-export function refuseUnkeepable(value: unknown, name = ""): void {
-  const problem = unkeepable(value, name);
-  if (problem) throw new MeshError("invalid", `This cannot be stored as given: ${problem.field} ${problem.message}.`, [problem]);
-}
+export const refuseUnstorable = (value: unknown, name = "") => refuseUnkeepable(value, "This cannot be stored as given", name);
 
-/** A unit of work whose every operation first refuses what cannot be kept (see refuseUnkeepable). */
+/** A unit of work whose every operation first refuses what cannot be kept (see refuseUnstorable). */
 export function keepingText(tx: StoreTx): StoreTx {
   const checked = Object.entries(tx).map(([name, operation]: [string, (...args: unknown[]) => Promise<unknown>]) => [
     name,
     async (...args: unknown[]) => {
-      for (const arg of args) refuseUnkeepable(arg, typeof arg === "string" ? "id" : "");
+      for (const arg of args) refuseUnstorable(arg, typeof arg === "string" ? "id" : "");
       return operation(...args);
     },
   ]);

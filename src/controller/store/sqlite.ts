@@ -7,7 +7,7 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
-import { keepingText, refuseUnkeepable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -291,12 +291,12 @@ export class SqliteStore implements Store {
   }
 
   async getTask(id: string) {
-    refuseUnkeepable(id, "id");
+    refuseUnstorable(id, "id");
     return this.#getTask(this.#reader, id);
   }
 
   async listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     const after = f.after === undefined ? null : { sql: f.order === "asc" ? "seq > ?" : "seq < ?", params: [f.after] };
     const w = where([
       taskVisibility(f.visibleTo),
@@ -315,12 +315,12 @@ export class SqliteStore implements Store {
   }
 
   async getApproval(id: string) {
-    refuseUnkeepable(id, "id");
+    refuseUnstorable(id, "id");
     return this.#getApproval(this.#reader, id);
   }
 
   async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     let visible: Clause | null = null;
     if (f.visibleTo) {
       const roles = [...f.visibleTo.roles];
@@ -346,7 +346,7 @@ export class SqliteStore implements Store {
   }
 
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
-    refuseUnkeepable(f);
+    refuseUnstorable(f);
     const w = where([
       eq("actor", f.actor),
       eq("action", f.action),
@@ -379,7 +379,7 @@ export class SqliteStore implements Store {
   }
 
   async saveSession(s: WebSession) {
-    refuseUnkeepable(s);
+    refuseUnstorable(s);
     await this.transaction(async () => {
       this.#writer
         .query("INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
