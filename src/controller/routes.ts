@@ -83,7 +83,7 @@ export function apiRoutes(service: MeshService): ApiRoute[] {
     }),
     route({ method: "GET", path: "/me", summary: "Who your token says you are: subject, roles, admin", response: Me, handle: async ({ ctx }) => service.whoami(ctx) }),
     route({ method: "GET", path: "/tasks", summary: "List tasks you may see; ?wait long-polls for new ones", query: TaskQuery, response: TaskPage, handle: ({ ctx, query }) => service.listTasks(ctx, query) }),
-    route({ method: "GET", path: "/tasks/:id", summary: "A task with its history and approvals; ?wait long-polls for a change", query: TaskReadQuery, response: TaskDetail, handle: ({ ctx, params, query }) => service.getTask(ctx, params.id!, query) }),
+    route({ method: "GET", path: "/tasks/:id", summary: "A task with its newest history and approvals (links to the rest); ?wait long-polls for a change", query: TaskReadQuery, response: TaskDetail, handle: ({ ctx, params, query }) => service.getTask(ctx, params.id!, query) }),
     route({ method: "GET", path: "/tasks/:id/history", summary: "A task's history, newest first, a page at a time", query: TaskListQuery, response: HistoryPage, handle: ({ ctx, params, query }) => service.taskHistory(ctx, params.id!, query) }),
     route({ method: "GET", path: "/tasks/:id/approvals", summary: "A task's approvals, whatever their status, newest first", query: TaskListQuery, response: ApprovalPage, handle: ({ ctx, params, query }) => service.taskApprovals(ctx, params.id!, query) }),
     route({ method: "POST", path: "/tasks/:id/claim", summary: "Take a pending task for your role", body: z.strictObject({}), response: Task, handle: ({ ctx, params }) => service.claimTask(ctx, params.id!) }),
