@@ -4,9 +4,11 @@
  * The task is made as large as the limits allow: data and result each fill a body,
  * every text field is at its length limit in characters JSON escapes to 6 bytes, and
  * it gathers more approvals and history than its detail shows. Runs the compiled binary
- * on SQLite (`npm run build` first); takes about half a minute.
+ * (`npm run build` first) on SQLite, or with BENCH_POSTGRES=1 on a throwaway PostgreSQL
+ * database; takes about half a minute.
  */
 import { rmSync } from "node:fs";
+import { createTestDatabase } from "../tests/postgres/database.ts";
 import { spawnController, tempDir, tokenFor } from "../tests/support/controller.ts";
 import { LIMITS } from "../src/lib/schemas.ts";
 import { rssBytes } from "./lib/processes.ts";
@@ -21,7 +23,8 @@ const widest = "\u0001".repeat(LIMITS.textLength);
 const filling = (room: number) => ({ blob: "x".repeat(room) });
 
 const dataDir = tempDir("mesh-largest-");
-const controller = await spawnController(["--data-dir", dataDir]);
+const postgres = process.env.BENCH_POSTGRES === "1" ? await createTestDatabase() : null;
+const controller = await spawnController(["--data-dir", dataDir, ...(postgres ? ["--db", postgres.url()] : [])]);
 const pid = controller.proc.pid;
 try {
   const [alice, worker, lead] = await Promise.all([tokenFor(dataDir, "alice", []), tokenFor(dataDir, "wendy", ["worker"]), tokenFor(dataDir, "lena", ["lead"])]);
@@ -71,6 +74,7 @@ try {
   const seconds = (performance.now() - started) / 1000;
   console.log(
     JSON.stringify({
+      engine: postgres ? "postgres" : "sqlite",
       approvals_on_task: asked,
       detail_bytes: bytes,
       detail_mib: +(bytes / MiB).toFixed(2),
@@ -83,5 +87,6 @@ try {
   );
 } finally {
   await controller.stop();
+  await postgres?.drop();
   rmSync(dataDir, { recursive: true, force: true });
 }
