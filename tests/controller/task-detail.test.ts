@@ -87,6 +87,20 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(detail).toMatchObject({ older_history: null, older_approvals: null });
     });
 
+    test("a body is measured as it is stored: numbers written out in full count, so a small body cannot grow past the limit", async () => {
+      // `9e20` is 4 bytes sent and 21 stored: 200,000 of them are 1 MB sent, 4.4 MB stored.
+      const numbers = `[${Array.from({ length: 200_000 }, () => "9e20").join(",")}]`;
+      const body = `{"target":"worker","task":{"task_type":"t","data":{"n":${numbers}}}}`;
+      expect(body.length).toBeLessThan(LIMITS.bodyBytes);
+      const before = (await c.api(alice, "GET", "/tasks?source=alice&limit=200")).body.items.length;
+      const res = await c.api(alice, "POST", "/tasks/route", body, { "idempotency-key": crypto.randomUUID() });
+      expect(res.status).toBe(413);
+      expect(res.body.detail).toContain("as the controller stores it");
+      expect((await c.api(alice, "GET", "/tasks?source=alice&limit=200")).body.items.length).toBe(before);
+      const fits = `[${Array.from({ length: 40_000 }, () => "9e20").join(",")}]`;
+      expect((await c.api(alice, "POST", "/tasks/route", `{"target":"worker","task":{"task_type":"t","data":{"n":${fits}}}}`, { "idempotency-key": crypto.randomUUID() })).status).toBe(202);
+    });
+
     test("a task's lists are for its readers only", async () => {
       const id = await newTask();
       const eve = await c.token("eve", ["other"]);
