@@ -142,7 +142,7 @@ export const Task = z.object({
 export type Task = z.infer<typeof Task>;
 
 /** Where the older entries of a task's detail are: a path to GET (a paginated list), or null when the detail shows them all. */
-const olderAt = (what: string) => z.string().nullable().describe(`The path of the paginated list of the older ${what}; null when all are shown.`);
+const olderAt = (what: string) => z.string().describe(`The path of the paginated list of the older ${what}; null when all are shown.`).nullable();
 
 export const TaskDetail = Task.extend({
   history: z.array(HistoryEntry).describe(`The newest ${LIMITS.detailHistory} changes, oldest first.`),
