@@ -101,11 +101,11 @@ const TASKS: Record<string, Action> = {
             t.result && `Result: ${JSON.stringify(t.result)}`,
             t.error && `Error: ${t.error}`,
             t.approvals.length > 0 &&
-              `\nApprovals:\n${table(
+              `\nApprovals${t.older_approvals ? ` (the newest; all at ${t.older_approvals})` : ""}:\n${table(
                 ["APPROVAL", "ROLE", "STATUS", "DECIDED BY", "REASON"],
                 t.approvals.map((a) => [a.approval_id, a.approver_role, a.status, a.decided_by ?? "", a.reason]),
               )}`,
-            `\nHistory:\n${table(["WHEN", "WHO", "WHAT"], t.history.map((h) => [shortTime(h.at), h.actor, h.action]))}`,
+            `\nHistory${t.older_history ? ` (the newest; all at ${t.older_history})` : ""}:\n${table(["WHEN", "WHO", "WHAT"], t.history.map((h) => [shortTime(h.at), h.actor, h.action]))}`,
           ]
             .filter(Boolean)
             .join("\n"),

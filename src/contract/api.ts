@@ -20,6 +20,7 @@ import {
   DecisionRequest,
   EventQuery,
   FailTaskRequest,
+  HistoryPage,
   Me,
   RouteTaskRequest,
   RouteTaskResponse,
@@ -27,6 +28,7 @@ import {
   TaskDetail,
   TaskPage,
   TaskQuery,
+  TaskListQuery,
   TaskReadQuery,
 } from "../lib/schemas.ts";
 
@@ -77,10 +79,12 @@ export const api = {
   getTask: endpoint({
     method: "GET",
     path: "/tasks/:id",
-    summary: "A task with its history and approvals; ?wait long-polls for a change",
+    summary: "A task with its newest history and approvals (links to the rest); ?wait long-polls for a change",
     query: TaskReadQuery,
     response: TaskDetail,
   }),
+  taskHistory: endpoint({ method: "GET", path: "/tasks/:id/history", summary: "A task's history, newest first, a page at a time", query: TaskListQuery, response: HistoryPage }),
+  taskApprovals: endpoint({ method: "GET", path: "/tasks/:id/approvals", summary: "A task's approvals, whatever their status, newest first", query: TaskListQuery, response: ApprovalPage }),
   claimTask: endpoint({ method: "POST", path: "/tasks/:id/claim", summary: "Take a pending task for your role", body: NoBody, response: Task }),
   completeTask: endpoint({ method: "POST", path: "/tasks/:id/complete", summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: Task }),
   failTask: endpoint({ method: "POST", path: "/tasks/:id/fail", summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task }),

@@ -87,7 +87,7 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
         requiredClaims: ["sub", "exp"],
       });
       const subject = Subject.safeParse(payload.sub);
-      if (!subject.success) throw new MeshError("unauthenticated", "The token's sub must be a string of 1 to 128 characters.");
+      if (!subject.success) throw new MeshError("unauthenticated", "The token's sub must be Unicode text of 1 to 128 characters, without U+0000.");
       // A role the API could not name (spaces, odd characters) grants nothing.
       const roles = rolesAt(payload, settings.rolesClaim).filter((r) => Role.safeParse(r).success);
       return {

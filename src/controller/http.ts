@@ -4,6 +4,7 @@
  */
 import type { z } from "zod";
 import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../lib/errors.ts";
+import { refuseUnkeepable } from "../lib/keepable.ts";
 import { LIMITS } from "../lib/schemas.ts";
 import type { Method } from "../contract/api.ts";
 
@@ -84,25 +85,46 @@ export async function readJson(req: Request): Promise<unknown> {
     throw new MeshError("bad_request", "The body is not valid UTF-8.");
   }
   if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
+  let body: unknown;
   try {
-    return JSON.parse(text, (key, value) => {
+    body = JSON.parse(text, (key, value) => {
       // A key that could reach an object's prototype is refused, not copied.
       if (key === "__proto__") throw new MeshError("bad_request", 'The body may not use the key "__proto__".');
-      // PostgreSQL cannot store U+0000 in text or jsonb; refuse it on every engine alike.
-      if (key.includes("\0") || (typeof value === "string" && value.includes("\0"))) {
-        throw new MeshError("invalid", "Text may not contain the character U+0000.", [{ field: key || "(body)", message: "contains U+0000" }]);
-      }
       return value;
     });
   } catch (error) {
     if (error instanceof MeshError) throw error;
     throw new MeshError("bad_request", `The body is not valid JSON: ${(error as Error).message}`);
   }
+  // Text or numbers that would be stored changed, or not at all, are a 422 naming the field.
+  refuseUnkeepable(body, "The body");
+  // Measured again as it will be stored and answered: `9e20` is 4 bytes sent but 21 written out.
+  const stored = Buffer.byteLength(JSON.stringify(body));
+  if (stored > LIMITS.bodyBytes) {
+    throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes as the controller stores it (numbers written out in full); this one is ${stored}.`);
+  }
+  return body;
+}
+
+/** Percent-decoding that refuses what is not UTF-8 (instead of turning it into U+FFFD) and text that cannot be kept. */
+function decodeUrlPart(part: string, field: string, where: string): string {
+  let text: string;
+  try {
+    text = decodeURIComponent(part);
+  } catch {
+    throw new MeshError("bad_request", `The ${where} holds a malformed escape (not UTF-8): ${part.slice(0, 64)}`);
+  }
+  refuseUnkeepable(text, `The ${where}`, field);
+  return text;
 }
 
 export function queryOf(url: URL): Record<string, string> {
   const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) {
+  for (const pair of url.search.slice(1).split("&")) {
+    if (!pair) continue;
+    const [rawKey = "", ...rest] = pair.replaceAll("+", " ").split("=");
+    const key = decodeUrlPart(rawKey, rawKey.slice(0, 64) || "(query)", "query");
+    const value = decodeUrlPart(rest.join("="), key, "query");
     if (key in query) throw new MeshError("invalid", `Query parameter ${key} is given twice.`, [{ field: key, message: "given twice" }]);
     query[key] = value;
   }
@@ -125,14 +147,6 @@ export function compile<R extends { method: Method; path: string }>(routes: read
   });
 }
 
-function decodePathPart(part: string): string {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    throw new MeshError("bad_request", `The path holds a malformed escape: ${part.slice(0, 64)}`);
-  }
-}
-
 export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: Method[] };
 
 export function match<R>(matchers: readonly Matcher<R>[], method: string, pathname: string): Match<R> {
@@ -145,7 +159,7 @@ export function match<R>(matchers: readonly Matcher<R>[], method: string, pathna
       continue;
     }
     const params: Record<string, string> = {};
-    m.names.forEach((name, i) => (params[name] = decodePathPart(found[i + 1]!)));
+    m.names.forEach((name, i) => (params[name] = decodeUrlPart(found[i + 1]!, name, "path")));
     return { route: m.route, params };
   }
   return { route: null, allowed };

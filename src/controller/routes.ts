@@ -22,6 +22,8 @@ export function apiHandlers(service: MeshService): Handlers {
     whoami: async ({ ctx }) => service.whoami(ctx),
     listTasks: ({ ctx, query }) => service.listTasks(ctx, query),
     getTask: ({ ctx, params, query }) => service.getTask(ctx, params.id, query),
+    taskHistory: ({ ctx, params, query }) => service.taskHistory(ctx, params.id, query),
+    taskApprovals: ({ ctx, params, query }) => service.taskApprovals(ctx, params.id, query),
     claimTask: ({ ctx, params }) => service.claimTask(ctx, params.id),
     completeTask: ({ ctx, params, body }) => service.completeTask(ctx, params.id, body.result),
     failTask: ({ ctx, params, body }) => service.failTask(ctx, params.id, body.error),

@@ -57,7 +57,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
           }
         : { kind: "unconfigured", issuer: trust.issuer };
   const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
-  const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits });
+  const service = new MeshService(store, {
+    idempotencyTtlSeconds: settings.idempotencyTtl,
+    maxWaitsPerCaller: settings.maxWaits,
+    maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+  });
   const openapi = JSON.stringify(openApiDocument(api));
   const metrics = createMetrics({
     openWaits: () => service.stats().openWaits,

@@ -14,12 +14,14 @@ import type {
   AuditPage,
   AuditQuery,
   DecisionRequest,
+  HistoryPage,
   JsonObject,
   Me,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
   TaskDetail,
+  TaskListQuery,
   TaskPage,
   TaskQuery,
   TaskReadQuery,
@@ -28,6 +30,7 @@ import { FINISHED, LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
 import type { Caller } from "./policy.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
+import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
 import { withoutSeq } from "./store/rows.ts";
 
 export type ServiceOptions = {
@@ -35,6 +38,8 @@ export type ServiceOptions = {
   idempotencyTtlSeconds: number;
   /** Long-polls one caller may hold open at once. */
   maxWaitsPerCaller: number;
+  /** Approvals one task may have waiting for a decision at once. */
+  maxOpenApprovalsPerTask: number;
   now?: () => Date;
 };
 
@@ -60,13 +65,6 @@ export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; 
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
-/** The first rows whose JSON fits in `bytes` (at least one): a page of big tasks ends early, with a cursor. */
-function withinBytes<T>(rows: T[], bytes: number): T[] {
-  let used = 0;
-  const fits = rows.findIndex((row, i) => (used += Buffer.byteLength(JSON.stringify(row))) > bytes && i > 0);
-  return fits < 0 ? rows : rows.slice(0, fits);
-}
-
 /** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
 function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
   const timer = setTimeout(finish, ms);
@@ -87,14 +85,6 @@ const canonical = (value: unknown): string =>
       : v,
   );
 
-const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString("base64url");
-function decodeCursor(cursor: string | undefined): number | undefined {
-  if (cursor === undefined) return undefined;
-  const match = /^s(\d{1,15})$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!match) throw new MeshError("invalid", "cursor is not one this controller issued", [{ field: "cursor", message: "unknown cursor" }]);
-  return Number(match[1]);
-}
-
 export class MeshService {
   readonly #store: Store;
   readonly #options: ServiceOptions;
@@ -114,8 +104,8 @@ export class MeshService {
 
   async #canRead(caller: Caller, task: Task): Promise<boolean> {
     if (caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target)) return true;
-    const approvals = await this.#store.approvalsForTask(task.task_id);
-    return approvals.some((a) => caller.roles.has(a.approver_role));
+    const asked = await this.#store.listApprovals({ task_id: task.task_id, approver_roles: [...caller.roles], limit: 1 });
+    return asked.length > 0;
   }
 
   #visibility(caller: Caller) {
@@ -222,12 +212,41 @@ export class MeshService {
       query.wait && !changed(first)
         ? ((await this.#wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
         : first;
-    const [history, approvals] = await Promise.all([this.#store.history(id), this.#store.approvalsForTask(id)]);
+    // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
+    const [history, approvals] = await Promise.all([this.#history(id, { limit: LIMITS.detailHistory }), this.#approvals(id, { limit: LIMITS.detailApprovals })]);
+    const olderAt = (list: string, cursor: string | null) => cursor && `/tasks/${encodeURIComponent(id)}/${list}?cursor=${cursor}`;
     return {
       ...task,
-      history: history.map(({ task_id: _t, ...entry }) => entry),
-      approvals,
+      history: history.items.toReversed(),
+      approvals: approvals.items.toReversed(),
+      older_history: olderAt("history", history.next_cursor),
+      older_approvals: olderAt("approvals", approvals.next_cursor),
     };
+  }
+
+  /** A task's history, newest first, a page at a time. */
+  async taskHistory(ctx: RequestContext, id: string, query: TaskListQuery): Promise<HistoryPage> {
+    await this.#readableTask(ctx.caller, id);
+    return this.#history(id, query);
+  }
+
+  /** A task's approvals, whatever their status, newest first, a page at a time. */
+  async taskApprovals(ctx: RequestContext, id: string, query: TaskListQuery): Promise<ApprovalPage> {
+    await this.#readableTask(ctx.caller, id);
+    return this.#approvals(id, query);
+  }
+
+  async #history(id: string, query: TaskListQuery): Promise<HistoryPage> {
+    const limit = query.limit ?? LIMITS.defaultPageSize;
+    const rows = await this.#store.listAudit({ task_id: id, after: decodeCursor(query.cursor), limit: limit + 1 });
+    const page = pageOf(rows, limit);
+    return { items: page.rows.map(({ task_id: _t, ...entry }) => entry), next_cursor: page.next_cursor };
+  }
+
+  async #approvals(id: string, query: TaskListQuery): Promise<ApprovalPage> {
+    const limit = query.limit ?? LIMITS.defaultPageSize;
+    const page = pageOf(await this.#store.listApprovals({ task_id: id, after: decodeCursor(query.cursor), limit: limit + 1 }), limit);
+    return { items: page.rows.map(withoutSeq), next_cursor: page.next_cursor };
   }
 
   async listTasks(ctx: RequestContext, query: TaskQuery): Promise<TaskPage> {
@@ -243,18 +262,18 @@ export class MeshService {
         task_type: query.task_type,
         after,
         order,
-        limit,
+        limit: limit + 1,
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
       rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
     }
-    const page = withinBytes(rows, LIMITS.pageBytes);
-    const more = page.length < rows.length || rows.length === limit;
-    const last = page.at(-1);
-    // Oldest-first pages double as an inbox: the cursor always says where to look for newer tasks.
-    const next = last ? encodeCursor(last.seq) : order === "asc" ? (query.cursor ?? null) : null;
-    return { items: page.map(withoutSeq), next_cursor: order === "desc" && !more ? null : next };
+    const page = pageOf(rows, limit);
+    const items = page.rows.map(withoutSeq);
+    if (order === "desc") return { items, next_cursor: page.next_cursor };
+    // Oldest-first pages double as an inbox: where newer tasks will appear, even past the end.
+    const last = page.rows.at(-1);
+    return { items, next_cursor: page.next_cursor, resume_cursor: last ? encodeCursor(last.seq) : (query.cursor ?? encodeCursor(0)) };
   }
 
   claimTask(ctx: RequestContext, id: string) {
@@ -330,6 +349,13 @@ export class MeshService {
         throw new MeshError("forbidden", `Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
       }
       if (FINISHED.has(task.status)) throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+      const open = await tx.countPendingApprovals(task.task_id);
+      if (open >= this.#options.maxOpenApprovalsPerTask) {
+        throw new MeshError(
+          "conflict",
+          `Task ${task.task_id} already has ${open} approvals waiting for a decision, the most one task may have (MESH_MAX_OPEN_APPROVALS_PER_TASK); ask again once one is decided.`,
+        );
+      }
       const approval: Approval = {
         approval_id: crypto.randomUUID(),
         task_id: task.task_id,
@@ -388,14 +414,14 @@ export class MeshService {
         status: query.status ?? (query.decided_by === undefined ? "pending" : undefined),
         decided_by: query.decided_by,
         after: decodeCursor(query.cursor),
-        limit,
+        limit: limit + 1,
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
       rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
     }
-    const last = rows.at(-1);
-    return { items: rows.map(withoutSeq), next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
+    const page = pageOf(rows, limit);
+    return { items: page.rows.map(withoutSeq), next_cursor: page.next_cursor };
   }
 
   decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
@@ -441,10 +467,10 @@ export class MeshService {
       since: query.since && new Date(query.since).toISOString(),
       until: query.until && new Date(query.until).toISOString(),
       after: decodeCursor(query.cursor),
-      limit,
+      limit: limit + 1,
     });
-    const last = rows.at(-1);
-    return { items: rows, next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
+    const page = pageOf(rows, limit);
+    return { items: page.rows, next_cursor: page.next_cursor };
   }
 
   // ── waiting ────────────────────────────────────────────────────────────────

@@ -39,6 +39,7 @@ export const controllerSettings = {
   clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
   idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
+  maxOpenApprovals: { env: "MESH_MAX_OPEN_APPROVALS_PER_TASK", schema: positiveInt(1000), fallback: "10", help: "Approvals one task may have waiting for a decision at once" },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),
 } satisfies SettingsSpec;

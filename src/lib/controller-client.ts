@@ -12,6 +12,7 @@
 import type { z } from "zod";
 import { api, pathWith, type Api, type Endpoint, type EndpointName, type RequestOf, type ResponseOf } from "../contract/api.ts";
 import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "./errors.ts";
+import { unkeepable } from "./keepable.ts";
 import type { Logger } from "./log.ts";
 import { Problem } from "./schemas.ts";
 import { TokenError, type TokenSource } from "./token-source.ts";
@@ -198,6 +199,10 @@ export class ControllerClient {
         ...extra,
       },
     });
+
+    // JSON would send these changed (Infinity as null), so they are refused as the controller refuses them.
+    const unkept = req.body === undefined ? null : unkeepable(req.body);
+    if (unkept) return failure({ ok: false, kind: "invalid", detail: `The body: ${unkept.field} ${unkept.message}.`, fields: [unkept], retryable: false }, 0);
 
     // Serialised once, before anything is sent: a value JSON cannot hold is the caller's mistake, not the network's.
     let body: string | undefined;

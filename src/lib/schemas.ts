@@ -4,6 +4,7 @@
  * make up /openapi.json.
  */
 import { z } from "zod";
+import { isKeepableText } from "./keepable.ts";
 
 /** Limits that hold under abuse; the store and the HTTP layer rely on them. */
 export const LIMITS = {
@@ -18,6 +19,9 @@ export const LIMITS = {
   waitSeconds: 60,
   /** How deep a JSON body may nest: no task needs more, and recursion has limits. */
   jsonDepth: 64,
+  /** A task's detail shows this many of its newest history entries and approvals; the rest are a link away. */
+  detailHistory: 50,
+  detailApprovals: 20,
 } as const;
 
 const name = (what: string) =>
@@ -28,7 +32,12 @@ const name = (what: string) =>
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, `${what} may hold letters, digits and . _ : @ / - only`);
 
 export const Role = name("role").describe("A role name, e.g. `reviewer`.");
-export const Subject = z.string().min(1).max(LIMITS.roleLength).describe("A caller's identity (the token's `sub`).");
+export const Subject = z
+  .string()
+  .min(1)
+  .max(LIMITS.roleLength)
+  .refine(isKeepableText, "must be Unicode text without U+0000")
+  .describe("A caller's identity (the token's `sub`).");
 export const Id = z.string().min(1).max(LIMITS.idLength).describe("An id issued by the controller.");
 export const Timestamp = z.string().describe("RFC 3339 time, UTC.");
 
@@ -148,9 +157,14 @@ export const Task = z.object({
 });
 export type Task = z.infer<typeof Task>;
 
+/** Where the older entries of a task's detail are: a path to GET (a paginated list), or null when the detail shows them all. */
+const olderAt = (what: string) => z.string().describe(`The path of the paginated list of the older ${what}; null when all are shown.`).nullable();
+
 export const TaskDetail = Task.extend({
-  history: z.array(HistoryEntry),
-  approvals: z.array(Approval),
+  history: z.array(HistoryEntry).describe(`The newest ${LIMITS.detailHistory} changes, oldest first.`),
+  approvals: z.array(Approval).describe(`The newest ${LIMITS.detailApprovals} approvals, oldest first.`),
+  older_history: olderAt("changes"),
+  older_approvals: olderAt("approvals"),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 
@@ -160,7 +174,12 @@ export const Page = <T extends z.ZodType>(item: T) =>
     next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; null when there is none."),
   });
 
-export const TaskPage = Page(Task);
+export const TaskPage = Page(Task).extend({
+  resume_cursor: z
+    .string()
+    .optional()
+    .describe("Oldest first (`order=asc`) only: where tasks that arrive later will appear, even when next_cursor is null. Pass it as `cursor` (with `wait` to long-poll) to get only newer tasks."),
+});
 export type TaskPage = z.infer<typeof TaskPage>;
 
 const waitSeconds = z.coerce
@@ -187,6 +206,13 @@ export const TaskQuery = z.strictObject({
   wait: waitSeconds,
 });
 export type TaskQuery = z.infer<typeof TaskQuery>;
+
+/** A page of a task's own lists (its history, its approvals), newest first. */
+export const TaskListQuery = z.strictObject({ limit: pageSize, cursor });
+export type TaskListQuery = z.infer<typeof TaskListQuery>;
+
+export const HistoryPage = Page(HistoryEntry);
+export type HistoryPage = z.infer<typeof HistoryPage>;
 
 export const TaskReadQuery = z.strictObject({
   wait: waitSeconds,

@@ -170,7 +170,7 @@ describe("/openapi.json", () => {
     expect(res.body.openapi).toBe("3.1.0");
     expect(Object.keys(res.body.paths).sort()).toEqual([
       "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit", "/events", "/me",
-      "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail",
+      "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/approvals", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail", "/tasks/{id}/history",
     ]);
     const route = res.body.paths["/tasks/route"].post;
     expect(route.requestBody.content["application/json"].schema.required).toEqual(["target", "task"]);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Approval, Task } from "../../src/lib/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
+import { withoutSeq } from "../../src/controller/store/rows.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
 
 let clock = Date.parse("2030-01-01T00:00:00.000Z");
@@ -156,9 +157,48 @@ for (const engine of ENGINES) {
       expect(await store.getTask(task.task_id)).toEqual(task);
       const approval = await addApproval(store, task);
       expect(await store.getApproval(approval.approval_id)).toEqual(approval);
-      expect(await store.approvalsForTask(task.task_id)).toEqual([approval]);
+      expect((await store.listApprovals({ task_id: task.task_id, limit: 10 })).map(withoutSeq)).toEqual([approval]);
       expect(await store.getTask("no-such-task")).toBeNull();
       expect(await store.getApproval("no-such-approval")).toBeNull();
+    });
+
+    test("counts a task's approvals waiting for a decision, a unit of work's own new ones included", async () => {
+      const task = await addTask(store);
+      await addApproval(store, task);
+      await addApproval(store, task, { status: "approved", decided_by: "carol", decided_at: tick() });
+      await addApproval(store, await addTask(store));
+      const counted = await store.transaction(async (tx) => {
+        const before = await tx.countPendingApprovals(task.task_id);
+        await tx.insertApproval(newApproval(task));
+        return [before, await tx.countPendingApprovals(task.task_id)];
+      });
+      expect(counted).toEqual([1, 2]);
+    });
+
+    test("refuses text and numbers it could not keep as given, in writes and lookups alike, and stores none of it", async () => {
+      const refused = (work: Promise<unknown>, field: string) => expect(work).rejects.toMatchObject({ kind: "invalid", fields: [{ field }] });
+      const target = unique("role");
+      await refused(addTask(store, { target, description: "a\0b" }), "description");
+      await refused(addTask(store, { target, data: { note: "half \ud83d" } }), "data.note");
+      await refused(addTask(store, { target, data: { list: ["ok", "\udc00"] } }), "data.list.1");
+      await refused(addTask(store, { target, context: { "k\0": 1 } }), "context.k\0");
+      await refused(addTask(store, { target, data: { n: Number.POSITIVE_INFINITY } }), "data.n");
+      const task = await addTask(store, { target });
+      await refused(addApproval(store, task, { reason: "\udfff" }), "reason");
+      await refused(store.transaction((tx) => tx.updateTask(task.task_id, { ...task, result: { x: "\0" } })), "result.x");
+      await refused(store.getTask("a\0"), "id");
+      await refused(store.getApproval("\ud800"), "id");
+      await refused(store.listTasks({ source: "a\0", order: "asc", limit: 1 }), "source");
+      await refused(store.listTasks({ visibleTo: { subject: "s", roles: ["\ud800"] }, order: "asc", limit: 1 }), "visibleTo.roles.0");
+      await refused(store.listApprovals({ decided_by: "\ud800", limit: 1 }), "decided_by");
+      await refused(store.listAudit({ actor: "\0", limit: 1 }), "actor");
+      await refused(store.saveSession({ ...session(unique("session"), "2099-01-01T00:00:00.000Z"), subject: "\0" }), "subject");
+      expect(await store.listTasks({ targets: [target], order: "asc", limit: 10 })).toEqual([{ ...task, seq: expect.any(Number) }]);
+      expect(await store.getTask(task.task_id)).toEqual(task);
+      expect(await store.listApprovals({ task_id: task.task_id, limit: 10 })).toEqual([]);
+      // Whole characters beyond the BMP, and the largest finite numbers, are kept exactly.
+      const kept = await addTask(store, { description: "😀 ✓", data: { max: Number.MAX_VALUE, min: -Number.MAX_VALUE } });
+      expect(await store.getTask(kept.task_id)).toEqual(kept);
     });
 
     test("updates a task and an approval with their patches", async () => {
@@ -188,8 +228,8 @@ for (const engine of ENGINES) {
       });
       await expect(failure).rejects.toThrow("the service refused halfway");
       expect(await store.getTask(task.task_id)).toBeNull();
-      expect(await store.approvalsForTask(task.task_id)).toEqual([]);
-      expect(await store.history(task.task_id)).toEqual([]);
+      expect(await store.listApprovals({ task_id: task.task_id, limit: 10 })).toEqual([]);
+      expect(await store.listAudit({ task_id: task.task_id, limit: 10 })).toEqual([]);
       const reservation = await store.transaction((tx) => tx.reserveIdempotency(scope, "key", "hash", tick(), tick()));
       expect(reservation).toEqual({ kind: "reserved" });
       // A change committed after the failed one is the first the listener hears.
@@ -426,7 +466,7 @@ for (const engine of ENGINES) {
       await store.transaction(async (tx) => {
         await tx.appendAudit(entry(task, "task.completed", { actor, at: completedAt, from_status: "claimed", to_status: "completed" }), about(task));
       });
-      const history = await store.history(task.task_id);
+      const history = (await store.listAudit({ task_id: task.task_id, limit: 10 })).toReversed();
       expect(history.map((h) => h.action)).toEqual(["task.created", "task.claimed", "task.completed"]);
       expect(history[1]).toEqual({ seq: history[1]!.seq, at: claimedAt, actor, action: "task.claimed", task_id: task.task_id, approval_id: null, from_status: "pending", to_status: "claimed", trace_id: task.trace_id });
       const actions = (rows: { action: string }[]) => rows.map((r) => r.action);
@@ -444,7 +484,7 @@ for (const engine of ENGINES) {
       const task = await addTask(store);
       await expect(db.query(`UPDATE audit SET actor = 'mallory' WHERE task_id = '${task.task_id}'`)).rejects.toThrow(/append-only/);
       await expect(db.query(`DELETE FROM audit WHERE task_id = '${task.task_id}'`)).rejects.toThrow(/append-only/);
-      expect((await store.history(task.task_id)).map((h) => h.actor)).toEqual([task.source]);
+      expect((await store.listAudit({ task_id: task.task_id, limit: 10 })).map((h) => h.actor)).toEqual([task.source]);
     });
 
     test("tells listeners of each committed change once, in order, with whom it concerns", async () => {

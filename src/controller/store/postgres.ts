@@ -7,7 +7,7 @@
  */
 import { SQL } from "bun";
 import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
-import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -149,18 +149,20 @@ export class PostgresStore implements Store {
     return this.#run(() =>
       this.#sql.begin("ISOLATION LEVEL READ COMMITTED", async (q) => {
         const unit = unitOfWork(q);
-        const result = await work(unit.tx);
+        const result = await work(keepingText(unit.tx));
         await unit.finish();
         return result;
       }),
     ) as Promise<T>;
   }
 
-  getTask(id: string): Promise<Task | null> {
+  async getTask(id: string): Promise<Task | null> {
+    refuseUnstorable(id, "id");
     return this.#run(() => taskById(this.#sql, id, false));
   }
 
-  listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
+  async listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
+    refuseUnstorable(f);
     const sql = this.#sql;
     const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
     const conditions = [
@@ -175,11 +177,13 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT t.* FROM tasks t ${where(sql, conditions)} ${order} LIMIT ${f.limit}`, toTask);
   }
 
-  getApproval(id: string): Promise<Approval | null> {
+  async getApproval(id: string): Promise<Approval | null> {
+    refuseUnstorable(id, "id");
     return this.#run(() => approvalById(this.#sql, id, false));
   }
 
-  listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+  async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+    refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
       f.visibleTo &&
@@ -194,16 +198,8 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT a.* FROM approvals a ${where(sql, conditions)} ORDER BY a.seq DESC LIMIT ${f.limit}`, toApproval);
   }
 
-  async approvalsForTask(taskId: string): Promise<Approval[]> {
-    const rows = await this.#rows(this.#sql`SELECT * FROM approvals WHERE task_id = ${taskId} ORDER BY seq`, toApproval);
-    return rows.map(withoutSeq);
-  }
-
-  history(taskId: string): Promise<AuditEntry[]> {
-    return this.#rows(this.#sql`SELECT * FROM audit WHERE task_id = ${taskId} ORDER BY seq`, toAudit);
-  }
-
-  listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+  async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
       f.actor !== undefined && sql`actor = ${f.actor}`,
@@ -306,6 +302,7 @@ export class PostgresStore implements Store {
   }
 
   async saveSession(s: WebSession) {
+    refuseUnstorable(s);
     await this.#run(
       () => this.#sql`INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at)
         VALUES (${s.id_hash}, ${s.subject}, ${JSON.stringify(s.roles)}::jsonb, ${s.csrf_token}, ${s.created_at}, ${s.expires_at})`,
@@ -417,6 +414,11 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       await q`UPDATE tasks SET ${q(patch, "status", "claimed_by", "result", "error", "updated_at", "version")} WHERE task_id = ${id}`;
     },
     insertApproval: async (approval) => later(q`INSERT INTO approvals ${q({ ...approval })}`),
+    countPendingApprovals: async (taskId) => {
+      await finish();
+      const [row] = await q`SELECT count(*)::int AS n FROM approvals WHERE task_id = ${taskId} AND status = 'pending'`;
+      return Number(row.n);
+    },
     getApprovalForUpdate: async (id) => {
       await finish();
       return approvalById(q, id, true);

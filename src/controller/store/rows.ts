@@ -1,6 +1,7 @@
-/** Row ⇄ record mapping shared by the engines: JSON columns and keyset positions. */
+/** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
+import { refuseUnkeepable } from "../../lib/keepable.ts";
 import type { Approval, AuditEntry, JsonObject, Task } from "../../lib/schemas.ts";
-import type { Change, Positioned, WebSession } from "./store.ts";
+import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
 
@@ -77,3 +78,22 @@ export const toSession = (r: Row): WebSession => ({
 
 /** Drops the keyset position when a caller wants the plain record. */
 export const withoutSeq = <T extends { seq: number }>({ seq: _seq, ...rest }: T): Omit<T, "seq"> => rest;
+
+/**
+ * Refuses values a database would not keep as given (PostgreSQL fails on U+0000, SQLite
+ * turns a lone surrogate into U+FFFD, JSON writes Infinity as null), so every engine
+ * answers alike: a 422 naming the field, for a write and for a lookup.
+ */
+export const refuseUnstorable = (value: unknown, name = "") => refuseUnkeepable(value, "This cannot be stored as given", name);
+
+/** A unit of work whose every operation first refuses what cannot be kept (see refuseUnstorable). */
+export function keepingText(tx: StoreTx): StoreTx {
+  const checked = Object.entries(tx).map(([name, operation]: [string, (...args: unknown[]) => Promise<unknown>]) => [
+    name,
+    async (...args: unknown[]) => {
+      for (const arg of args) refuseUnstorable(arg, typeof arg === "string" ? "id" : "");
+      return operation(...args);
+    },
+  ]);
+  return Object.fromEntries(checked) as StoreTx;
+}

@@ -7,7 +7,7 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
-import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -171,7 +171,7 @@ export class SqliteStore implements Store {
         const changes: Change[] = [];
         db.exec("SAVEPOINT unit");
         try {
-          const value = await unit.work(this.#tx(changes));
+          const value = await unit.work(keepingText(this.#tx(changes)));
           db.exec("RELEASE unit");
           settled.push({ unit, ok: true, value, changes });
         } catch (error) {
@@ -247,6 +247,8 @@ export class SqliteStore implements Store {
           a.created_at, a.decided_at, a.trace_id,
         );
       },
+      countPendingApprovals: async (taskId) =>
+        db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM approvals WHERE task_id = ? AND status = 'pending'").get(taskId)!.n,
       getApprovalForUpdate: async (id) => this.#getApproval(db, id),
       updateApproval: async (id, p) => {
         db.query("UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ? WHERE approval_id = ?").run(
@@ -289,10 +291,12 @@ export class SqliteStore implements Store {
   }
 
   async getTask(id: string) {
+    refuseUnstorable(id, "id");
     return this.#getTask(this.#reader, id);
   }
 
   async listTasks(f: TaskFilter): Promise<Positioned<Task>[]> {
+    refuseUnstorable(f);
     const after = f.after === undefined ? null : { sql: f.order === "asc" ? "seq > ?" : "seq < ?", params: [f.after] };
     const w = where([
       taskVisibility(f.visibleTo),
@@ -311,10 +315,12 @@ export class SqliteStore implements Store {
   }
 
   async getApproval(id: string) {
+    refuseUnstorable(id, "id");
     return this.#getApproval(this.#reader, id);
   }
 
   async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+    refuseUnstorable(f);
     let visible: Clause | null = null;
     if (f.visibleTo) {
       const roles = [...f.visibleTo.roles];
@@ -339,21 +345,8 @@ export class SqliteStore implements Store {
       .map(toApproval);
   }
 
-  async approvalsForTask(taskId: string): Promise<Approval[]> {
-    return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE task_id = ? ORDER BY seq")
-      .all(taskId)
-      .map((r) => withoutSeq(toApproval(r)));
-  }
-
-  async history(taskId: string): Promise<AuditEntry[]> {
-    return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT * FROM audit WHERE task_id = ? ORDER BY seq")
-      .all(taskId)
-      .map(toAudit);
-  }
-
   async listAudit(f: AuditFilter): Promise<AuditEntry[]> {
+    refuseUnstorable(f);
     const w = where([
       eq("actor", f.actor),
       eq("action", f.action),
@@ -386,6 +379,7 @@ export class SqliteStore implements Store {
   }
 
   async saveSession(s: WebSession) {
+    refuseUnstorable(s);
     await this.transaction(async () => {
       this.#writer
         .query("INSERT INTO web_sessions (id_hash, subject, roles, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")

@@ -82,6 +82,8 @@ export interface StoreTx {
   updateTask(id: string, patch: TaskPatch): Promise<void>;
 
   insertApproval(approval: Approval): Promise<void>;
+  /** How many of a task's approvals wait for a decision, its own new ones included. */
+  countPendingApprovals(taskId: string): Promise<number>;
   getApprovalForUpdate(id: string): Promise<Approval | null>;
   updateApproval(id: string, patch: ApprovalPatch): Promise<void>;
 
@@ -98,9 +100,7 @@ export interface Store {
   listTasks(filter: TaskFilter): Promise<Positioned<Task>[]>;
   getApproval(id: string): Promise<Approval | null>;
   listApprovals(filter: ApprovalFilter): Promise<Positioned<Approval>[]>;
-  approvalsForTask(taskId: string): Promise<Approval[]>;
-  /** The task's audit rows, oldest first: its history. */
-  history(taskId: string): Promise<AuditEntry[]>;
+  /** Audit rows, newest first; with `task_id`, that task's history. */
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   /** Changes after `seq`, oldest first, for resuming an event stream. */
   changesSince(seq: number, limit: number): Promise<Change[]>;
