@@ -7,6 +7,7 @@
  */
 import { SQL } from "bun";
 import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import { ChangeListeners } from "./listeners.ts";
 import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
@@ -95,7 +96,7 @@ type Row = Record<string, unknown>;
 export class PostgresStore implements Store {
   readonly engine = "postgres" as const;
   readonly #sql: SQL;
-  readonly #listeners = new Set<(change: Change) => void>();
+  readonly #listeners = new ChangeListeners();
   #subscription: SQL.ListenSubscription | null = null;
   /** LISTEN is acknowledged and no connection has failed since. */
   #listening = false;
@@ -227,8 +228,7 @@ export class PostgresStore implements Store {
   // ── the change feed ────────────────────────────────────────────────────────
 
   onChange(listener: (change: Change) => void) {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   async #subscribe() {
@@ -286,7 +286,7 @@ export class PostgresStore implements Store {
             for (const change of batch) {
               if (change.seq <= this.#delivered) continue;
               this.#delivered = change.seq;
-              for (const listener of this.#listeners) listener(change);
+              this.#listeners.tell(change);
             }
           } while (batch.length === CHANGE_BATCH);
         } while (this.#deliverAgain);

@@ -7,6 +7,7 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
+import { ChangeListeners } from "./listeners.ts";
 import { toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
@@ -113,7 +114,7 @@ export class SqliteStore implements Store {
   readonly engine = "sqlite" as const;
   readonly #writer: Database;
   readonly #reader: Database;
-  readonly #listeners = new Set<(change: Change) => void>();
+  readonly #listeners = new ChangeListeners();
   #pending: PendingUnit[] = [];
   #draining: Promise<void> | null = null;
 
@@ -193,7 +194,7 @@ export class SqliteStore implements Store {
     }
     for (const { unit, ok, value, changes } of settled) {
       if (ok) {
-        for (const change of changes) this.#emit(change);
+        for (const change of changes) this.#listeners.tell(change);
         unit.resolve(value);
       } else unit.reject(value);
     }
@@ -276,16 +277,6 @@ export class SqliteStore implements Store {
   #getApproval(db: Database, id: string): Approval | null {
     const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE approval_id = ?").get(id);
     return row ? withoutSeq(toApproval(row)) : null;
-  }
-
-  #emit(change: Change) {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change);
-      } catch {
-        // A listener's fault must not stop the writer or the other listeners.
-      }
-    }
   }
 
   async getTask(id: string) {
@@ -376,8 +367,7 @@ export class SqliteStore implements Store {
   }
 
   onChange(listener: (change: Change) => void) {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   async countTasksByStatus() {
