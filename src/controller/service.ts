@@ -1,8 +1,9 @@
 /**
- * The mesh service owns every rule: who may see and do what, the task state machine,
- * idempotency, the audit trail and long-poll waits. Routes only translate HTTP.
+ * The mesh service owns every rule: who may see and do what, and the task state
+ * machine. Routes only translate HTTP; the machinery the rules run on is elsewhere:
+ * waiting and event streams in live.ts, idempotent units of work in unit-of-work.ts,
+ * audit rows in audit.ts.
  */
-import { sha256Hex } from "../lib/digest.ts";
 import { MeshError } from "../lib/errors.ts";
 import type {
   Approval,
@@ -24,38 +25,43 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../lib/schemas.ts";
-import { FINISHED, LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
+import { FINISHED, LIMITS, Priority, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../lib/schemas.ts";
+import { recordChange } from "./audit.ts";
 import type { Caller, RequestContext } from "./caller.ts";
+import { Live, type EventStream } from "./live.ts";
 import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
+import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
 
 export type ServiceOptions = {
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds: number;
+  /** Idempotency-Keys remembered per caller; past it the oldest are forgotten. */
+  idempotencyKeysPerCaller: number;
   /** Long-polls one caller may hold open at once. */
   maxWaitsPerCaller: number;
   now?: () => Date;
 };
 
-type Transition = "claim" | "complete" | "fail" | "cancel";
+/** What a move changes in a task; the rest of it stays as it was sent. */
+const TaskAsMoved = TaskSchema.pick({ task_id: true, status: true, claimed_by: true, updated_at: true, version: true });
 
-/** The task state machine: which states each move starts from and where it ends. */
-const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskStatus }> = {
-  claim: { from: ["pending"], to: "claimed" },
-  complete: { from: ["claimed"], to: "completed" },
-  fail: { from: ["claimed"], to: "failed" },
-  cancel: { from: ["pending", "claimed"], to: "cancelled" },
+/**
+ * A move answers with the task as the move left it; a replay must get that task again
+ * even if it has moved on since (ADR 0003). Only what a move changes is kept. The rest
+ * is the task as it is now: result and error are set only by the move that finishes a
+ * task, and nothing changes a finished task, so they are null before and final after.
+ */
+const TASK_AS_MOVED: Keeping<Task> = {
+  keep: (task) => TaskAsMoved.parse(task),
+  restore: async (kept, tx) => {
+    const moved = TaskAsMoved.parse(kept);
+    const now = await tx.getTaskForUpdate(moved.task_id);
+    if (!now) throw new Error(`task ${moved.task_id} of a kept answer is gone`);
+    const finished = FINISHED.has(moved.status);
+    return { ...now, ...moved, result: finished ? now.result : null, error: finished ? now.error : null };
+  },
 };
-
-const EVENT_BATCH = 500;
-/** Changes one stream may have waiting to be sent before it is closed. */
-const EVENT_QUEUE = 10_000;
-const EVENT_HEARTBEAT_MS = 15_000;
-
-/** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
-export const HEARTBEAT = "heartbeat";
-
-export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
@@ -65,26 +71,6 @@ function withinBytes<T>(rows: T[], bytes: number): T[] {
   const fits = rows.findIndex((row, i) => (used += Buffer.byteLength(JSON.stringify(row))) > bytes && i > 0);
   return fits < 0 ? rows : rows.slice(0, fits);
 }
-
-/** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
-function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
-  const timer = setTimeout(finish, ms);
-  signal?.addEventListener("abort", finish, { once: true });
-  function finish() {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", finish);
-    resolve();
-  }
-  return finish;
-}
-
-/** Stable JSON: key order must not make two equal requests look different. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 
 const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString("base64url");
 function decodeCursor(cursor: string | undefined): number | undefined {
@@ -97,12 +83,18 @@ function decodeCursor(cursor: string | undefined): number | undefined {
 export class MeshService {
   readonly #store: Store;
   readonly #options: ServiceOptions;
-  readonly #waits = new Map<string, number>();
-  #replays = 0;
+  readonly #live: Live;
+  readonly #work: UnitsOfWork;
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
     this.#options = options;
+    this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
+    this.#work = new UnitsOfWork(store, {
+      ttlSeconds: options.idempotencyTtlSeconds,
+      keysPerCaller: options.idempotencyKeysPerCaller,
+      now: () => options.now?.() ?? new Date(),
+    });
   }
 
   #now() {
@@ -137,34 +129,6 @@ export class MeshService {
     return task;
   }
 
-  // ── idempotent units of work ───────────────────────────────────────────────
-
-  /**
-   * Runs `work` in one transaction together with its audit rows and, when the caller
-   * sent an Idempotency-Key, the record of its answer: a replay gets that answer back.
-   */
-  #mutate<T extends JsonObject>(ctx: RequestContext, operation: string, input: unknown, work: (tx: StoreTx, now: string) => Promise<T>): Promise<T> {
-    return this.#store.transaction(async (tx) => {
-      const now = this.#now();
-      const key = ctx.idempotencyKey;
-      if (key === undefined) return work(tx, now);
-      const scope = ctx.caller.subject;
-      const hash = sha256Hex(canonical({ operation, input }));
-      const expires = new Date(Date.parse(now) + this.#options.idempotencyTtlSeconds * 1000).toISOString();
-      const reservation = await tx.reserveIdempotency(scope, key, hash, now, expires);
-      if (reservation.kind === "replay") {
-        if (reservation.request_hash !== hash) {
-          throw new MeshError("idempotency_mismatch", `Idempotency-Key ${key} was first used with a different request; use a new key for a new request.`);
-        }
-        this.#replays++;
-        return reservation.response as T;
-      }
-      const result = await work(tx, now);
-      await tx.saveIdempotentResponse(scope, key, result);
-      return result;
-    });
-  }
-
   /** Who the controller takes the caller to be, as its verified token says. */
   whoami({ caller }: RequestContext): Me {
     return { subject: caller.subject, roles: [...caller.roles].sort(), is_admin: caller.isAdmin };
@@ -185,7 +149,7 @@ export class MeshService {
         ]);
       }
     }
-    return this.#mutate(ctx, "route", { ...input, source: caller.subject }, async (tx, now) => {
+    return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
       const task: Task = {
         task_id: crypto.randomUUID(),
         target: input.target,
@@ -205,10 +169,7 @@ export class MeshService {
         trace_id: traceId,
       };
       await tx.insertTask(task);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: "task.created", task_id: task.task_id, approval_id: null, from_status: null, to_status: "pending", trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: null },
-      );
+      await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending" });
       return { task_id: task.task_id, status: "pending" as const, trace_id: traceId };
     });
   }
@@ -219,7 +180,7 @@ export class MeshService {
     const changed = (t: Task | null) => (t && t.version > baseline ? t : null);
     const task =
       query.wait && !changed(first)
-        ? ((await this.#wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
+        ? ((await this.#live.wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
         : first;
     const [history, approvals] = await Promise.all([this.#store.history(id), this.#store.approvalsForTask(id)]);
     return {
@@ -246,7 +207,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
     }
     const page = withinBytes(rows, LIMITS.pageBytes);
     const more = page.length < rows.length || rows.length === limit;
@@ -288,8 +249,8 @@ export class MeshService {
   }
 
   #transition(ctx: RequestContext, id: string, move: Transition, outcome: { result?: JsonObject; error?: string | null }): Promise<Task> {
-    const { caller, traceId } = ctx;
-    return this.#mutate(ctx, `${move}:${id}`, outcome, async (tx, now) => {
+    const { caller } = ctx;
+    return this.#work.run(ctx, `${move}:${id}`, outcome, TASK_AS_MOVED, async (tx, now) => {
       const task = await tx.getTaskForUpdate(id);
       if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
       const refusal = this.#mayMove(caller, task, move);
@@ -297,7 +258,7 @@ export class MeshService {
       // Claiming what you already hold changes nothing, so it succeeds, as a retry should.
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
-      if (!from.includes(task.status)) {
+      if (!(from as readonly TaskStatus[]).includes(task.status)) {
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);
       }
       const updated: Task = {
@@ -310,10 +271,7 @@ export class MeshService {
         version: task.version + 1,
       };
       await tx.updateTask(id, updated);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: `task.${to}`, task_id: id, approval_id: null, from_status: task.status, to_status: to, trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: null },
-      );
+      await recordChange(tx, ctx, now, { action: `task.${to}`, task, from: task.status, to });
       return updated;
     });
   }
@@ -322,7 +280,7 @@ export class MeshService {
 
   requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
     const { caller, traceId } = ctx;
-    return this.#mutate(ctx, "approval", input, async (tx, now) => {
+    return this.#work.run(ctx, "approval", input, keptWhole(), async (tx, now) => {
       const task = await tx.getTaskForUpdate(input.task_id);
       if (!task) throw new MeshError("not_found", `No task has the id ${input.task_id}.`);
       if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
@@ -344,10 +302,7 @@ export class MeshService {
       };
       await tx.insertApproval(approval);
       await this.#touch(tx, task, now);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: "approval.requested", task_id: task.task_id, approval_id: approval.approval_id, from_status: null, to_status: "pending", trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: approval.approver_role },
-      );
+      await recordChange(tx, ctx, now, { action: "approval.requested", task, approval, from: null, to: "pending" });
       return { approval_id: approval.approval_id, status: "pending" as const, trace_id: traceId };
     });
   }
@@ -364,7 +319,7 @@ export class MeshService {
       const now = await this.#store.getApproval(id);
       return now && now.status !== "pending" ? now : null;
     };
-    return (await this.#wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
+    return (await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
   }
 
   async #readableApproval(caller: Caller, id: string): Promise<Approval> {
@@ -391,15 +346,15 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
     }
     const last = rows.at(-1);
     return { items: rows.map(withoutSeq), next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
   }
 
   decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
-    const { caller, traceId } = ctx;
-    return this.#mutate(ctx, `decide:${id}`, input, async (tx, now) => {
+    const { caller } = ctx;
+    return this.#work.run(ctx, `decide:${id}`, input, keptWhole(), async (tx, now) => {
       const approval = await tx.getApprovalForUpdate(id);
       if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
       if (!caller.roles.has(approval.approver_role)) {
@@ -419,10 +374,7 @@ export class MeshService {
       const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: `approval.${input.decision}`, task_id: task.task_id, approval_id: id, from_status: "pending", to_status: input.decision, trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: approval.approver_role },
-      );
+      await recordChange(tx, ctx, now, { action: `approval.${input.decision}`, task, approval, from: "pending", to: input.decision });
       return decided;
     });
   }
@@ -446,9 +398,9 @@ export class MeshService {
     return { items: rows, next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
   }
 
-  // ── waiting ────────────────────────────────────────────────────────────────
+  // ── live ───────────────────────────────────────────────────────────────────
 
-  /** Whether a change concerns something the caller may see (a cheap pre-filter; reads re-check). */
+  /** Whether a caller may hear of a change (a cheap pre-filter for waits; reads re-check). The stores filter by the same rule. */
   #mayHear(caller: Caller, change: Change): boolean {
     return (
       caller.isAdmin ||
@@ -458,126 +410,14 @@ export class MeshService {
     );
   }
 
-  /**
-   * Waits until `check` finds something, re-checking only when a relevant change is
-   * committed (by this controller or, on PostgreSQL, another), the time is up, or the
-   * client has gone. Listening starts before the first check, so no change slips by.
-   */
-  async #wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
-    const release = this.#holdSlot(ctx.caller.subject);
-    let wake: () => void = () => {};
-    let dirty = false;
-    const unsubscribe = this.#store.onChange((c) => {
-      if (relevant(c)) {
-        dirty = true;
-        wake();
-      }
-    });
-    const deadline = Math.min(Date.now() + seconds * 1000, ctx.expiresAt ?? Infinity);
-    try {
-      for (;;) {
-        dirty = false;
-        const found = await check();
-        if (found !== null) return found;
-        const left = deadline - Date.now();
-        if (left <= 0 || ctx.signal?.aborted) return null;
-        if (dirty) continue;
-        await new Promise<void>((resolve) => {
-          wake = settleOnce(resolve, left, ctx.signal);
-        });
-      }
-    } finally {
-      unsubscribe();
-      release();
-    }
-  }
-
-  /**
-   * Opens a stream of the changes the caller may see. The caller's budget is charged
-   * now, so one stream too many is a 429 before anything is sent; `close` gives the
-   * slot back even if the stream was never read.
-   */
+  /** The changes the caller may hear, live, after the audit trail's since `afterSeq` (if given). */
   openEvents(ctx: RequestContext, afterSeq: number | null): EventStream {
-    const hold = this.#holdSlot(ctx.caller.subject);
-    let held = true;
-    const close = () => {
-      if (held) hold();
-      held = false;
-    };
-    return { changes: this.#events(ctx, afterSeq, close), close };
-  }
-
-  /**
-   * First the changes after `afterSeq` from the audit trail (a reconnecting client
-   * misses nothing), then live ones; with `afterSeq` null, live ones only. Listening
-   * starts before the replay so nothing falls between the two. Both engines deliver
-   * changes in `seq` order, so one position is all the de-duplication needed.
-   */
-  async *#events(ctx: RequestContext, afterSeq: number | null, close: () => void): AsyncGenerator<Change | typeof HEARTBEAT> {
-    const live: Change[] = [];
-    let overflowed = false;
-    let wake: () => void = () => {};
-    const unsubscribe = this.#store.onChange((c) => {
-      if (!this.#mayHear(ctx.caller, c)) return;
-      if (live.length >= EVENT_QUEUE) overflowed = true;
-      else live.push(c);
-      wake();
-    });
-    let upTo = afterSeq ?? -1;
-    let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
-    try {
-      for (let replaying = afterSeq !== null; replaying; ) {
-        const batch = await this.#store.changesSince(upTo, EVENT_BATCH);
-        for (const change of batch) {
-          upTo = change.seq;
-          if (this.#mayHear(ctx.caller, change)) yield change;
-        }
-        replaying = batch.length === EVENT_BATCH;
-      }
-      for (;;) {
-        for (let change = live.shift(); change; change = live.shift()) {
-          if (change.seq <= upTo) continue;
-          upTo = change.seq;
-          yield change;
-        }
-        // A reader too slow to keep up is let go; it resumes with Last-Event-ID. So is one whose token or session ran out.
-        const left = (ctx.expiresAt ?? Infinity) - Date.now();
-        if (overflowed || ctx.signal?.aborted || left <= 0) return;
-        if (Date.now() >= nextCheck) {
-          // A person who signed out (here or through another controller) stops hearing within a heartbeat.
-          if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
-          nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
-        }
-        await new Promise<void>((resolve) => {
-          wake = settleOnce(resolve, Math.min(EVENT_HEARTBEAT_MS, left), ctx.signal);
-        });
-        if (live.length === 0 && !overflowed) yield HEARTBEAT;
-      }
-    } finally {
-      unsubscribe();
-      close();
-    }
-  }
-
-  /** Long-polls and event streams share one budget per caller. */
-  #holdSlot(subject: string): () => void {
-    const open = this.#waits.get(subject) ?? 0;
-    if (open >= this.#options.maxWaitsPerCaller) {
-      throw new MeshError("rate_limited", `You already have ${open} long-polls or event streams open; close one first.`);
-    }
-    this.#waits.set(subject, open + 1);
-    return () => {
-      const left = (this.#waits.get(subject) ?? 1) - 1;
-      if (left === 0) this.#waits.delete(subject);
-      else this.#waits.set(subject, left);
-    };
+    return this.#live.openEvents(ctx, afterSeq, { hears: (c) => this.#mayHear(ctx.caller, c), hearer: this.#visibility(ctx.caller) });
   }
 
   /** Figures for /metrics. */
   stats() {
-    let openWaits = 0;
-    for (const n of this.#waits.values()) openWaits += n;
-    return { openWaits, replays: this.#replays };
+    return { openWaits: this.#live.openWaits, replays: this.#work.replays };
   }
 
   /** Tasks in each state, every state named (zero when none). */

@@ -14,6 +14,7 @@ import {
   type ApprovalFilter,
   type AuditFilter,
   type Change,
+  type Hearer,
   type IdempotencyReservation,
   type Positioned,
   type Store,
@@ -65,6 +66,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
    CREATE TABLE used_tickets (ticket_id text PRIMARY KEY, expires_at timestamptz NOT NULL);
    CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
+  // An event stream's replay reads only what its caller may hear; the key budget finds a caller's oldest keys.
+  `CREATE INDEX audit_source ON audit (source, seq);
+   CREATE INDEX audit_target ON audit (target, seq);
+   CREATE INDEX audit_approver ON audit (approver_role, seq);
+   CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
 ];
 
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
@@ -217,8 +223,16 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT * FROM audit ${where(sql, conditions)} ORDER BY seq DESC LIMIT ${f.limit}`, toAudit);
   }
 
-  changesSince(seq: number, limit: number): Promise<Change[]> {
-    return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
+  changesSince(seq: number, limit: number, hearer?: Hearer): Promise<Change[]> {
+    if (!hearer) return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
+    return this.#run(() =>
+      this.#sql.begin(async (q) => {
+        // A plan made for any role cannot tell a rare one from a common one, and may walk the whole trail for it.
+        await q`SET LOCAL plan_cache_mode = force_custom_plan`;
+        const rows: Row[] = await q`SELECT * FROM audit WHERE ${changesHeardBy(q, hearer, seq, limit)} ORDER BY seq LIMIT ${limit}`;
+        return rows.map(toChange);
+      }),
+    );
   }
 
   #rows<T>(query: SQL.Query<Row[]>, map: (row: Row) => T): Promise<T[]> {
@@ -407,6 +421,13 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     saveIdempotentResponse: async (scope, key, response) => {
       await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
     },
+    // Keys another unit of work holds are skipped, not waited for: the next reservation forgets them.
+    forgetOldestKeys: async (scope, keep) => {
+      await q`DELETE FROM idempotency WHERE (scope, key) IN (
+        SELECT scope, key FROM idempotency WHERE scope = ${scope} AND (created_at, key) <= (
+          SELECT created_at, key FROM idempotency WHERE scope = ${scope} ORDER BY created_at DESC, key DESC OFFSET ${keep} LIMIT 1)
+        FOR UPDATE SKIP LOCKED)`;
+    },
     insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`),
     getTaskForUpdate: async (id) => {
       await finish();
@@ -449,6 +470,21 @@ const roles = (sql: SQL, names: readonly string[]) => sql.array([...names], "TEX
 const taskVisibleTo = (sql: SQL, who: NonNullable<TaskFilter["visibleTo"]>) =>
   sql`(t.source = ${who.subject} OR t.target = ANY(${roles(sql, who.roles)})
        OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${roles(sql, who.roles)})))`;
+
+/**
+ * The rule "may hear a change" (the service's mayHear) for someone who is not an admin:
+ * the change's source is the caller, or its target or approver_role is one of the
+ * caller's roles. Each of those is its own ordered index range, read only as far as
+ * `limit`, so a replay costs what the caller may hear, not the length of the trail.
+ * Each role is its own range with its own value (not one range joined to a list of
+ * roles), so the planner, given the values (see changesSince), walks their indexes.
+ */
+function changesHeardBy(sql: SQL, { subject, roles: mine }: Hearer, after: number, limit: number) {
+  const range = (column: "source" | "target" | "approver_role", value: string) =>
+    sql`(SELECT seq FROM audit WHERE ${sql(column)} = ${value} AND seq > ${after} ORDER BY seq LIMIT ${limit})`;
+  const ranges = [range("source", subject), ...mine.flatMap((role) => [range("target", role), range("approver_role", role)])];
+  return sql`seq IN (${ranges.map((r, i) => (i === 0 ? r : sql`UNION ALL ${r}`))})`;
+}
 
 function where(sql: SQL, conditions: (SQL.Query<unknown> | false | undefined | null)[]) {
   const present = conditions.filter((c): c is SQL.Query<unknown> => Boolean(c));

@@ -14,6 +14,7 @@ import {
   type ApprovalFilter,
   type AuditFilter,
   type Change,
+  type Hearer,
   type IdempotencyReservation,
   type Positioned,
   type Store,
@@ -63,6 +64,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
    CREATE TABLE used_tickets (ticket_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
    CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
+  // An event stream's replay reads only what its caller may hear; the key budget finds a caller's oldest keys.
+  `CREATE INDEX audit_source ON audit (source, seq);
+   CREATE INDEX audit_target ON audit (target, seq);
+   CREATE INDEX audit_approver ON audit (approver_role, seq);
+   CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
 ];
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
@@ -94,6 +100,22 @@ function taskVisibility(visibleTo: TaskFilter["visibleTo"], alias = "tasks"): Cl
     ? ` OR ${alias}.target IN (${inRoles}) OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = ${alias}.task_id AND v.approver_role IN (${inRoles}))`
     : "";
   return { sql: `(${alias}.source = ?${byRole})`, params: [visibleTo.subject, ...roles, ...roles] };
+}
+
+/**
+ * The rule "may hear a change" (the service's mayHear) for someone who is not an admin:
+ * the change's source is the caller, or its target or approver_role is one of the
+ * caller's roles. Each of those is its own ordered index range, read only as far as
+ * `limit`, so a replay costs what the caller may hear, not the length of the trail.
+ */
+function changesHeardBy({ subject, roles }: Hearer, after: number, limit: number): Clause {
+  // ?1 and ?2 are shared by every range; the values follow from ?3.
+  const range = (column: string, at: number) => `SELECT seq FROM (SELECT seq FROM audit WHERE ${column} = ?${at} AND seq > ?1 ORDER BY seq LIMIT ?2)`;
+  const ranges = [range("source", 3), ...roles.flatMap((_, i) => [range("target", i + 4), range("approver_role", i + 4)])];
+  // One compound SELECT may have 500 parts; many roles make a compound of compounds.
+  const parts: string[] = [];
+  for (let i = 0; i < ranges.length; i += 400) parts.push(`SELECT seq FROM (${ranges.slice(i, i + 400).join(" UNION ALL ")})`);
+  return { sql: `seq IN (${parts.join(" UNION ALL ")})`, params: [after, limit, subject, ...roles] };
 }
 
 function where(clauses: (Clause | null)[]): Clause {
@@ -221,6 +243,12 @@ export class SqliteStore implements Store {
       },
       saveIdempotentResponse: async (scope, key, response) => {
         db.query("UPDATE idempotency SET response = ? WHERE scope = ? AND key = ?").run(JSON.stringify(response), scope, key);
+      },
+      forgetOldestKeys: async (scope, keep) => {
+        db.query(
+          `DELETE FROM idempotency WHERE scope = ?1 AND (created_at, key) <= (
+             SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2)`,
+        ).run(scope, keep);
       },
       insertTask: async (t: Task) => {
         db.query(
@@ -359,10 +387,11 @@ export class SqliteStore implements Store {
       .map(toAudit);
   }
 
-  async changesSince(seq: number, limit: number): Promise<Change[]> {
+  async changesSince(seq: number, limit: number, hearer?: Hearer): Promise<Change[]> {
+    const heard = hearer ? changesHeardBy(hearer, seq, limit) : { sql: "seq > ?1", params: [seq, limit] };
     return this.#reader
-      .query<Record<string, unknown>, [number, number]>("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
-      .all(seq, limit)
+      .query<Record<string, unknown>, SQLQueryBindings[]>(`SELECT * FROM audit WHERE ${heard.sql} ORDER BY seq LIMIT ?2`)
+      .all(...heard.params)
       .map(toChange);
   }
 

@@ -10,6 +10,9 @@ export type Change = ChangeEvent;
 
 export type NewAuditEntry = Omit<AuditEntry, "seq">;
 
+/** Someone who is not an admin, as far as hearing of changes goes. */
+export type Hearer = { subject: string; roles: readonly string[] };
+
 /** What happened when a unit of work tried to take an idempotency key. */
 export type IdempotencyReservation =
   | { kind: "reserved" }
@@ -75,6 +78,8 @@ export interface StoreTx {
    */
   reserveIdempotency(scope: string, key: string, requestHash: string, now: string, expiresAt: string): Promise<IdempotencyReservation>;
   saveIdempotentResponse(scope: string, key: string, response: JsonObject): Promise<void>;
+  /** Forgets the idempotency keys of `scope` older than its newest `keep` (the per-caller budget). */
+  forgetOldestKeys(scope: string, keep: number): Promise<void>;
 
   insertTask(task: Task): Promise<void>;
   /** Reads a task and locks it against concurrent changes until the unit of work ends. */
@@ -102,8 +107,11 @@ export interface Store {
   /** The task's audit rows, oldest first: its history. */
   history(taskId: string): Promise<AuditEntry[]>;
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
-  /** Changes after `seq`, oldest first, for resuming an event stream. */
-  changesSince(seq: number, limit: number): Promise<Change[]>;
+  /**
+   * Changes after `seq`, oldest first, for resuming an event stream: with `hearer`, only
+   * those that caller may hear, filtered in the database; without, all (an admin, the feed).
+   */
+  changesSince(seq: number, limit: number, hearer?: Hearer): Promise<Change[]>;
 
   /** Calls `listener` for every committed change, from any controller on this database. */
   onChange(listener: (change: Change) => void): () => void;
