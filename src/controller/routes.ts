@@ -31,8 +31,7 @@ import {
 } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
 import type { Method } from "./http.ts";
-import { HEARTBEAT, type EventStream } from "./live.ts";
-import type { MeshService } from "./service.ts";
+import { HEARTBEAT, type EventStream, type MeshService } from "./service.ts";
 
 export type Idempotency = "required" | "optional" | "none";
 

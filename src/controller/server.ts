@@ -56,11 +56,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
           }
         : { kind: "unconfigured", issuer: trust.issuer };
   const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
-  const service = new MeshService(store, {
-    idempotencyTtlSeconds: settings.idempotencyTtl,
-    idempotencyKeysPerCaller: settings.idempotencyKeys,
-    maxWaitsPerCaller: settings.maxWaits,
-  });
+  const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, idempotencyKeysPerCaller: settings.idempotencyKeys, maxWaitsPerCaller: settings.maxWaits });
   const routes = apiRoutes(service);
   const matchers = compile(routes);
   const openapi = JSON.stringify(openApiDocument(routes));

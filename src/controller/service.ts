@@ -33,6 +33,9 @@ import type { Change, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
 import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
 
+/** What an event stream hands the routes. */
+export { HEARTBEAT, type EventStream } from "./live.ts";
+
 export type ServiceOptions = {
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds: number;
