@@ -25,7 +25,7 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../lib/schemas.ts";
-import { FINISHED, LIMITS, Priority, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../lib/schemas.ts";
+import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../lib/schemas.ts";
 import { recordChange } from "./audit.ts";
 import type { Caller, RequestContext } from "./caller.ts";
 import { Live, type EventStream } from "./live.ts";
@@ -85,23 +85,15 @@ function decodeCursor(cursor: string | undefined): number | undefined {
 
 export class MeshService {
   readonly #store: Store;
-  readonly #options: ServiceOptions;
+  readonly #clock: () => Date;
   readonly #live: Live;
   readonly #work: UnitsOfWork;
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
-    this.#options = options;
+    this.#clock = options.now ?? (() => new Date());
     this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
-    this.#work = new UnitsOfWork(store, {
-      ttlSeconds: options.idempotencyTtlSeconds,
-      keysPerCaller: options.idempotencyKeysPerCaller,
-      now: () => options.now?.() ?? new Date(),
-    });
-  }
-
-  #now() {
-    return (this.#options.now?.() ?? new Date()).toISOString();
+    this.#work = new UnitsOfWork(store, { ttlSeconds: options.idempotencyTtlSeconds, keysPerCaller: options.idempotencyKeysPerCaller, now: this.#clock });
   }
 
   // ── who may do what ────────────────────────────────────────────────────────
@@ -261,7 +253,7 @@ export class MeshService {
       // Claiming what you already hold changes nothing, so it succeeds, as a retry should.
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
-      if (!(from as readonly TaskStatus[]).includes(task.status)) {
+      if (!startsFrom(move, task.status)) {
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);
       }
       const updated: Task = {
@@ -413,7 +405,7 @@ export class MeshService {
     );
   }
 
-  /** The changes the caller may hear, live, after the audit trail's since `afterSeq` (if given). */
+  /** A stream of the changes the caller may hear: from the audit trail after `afterSeq` (if given), then live ones. */
   openEvents(ctx: RequestContext, afterSeq: number | null): EventStream {
     return this.#live.openEvents(ctx, afterSeq, { hears: (c) => this.#mayHear(ctx.caller, c), hearer: this.#visibility(ctx.caller) });
   }
@@ -436,6 +428,6 @@ export class MeshService {
 
   /** Forgets expired idempotency keys, web sessions and used sign-in tickets. */
   purgeExpired(): Promise<number> {
-    return this.#store.purgeExpired(this.#now());
+    return this.#store.purgeExpired(this.#clock().toISOString());
   }
 }

@@ -49,9 +49,12 @@ export const TRANSITIONS = {
 } as const satisfies Record<string, { from: readonly TaskStatus[]; to: TaskStatus }>;
 export type Transition = keyof typeof TRANSITIONS;
 
+/** Whether `move` may start from a task in `status`. */
+export const startsFrom = (move: Transition, status: TaskStatus): boolean => (TRANSITIONS[move].from as readonly TaskStatus[]).includes(status);
+
 /** A task in one of these is finished: no move starts from it, and its approvals decide nothing. */
 export const FINISHED: ReadonlySet<TaskStatus> = new Set(
-  TaskStatus.options.filter((s) => !Object.values(TRANSITIONS).some(({ from }) => (from as readonly TaskStatus[]).includes(s))),
+  TaskStatus.options.filter((status) => !(Object.keys(TRANSITIONS) as Transition[]).some((move) => startsFrom(move, status))),
 );
 
 /** What the audit trail and the event stream say happened. */
