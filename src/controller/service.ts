@@ -66,6 +66,19 @@ const TASK_AS_MOVED: Keeping<Task> = {
   },
 };
 
+/**
+ * Whether a caller may hear of a change: a cheap pre-filter for waits (reads re-check),
+ * and the rule event streams follow. Each store's changesHeardBy is the same rule in SQL.
+ */
+export function mayHear(caller: Caller, change: Pick<Change, "source" | "target" | "approver_role">): boolean {
+  return (
+    caller.isAdmin ||
+    change.source === caller.subject ||
+    caller.roles.has(change.target) ||
+    (change.approver_role !== null && caller.roles.has(change.approver_role))
+  );
+}
+
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
 /** The first rows whose JSON fits in `bytes` (at least one): a page of big tasks ends early, with a cursor. */
@@ -202,7 +215,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => mayHear(ctx.caller, c))) ?? [];
     }
     const page = withinBytes(rows, LIMITS.pageBytes);
     const more = page.length < rows.length || rows.length === limit;
@@ -341,7 +354,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && mayHear(ctx.caller, c))) ?? [];
     }
     const last = rows.at(-1);
     return { items: rows.map(withoutSeq), next_cursor: last && rows.length === limit ? encodeCursor(last.seq) : null };
@@ -395,19 +408,9 @@ export class MeshService {
 
   // ── live ───────────────────────────────────────────────────────────────────
 
-  /** Whether a caller may hear of a change (a cheap pre-filter for waits; reads re-check). The stores filter by the same rule. */
-  #mayHear(caller: Caller, change: Change): boolean {
-    return (
-      caller.isAdmin ||
-      change.source === caller.subject ||
-      caller.roles.has(change.target) ||
-      (change.approver_role !== null && caller.roles.has(change.approver_role))
-    );
-  }
-
   /** A stream of the changes the caller may hear: from the audit trail after `afterSeq` (if given), then live ones. */
   openEvents(ctx: RequestContext, afterSeq: number | null): EventStream {
-    return this.#live.openEvents(ctx, afterSeq, { hears: (c) => this.#mayHear(ctx.caller, c), hearer: this.#visibility(ctx.caller) });
+    return this.#live.openEvents(ctx, afterSeq, { hears: (c) => mayHear(ctx.caller, c), hearer: this.#visibility(ctx.caller) });
   }
 
   /** Figures for /metrics. */
