@@ -2,7 +2,7 @@
  * Issue 13 items 1 and 5, measured on both engines:
  * - bytes the database grows by for 400 re-claims (fresh Idempotency-Keys) of a claimed ~1 MiB task;
  * - CPU and time of `GET /events?since=0` for a caller who may hear none of ~200k audit rows.
- * Run: bun bench/stored-answers.ts
+ * Run: bun bench/stored-answers.ts (AUDIT_ROWS=… changes the size of the trail).
  */
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
