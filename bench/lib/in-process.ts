@@ -14,7 +14,12 @@ export type InProcessService = { route: (caller: number) => Promise<unknown>; cl
 export async function openInProcessService(db: BenchDatabase, dataDir: string): Promise<InProcessService> {
   const settings = loadSettings(controllerSettings, [], { MESH_DATA_DIR: dataDir, MESH_DATABASE_URL: db.url });
   const store = await openStore(settings);
-  const service = new MeshService(store, { idempotencyTtlSeconds: settings.idempotencyTtl, maxWaitsPerCaller: settings.maxWaits, maxOpenApprovalsPerTask: settings.maxOpenApprovals });
+  const service = new MeshService(store, {
+    idempotencyTtlSeconds: settings.idempotencyTtl,
+    idempotencyKeysPerCaller: settings.idempotencyKeys,
+    maxWaitsPerCaller: settings.maxWaits,
+    maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+  });
   return {
     route: (caller) =>
       service.routeTask(

@@ -4,9 +4,7 @@
  * `mayReadTask` and `mayHear` for lists (the property test in tests/store proves they
  * agree); the answers carry the verdicts so tools and the page show them, not re-derive them.
  */
-import { FINISHED, type Approval, type ChangeEvent, type Task, type TaskStatus } from "../lib/schemas.ts";
-
-const isFinished = (status: TaskStatus) => FINISHED.has(status);
+import { FINISHED, type Approval, type ChangeEvent, type Task, type Transition } from "../lib/schemas.ts";
 
 /** Who is asking, as a verified token or a signed-in session says. Only `callerOf` makes one. */
 export type Caller = {
@@ -28,11 +26,14 @@ const allowed: Verdict = { ok: true };
 const forbidden = (why: string): Verdict => ({ ok: false, kind: "forbidden", why });
 const conflict = (why: string): Verdict => ({ ok: false, kind: "conflict", why });
 
-/** What a list may show a caller: everything (admins), or what `mayReadTask` allows `subject` with `roles`. */
-export type Visibility = { subject: string; roles: readonly string[] } | "everything";
+/**
+ * What a list may show a caller, for the stores' visibility SQL: what `mayReadTask`
+ * (and `mayHear`) allow `subject` holding `roles`; undefined for admins, who see everything.
+ */
+export type Visibility = { subject: string; roles: readonly string[] };
 
-export function visibilityOf(caller: Caller): Visibility {
-  return caller.isAdmin ? "everything" : { subject: caller.subject, roles: [...caller.roles] };
+export function visibilityOf(caller: Caller): Visibility | undefined {
+  return caller.isAdmin ? undefined : { subject: caller.subject, roles: [...caller.roles] };
 }
 
 /**
@@ -68,15 +69,12 @@ export function mayHear(caller: Caller, change: Pick<ChangeEvent, "source" | "ta
   );
 }
 
-/** The moves of a task's state machine that callers make. */
-export type Move = "claim" | "complete" | "fail" | "cancel";
-
 /**
  * Moving a task on: holders of the target role claim; only the claimant finishes
  * (ADR 0001 §2); the source or an admin cancels (§3). Whether the task's state allows
  * the move is the state machine's question, not this one.
  */
-export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: Move): Verdict {
+export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: Transition): Verdict {
   switch (move) {
     case "claim":
       return caller.roles.has(task.target) ? allowed : forbidden(`Only holders of role ${task.target} may claim task ${task.task_id}.`);
@@ -96,7 +94,7 @@ export function mayAskForApproval(caller: Caller, task: Pick<Task, "task_id" | "
   if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
     return forbidden(`Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
   }
-  if (isFinished(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+  if (FINISHED.has(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
   return allowed;
 }
 
@@ -115,7 +113,7 @@ export function mayDecide(
     return forbidden(`You asked for approval ${id}; another holder of role ${approval.approver_role} must decide it.`);
   }
   if (approval.status !== "pending") return conflict(`Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
-  if (isFinished(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
+  if (FINISHED.has(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
   return allowed;
 }
 

@@ -59,6 +59,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
   const service = new MeshService(store, {
     idempotencyTtlSeconds: settings.idempotencyTtl,
+    idempotencyKeysPerCaller: settings.idempotencyKeys,
     maxWaitsPerCaller: settings.maxWaits,
     maxOpenApprovalsPerTask: settings.maxOpenApprovals,
   });

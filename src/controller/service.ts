@@ -1,8 +1,9 @@
 /**
- * The mesh service owns every rule: who may see and do what, the task state machine,
- * idempotency, the audit trail and long-poll waits. Routes only translate HTTP.
+ * The mesh service owns every rule: who may see and do what, and the task state
+ * machine. Routes only translate HTTP; the machinery the rules run on is elsewhere:
+ * waiting and event streams in live.ts, idempotent units of work in unit-of-work.ts,
+ * audit rows in audit.ts.
  */
-import { sha256Hex } from "../lib/digest.ts";
 import { MeshError } from "../lib/errors.ts";
 import type {
   Approval,
@@ -26,16 +27,37 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../lib/schemas.ts";
-import { FINISHED, LIMITS, Priority, TaskStatus } from "../lib/schemas.ts";
+import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../lib/schemas.ts";
+import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./caller.ts";
-import type { Caller } from "./policy.ts";
-import type { Change, StoreTx, Store } from "./store/store.ts";
+import { Live, type EventStream } from "./live.ts";
 import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
+import {
+  mayAskForApproval,
+  mayDecide,
+  mayHear,
+  mayMove,
+  mayReadApproval,
+  mayReadAudit,
+  mayReadTask,
+  readApprovalRefusal,
+  readTaskRefusal,
+  visibilityOf,
+  type Caller,
+  type Verdict,
+} from "./policy.ts";
+import type { StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
+import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
+
+/** What an event stream hands the routes. */
+export { HEARTBEAT, type EventStream } from "./live.ts";
 
 export type ServiceOptions = {
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtlSeconds: number;
+  /** Idempotency-Keys remembered per caller; past it the oldest are forgotten. */
+  idempotencyKeysPerCaller: number;
   /** Long-polls one caller may hold open at once. */
   maxWaitsPerCaller: number;
   /** Approvals one task may have waiting for a decision at once. */
@@ -43,73 +65,55 @@ export type ServiceOptions = {
   now?: () => Date;
 };
 
-type Transition = "claim" | "complete" | "fail" | "cancel";
+/** What a move changes in a task; the rest of it stays as it was sent. */
+const TaskAsMoved = TaskSchema.pick({ task_id: true, status: true, claimed_by: true, updated_at: true, version: true });
 
-/** The task state machine: which states each move starts from and where it ends. */
-const TRANSITIONS: Record<Transition, { from: readonly TaskStatus[]; to: TaskStatus }> = {
-  claim: { from: ["pending"], to: "claimed" },
-  complete: { from: ["claimed"], to: "completed" },
-  fail: { from: ["claimed"], to: "failed" },
-  cancel: { from: ["pending", "claimed"], to: "cancelled" },
+/**
+ * A move answers with the task as the move left it; a replay must get that task again
+ * even if it has moved on since (ADR 0003). Only what a move changes is kept. The rest
+ * is the task as it is now: result and error are set only by the move that finishes a
+ * task, and nothing changes a finished task, so they are null before and final after.
+ */
+const TASK_AS_MOVED: Keeping<Task> = {
+  keep: (task) => TaskAsMoved.parse(task),
+  restore: async (kept, tx) => {
+    const moved = TaskAsMoved.parse(kept);
+    const now = await tx.getTaskForUpdate(moved.task_id);
+    if (!now) throw new Error(`task ${moved.task_id} of a kept answer is gone`);
+    const finished = FINISHED.has(moved.status);
+    return { ...now, ...moved, result: finished ? now.result : null, error: finished ? now.error : null };
+  },
 };
-
-const EVENT_BATCH = 500;
-/** Changes one stream may have waiting to be sent before it is closed. */
-const EVENT_QUEUE = 10_000;
-const EVENT_HEARTBEAT_MS = 15_000;
-
-/** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
-export const HEARTBEAT = "heartbeat";
-
-export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
-/** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
-function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
-  const timer = setTimeout(finish, ms);
-  signal?.addEventListener("abort", finish, { once: true });
-  function finish() {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", finish);
-    resolve();
-  }
-  return finish;
+/** A refusal from the policy, as the error the API answers with. */
+function enforce(verdict: Verdict): void {
+  if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
 }
-
-/** Stable JSON: key order must not make two equal requests look different. */
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 
 export class MeshService {
   readonly #store: Store;
-  readonly #options: ServiceOptions;
-  readonly #waits = new Map<string, number>();
-  #replays = 0;
+  readonly #clock: () => Date;
+  readonly #live: Live;
+  readonly #work: UnitsOfWork;
+  readonly #maxOpenApprovalsPerTask: number;
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
-    this.#options = options;
+    this.#maxOpenApprovalsPerTask = options.maxOpenApprovalsPerTask;
+    this.#clock = options.now ?? (() => new Date());
+    this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
+    this.#work = new UnitsOfWork(store, { ttlSeconds: options.idempotencyTtlSeconds, keysPerCaller: options.idempotencyKeysPerCaller, now: this.#clock });
   }
 
-  #now() {
-    return (this.#options.now?.() ?? new Date()).toISOString();
-  }
+  // ── reading what the policy allows ────────────────────────────────────────
 
-  // ── who may do what ────────────────────────────────────────────────────────
-
-  async #canRead(caller: Caller, task: Task): Promise<boolean> {
-    if (caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target)) return true;
+  /** The policy's mayReadTask; the approvals on the task are looked up only when the rest does not already allow it. */
+  async #mayRead(caller: Caller, task: Task): Promise<boolean> {
+    if (mayReadTask(caller, task, [])) return true;
     const asked = await this.#store.listApprovals({ task_id: task.task_id, approver_roles: [...caller.roles], limit: 1 });
-    return asked.length > 0;
-  }
-
-  #visibility(caller: Caller) {
-    return caller.isAdmin ? undefined : { subject: caller.subject, roles: [...caller.roles] };
+    return mayReadTask(caller, task, asked.map((a) => a.approver_role));
   }
 
   /** One role, or with `for=me` the caller's roles (narrowed to `role` if given). */
@@ -122,38 +126,8 @@ export class MeshService {
   async #readableTask(caller: Caller, id: string): Promise<Task> {
     const task = await this.#store.getTask(id);
     if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
-    if (!(await this.#canRead(caller, task))) {
-      throw new MeshError("forbidden", `Task ${id} is visible to its source, holders of role ${task.target}, its approvers and admins.`);
-    }
+    if (!(await this.#mayRead(caller, task))) throw new MeshError("forbidden", readTaskRefusal(task));
     return task;
-  }
-
-  // ── idempotent units of work ───────────────────────────────────────────────
-
-  /**
-   * Runs `work` in one transaction together with its audit rows and, when the caller
-   * sent an Idempotency-Key, the record of its answer: a replay gets that answer back.
-   */
-  #mutate<T extends JsonObject>(ctx: RequestContext, operation: string, input: unknown, work: (tx: StoreTx, now: string) => Promise<T>): Promise<T> {
-    return this.#store.transaction(async (tx) => {
-      const now = this.#now();
-      const key = ctx.idempotencyKey;
-      if (key === undefined) return work(tx, now);
-      const scope = ctx.caller.subject;
-      const hash = sha256Hex(canonical({ operation, input }));
-      const expires = new Date(Date.parse(now) + this.#options.idempotencyTtlSeconds * 1000).toISOString();
-      const reservation = await tx.reserveIdempotency(scope, key, hash, now, expires);
-      if (reservation.kind === "replay") {
-        if (reservation.request_hash !== hash) {
-          throw new MeshError("idempotency_mismatch", `Idempotency-Key ${key} was first used with a different request; use a new key for a new request.`);
-        }
-        this.#replays++;
-        return reservation.response as T;
-      }
-      const result = await work(tx, now);
-      await tx.saveIdempotentResponse(scope, key, result);
-      return result;
-    });
   }
 
   /** Who the controller takes the caller to be, as its verified token says. */
@@ -176,7 +150,7 @@ export class MeshService {
         ]);
       }
     }
-    return this.#mutate(ctx, "route", { ...input, source: caller.subject }, async (tx, now) => {
+    return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
       const task: Task = {
         task_id: crypto.randomUUID(),
         target: input.target,
@@ -196,10 +170,7 @@ export class MeshService {
         trace_id: traceId,
       };
       await tx.insertTask(task);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: "task.created", task_id: task.task_id, approval_id: null, from_status: null, to_status: "pending", trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: null },
-      );
+      await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending" });
       return { task_id: task.task_id, status: "pending" as const, trace_id: traceId };
     });
   }
@@ -210,7 +181,7 @@ export class MeshService {
     const changed = (t: Task | null) => (t && t.version > baseline ? t : null);
     const task =
       query.wait && !changed(first)
-        ? ((await this.#wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
+        ? ((await this.#live.wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
     const [history, approvals] = await Promise.all([this.#history(id, { limit: LIMITS.detailHistory }), this.#approvals(id, { limit: LIMITS.detailApprovals })]);
@@ -255,7 +226,7 @@ export class MeshService {
     const after = decodeCursor(query.cursor);
     const read = () =>
       this.#store.listTasks({
-        visibleTo: this.#visibility(ctx.caller),
+        visibleTo: visibilityOf(ctx.caller),
         targets: this.#roleFilter(ctx.caller, query.for, query.target),
         source: query.source,
         status: query.status,
@@ -266,7 +237,7 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => mayHear(ctx.caller, c))) ?? [];
     }
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
@@ -292,32 +263,16 @@ export class MeshService {
     return this.#transition(ctx, id, "cancel", { error: reason ?? null });
   }
 
-  #mayMove(caller: Caller, task: Task, move: Transition): string | null {
-    switch (move) {
-      case "claim":
-        return caller.roles.has(task.target) ? null : `Only holders of role ${task.target} may claim task ${task.task_id}.`;
-      case "complete":
-      case "fail":
-        if (!caller.roles.has(task.target)) return `Only holders of role ${task.target} may finish task ${task.task_id}.`;
-        return task.claimed_by === null || task.claimed_by === caller.subject
-          ? null
-          : `Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`;
-      case "cancel":
-        return caller.isAdmin || task.source === caller.subject ? null : `Only the task's source (${task.source}) or an admin may cancel it.`;
-    }
-  }
-
   #transition(ctx: RequestContext, id: string, move: Transition, outcome: { result?: JsonObject; error?: string | null }): Promise<Task> {
-    const { caller, traceId } = ctx;
-    return this.#mutate(ctx, `${move}:${id}`, outcome, async (tx, now) => {
+    const { caller } = ctx;
+    return this.#work.run(ctx, `${move}:${id}`, outcome, TASK_AS_MOVED, async (tx, now) => {
       const task = await tx.getTaskForUpdate(id);
       if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
-      const refusal = this.#mayMove(caller, task, move);
-      if (refusal) throw new MeshError("forbidden", refusal);
+      enforce(mayMove(caller, task, move));
       // Claiming what you already hold changes nothing, so it succeeds, as a retry should.
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
-      if (!from.includes(task.status)) {
+      if (!startsFrom(move, task.status)) {
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);
       }
       const updated: Task = {
@@ -330,10 +285,7 @@ export class MeshService {
         version: task.version + 1,
       };
       await tx.updateTask(id, updated);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: `task.${to}`, task_id: id, approval_id: null, from_status: task.status, to_status: to, trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: null },
-      );
+      await recordChange(tx, ctx, now, { action: `task.${to}`, task, from: task.status, to });
       return updated;
     });
   }
@@ -342,15 +294,12 @@ export class MeshService {
 
   requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
     const { caller, traceId } = ctx;
-    return this.#mutate(ctx, "approval", input, async (tx, now) => {
+    return this.#work.run(ctx, "approval", input, keptWhole(), async (tx, now) => {
       const task = await tx.getTaskForUpdate(input.task_id);
       if (!task) throw new MeshError("not_found", `No task has the id ${input.task_id}.`);
-      if (!(caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target))) {
-        throw new MeshError("forbidden", `Only the task's source, holders of role ${task.target} or an admin may ask for approval on it.`);
-      }
-      if (FINISHED.has(task.status)) throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}; approval can only be asked for open tasks.`);
+      enforce(mayAskForApproval(caller, task));
       const open = await tx.countPendingApprovals(task.task_id);
-      if (open >= this.#options.maxOpenApprovalsPerTask) {
+      if (open >= this.#maxOpenApprovalsPerTask) {
         throw new MeshError(
           "conflict",
           `Task ${task.task_id} already has ${open} approvals waiting for a decision, the most one task may have (MESH_MAX_OPEN_APPROVALS_PER_TASK); ask again once one is decided.`,
@@ -371,10 +320,7 @@ export class MeshService {
       };
       await tx.insertApproval(approval);
       await this.#touch(tx, task, now);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: "approval.requested", task_id: task.task_id, approval_id: approval.approval_id, from_status: null, to_status: "pending", trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: approval.approver_role },
-      );
+      await recordChange(tx, ctx, now, { action: "approval.requested", task, approval, from: null, to: "pending" });
       return { approval_id: approval.approval_id, status: "pending" as const, trace_id: traceId };
     });
   }
@@ -391,23 +337,25 @@ export class MeshService {
       const now = await this.#store.getApproval(id);
       return now && now.status !== "pending" ? now : null;
     };
-    return (await this.#wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
+    return (await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
   }
 
   async #readableApproval(caller: Caller, id: string): Promise<Approval> {
     const approval = await this.#store.getApproval(id);
     if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
-    if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return approval;
-    const task = await this.#store.getTask(approval.task_id);
-    if (task && (await this.#canRead(caller, task))) return approval;
-    throw new MeshError("forbidden", `Approval ${id} is visible to who asked for it, holders of role ${approval.approver_role} and readers of its task.`);
+    const taskReadable = async () => {
+      const task = await this.#store.getTask(approval.task_id);
+      return task !== null && (await this.#mayRead(caller, task));
+    };
+    if (await mayReadApproval(caller, approval, taskReadable)) return approval;
+    throw new MeshError("forbidden", readApprovalRefusal(approval));
   }
 
   async listApprovals(ctx: RequestContext, query: ApprovalQuery): Promise<ApprovalPage> {
     const limit = query.limit ?? LIMITS.defaultPageSize;
     const read = () =>
       this.#store.listApprovals({
-        visibleTo: this.#visibility(ctx.caller),
+        visibleTo: visibilityOf(ctx.caller),
         approver_roles: this.#roleFilter(ctx.caller, query.for, query.approver_role),
         task_id: query.task_id,
         // Who decided something speaks of decided approvals, whichever the decision.
@@ -418,38 +366,24 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && this.#mayHear(ctx.caller, c))) ?? [];
+      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && mayHear(ctx.caller, c))) ?? [];
     }
     const page = pageOf(rows, limit);
     return { items: page.rows.map(withoutSeq), next_cursor: page.next_cursor };
   }
 
   decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
-    const { caller, traceId } = ctx;
-    return this.#mutate(ctx, `decide:${id}`, input, async (tx, now) => {
+    const { caller } = ctx;
+    return this.#work.run(ctx, `decide:${id}`, input, keptWhole(), async (tx, now) => {
       const approval = await tx.getApprovalForUpdate(id);
       if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
-      if (!caller.roles.has(approval.approver_role)) {
-        throw new MeshError("forbidden", `Only holders of role ${approval.approver_role} may decide approval ${id}.`);
-      }
-      if (approval.requested_by === caller.subject) {
-        throw new MeshError("forbidden", `You asked for approval ${id}; another holder of role ${approval.approver_role} must decide it.`);
-      }
-      if (approval.status !== "pending") {
-        throw new MeshError("conflict", `Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
-      }
       const task = await tx.getTaskForUpdate(approval.task_id);
       if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
-      if (FINISHED.has(task.status)) {
-        throw new MeshError("conflict", `Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
-      }
+      enforce(mayDecide(caller, approval, task));
       const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);
-      await tx.appendAudit(
-        { at: now, actor: caller.subject, action: `approval.${input.decision}`, task_id: task.task_id, approval_id: id, from_status: "pending", to_status: input.decision, trace_id: traceId },
-        { target: task.target, source: task.source, approver_role: approval.approver_role },
-      );
+      await recordChange(tx, ctx, now, { action: `approval.${input.decision}`, task, approval, from: "pending", to: input.decision });
       return decided;
     });
   }
@@ -457,7 +391,7 @@ export class MeshService {
   // ── audit ──────────────────────────────────────────────────────────────────
 
   async listAudit(ctx: RequestContext, query: AuditQuery): Promise<AuditPage> {
-    if (!ctx.caller.isAdmin) throw new MeshError("forbidden", "Only admins may read the audit trail.");
+    enforce(mayReadAudit(ctx.caller));
     const limit = query.limit ?? LIMITS.defaultPageSize;
     const rows = await this.#store.listAudit({
       actor: query.actor,
@@ -473,138 +407,16 @@ export class MeshService {
     return { items: page.rows, next_cursor: page.next_cursor };
   }
 
-  // ── waiting ────────────────────────────────────────────────────────────────
+  // ── live ───────────────────────────────────────────────────────────────────
 
-  /** Whether a change concerns something the caller may see (a cheap pre-filter; reads re-check). */
-  #mayHear(caller: Caller, change: Change): boolean {
-    return (
-      caller.isAdmin ||
-      change.source === caller.subject ||
-      caller.roles.has(change.target) ||
-      (change.approver_role !== null && caller.roles.has(change.approver_role))
-    );
-  }
-
-  /**
-   * Waits until `check` finds something, re-checking only when a relevant change is
-   * committed (by this controller or, on PostgreSQL, another), the time is up, or the
-   * client has gone. Listening starts before the first check, so no change slips by.
-   */
-  async #wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
-    const release = this.#holdSlot(ctx.caller.subject);
-    let wake: () => void = () => {};
-    let dirty = false;
-    const unsubscribe = this.#store.onChange((c) => {
-      if (relevant(c)) {
-        dirty = true;
-        wake();
-      }
-    });
-    const deadline = Math.min(Date.now() + seconds * 1000, ctx.expiresAt ?? Infinity);
-    try {
-      for (;;) {
-        dirty = false;
-        const found = await check();
-        if (found !== null) return found;
-        const left = deadline - Date.now();
-        if (left <= 0 || ctx.signal?.aborted) return null;
-        if (dirty) continue;
-        await new Promise<void>((resolve) => {
-          wake = settleOnce(resolve, left, ctx.signal);
-        });
-      }
-    } finally {
-      unsubscribe();
-      release();
-    }
-  }
-
-  /**
-   * Opens a stream of the changes the caller may see. The caller's budget is charged
-   * now, so one stream too many is a 429 before anything is sent; `close` gives the
-   * slot back even if the stream was never read.
-   */
+  /** A stream of the changes the caller may hear: from the audit trail after `afterSeq` (if given), then live ones. */
   openEvents(ctx: RequestContext, afterSeq: number | null): EventStream {
-    const hold = this.#holdSlot(ctx.caller.subject);
-    let held = true;
-    const close = () => {
-      if (held) hold();
-      held = false;
-    };
-    return { changes: this.#events(ctx, afterSeq, close), close };
-  }
-
-  /**
-   * First the changes after `afterSeq` from the audit trail (a reconnecting client
-   * misses nothing), then live ones; with `afterSeq` null, live ones only. Listening
-   * starts before the replay so nothing falls between the two. Both engines deliver
-   * changes in `seq` order, so one position is all the de-duplication needed.
-   */
-  async *#events(ctx: RequestContext, afterSeq: number | null, close: () => void): AsyncGenerator<Change | typeof HEARTBEAT> {
-    const live: Change[] = [];
-    let overflowed = false;
-    let wake: () => void = () => {};
-    const unsubscribe = this.#store.onChange((c) => {
-      if (!this.#mayHear(ctx.caller, c)) return;
-      if (live.length >= EVENT_QUEUE) overflowed = true;
-      else live.push(c);
-      wake();
-    });
-    let upTo = afterSeq ?? -1;
-    let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
-    try {
-      for (let replaying = afterSeq !== null; replaying; ) {
-        const batch = await this.#store.changesSince(upTo, EVENT_BATCH);
-        for (const change of batch) {
-          upTo = change.seq;
-          if (this.#mayHear(ctx.caller, change)) yield change;
-        }
-        replaying = batch.length === EVENT_BATCH;
-      }
-      for (;;) {
-        for (let change = live.shift(); change; change = live.shift()) {
-          if (change.seq <= upTo) continue;
-          upTo = change.seq;
-          yield change;
-        }
-        // A reader too slow to keep up is let go; it resumes with Last-Event-ID. So is one whose token or session ran out.
-        const left = (ctx.expiresAt ?? Infinity) - Date.now();
-        if (overflowed || ctx.signal?.aborted || left <= 0) return;
-        if (Date.now() >= nextCheck) {
-          // A person who signed out (here or through another controller) stops hearing within a heartbeat.
-          if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
-          nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
-        }
-        await new Promise<void>((resolve) => {
-          wake = settleOnce(resolve, Math.min(EVENT_HEARTBEAT_MS, left), ctx.signal);
-        });
-        if (live.length === 0 && !overflowed) yield HEARTBEAT;
-      }
-    } finally {
-      unsubscribe();
-      close();
-    }
-  }
-
-  /** Long-polls and event streams share one budget per caller. */
-  #holdSlot(subject: string): () => void {
-    const open = this.#waits.get(subject) ?? 0;
-    if (open >= this.#options.maxWaitsPerCaller) {
-      throw new MeshError("rate_limited", `You already have ${open} long-polls or event streams open; close one first.`);
-    }
-    this.#waits.set(subject, open + 1);
-    return () => {
-      const left = (this.#waits.get(subject) ?? 1) - 1;
-      if (left === 0) this.#waits.delete(subject);
-      else this.#waits.set(subject, left);
-    };
+    return this.#live.openEvents(ctx, afterSeq, { hears: (c) => mayHear(ctx.caller, c), hearer: visibilityOf(ctx.caller) });
   }
 
   /** Figures for /metrics. */
   stats() {
-    let openWaits = 0;
-    for (const n of this.#waits.values()) openWaits += n;
-    return { openWaits, replays: this.#replays };
+    return { openWaits: this.#live.openWaits, replays: this.#work.replays };
   }
 
   /** Tasks in each state, every state named (zero when none). */
@@ -620,6 +432,6 @@ export class MeshService {
 
   /** Forgets expired idempotency keys, web sessions and used sign-in tickets. */
   purgeExpired(): Promise<number> {
-    return this.#store.purgeExpired(this.#now());
+    return this.#store.purgeExpired(this.#clock().toISOString());
   }
 }

@@ -38,6 +38,7 @@ export const controllerSettings = {
   adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
   clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
   idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
+  idempotencyKeys: { env: "MESH_IDEMPOTENCY_KEYS_PER_CALLER", schema: positiveInt(1_000_000), fallback: "1000", help: "Idempotency-Keys remembered per caller; past it the oldest are forgotten" },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   maxOpenApprovals: { env: "MESH_MAX_OPEN_APPROVALS_PER_TASK", schema: positiveInt(1000), fallback: "10", help: "Approvals one task may have waiting for a decision at once" },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { isKeepableText } from "./keepable.ts";
+import { EVENT_ACTIONS } from "./event-actions.ts";
 
 /** Limits that hold under abuse; the store and the HTTP layer rely on them. */
 export const LIMITS = {
@@ -50,8 +51,26 @@ export type Priority = z.infer<typeof Priority>;
 export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-/** A task in one of these is finished: nothing moves it on, and its approvals decide nothing. */
-export const FINISHED: ReadonlySet<TaskStatus> = new Set(["completed", "failed", "cancelled"]);
+/** The task state machine: which states each move starts from and where it ends. */
+export const TRANSITIONS = {
+  claim: { from: ["pending"], to: "claimed" },
+  complete: { from: ["claimed"], to: "completed" },
+  fail: { from: ["claimed"], to: "failed" },
+  cancel: { from: ["pending", "claimed"], to: "cancelled" },
+} as const satisfies Record<string, { from: readonly TaskStatus[]; to: TaskStatus }>;
+export type Transition = keyof typeof TRANSITIONS;
+
+/** Whether `move` may start from a task in `status`. */
+export const startsFrom = (move: Transition, status: TaskStatus): boolean => (TRANSITIONS[move].from as readonly TaskStatus[]).includes(status);
+
+/** A task in one of these is finished: no move starts from it, and its approvals decide nothing. */
+export const FINISHED: ReadonlySet<TaskStatus> = new Set(
+  TaskStatus.options.filter((status) => !(Object.keys(TRANSITIONS) as Transition[]).some((move) => startsFrom(move, status))),
+);
+
+/** What the audit trail and the event stream say happened. */
+export const EventAction = z.enum(EVENT_ACTIONS);
+export type EventAction = z.infer<typeof EventAction>;
 
 export const ApprovalStatus = z.enum(["pending", "approved", "rejected"]);
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
@@ -114,7 +133,7 @@ export const HistoryEntry = z.object({
   seq: z.number().int(),
   at: Timestamp,
   actor: Subject,
-  action: z.string(),
+  action: EventAction,
   from_status: STATUS_CHANGE,
   to_status: STATUS_CHANGE,
   trace_id: z.string(),
@@ -266,7 +285,7 @@ export const AuditEntry = z.object({
   seq: z.number().int(),
   at: Timestamp,
   actor: Subject,
-  action: z.string(),
+  action: EventAction,
   task_id: Id,
   approval_id: Id.nullable(),
   from_status: STATUS_CHANGE,

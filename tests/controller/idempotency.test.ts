@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { createTestDatabase } from "../postgres/database.ts";
 import { startTestController, type TestController } from "../support/controller.ts";
 
 let c: TestController;
@@ -88,3 +91,99 @@ test("a malformed key is a 400", async () => {
   const res = await route(alice, "x".repeat(300));
   expect(res.status).toBe(400);
 });
+
+/** A controller on each engine, with a way to ask its database what the stored answers weigh. */
+const engines = [
+  {
+    name: "sqlite",
+    async start(env: Record<string, string> = {}) {
+      const controller = await startTestController(env);
+      const storedBytes = async () => {
+        const db = new Database(join(controller.dataDir, "mesh.db"), { readonly: true });
+        try {
+          return db.query<{ n: number }, []>("SELECT coalesce(sum(length(response)), 0) AS n FROM idempotency").get()!.n;
+        } finally {
+          db.close();
+        }
+      };
+      return { controller, storedBytes, stop: () => controller.stop() };
+    },
+  },
+  {
+    name: "postgres",
+    async start(env: Record<string, string> = {}) {
+      const db = await createTestDatabase();
+      const controller = await startTestController({ ...env, MESH_DATABASE_URL: db.url() });
+      const storedBytes = async () => Number((await db.sql`SELECT coalesce(sum(pg_column_size(response)), 0) AS n FROM idempotency`)[0].n);
+      return { controller, storedBytes, stop: async () => (await controller.stop(), await db.drop()) };
+    },
+  },
+];
+
+for (const engine of engines) {
+  describe(`stored answers: ${engine.name}`, () => {
+    test("a re-claim with a fresh key stores a few hundred bytes, whatever the size of the task", async () => {
+      const { controller: k, storedBytes, stop } = await engine.start();
+      try {
+        const sender = await k.token("sam", []);
+        const worker = await k.token("wes", ["worker"]);
+        // Random text, so no engine can compress the copies away.
+        const big = Buffer.from(crypto.getRandomValues(new Uint8Array(192 * 1024))).toString("base64");
+        const { task_id } = (await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "big", data: { big } } }, { "idempotency-key": "big" })).body;
+        await k.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": "claim-0" });
+        const before = await storedBytes();
+        for (let i = 1; i <= 10; i++) {
+          const again = await k.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": `claim-${i}` });
+          expect(again.status).toBe(200);
+          expect(again.body.data.big).toBe(big);
+        }
+        expect(((await storedBytes()) - before) / 10).toBeLessThan(512);
+      } finally {
+        await stop();
+      }
+    });
+
+    test("a retried move gets the task as that move left it, even after the task moved on", async () => {
+      const { controller: k, stop } = await engine.start();
+      try {
+        const sender = await k.token("sam", []);
+        const worker = await k.token("wes", ["worker"]);
+        const { task_id } = (await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "t", data: { n: 1 } } }, { "idempotency-key": "t" })).body;
+        const claim = (key: string) => k.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": key });
+        const claimed = await claim("first");
+        const reclaimed = await claim("again");
+        await k.api(sender, "POST", "/approvals", { task_id, approver_role: "lead", reason: "r" }, { "idempotency-key": "ask" });
+        const completed = await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" });
+        const cancelled = await k.api(sender, "POST", `/tasks/${task_id}/cancel`, { reason: "too late" }, { "idempotency-key": "cancel" });
+        expect(cancelled.status).toBe(409);
+        expect(claimed.body).toMatchObject({ status: "claimed", claimed_by: "wes", result: null, error: null, version: 2 });
+        expect(reclaimed.body).toEqual(claimed.body);
+        expect(completed.body).toMatchObject({ status: "completed", result: { ok: true }, version: 4 });
+        expect((await claim("first")).body).toEqual(claimed.body);
+        expect((await claim("again")).body).toEqual(claimed.body);
+        expect((await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" })).body).toEqual(completed.body);
+      } finally {
+        await stop();
+      }
+    });
+
+    test("a caller's keys past its budget are forgotten oldest first; other callers keep theirs", async () => {
+      const { controller: k, stop } = await engine.start({ MESH_IDEMPOTENCY_KEYS_PER_CALLER: "3" });
+      try {
+        const [sam, tom] = [await k.token("sam", []), await k.token("tom", [])];
+        const send = (token: string, key: string) => k.api(token, "POST", "/tasks/route", body, { "idempotency-key": key });
+        const tomsFirst = await send(tom, "k1");
+        const sams = [];
+        for (const key of ["k1", "k2", "k3", "k4"]) sams.push((await send(sam, key)).body.task_id);
+        // The newest three are remembered: their retries change nothing.
+        expect((await send(sam, "k4")).body.task_id).toBe(sams[3]);
+        expect((await send(sam, "k2")).body.task_id).toBe(sams[1]);
+        // The oldest was forgotten: its retry is a new request.
+        expect((await send(sam, "k1")).body.task_id).not.toBe(sams[0]);
+        expect((await send(tom, "k1")).body.task_id).toBe(tomsFirst.body.task_id);
+      } finally {
+        await stop();
+      }
+    });
+  });
+}

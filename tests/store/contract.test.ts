@@ -3,7 +3,7 @@
  * (SQLite in a temp folder, PostgreSQL in a throwaway database).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Approval, Task } from "../../src/lib/schemas.ts";
+import type { Approval, EventAction, Task } from "../../src/lib/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
@@ -62,7 +62,7 @@ function newApproval(task: Task, overrides: Partial<Approval> = {}): Approval {
   };
 }
 
-const entry = (task: Task, action: string, overrides: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
+const entry = (task: Task, action: EventAction, overrides: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
   at: tick(),
   actor: task.source,
   action,
@@ -500,6 +500,71 @@ for (const engine of ENGINES) {
       expect(asked).toMatchObject({ action: "approval.requested", approval_id: approval.approval_id, approver_role: approval.approver_role });
       expect(asked!.seq).toBeGreaterThan(created!.seq);
       expect(await store.changesSince(created!.seq - 1, 2)).toEqual(listener.heard);
+    });
+
+    test("a listener that throws does not stop the others hearing, now or later", async () => {
+      const target = unique("role");
+      const faulty = store.onChange(() => {
+        throw new Error("a listener's own fault");
+      });
+      const listener = hear(store, target);
+      try {
+        const first = await addTask(store, { target });
+        await listener.until(1);
+        const second = await addTask(store, { target });
+        await listener.until(2);
+        expect(listener.heard.map((c) => c.task_id)).toEqual([first.task_id, second.task_id]);
+      } finally {
+        faulty();
+        listener.stop();
+      }
+    });
+
+    test("replays to a caller only the changes it may hear, however many it may not lie between", async () => {
+      const [me, mine, approving, other] = [unique("me"), unique("role"), unique("approver"), unique("role")];
+      const start = (await store.changesSince(0, 1_000_000)).at(-1)?.seq ?? 0;
+      const sent = await addTask(store, { source: me, target: other });
+      for (let i = 0; i < 5; i++) await addTask(store, { target: other });
+      const forMe = await addTask(store, { target: mine });
+      const elsewhere = await addTask(store, { target: other });
+      const asked = await addApproval(store, elsewhere, { approver_role: approving });
+      for (let i = 0; i < 5; i++) await addTask(store, { target: other });
+      const caller = { subject: me, roles: [mine, approving] };
+      const heard = (after: number, limit: number, hearer = caller) => store.changesSince(after, limit, hearer).then((rows) => rows.map((c) => `${c.action} ${c.task_id}`));
+      const expected = [`task.created ${sent.task_id}`, `task.created ${forMe.task_id}`, `approval.requested ${asked.task_id}`];
+      expect(await heard(start, 100)).toEqual(expected);
+      // A page ends where the caller's own changes do, not where the trail does.
+      const first = await store.changesSince(start, 1, caller);
+      expect(await heard(start, 1)).toEqual(expected.slice(0, 1));
+      expect(await heard(first[0]!.seq, 2)).toEqual(expected.slice(1));
+      expect(await heard(start, 100, { subject: unique("nobody"), roles: [unique("role")] })).toEqual([]);
+      expect(await heard(start, 100, { subject: me, roles: [] })).toEqual(expected.slice(0, 1));
+      // However many roles a token carries.
+      const many = Array.from({ length: 300 }, () => unique("role"));
+      expect(await heard(start, 100, { subject: unique("nobody"), roles: [...many, mine] })).toEqual(expected.slice(1, 2));
+      // Without a hearer (an admin), every change.
+      expect(await store.changesSince(start, 100)).toHaveLength(14);
+    });
+
+    test("forgets a caller's oldest idempotency keys past its budget, and no one else's", async () => {
+      const [scope, other] = [unique("scope"), unique("scope")];
+      await store.transaction(async (tx) => {
+        for (const [i, key] of ["a", "b", "c", "d"].entries()) {
+          await tx.reserveIdempotency(scope, key, "h", `2031-01-01T00:00:0${i}.000Z`, "2099-01-01T00:00:00.000Z");
+          await tx.saveIdempotentResponse(scope, key, { key });
+        }
+        await tx.reserveIdempotency(other, "a", "h", "2030-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z");
+        await tx.saveIdempotentResponse(other, "a", { key: "a" });
+        await tx.forgetOldestKeys(scope, 2);
+        await tx.forgetOldestKeys(other, 2);
+      });
+      const kinds = await store.transaction(async (tx) => {
+        const found: Record<string, string> = {};
+        for (const key of ["d", "c", "b", "a"]) found[key] = (await tx.reserveIdempotency(scope, key, "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
+        found.other = (await tx.reserveIdempotency(other, "a", "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
+        throw Object.assign(new Error("roll back"), { found });
+      }).catch((error) => error.found);
+      expect(kinds).toEqual({ d: "replay", c: "replay", b: "reserved", a: "reserved", other: "replay" });
     });
 
     test.if(engine.shared)("a controller hears the changes made through another, and its own, once each", async () => {

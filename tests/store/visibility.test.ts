@@ -84,14 +84,12 @@ async function store(s: Store, w: World) {
 const ids = (items: { task_id?: string; approval_id?: string }[], key: "task_id" | "approval_id") => items.map((i) => i[key]!).sort();
 
 async function visibleTasks(s: Store, caller: Caller, run: string) {
-  const v = visibilityOf(caller);
-  const rows = await s.listTasks({ visibleTo: v === "everything" ? undefined : v, order: "asc", limit: 200 });
+  const rows = await s.listTasks({ visibleTo: visibilityOf(caller), order: "asc", limit: 200 });
   return rows.filter((t) => t.trace_id === run);
 }
 
 async function visibleApprovals(s: Store, caller: Caller, run: string) {
-  const v = visibilityOf(caller);
-  const rows = await s.listApprovals({ visibleTo: v === "everything" ? undefined : v, limit: 200 });
+  const rows = await s.listApprovals({ visibleTo: visibilityOf(caller), limit: 200 });
   return rows.filter((a) => a.trace_id === run);
 }
 

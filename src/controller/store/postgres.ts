@@ -7,6 +7,8 @@
  */
 import { SQL } from "bun";
 import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import type { Visibility } from "../policy.ts";
+import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
@@ -64,6 +66,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
    CREATE TABLE used_tickets (ticket_id text PRIMARY KEY, expires_at timestamptz NOT NULL);
    CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
+  // An event stream's replay reads only what its caller may hear; the key budget finds a caller's oldest keys.
+  `CREATE INDEX audit_source ON audit (source, seq);
+   CREATE INDEX audit_target ON audit (target, seq);
+   CREATE INDEX audit_approver ON audit (approver_role, seq);
+   CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
 ];
 
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
@@ -95,7 +102,7 @@ type Row = Record<string, unknown>;
 export class PostgresStore implements Store {
   readonly engine = "postgres" as const;
   readonly #sql: SQL;
-  readonly #listeners = new Set<(change: Change) => void>();
+  readonly #listeners = new ChangeListeners();
   #subscription: SQL.ListenSubscription | null = null;
   /** LISTEN is acknowledged and no connection has failed since. */
   #listening = false;
@@ -186,9 +193,7 @@ export class PostgresStore implements Store {
     refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
-      f.visibleTo &&
-        sql`(a.requested_by = ${f.visibleTo.subject} OR a.approver_role = ANY(${roles(sql, f.visibleTo.roles)})
-             OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, f.visibleTo)}))`,
+      f.visibleTo && approvalVisibleTo(sql, f.visibleTo),
       f.approver_roles !== undefined && sql`a.approver_role = ANY(${roles(sql, f.approver_roles)})`,
       f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
       f.status !== undefined && sql`a.status = ${f.status}`,
@@ -212,8 +217,16 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT * FROM audit ${where(sql, conditions)} ORDER BY seq DESC LIMIT ${f.limit}`, toAudit);
   }
 
-  changesSince(seq: number, limit: number): Promise<Change[]> {
-    return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
+  changesSince(seq: number, limit: number, hearer?: Visibility): Promise<Change[]> {
+    if (!hearer) return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
+    return this.#run(() =>
+      this.#sql.begin(async (q) => {
+        // A plan made for any role cannot tell a rare one from a common one, and may walk the whole trail for it.
+        await q`SET LOCAL plan_cache_mode = force_custom_plan`;
+        const rows: Row[] = await q`SELECT * FROM audit WHERE ${changesHeardBy(q, hearer, seq, limit)} ORDER BY seq LIMIT ${limit}`;
+        return rows.map(toChange);
+      }),
+    );
   }
 
   #rows<T>(query: SQL.Query<Row[]>, map: (row: Row) => T): Promise<T[]> {
@@ -223,8 +236,7 @@ export class PostgresStore implements Store {
   // ── the change feed ────────────────────────────────────────────────────────
 
   onChange(listener: (change: Change) => void) {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   async #subscribe() {
@@ -282,7 +294,7 @@ export class PostgresStore implements Store {
             for (const change of batch) {
               if (change.seq <= this.#delivered) continue;
               this.#delivered = change.seq;
-              for (const listener of this.#listeners) listener(change);
+              this.#listeners.tell(change);
             }
           } while (batch.length === CHANGE_BATCH);
         } while (this.#deliverAgain);
@@ -404,6 +416,13 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     saveIdempotentResponse: async (scope, key, response) => {
       await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
     },
+    // Keys another unit of work holds are skipped, not waited for: the next reservation forgets them.
+    forgetOldestKeys: async (scope, keep) => {
+      await q`DELETE FROM idempotency WHERE (scope, key) IN (
+        SELECT scope, key FROM idempotency WHERE scope = ${scope} AND (created_at, key) <= (
+          SELECT created_at, key FROM idempotency WHERE scope = ${scope} ORDER BY created_at DESC, key DESC OFFSET ${keep} LIMIT 1)
+        FOR UPDATE SKIP LOCKED)`;
+    },
     insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`),
     getTaskForUpdate: async (id) => {
       await finish();
@@ -447,10 +466,30 @@ async function approvalById(q: SQL, id: string, lock: boolean): Promise<Approval
 
 const roles = (sql: SQL, names: readonly string[]) => sql.array([...names], "TEXT");
 
-/** Who may see a task `t`: its source, its target role, or an approver asked about it. */
-const taskVisibleTo = (sql: SQL, who: NonNullable<TaskFilter["visibleTo"]>) =>
+/** mayReadTask in policy.ts, in SQL, for a task `t`: its source, holders of its target role, and holders of an approver role asked about it. */
+const taskVisibleTo = (sql: SQL, who: Visibility) =>
   sql`(t.source = ${who.subject} OR t.target = ANY(${roles(sql, who.roles)})
        OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${roles(sql, who.roles)})))`;
+
+/**
+ * The rule "may hear a change" (mayHear in policy.ts) for someone who is not an admin:
+ * the change's source is the caller, or its target or approver_role is one of the
+ * caller's roles. Each of those is its own ordered index range, read only as far as
+ * `limit`, so a replay costs what the caller may hear, not the length of the trail.
+ * Each role is its own range with its own value (not one range joined to a list of
+ * roles), so the planner, given the values (see changesSince), walks their indexes.
+ */
+function changesHeardBy(sql: SQL, { subject, roles: mine }: Visibility, after: number, limit: number) {
+  const range = (column: "source" | "target" | "approver_role", value: string) =>
+    sql`(SELECT seq FROM audit WHERE ${sql(column)} = ${value} AND seq > ${after} ORDER BY seq LIMIT ${limit})`;
+  const ranges = [range("source", subject), ...mine.flatMap((role) => [range("target", role), range("approver_role", role)])];
+  return sql`seq IN (${ranges.map((r, i) => (i === 0 ? r : sql`UNION ALL ${r}`))})`;
+}
+
+/** mayReadApproval in policy.ts, in SQL, for an approval `a`: who asked for it, holders of its approver role, and readers of its task. */
+const approvalVisibleTo = (sql: SQL, who: Visibility) =>
+  sql`(a.requested_by = ${who.subject} OR a.approver_role = ANY(${roles(sql, who.roles)})
+       OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, who)}))`;
 
 function where(sql: SQL, conditions: (SQL.Query<unknown> | false | undefined | null)[]) {
   const present = conditions.filter((c): c is SQL.Query<unknown> => Boolean(c));

@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
 import { refuseUnkeepable } from "../../lib/keepable.ts";
-import type { Approval, AuditEntry, JsonObject, Task } from "../../lib/schemas.ts";
+import type { Approval, AuditEntry, EventAction, JsonObject, Task } from "../../lib/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -52,7 +52,7 @@ export const toAudit = (r: Row): AuditEntry => ({
   seq: Number(r.seq),
   at: time(r.at),
   actor: String(r.actor),
-  action: String(r.action),
+  action: r.action as EventAction,
   task_id: String(r.task_id),
   approval_id: (r.approval_id as string | null) ?? null,
   from_status: (r.from_status as string | null) ?? null,

@@ -7,6 +7,8 @@ import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { Visibility } from "../policy.ts";
+import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
@@ -62,6 +64,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
    CREATE TABLE used_tickets (ticket_id TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
    CREATE INDEX used_tickets_expiry ON used_tickets (expires_at);`,
+  // An event stream's replay reads only what its caller may hear; the key budget finds a caller's oldest keys.
+  `CREATE INDEX audit_source ON audit (source, seq);
+   CREATE INDEX audit_target ON audit (target, seq);
+   CREATE INDEX audit_approver ON audit (approver_role, seq);
+   CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
 ];
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
@@ -84,8 +91,8 @@ const MAX_GROUP = 256;
 
 const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ");
 
-/** Who may see a task: its source, its target role, or an approver asked about it. */
-function taskVisibility(visibleTo: TaskFilter["visibleTo"], alias = "tasks"): Clause | null {
+/** mayReadTask in policy.ts, in SQL: a task's source, holders of its target role, and holders of an approver role asked about it. */
+function taskVisibility(visibleTo: Visibility | undefined, alias = "tasks"): Clause | null {
   if (!visibleTo) return null;
   const roles = [...visibleTo.roles];
   const inRoles = placeholders(roles.length);
@@ -93,6 +100,34 @@ function taskVisibility(visibleTo: TaskFilter["visibleTo"], alias = "tasks"): Cl
     ? ` OR ${alias}.target IN (${inRoles}) OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = ${alias}.task_id AND v.approver_role IN (${inRoles}))`
     : "";
   return { sql: `(${alias}.source = ?${byRole})`, params: [visibleTo.subject, ...roles, ...roles] };
+}
+
+/**
+ * The rule "may hear a change" (mayHear in policy.ts) for someone who is not an admin:
+ * the change's source is the caller, or its target or approver_role is one of the
+ * caller's roles. Each of those is its own ordered index range, read only as far as
+ * `limit`, so a replay costs what the caller may hear, not the length of the trail.
+ */
+function changesHeardBy({ subject, roles }: Visibility, after: number, limit: number): Clause {
+  // ?1 and ?2 are shared by every range; the values follow from ?3.
+  const range = (column: string, at: number) => `SELECT seq FROM (SELECT seq FROM audit WHERE ${column} = ?${at} AND seq > ?1 ORDER BY seq LIMIT ?2)`;
+  const ranges = [range("source", 3), ...roles.flatMap((_, i) => [range("target", i + 4), range("approver_role", i + 4)])];
+  // One compound SELECT may have 500 parts; many roles make a compound of compounds.
+  const parts: string[] = [];
+  for (let i = 0; i < ranges.length; i += 400) parts.push(`SELECT seq FROM (${ranges.slice(i, i + 400).join(" UNION ALL ")})`);
+  return { sql: `seq IN (${parts.join(" UNION ALL ")})`, params: [after, limit, subject, ...roles] };
+}
+
+/** mayReadApproval in policy.ts, in SQL, for an approval `a`: who asked for it, holders of its approver role, and readers of its task. */
+function approvalVisibility(visibleTo: Visibility | undefined): Clause | null {
+  if (!visibleTo) return null;
+  const roles = [...visibleTo.roles];
+  const task = taskVisibility(visibleTo, "t")!;
+  const byRole = roles.length ? ` OR a.approver_role IN (${placeholders(roles.length)})` : "";
+  return {
+    sql: `(a.requested_by = ?${byRole} OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${task.sql}))`,
+    params: [visibleTo.subject, ...roles, ...task.params],
+  };
 }
 
 function where(clauses: (Clause | null)[]): Clause {
@@ -113,7 +148,7 @@ export class SqliteStore implements Store {
   readonly engine = "sqlite" as const;
   readonly #writer: Database;
   readonly #reader: Database;
-  readonly #listeners = new Set<(change: Change) => void>();
+  readonly #listeners = new ChangeListeners();
   #pending: PendingUnit[] = [];
   #draining: Promise<void> | null = null;
 
@@ -193,7 +228,7 @@ export class SqliteStore implements Store {
     }
     for (const { unit, ok, value, changes } of settled) {
       if (ok) {
-        for (const change of changes) this.#emit(change);
+        for (const change of changes) this.#listeners.tell(change);
         unit.resolve(value);
       } else unit.reject(value);
     }
@@ -220,6 +255,12 @@ export class SqliteStore implements Store {
       },
       saveIdempotentResponse: async (scope, key, response) => {
         db.query("UPDATE idempotency SET response = ? WHERE scope = ? AND key = ?").run(JSON.stringify(response), scope, key);
+      },
+      forgetOldestKeys: async (scope, keep) => {
+        db.query(
+          `DELETE FROM idempotency WHERE scope = ?1 AND (created_at, key) <= (
+             SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2)`,
+        ).run(scope, keep);
       },
       insertTask: async (t: Task) => {
         db.query(
@@ -280,16 +321,6 @@ export class SqliteStore implements Store {
     return row ? withoutSeq(toApproval(row)) : null;
   }
 
-  #emit(change: Change) {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change);
-      } catch {
-        // A listener's fault must not stop the writer or the other listeners.
-      }
-    }
-  }
-
   async getTask(id: string) {
     refuseUnstorable(id, "id");
     return this.#getTask(this.#reader, id);
@@ -321,18 +352,8 @@ export class SqliteStore implements Store {
 
   async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
     refuseUnstorable(f);
-    let visible: Clause | null = null;
-    if (f.visibleTo) {
-      const roles = [...f.visibleTo.roles];
-      const task = taskVisibility(f.visibleTo, "t")!;
-      const byRole = roles.length ? ` OR a.approver_role IN (${placeholders(roles.length)})` : "";
-      visible = {
-        sql: `(a.requested_by = ?${byRole} OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${task.sql}))`,
-        params: [f.visibleTo.subject, ...roles, ...task.params],
-      };
-    }
     const w = where([
-      visible,
+      approvalVisibility(f.visibleTo),
       oneOf("a.approver_role", f.approver_roles),
       eq("a.task_id", f.task_id),
       eq("a.status", f.status),
@@ -361,16 +382,16 @@ export class SqliteStore implements Store {
       .map(toAudit);
   }
 
-  async changesSince(seq: number, limit: number): Promise<Change[]> {
+  async changesSince(seq: number, limit: number, hearer?: Visibility): Promise<Change[]> {
+    const heard = hearer ? changesHeardBy(hearer, seq, limit) : { sql: "seq > ?1", params: [seq, limit] };
     return this.#reader
-      .query<Record<string, unknown>, [number, number]>("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?")
-      .all(seq, limit)
+      .query<Record<string, unknown>, SQLQueryBindings[]>(`SELECT * FROM audit WHERE ${heard.sql} ORDER BY seq LIMIT ?2`)
+      .all(...heard.params)
       .map(toChange);
   }
 
   onChange(listener: (change: Change) => void) {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   async countTasksByStatus() {

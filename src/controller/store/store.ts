@@ -3,12 +3,15 @@
  * runs a unit of work atomically and tells listeners about committed changes.
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
+import type { Visibility } from "../policy.ts";
 import type { Approval, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
 export type Change = ChangeEvent;
 
 export type NewAuditEntry = Omit<AuditEntry, "seq">;
+
+/** Someone who is not an admin, as far as hearing of changes goes. */
 
 /** What happened when a unit of work tried to take an idempotency key. */
 export type IdempotencyReservation =
@@ -17,7 +20,7 @@ export type IdempotencyReservation =
 
 export interface TaskFilter {
   /** Only tasks the caller may see; undefined means all (an admin). */
-  visibleTo?: { subject: string; roles: readonly string[] };
+  visibleTo?: Visibility;
   /** Tasks for any of these roles. */
   targets?: readonly string[];
   source?: string;
@@ -30,7 +33,7 @@ export interface TaskFilter {
 }
 
 export interface ApprovalFilter {
-  visibleTo?: { subject: string; roles: readonly string[] };
+  visibleTo?: Visibility;
   /** Approvals any of these roles decide. */
   approver_roles?: readonly string[];
   task_id?: string;
@@ -75,6 +78,8 @@ export interface StoreTx {
    */
   reserveIdempotency(scope: string, key: string, requestHash: string, now: string, expiresAt: string): Promise<IdempotencyReservation>;
   saveIdempotentResponse(scope: string, key: string, response: JsonObject): Promise<void>;
+  /** Forgets the idempotency keys of `scope` older than its newest `keep` (the per-caller budget). */
+  forgetOldestKeys(scope: string, keep: number): Promise<void>;
 
   insertTask(task: Task): Promise<void>;
   /** Reads a task and locks it against concurrent changes until the unit of work ends. */
@@ -102,8 +107,11 @@ export interface Store {
   listApprovals(filter: ApprovalFilter): Promise<Positioned<Approval>[]>;
   /** Audit rows, newest first; with `task_id`, that task's history. */
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
-  /** Changes after `seq`, oldest first, for resuming an event stream. */
-  changesSince(seq: number, limit: number): Promise<Change[]>;
+  /**
+   * Changes after `seq`, oldest first, for resuming an event stream: with `hearer`, only
+   * those that caller may hear, filtered in the database; without, all (an admin, the feed).
+   */
+  changesSince(seq: number, limit: number, hearer?: Visibility): Promise<Change[]>;
 
   /** Calls `listener` for every committed change, from any controller on this database. */
   onChange(listener: (change: Change) => void): () => void;

@@ -1,0 +1,21 @@
+/** The one way a unit of work writes the audit trail, which is also the change feed (ADR 0001, point 4). */
+import type { Approval, EventAction, Task } from "../lib/schemas.ts";
+import type { RequestContext } from "./caller.ts";
+import type { StoreTx } from "./store/store.ts";
+
+export type Happened = {
+  action: EventAction;
+  task: Task;
+  /** The approval asked for or decided, when the change is about one. */
+  approval?: Approval;
+  from: string | null;
+  to: string | null;
+};
+
+/** Records what the caller did, with whom it concerns, so listeners can tell who may hear of it. */
+export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, at: string, { action, task, approval, from, to }: Happened): Promise<void> {
+  return tx.appendAudit(
+    { at, actor: caller.subject, action, task_id: task.task_id, approval_id: approval?.approval_id ?? null, from_status: from, to_status: to, trace_id: traceId },
+    { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null },
+  );
+}

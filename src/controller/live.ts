@@ -1,0 +1,168 @@
+/**
+ * The live side of the controller: long-polls, event streams and the budget of them
+ * each caller may hold open. It knows nothing of the rules; the service says what a
+ * caller is waiting for and which changes it may hear.
+ */
+import { MeshError } from "../lib/errors.ts";
+import type { RequestContext } from "./caller.ts";
+import type { Visibility } from "./policy.ts";
+import type { Change, Store } from "./store/store.ts";
+
+const EVENT_BATCH = 500;
+/** Changes one stream may have waiting to be sent before it is closed. */
+const EVENT_QUEUE = 10_000;
+const EVENT_HEARTBEAT_MS = 15_000;
+
+/** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
+export const HEARTBEAT = "heartbeat";
+
+export type EventStream = { changes: AsyncGenerator<Change | typeof HEARTBEAT>; close: () => void };
+
+/** Which changes a caller may hear: the rule itself, and the same rule as the store filters by (undefined: all). */
+export type Hearing = { hears: (change: Change) => boolean; hearer: Visibility | undefined };
+
+/** Resolves once: when called, when `ms` pass, or when `signal` aborts. */
+function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () => void {
+  const timer = setTimeout(finish, ms);
+  signal?.addEventListener("abort", finish, { once: true });
+  function finish() {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", finish);
+    resolve();
+  }
+  return finish;
+}
+
+export class Live {
+  readonly #store: Store;
+  readonly #maxWaitsPerCaller: number;
+  readonly #waits = new Map<string, number>();
+
+  constructor(store: Store, { maxWaitsPerCaller }: { maxWaitsPerCaller: number }) {
+    this.#store = store;
+    this.#maxWaitsPerCaller = maxWaitsPerCaller;
+  }
+
+  /** Long-polls and event streams open now, for /metrics. */
+  get openWaits(): number {
+    let open = 0;
+    for (const n of this.#waits.values()) open += n;
+    return open;
+  }
+
+  /**
+   * Waits until `check` finds something, re-checking only when a relevant change is
+   * committed (by this controller or, on PostgreSQL, another), the time is up, or the
+   * client has gone. Listening starts before the first check, so no change slips by.
+   */
+  async wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
+    const release = this.#holdSlot(ctx.caller.subject);
+    let wake: () => void = () => {};
+    let dirty = false;
+    const unsubscribe = this.#store.onChange((c) => {
+      if (relevant(c)) {
+        dirty = true;
+        wake();
+      }
+    });
+    const deadline = Math.min(Date.now() + seconds * 1000, ctx.expiresAt ?? Infinity);
+    try {
+      for (;;) {
+        dirty = false;
+        const found = await check();
+        if (found !== null) return found;
+        const left = deadline - Date.now();
+        if (left <= 0 || ctx.signal?.aborted) return null;
+        if (dirty) continue;
+        await new Promise<void>((resolve) => {
+          wake = settleOnce(resolve, left, ctx.signal);
+        });
+      }
+    } finally {
+      unsubscribe();
+      release();
+    }
+  }
+
+  /**
+   * Opens a stream of the changes the caller may hear. The caller's budget is charged
+   * now, so one stream too many is a 429 before anything is sent; `close` gives the
+   * slot back even if the stream was never read.
+   */
+  openEvents(ctx: RequestContext, afterSeq: number | null, hearing: Hearing): EventStream {
+    const hold = this.#holdSlot(ctx.caller.subject);
+    let held = true;
+    const close = () => {
+      if (held) hold();
+      held = false;
+    };
+    return { changes: this.#events(ctx, afterSeq, hearing, close), close };
+  }
+
+  /**
+   * First the changes after `afterSeq` from the audit trail (a reconnecting client
+   * misses nothing), then live ones; with `afterSeq` null, live ones only. Listening
+   * starts before the replay so nothing falls between the two. Both engines deliver
+   * changes in `seq` order, so one position is all the de-duplication needed. The
+   * replay is filtered in the database, so it reads only what the caller may hear.
+   */
+  async *#events(ctx: RequestContext, afterSeq: number | null, { hears, hearer }: Hearing, close: () => void): AsyncGenerator<Change | typeof HEARTBEAT> {
+    const live: Change[] = [];
+    let overflowed = false;
+    let wake: () => void = () => {};
+    const unsubscribe = this.#store.onChange((c) => {
+      if (!hears(c)) return;
+      if (live.length >= EVENT_QUEUE) overflowed = true;
+      else live.push(c);
+      wake();
+    });
+    let upTo = afterSeq ?? -1;
+    let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
+    try {
+      for (let replaying = afterSeq !== null; replaying; ) {
+        const batch = await this.#store.changesSince(upTo, EVENT_BATCH, hearer);
+        for (const change of batch) {
+          upTo = change.seq;
+          yield change;
+        }
+        replaying = batch.length === EVENT_BATCH;
+      }
+      for (;;) {
+        for (let change = live.shift(); change; change = live.shift()) {
+          if (change.seq <= upTo) continue;
+          upTo = change.seq;
+          yield change;
+        }
+        // A reader too slow to keep up is let go; it resumes with Last-Event-ID. So is one whose token or session ran out.
+        const left = (ctx.expiresAt ?? Infinity) - Date.now();
+        if (overflowed || ctx.signal?.aborted || left <= 0) return;
+        if (Date.now() >= nextCheck) {
+          // A person who signed out (here or through another controller) stops hearing within a heartbeat.
+          if (ctx.stillSignedIn && !(await ctx.stillSignedIn())) return;
+          nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
+        }
+        await new Promise<void>((resolve) => {
+          wake = settleOnce(resolve, Math.min(EVENT_HEARTBEAT_MS, left), ctx.signal);
+        });
+        if (live.length === 0 && !overflowed) yield HEARTBEAT;
+      }
+    } finally {
+      unsubscribe();
+      close();
+    }
+  }
+
+  /** Long-polls and event streams share one budget per caller. */
+  #holdSlot(subject: string): () => void {
+    const open = this.#waits.get(subject) ?? 0;
+    if (open >= this.#maxWaitsPerCaller) {
+      throw new MeshError("rate_limited", `You already have ${open} long-polls or event streams open; close one first.`);
+    }
+    this.#waits.set(subject, open + 1);
+    return () => {
+      const left = (this.#waits.get(subject) ?? 1) - 1;
+      if (left === 0) this.#waits.delete(subject);
+      else this.#waits.set(subject, left);
+    };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The idempotent unit of work: a change, its audit rows and the record of its answer
+ * commit in one transaction, so a retry that carries the same Idempotency-Key gets the
+ * first answer back instead of doing the work twice (ADR 0001, point 5). What is kept
+ * of an answer, and how many keys a caller may have kept, is ADR 0003.
+ */
+import { sha256Hex } from "../lib/digest.ts";
+import { MeshError } from "../lib/errors.ts";
+import type { JsonObject } from "../lib/schemas.ts";
+import type { RequestContext } from "./caller.ts";
+import type { Store, StoreTx } from "./store/store.ts";
+
+/** What is kept of an answer for a replay, and how the answer is made again from it. */
+export type Keeping<T> = { keep: (answer: T) => JsonObject; restore: (kept: JsonObject, tx: StoreTx) => Promise<T> };
+
+/** For answers of bounded size that a caller cannot repeat at will (a new task's ids, a decision made once): kept as they are. */
+export const keptWhole = <T extends JsonObject>(): Keeping<T> => ({ keep: (answer) => answer, restore: async (kept) => kept as T });
+
+export type UnitOfWorkOptions = {
+  /** How long an Idempotency-Key is remembered. */
+  ttlSeconds: number;
+  /** Keys remembered per caller; past it the oldest are forgotten. */
+  keysPerCaller: number;
+  now: () => Date;
+};
+
+/** Stable JSON: key order must not make two equal requests look different. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+
+export class UnitsOfWork {
+  readonly #store: Store;
+  readonly #options: UnitOfWorkOptions;
+  #replays = 0;
+
+  constructor(store: Store, options: UnitOfWorkOptions) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  /** Requests answered from an Idempotency-Key record, for /metrics. */
+  get replays(): number {
+    return this.#replays;
+  }
+
+  /**
+   * Runs `work` in one transaction together with its audit rows and, when the caller
+   * sent an Idempotency-Key, what `keeping` keeps of its answer: a replay gets that answer back.
+   */
+  run<T extends JsonObject>(
+    ctx: RequestContext,
+    operation: string,
+    input: unknown,
+    keeping: Keeping<T>,
+    work: (tx: StoreTx, now: string) => Promise<T>,
+  ): Promise<T> {
+    return this.#store.transaction(async (tx) => {
+      const now = this.#options.now().toISOString();
+      const key = ctx.idempotencyKey;
+      if (key === undefined) return work(tx, now);
+      const scope = ctx.caller.subject;
+      const hash = sha256Hex(canonical({ operation, input }));
+      const expires = new Date(Date.parse(now) + this.#options.ttlSeconds * 1000).toISOString();
+      const reservation = await tx.reserveIdempotency(scope, key, hash, now, expires);
+      if (reservation.kind === "replay") {
+        if (reservation.request_hash !== hash) {
+          throw new MeshError("idempotency_mismatch", `Idempotency-Key ${key} was first used with a different request; use a new key for a new request.`);
+        }
+        this.#replays++;
+        return keeping.restore(reservation.response, tx);
+      }
+      await tx.forgetOldestKeys(scope, this.#options.keysPerCaller);
+      const result = await work(tx, now);
+      await tx.saveIdempotentResponse(scope, key, keeping.keep(result));
+      return result;
+    });
+  }
+}
