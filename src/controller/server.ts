@@ -5,6 +5,7 @@
  */
 import { MeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { requestUrl } from "../lib/request-url.ts";
 import { LIMITS } from "../lib/schemas.ts";
 import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
@@ -28,6 +29,9 @@ export type ControllerSettings = SettingsOf<typeof controllerSettings>;
 export type Controller = { url: URL; stop: () => Promise<void> };
 
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+/** Health checks answer even without a usable Host header: HTTP/1.0 checkers send none. */
+const HOSTLESS_PATHS = new Set(["/healthz", "/readyz"]);
 
 export async function startController(settings: ControllerSettings, log: Logger): Promise<Controller> {
   const store = await openStore(settings);
@@ -151,11 +155,14 @@ export async function startController(settings: ControllerSettings, log: Logger)
       async fetch(req) {
         const started = performance.now();
         const traceId = traceIdOf(req.headers);
-        const url = new URL(req.url);
+        const { url, hostKnown } = requestUrl(req);
         const seen: Seen = { route: "unmatched" };
         let response: Response;
         try {
-          response = await dispatch(req, url, traceId, seen);
+          response =
+            hostKnown || HOSTLESS_PATHS.has(url.pathname)
+              ? await dispatch(req, url, traceId, seen)
+              : problem("bad_request", "The Host header is missing or is not a host name; send the address you reached the controller at (Host: HOST:PORT).", traceId);
         } catch (error) {
           response = failure(error, traceId);
         }

@@ -6,6 +6,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { Logger } from "../lib/log.ts";
+import { requestUrl } from "../lib/request-url.ts";
 import { createGuard, rpcError } from "./http-guard.ts";
 
 export const MCP_PATH = "/mcp";
@@ -47,7 +48,7 @@ export function serveHttp(o: HttpOptions): HttpServer {
     // SSE streams stay open; the transport sends a keep-alive comment every 15 s.
     idleTimeout: 60,
     async fetch(req) {
-      if (new URL(req.url).pathname !== MCP_PATH) return rpcError(404, `Not found: the MCP endpoint is ${MCP_PATH}.`);
+      if (requestUrl(req).url.pathname !== MCP_PATH) return rpcError(404, `Not found: the MCP endpoint is ${MCP_PATH}.`);
       const refusal = guard(req);
       if (refusal) return refusal;
       const id = req.headers.get("mcp-session-id");

@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { BINARY, startTestController, type TestController } from "../support/controller.ts";
+import { rawRequest } from "../support/raw-http.ts";
 import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
 
 let controller: TestController;
@@ -93,6 +94,14 @@ describe("serving", () => {
   test("other paths and requests without a session are answered plainly", async () => {
     expect((await fetch(new URL("/", agent.url))).status).toBe(404);
     expect((await fetch(agent.url)).status).toBe(400);
+  });
+
+  test("a request without a usable Host header is refused plainly, not with a 500", async () => {
+    for (const host of ["", "Host: [not-a-host\r\n"]) {
+      const res = await rawRequest(agent.url, `POST /mcp HTTP/1.0\r\n${host}Content-Length: 2\r\n\r\n{}`);
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body).error.message).toContain("is not this server");
+    }
   });
 });
 
