@@ -1,12 +1,13 @@
 /**
  * MCP over Streamable HTTP at /mcp. Each client session gets its own MCP server and
- * transport (the SDK's web-standard one, which fits Bun.serve); all sessions share
+ * transport (the SDK's web-standard one, which fits lib/http-server.ts); all sessions share
  * the controller client, so they all act as the identity this process was given.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { defaultMaxConnections, serve } from "../lib/http-server.ts";
 import type { Logger } from "../lib/log.ts";
-import { requestUrl } from "../lib/request-url.ts";
+import { LIMITS } from "../lib/schemas.ts";
 import { createGuard, rpcError } from "./http-guard.ts";
 
 export const MCP_PATH = "/mcp";
@@ -14,6 +15,8 @@ export const MCP_PATH = "/mcp";
 const IDLE_SESSION_MS = 60 * 60 * 1000;
 /** At the session cap, a session untouched this long may be closed to make room for a new one. */
 const EVICTABLE_AFTER_MS = 60 * 1000;
+/** How long an idle connection that has not passed the guard (Host, Origin, token) is kept. */
+const ANONYMOUS_IDLE_SECONDS = 10;
 
 export type HttpOptions = {
   host: string;
@@ -31,7 +34,7 @@ type Session = { transport: WebStandardStreamableHTTPServerTransport; server: Mc
 
 export type HttpServer = { url: URL; stop: () => Promise<void> };
 
-export function serveHttp(o: HttpOptions): HttpServer {
+export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
   const sessions = new Map<string, Session>();
   /** Initializes under way: they count against the cap before their session exists. */
   let opening = 0;
@@ -86,15 +89,21 @@ export function serveHttp(o: HttpOptions): HttpServer {
     }
   }
 
-  const http = Bun.serve({
+  const http = await serve({
     hostname: o.host,
     port: o.port,
+    maxConnections: defaultMaxConnections(),
+    anonymousIdleSeconds: ANONYMOUS_IDLE_SECONDS,
+    idleSeconds: 60,
     // SSE streams stay open; the transport sends a keep-alive comment every 15 s.
-    idleTimeout: 60,
-    async fetch(req) {
-      if (requestUrl(req).url.pathname !== MCP_PATH) return rpcError(404, `Not found: the MCP endpoint is ${MCP_PATH}.`);
+    stallSeconds: 60,
+    maxBodyBytes: LIMITS.bodyBytes * 4,
+    onError: (error) => o.log.error("mcp request failed", { error: (error as Error)?.stack ?? String(error) }),
+    async fetch(req, connection) {
+      if (new URL(req.url).pathname !== MCP_PATH) return rpcError(404, `Not found: the MCP endpoint is ${MCP_PATH}.`);
       const refusal = guard(req);
       if (refusal) return refusal;
+      connection.trusted = true;
       const id = req.headers.get("mcp-session-id");
       if (id === null) return req.method === "POST" ? open(req) : rpcError(400, "Bad Request: send an initialize request first, then the mcp-session-id it gives.");
       const session = sessions.get(id);

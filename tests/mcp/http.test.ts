@@ -132,7 +132,7 @@ describe("a session cap", () => {
   });
 
   test("at the cap the longest-idle session makes way for a new one", async () => {
-    const http = serveHttp({ host: "127.0.0.1", port: 0, extraHosts: [], maxSessions: 2, evictableAfterMs: 0, log: createLogger("warn", () => {}), newServer: () => new McpServer({ name: "t", version: "0" }) });
+    const http = await serveHttp({ host: "127.0.0.1", port: 0, extraHosts: [], maxSessions: 2, evictableAfterMs: 0, log: createLogger("warn", () => {}), newServer: () => new McpServer({ name: "t", version: "0" }) });
     try {
       const url = http.url.href;
       const [first, second] = [await sessionOf(url), await sessionOf(url)];
