@@ -121,35 +121,30 @@ function webRequest(req: IncomingMessage, signal: AbortSignal): Request {
   });
 }
 
-/** Writes `response` to `res`, streaming its body with backpressure; stops if the client leaves. */
+/**
+ * Writes `response` to `res`. Event streams are streamed with backpressure and stop
+ * when the client leaves; every other body is whole already (JSON, a page), so it goes
+ * out in one write with its length.
+ */
 async function send(response: Response, res: ServerResponse, head: boolean): Promise<void> {
-  res.statusCode = response.status;
-  for (const [name, value] of response.headers) if (name !== "set-cookie") res.setHeader(name, value);
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length) res.setHeader("set-cookie", cookies);
+  const headers: string[] = [];
+  for (const [name, value] of response.headers) if (name !== "set-cookie") headers.push(name, value);
+  for (const cookie of response.headers.getSetCookie()) headers.push("set-cookie", cookie);
   if (!response.body || head || response.status === 204 || response.status === 304) {
     await response.body?.cancel();
-    res.end();
+    res.writeHead(response.status, headers).end();
     return;
   }
+  if (!response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    const body = new Uint8Array(await response.arrayBuffer());
+    res.writeHead(response.status, [...headers, "content-length", String(body.byteLength)]).end(body);
+    return;
+  }
+  res.writeHead(response.status, headers).flushHeaders();
   const reader = response.body.getReader();
   const gone = new Promise<void>((resolve) => res.once("close", resolve));
   void gone.then(() => reader.cancel().catch(() => {}));
-  // Event streams need their headers at once; other bodies are usually one chunk, sent with its length.
-  if (response.headers.get("content-type")?.startsWith("text/event-stream")) res.flushHeaders();
-  let chunk = await reader.read();
-  if (!chunk.done && !res.headersSent) {
-    const next = await reader.read();
-    if (next.done) {
-      res.setHeader("content-length", chunk.value.byteLength);
-      res.end(chunk.value);
-      return;
-    }
-    res.write(chunk.value);
-    chunk = next;
-  }
-  for (; !chunk.done; chunk = await reader.read()) {
-    if (res.destroyed) return;
+  for (let chunk = await reader.read(); !chunk.done && !res.destroyed; chunk = await reader.read()) {
     if (!res.write(chunk.value)) await Promise.race([new Promise((resolve) => res.once("drain", resolve)), gone]);
   }
   res.end();
