@@ -5,7 +5,7 @@
  */
 import { MeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { namesHost, serve, type WebServer } from "../lib/http-server.ts";
+import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../lib/schemas.ts";
 import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
@@ -147,6 +147,10 @@ export async function startController(settings: ControllerSettings, log: Logger)
     return problem("internal", "Something went wrong on the controller; the trace id finds it in the logs.", traceId);
   }
 
+  const fileLimit = openFileLimit();
+  if (fileLimit && settings.maxConnections > defaultMaxConnections(fileLimit)) {
+    log.warn("MESH_MAX_CONNECTIONS leaves too few open files for the database and logs; lower it or raise ulimit -n", { max_connections: settings.maxConnections, open_file_limit: fileLimit });
+  }
   let server: WebServer;
   try {
     server = await serve({

@@ -44,7 +44,7 @@ export const controllerSettings = {
     env: "MESH_MAX_CONNECTIONS",
     schema: positiveInt(1_000_000),
     fallback: () => String(defaultMaxConnections()),
-    fallbackDoc: "the open-file limit less 10% (at least 256)",
+    fallbackDoc: "the open-file limit less a tenth of it (at least 256)",
     help: "Connections held at once; past it the longest-idle one is closed, or a new one gets 503 if all are in a request",
   },
   anonymousIdle: {
