@@ -97,14 +97,19 @@ class IdleQueue {
   }
 }
 
+/** The path and query of a request target; an absolute-form one ("GET http://x/y") keeps only those. */
+function pathOf(target: string): string {
+  if (target.startsWith("/")) return target;
+  const url = URL.parse(target);
+  return url ? url.pathname + url.search : `/${target}`;
+}
+
+/** The request's URL, with NO_HOST for a Host header that is missing or not a host name. */
 function requestUrl(req: IncomingMessage): string {
-  const host = req.headers.host;
-  const parsed = host === undefined ? null : URL.parse(`http://${host}/`);
-  const valid = parsed && parsed.pathname === "/" && !parsed.username && !parsed.password && !parsed.search && !parsed.hash;
-  const target = req.url ?? "/";
-  // Absolute-form targets ("GET http://x/y") keep only their path; "//x" stays a path.
-  const path = target.startsWith("/") ? target : (() => { const u = URL.parse(target); return u ? u.pathname + u.search : `/${target}`; })();
-  return `http://${valid ? parsed.host : NO_HOST}${path}`;
+  const host = req.headers.host === undefined ? null : URL.parse(`http://${req.headers.host}/`);
+  const usable = host && host.pathname === "/" && !host.username && !host.password && !host.search && !host.hash;
+  // Appended to the origin, "//x" stays a path rather than naming a host.
+  return `http://${usable ? host.host : NO_HOST}${pathOf(req.url ?? "/")}`;
 }
 
 function webRequest(req: IncomingMessage, signal: AbortSignal): Request {

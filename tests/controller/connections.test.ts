@@ -16,6 +16,7 @@ describe("a request without a usable Host header", () => {
       const res = await send(path, "", "1.0");
       expect(res.status).toBe(200);
     }
+    expect((await send("/healthz", "")).status).toBe(200);
     expect((await send("/healthz", "Host: [not-a-host\r\n")).status).toBe(200);
   });
 
