@@ -25,6 +25,7 @@ export type HttpOptions = {
   extraHosts: string[];
   /** Sessions held at once (MESH_MCP_MAX_SESSIONS). */
   maxSessions: number;
+  /** How long a session must be untouched before the cap may close it (default a minute). */
   evictableAfterMs?: number;
   log: Logger;
   newServer: () => McpServer;
