@@ -1,11 +1,12 @@
 /**
  * The controller process: opens the store, sets up token checking, and serves the
- * API with Bun.serve. Every response carries the trace id; every request is logged
+ * API within a connection budget (lib/http-server.ts). Every response carries the trace id; every request is logged
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
 import { api, type Endpoint, type Method } from "../contract/api.ts";
 import { MeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../lib/schemas.ts";
 import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
@@ -29,6 +30,12 @@ export type ControllerSettings = SettingsOf<typeof controllerSettings>;
 export type Controller = { url: URL; stop: () => Promise<void> };
 
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
+
+/** How long an idle connection of a caller with a valid credential is kept. */
+const KEEP_ALIVE_SECONDS = 75;
+
+/** Health checks answer even without a usable Host header: HTTP/1.0 checkers send none. */
+const HOSTLESS_PATHS = new Set(["/healthz", "/readyz"]);
 
 export async function startController(settings: ControllerSettings, log: Logger): Promise<Controller> {
   const store = await openStore(settings);
@@ -149,25 +156,38 @@ export async function startController(settings: ControllerSettings, log: Logger)
     return problem("internal", "Something went wrong on the controller; the trace id finds it in the logs.", traceId);
   }
 
-  let server: Bun.Server<undefined>;
+  const fileLimit = openFileLimit();
+  if (fileLimit && settings.maxConnections > defaultMaxConnections(fileLimit)) {
+    log.warn("MESH_MAX_CONNECTIONS leaves too few open files for the database and logs; lower it or raise ulimit -n", { max_connections: settings.maxConnections, open_file_limit: fileLimit });
+  }
+  let server: WebServer;
   try {
-    server = Bun.serve({
+    server = await serve({
       port: settings.port,
       hostname: settings.host,
-      // Long-polls hold a request open up to LIMITS.waitSeconds.
-      idleTimeout: LIMITS.waitSeconds + 30,
-      maxRequestBodySize: LIMITS.bodyBytes * 4,
-      async fetch(req) {
+      maxConnections: settings.maxConnections,
+      anonymousIdleSeconds: settings.anonymousIdle,
+      idleSeconds: KEEP_ALIVE_SECONDS,
+      // Long-polls are silent for up to LIMITS.waitSeconds.
+      stallSeconds: LIMITS.waitSeconds + 30,
+      maxBodyBytes: LIMITS.bodyBytes * 4,
+      onError: (error) => void failure(error, "unknown"),
+      async fetch(req, connection) {
         const started = performance.now();
         const traceId = traceIdOf(req.headers);
         const url = new URL(req.url);
         const seen: Seen = { route: "unmatched" };
         let response: Response;
         try {
-          response = await dispatch(req, url, traceId, seen);
+          response =
+            namesHost(url) || HOSTLESS_PATHS.has(url.pathname)
+              ? await dispatch(req, url, traceId, seen)
+              : problem("bad_request", "The Host header is missing or is not a host name; send the address you reached the controller at (Host: HOST:PORT).", traceId);
         } catch (error) {
           response = failure(error, traceId);
         }
+        // A caller who showed a valid token or session may keep its connection idle longer.
+        if (seen.subject) connection.trusted = true;
         const seconds = (performance.now() - started) / 1000;
         metrics.observe(req.method, seen.route, response.status, seconds);
         response.headers.set("x-trace-id", traceId);
@@ -182,9 +202,6 @@ export async function startController(settings: ControllerSettings, log: Logger)
           ...(seen.subject && { sub: seen.subject }),
         });
         return response;
-      },
-      error(error) {
-        return failure(error, "unknown");
       },
     });
   } catch (error) {

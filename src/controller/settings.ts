@@ -2,6 +2,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { defaultMaxConnections } from "../lib/http-server.ts";
 import { Role } from "../lib/schemas.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
 
@@ -41,6 +42,19 @@ export const controllerSettings = {
   idempotencyKeys: { env: "MESH_IDEMPOTENCY_KEYS_PER_CALLER", schema: positiveInt(1_000_000), fallback: "1000", help: "Idempotency-Keys remembered per caller; past it the oldest are forgotten" },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   maxOpenApprovals: { env: "MESH_MAX_OPEN_APPROVALS_PER_TASK", schema: positiveInt(1000), fallback: "10", help: "Approvals one task may have waiting for a decision at once" },
+  maxConnections: {
+    env: "MESH_MAX_CONNECTIONS",
+    schema: positiveInt(1_000_000),
+    fallback: () => String(defaultMaxConnections()),
+    fallbackDoc: "the open-file limit less a tenth of it (at least 256)",
+    help: "Connections held at once; past it the longest-idle one is closed, or a new one gets 503 if all are in a request",
+  },
+  anonymousIdle: {
+    env: "MESH_ANONYMOUS_IDLE",
+    schema: durationBetween(1, 300, "the idle time"),
+    fallback: "10s",
+    help: "How long an idle connection that has shown no valid token or session is kept",
+  },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),
 } satisfies SettingsSpec;

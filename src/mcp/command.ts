@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<void> {
 
   if (settings.http) {
     const { serveHttp } = await import("./http.ts");
-    const server = serveHttp({ host: settings.host, port: settings.port, token: settings.mcpToken, extraHosts: settings.allowedHosts, log, newServer });
+    const server = await serveHttp({ host: settings.host, port: settings.port, token: settings.mcpToken, extraHosts: settings.allowedHosts, maxSessions: settings.maxSessions, log, newServer });
     log.info("mcp server listening", { url: server.url.href, controller: settings.controllerUrl, auth: tokens.origin });
     process.stderr.write(`\nAgent Mesh MCP server on ${server.url.href}\nIts tools call ${settings.controllerUrl} with ${tokens.origin}.\nStop with Ctrl-C.\n\n`);
     await new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../lib/client-settings.ts";
-import { list, logLevel, logLevelSetting, port, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const mcpSettings = {
   http: { flag: "http", schema: z.boolean().default(false), boolean: true, help: "Serve MCP over Streamable HTTP at /mcp instead of stdio" },
@@ -11,6 +11,12 @@ export const mcpSettings = {
     env: "MESH_MCP_TOKEN",
     schema: z.string().min(16, "must be at least 16 characters").optional(),
     help: "With --http: the bearer token MCP clients must send (required when --host is not a loopback address)",
+  },
+  maxSessions: {
+    env: "MESH_MCP_MAX_SESSIONS",
+    schema: positiveInt(100_000),
+    fallback: "100",
+    help: "With --http: MCP sessions held at once; past it the longest-idle one (idle 1 min or more) is closed, else a new one is refused",
   },
   allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
   ...clientSettings,

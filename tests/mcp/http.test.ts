@@ -4,9 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { BINARY, startTestController, type TestController } from "../support/controller.ts";
+import { rawRequest } from "../support/raw-http.ts";
+import { createLogger } from "../../src/lib/log.ts";
+import { serveHttp } from "../../src/mcp/http.ts";
 import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
 
 let controller: TestController;
@@ -93,6 +97,54 @@ describe("serving", () => {
   test("other paths and requests without a session are answered plainly", async () => {
     expect((await fetch(new URL("/", agent.url))).status).toBe(404);
     expect((await fetch(agent.url)).status).toBe(400);
+  });
+
+  test("a request without a usable Host header is refused plainly, not with a 500", async () => {
+    for (const host of ["", "Host: [not-a-host\r\n"]) {
+      const res = await rawRequest(agent.url, `POST /mcp HTTP/1.0\r\n${host}Content-Length: 2\r\n\r\n{}`);
+      expect(res.status).toBe(403);
+      expect(JSON.parse(res.body).error.message).toContain("is not this server");
+    }
+  });
+});
+
+describe("a session cap", () => {
+  const ping = (url: string, session: string) =>
+    fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": session }, body: '{"jsonrpc":"2.0","id":2,"method":"ping"}' });
+  const sessionOf = async (url: string) => {
+    const res = await initialize(url);
+    await res.body?.cancel();
+    return { status: res.status, id: res.headers.get("mcp-session-id"), body: res };
+  };
+
+  test("past MESH_MCP_MAX_SESSIONS with none idle, a new session is refused and says which setting", async () => {
+    const agent = await startHttpAgent([], { CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: "a.b.c", MESH_MCP_MAX_SESSIONS: "2" });
+    try {
+      const held = [await sessionOf(agent.url), await sessionOf(agent.url)];
+      expect(held.map((s) => s.status)).toEqual([200, 200]);
+      const refused = await initialize(agent.url);
+      expect(refused.status).toBe(503);
+      expect((await refused.json()).error.message).toContain("MESH_MCP_MAX_SESSIONS");
+      for (const s of held) expect((await ping(agent.url, s.id!)).status).toBe(200);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test("at the cap the longest-idle session makes way for a new one", async () => {
+    const http = await serveHttp({ host: "127.0.0.1", port: 0, extraHosts: [], maxSessions: 2, evictableAfterMs: 0, log: createLogger("warn", () => {}), newServer: () => new McpServer({ name: "t", version: "0" }) });
+    try {
+      const url = http.url.href;
+      const [first, second] = [await sessionOf(url), await sessionOf(url)];
+      await (await ping(url, second.id!)).text();
+      const third = await sessionOf(url);
+      expect(third.status).toBe(200);
+      expect((await ping(url, first.id!)).status).toBe(404);
+      expect((await ping(url, second.id!)).status).toBe(200);
+      expect((await ping(url, third.id!)).status).toBe(200);
+    } finally {
+      await http.stop();
+    }
   });
 });
 
