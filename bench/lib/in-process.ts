@@ -4,7 +4,7 @@
  * checks, validation or logging. The throughput table shows it to say where time goes.
  */
 import { MeshService } from "../../src/controller/service.ts";
-import { controllerSettings } from "../../src/controller/settings.ts";
+import { controllerSettings, serviceOptionsOf } from "../../src/controller/settings.ts";
 import { openStore } from "../../src/controller/store/open.ts";
 import { loadSettings } from "../../src/lib/settings.ts";
 import type { BenchDatabase } from "./databases.ts";
@@ -14,12 +14,7 @@ export type InProcessService = { route: (caller: number) => Promise<unknown>; cl
 export async function openInProcessService(db: BenchDatabase, dataDir: string): Promise<InProcessService> {
   const settings = loadSettings(controllerSettings, [], { MESH_DATA_DIR: dataDir, MESH_DATABASE_URL: db.url });
   const store = await openStore(settings);
-  const service = new MeshService(store, {
-    idempotencyTtlSeconds: settings.idempotencyTtl,
-    idempotencyKeysPerCaller: settings.idempotencyKeys,
-    maxWaitsPerCaller: settings.maxWaits,
-    maxOpenApprovalsPerTask: settings.maxOpenApprovals,
-  });
+  const service = new MeshService(store, serviceOptionsOf(settings));
   return {
     route: (caller) =>
       service.routeTask(

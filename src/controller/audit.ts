@@ -1,5 +1,5 @@
 /** The one way a unit of work writes the audit trail, which is also the change feed (ADR 0001, point 4). */
-import type { Approval, EventAction, Task } from "../lib/schemas.ts";
+import type { ApprovalRecord, EventAction, Task } from "../lib/schemas.ts";
 import type { RequestContext } from "./caller.ts";
 import type { StoreTx } from "./store/store.ts";
 
@@ -7,7 +7,7 @@ export type Happened = {
   action: EventAction;
   task: Task;
   /** The approval asked for or decided, when the change is about one. */
-  approval?: Approval;
+  approval?: ApprovalRecord;
   from: string | null;
   to: string | null;
 };

@@ -4,7 +4,7 @@
  * `mayReadTask` and `mayHear` for lists (the property test in tests/store proves they
  * agree); the answers carry the verdicts so tools and the page show them, not re-derive them.
  */
-import { FINISHED, type Approval, type ChangeEvent, type Task, type Transition } from "../lib/schemas.ts";
+import { FINISHED, type ApprovalRecord, type ChangeEvent, type DecideRefusal, type Task, type Transition } from "../lib/schemas.ts";
 
 /** Who is asking, as a verified token or a signed-in session says. Only `callerOf` makes one. */
 export type Caller = {
@@ -22,9 +22,11 @@ export function callerOf(subject: string, roles: Iterable<string>, adminRole: st
 /** A refusal says why, in words for the caller, and whether it is about who they are or the state things are in. */
 export type Verdict = { ok: true } | { ok: false; kind: "forbidden" | "conflict"; why: string };
 
-const allowed: Verdict = { ok: true };
-const forbidden = (why: string): Verdict => ({ ok: false, kind: "forbidden", why });
-const conflict = (why: string): Verdict => ({ ok: false, kind: "conflict", why });
+type Refusal = Extract<Verdict, { ok: false }>;
+
+const allowed = { ok: true } as const;
+const forbidden = (why: string): Refusal => ({ ok: false, kind: "forbidden", why });
+const conflict = (why: string): Refusal => ({ ok: false, kind: "conflict", why });
 
 /**
  * What a list may show a caller, for the stores' visibility SQL: what `mayReadTask`
@@ -48,12 +50,12 @@ export const readTaskRefusal = (task: Pick<Task, "task_id" | "target">) =>
   `Task ${task.task_id} is visible to its source, holders of role ${task.target}, its approvers and admins.`;
 
 /** Reading an approval: who asked for it, holders of its approver role, and whoever may read its task. */
-export function mayReadApproval(caller: Caller, approval: Pick<Approval, "requested_by" | "approver_role">, taskReadable: () => Promise<boolean>): Promise<boolean> {
+export function mayReadApproval(caller: Caller, approval: Pick<ApprovalRecord, "requested_by" | "approver_role">, taskReadable: () => Promise<boolean>): Promise<boolean> {
   if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return Promise.resolve(true);
   return taskReadable();
 }
 
-export const readApprovalRefusal = (approval: Pick<Approval, "approval_id" | "approver_role">) =>
+export const readApprovalRefusal = (approval: Pick<ApprovalRecord, "approval_id" | "approver_role">) =>
   `Approval ${approval.approval_id} is visible to who asked for it, holders of role ${approval.approver_role} and readers of its task.`;
 
 /**
@@ -98,22 +100,30 @@ export function mayAskForApproval(caller: Caller, task: Pick<Task, "task_id" | "
   return allowed;
 }
 
+/** A refusal to decide also names which rule refused, so a tool or the page can say it in its own words. */
+export type DecideVerdict = { ok: true } | (Refusal & { refusal: DecideRefusal });
+
 /**
  * Deciding an approval: a holder of its approver role who did not ask for it (four
  * eyes, ADR 0001 §8), once, while its task is open.
  */
 export function mayDecide(
   caller: Caller,
-  approval: Pick<Approval, "approval_id" | "approver_role" | "requested_by" | "status" | "decided_by">,
+  approval: Pick<ApprovalRecord, "approval_id" | "approver_role" | "requested_by" | "status" | "decided_by">,
   task: Pick<Task, "task_id" | "status">,
-): Verdict {
+): DecideVerdict {
   const id = approval.approval_id;
-  if (!caller.roles.has(approval.approver_role)) return forbidden(`Only holders of role ${approval.approver_role} may decide approval ${id}.`);
+  const role = approval.approver_role;
+  if (!caller.roles.has(role)) return { ...forbidden(`Only holders of role ${role} may decide approval ${id}.`), refusal: "not_an_approver" };
   if (approval.requested_by === caller.subject) {
-    return forbidden(`You asked for approval ${id}; another holder of role ${approval.approver_role} must decide it.`);
+    return { ...forbidden(`You asked for approval ${id}; another holder of role ${role} must decide it.`), refusal: "asked_for_it" };
   }
-  if (approval.status !== "pending") return conflict(`Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`);
-  if (FINISHED.has(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`);
+  if (approval.status !== "pending") {
+    return { ...conflict(`Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`), refusal: "already_decided" };
+  }
+  if (FINISHED.has(task.status)) {
+    return { ...conflict(`Task ${task.task_id} is already ${task.status}, so approval ${id} no longer decides anything.`), refusal: "task_finished" };
+  }
   return allowed;
 }
 

@@ -8,7 +8,6 @@ import { MeshError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../lib/schemas.ts";
-import type { SettingsOf } from "../lib/settings.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
@@ -19,13 +18,12 @@ import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
 import { MeshService } from "./service.ts";
-import type { controllerSettings } from "./settings.ts";
+import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 import { webRoutes, type SignInMode } from "./web/routes.ts";
 import { Sessions } from "./web/sessions.ts";
 
-export type ControllerSettings = SettingsOf<typeof controllerSettings>;
 
 export type Controller = { url: URL; stop: () => Promise<void> };
 
@@ -64,12 +62,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
           }
         : { kind: "unconfigured", issuer: trust.issuer };
   const pages = webRoutes(signIn, sessions, store, settings.publicUrl);
-  const service = new MeshService(store, {
-    idempotencyTtlSeconds: settings.idempotencyTtl,
-    idempotencyKeysPerCaller: settings.idempotencyKeys,
-    maxWaitsPerCaller: settings.maxWaits,
-    maxOpenApprovalsPerTask: settings.maxOpenApprovals,
-  });
+  const service = new MeshService(store, serviceOptionsOf(settings));
   const openapi = JSON.stringify(openApiDocument(api));
   const metrics = createMetrics({
     openWaits: () => service.stats().openWaits,

@@ -11,6 +11,7 @@ import type {
   ApprovalPage,
   ApprovalQuery,
   ApprovalReadQuery,
+  ApprovalRecord,
   ApprovalRequest,
   AuditPage,
   AuditQuery,
@@ -58,6 +59,8 @@ export type ServiceOptions = {
   idempotencyTtlSeconds: number;
   /** Idempotency-Keys remembered per caller; past it the oldest are forgotten. */
   idempotencyKeysPerCaller: number;
+  /** How long a key is surely remembered, budget or not. */
+  idempotencyRetryWindowSeconds: number;
   /** Long-polls one caller may hold open at once. */
   maxWaitsPerCaller: number;
   /** Approvals one task may have waiting for a decision at once. */
@@ -87,6 +90,12 @@ const TASK_AS_MOVED: Keeping<Task> = {
 
 const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
 
+/** An approval as `caller` reads it: with the policy's answer to whether they may decide it now. */
+function seenBy(caller: Caller, approval: ApprovalRecord, taskStatus: TaskStatus): Approval {
+  const verdict = mayDecide(caller, approval, { task_id: approval.task_id, status: taskStatus });
+  return { ...approval, may_decide: verdict.ok ? { allowed: true } : { allowed: false, refusal: verdict.refusal, detail: verdict.why } };
+}
+
 /** A refusal from the policy, as the error the API answers with. */
 function enforce(verdict: Verdict): void {
   if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
@@ -104,7 +113,10 @@ export class MeshService {
     this.#maxOpenApprovalsPerTask = options.maxOpenApprovalsPerTask;
     this.#clock = options.now ?? (() => new Date());
     this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
-    this.#work = new UnitsOfWork(store, { ttlSeconds: options.idempotencyTtlSeconds, keysPerCaller: options.idempotencyKeysPerCaller, now: this.#clock });
+    this.#work = new UnitsOfWork(store, { ttlSeconds: options.idempotencyTtlSeconds, keysPerCaller: options.idempotencyKeysPerCaller,
+      retryWindowSeconds: options.idempotencyRetryWindowSeconds,
+      now: this.#clock,
+    });
   }
 
   // ── reading what the policy allows ────────────────────────────────────────
@@ -184,7 +196,7 @@ export class MeshService {
         ? ((await this.#live.wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
-    const [history, approvals] = await Promise.all([this.#history(id, { limit: LIMITS.detailHistory }), this.#approvals(id, { limit: LIMITS.detailApprovals })]);
+    const [history, approvals] = await Promise.all([this.#history(id, { limit: LIMITS.detailHistory }), this.#approvals(ctx.caller, task, { limit: LIMITS.detailApprovals })]);
     const olderAt = (list: string, cursor: string | null) => cursor && `/tasks/${encodeURIComponent(id)}/${list}?cursor=${cursor}`;
     return {
       ...task,
@@ -203,8 +215,7 @@ export class MeshService {
 
   /** A task's approvals, whatever their status, newest first, a page at a time. */
   async taskApprovals(ctx: RequestContext, id: string, query: TaskListQuery): Promise<ApprovalPage> {
-    await this.#readableTask(ctx.caller, id);
-    return this.#approvals(id, query);
+    return this.#approvals(ctx.caller, await this.#readableTask(ctx.caller, id), query);
   }
 
   async #history(id: string, query: TaskListQuery): Promise<HistoryPage> {
@@ -214,10 +225,17 @@ export class MeshService {
     return { items: page.rows.map(({ task_id: _t, ...entry }) => entry), next_cursor: page.next_cursor };
   }
 
-  async #approvals(id: string, query: TaskListQuery): Promise<ApprovalPage> {
+  async #approvals(caller: Caller, task: Task, query: TaskListQuery): Promise<ApprovalPage> {
     const limit = query.limit ?? LIMITS.defaultPageSize;
-    const page = pageOf(await this.#store.listApprovals({ task_id: id, after: decodeCursor(query.cursor), limit: limit + 1 }), limit);
-    return { items: page.rows.map(withoutSeq), next_cursor: page.next_cursor };
+    const page = pageOf(await this.#store.listApprovals({ task_id: task.task_id, after: decodeCursor(query.cursor), limit: limit + 1 }), limit);
+    return { items: page.rows.map((a) => seenBy(caller, withoutSeq(a), task.status)), next_cursor: page.next_cursor };
+  }
+
+  /** Approvals as `caller` reads them, their tasks' states looked up at once. */
+  async #seenBy(caller: Caller, approvals: readonly ApprovalRecord[]): Promise<Approval[]> {
+    const statuses = await this.#store.taskStatuses([...new Set(approvals.map((a) => a.task_id))]);
+    // An approval's task always exists: approvals refer to their task by foreign key.
+    return approvals.map((a) => seenBy(caller, a, statuses.get(a.task_id)!));
   }
 
   async listTasks(ctx: RequestContext, query: TaskQuery): Promise<TaskPage> {
@@ -305,7 +323,7 @@ export class MeshService {
           `Task ${task.task_id} already has ${open} approvals waiting for a decision, the most one task may have (MESH_MAX_OPEN_APPROVALS_PER_TASK); ask again once one is decided.`,
         );
       }
-      const approval: Approval = {
+      const approval: ApprovalRecord = {
         approval_id: crypto.randomUUID(),
         task_id: task.task_id,
         approver_role: input.approver_role,
@@ -331,16 +349,17 @@ export class MeshService {
   }
 
   async getApproval(ctx: RequestContext, id: string, query: ApprovalReadQuery = {}): Promise<Approval> {
-    const approval = await this.#readableApproval(ctx.caller, id);
-    if (!query.wait || approval.status !== "pending") return approval;
+    const first = await this.#readableApproval(ctx.caller, id);
     const decided = async () => {
       const now = await this.#store.getApproval(id);
       return now && now.status !== "pending" ? now : null;
     };
-    return (await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? approval;
+    const approval = query.wait && first.status === "pending" ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? first) : first;
+    const [seen] = await this.#seenBy(ctx.caller, [approval]);
+    return seen!;
   }
 
-  async #readableApproval(caller: Caller, id: string): Promise<Approval> {
+  async #readableApproval(caller: Caller, id: string): Promise<ApprovalRecord> {
     const approval = await this.#store.getApproval(id);
     if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
     const taskReadable = async () => {
@@ -369,7 +388,7 @@ export class MeshService {
       rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && mayHear(ctx.caller, c))) ?? [];
     }
     const page = pageOf(rows, limit);
-    return { items: page.rows.map(withoutSeq), next_cursor: page.next_cursor };
+    return { items: await this.#seenBy(ctx.caller, page.rows.map(withoutSeq)), next_cursor: page.next_cursor };
   }
 
   decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
@@ -380,11 +399,11 @@ export class MeshService {
       const task = await tx.getTaskForUpdate(approval.task_id);
       if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
       enforce(mayDecide(caller, approval, task));
-      const decided: Approval = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
+      const decided: ApprovalRecord = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);
       await recordChange(tx, ctx, now, { action: `approval.${input.decision}`, task, approval, from: "pending", to: input.decision });
-      return decided;
+      return seenBy(caller, decided, task.status);
     });
   }
 

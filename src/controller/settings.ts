@@ -4,7 +4,8 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { Role } from "../lib/schemas.ts";
-import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsSpec } from "../lib/settings.ts";
+import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import type { ServiceOptions } from "./service.ts";
 
 /** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
@@ -39,7 +40,18 @@ export const controllerSettings = {
   adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
   clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
   idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
-  idempotencyKeys: { env: "MESH_IDEMPOTENCY_KEYS_PER_CALLER", schema: positiveInt(1_000_000), fallback: "1000", help: "Idempotency-Keys remembered per caller; past it the oldest are forgotten" },
+  idempotencyKeys: {
+    env: "MESH_IDEMPOTENCY_KEYS_PER_CALLER",
+    schema: positiveInt(10_000_000),
+    fallback: "100000",
+    help: "Idempotency-Keys remembered per caller; past it the oldest are forgotten once older than MESH_IDEMPOTENCY_RETRY_WINDOW, else 429",
+  },
+  idempotencyRetryWindow: {
+    env: "MESH_IDEMPOTENCY_RETRY_WINDOW",
+    schema: durationBetween(1, 24 * 3600, "the retry window"),
+    fallback: "10m",
+    help: "How long an Idempotency-Key is surely remembered, budget or not: longer than any client retries",
+  },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
   maxOpenApprovals: { env: "MESH_MAX_OPEN_APPROVALS_PER_TASK", schema: positiveInt(1000), fallback: "10", help: "Approvals one task may have waiting for a decision at once" },
   maxConnections: {
@@ -73,3 +85,14 @@ export const tokenSettings = {
   roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
   ttl: { flag: "ttl", schema: durationBetween(1, 366 * 86400, "a token's lifetime"), fallback: "1h", help: "How long the token is valid" },
 } satisfies SettingsSpec;
+
+export type ControllerSettings = SettingsOf<typeof controllerSettings>;
+
+/** What the mesh service takes from the controller's settings. */
+export const serviceOptionsOf = (settings: ControllerSettings): ServiceOptions => ({
+  idempotencyTtlSeconds: settings.idempotencyTtl,
+  idempotencyKeysPerCaller: settings.idempotencyKeys,
+  idempotencyRetryWindowSeconds: settings.idempotencyRetryWindow,
+  maxWaitsPerCaller: settings.maxWaits,
+  maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+});

@@ -19,8 +19,10 @@ export const keptWhole = <T extends JsonObject>(): Keeping<T> => ({ keep: (answe
 export type UnitOfWorkOptions = {
   /** How long an Idempotency-Key is remembered. */
   ttlSeconds: number;
-  /** Keys remembered per caller; past it the oldest are forgotten. */
+  /** Keys remembered per caller; past it the oldest are forgotten, once older than `retryWindowSeconds`. */
   keysPerCaller: number;
+  /** How long a key is surely kept, whatever the budget: longer than any client retries with it. */
+  retryWindowSeconds: number;
   now: () => Date;
 };
 
@@ -73,7 +75,13 @@ export class UnitsOfWork {
         this.#replays++;
         return keeping.restore(reservation.response, tx);
       }
-      await tx.forgetOldestKeys(scope, this.#options.keysPerCaller);
+      const protectedFrom = new Date(Date.parse(now) - this.#options.retryWindowSeconds * 1000).toISOString();
+      if (!(await tx.forgetOldestKeys(scope, this.#options.keysPerCaller, protectedFrom))) {
+        throw new MeshError(
+          "rate_limited",
+          `You sent more than ${this.#options.keysPerCaller} requests with an Idempotency-Key in the last ${this.#options.retryWindowSeconds} s, the most one caller may (MESH_IDEMPOTENCY_KEYS_PER_CALLER); slow down and retry.`,
+        );
+      }
       const result = await work(tx, now);
       await tx.saveIdempotentResponse(scope, key, keeping.keep(result));
       return result;

@@ -141,7 +141,8 @@ export const HistoryEntry = z.object({
 });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
-export const Approval = z.object({
+/** An approval as stored: what was asked, of whom, and what was decided. */
+export const ApprovalRecord = z.object({
   approval_id: Id,
   task_id: Id,
   approver_role: Role,
@@ -153,6 +154,22 @@ export const Approval = z.object({
   created_at: Timestamp,
   decided_at: Timestamp.nullable(),
   trace_id: z.string(),
+});
+export type ApprovalRecord = z.infer<typeof ApprovalRecord>;
+
+/** Why a caller may not decide an approval, as the controller's policy judged it. */
+export const DecideRefusal = z.enum(["not_an_approver", "asked_for_it", "already_decided", "task_finished"]);
+export type DecideRefusal = z.infer<typeof DecideRefusal>;
+
+/** An approval as one caller reads it: the record, and whether this caller may decide it now. */
+export const Approval = ApprovalRecord.extend({
+  may_decide: z
+    .object({
+      allowed: z.boolean(),
+      refusal: DecideRefusal.optional().describe("When not allowed: `not_an_approver`, `asked_for_it` (four eyes), `already_decided` or `task_finished`."),
+      detail: z.string().optional().describe("When not allowed: why, in words for you."),
+    })
+    .describe("Whether you, the caller, may decide this approval now, and if not why."),
 });
 export type Approval = z.infer<typeof Approval>;
 

@@ -8,8 +8,6 @@ import { say, sayError } from "./messages.ts";
 import { me } from "./session.ts";
 import { timeEl } from "./times.ts";
 
-const TERMINAL: readonly string[] = ["completed", "failed", "cancelled"];
-
 /** The form on show, kept across live refreshes so a typed comment survives them. */
 let decisionForm: { approvalId: string; form: HTMLFormElement } | null = null;
 
@@ -34,14 +32,20 @@ export function renderDecision(slot: HTMLElement, a: Approval, task: TaskDetail 
   fill(slot, a.status === "pending" ? h("p", { class: "why-not", id: "cannot-decide" }, whyNot) : outcomeBox(a));
 }
 
+/** The controller's own answer to whether this person may decide now, in the page's words; null when they may. */
 function whyCannotDecide(a: Approval, task: TaskDetail | ApiError): string | null {
-  if (a.status !== "pending") return `Already ${a.status}; a decision is made once.`;
-  if (!me.roles.includes(a.approver_role)) {
-    return `Only holders of role ${a.approver_role} may decide this approval. ${me.roles.length ? `You hold ${rolesPhrase(me.roles)}.` : "You hold no roles."}`;
+  switch (a.may_decide.refusal) {
+    case undefined:
+      return null;
+    case "already_decided":
+      return `Already ${a.status}; a decision is made once.`;
+    case "not_an_approver":
+      return `Only holders of role ${a.approver_role} may decide this approval. ${me.roles.length ? `You hold ${rolesPhrase(me.roles)}.` : "You hold no roles."}`;
+    case "asked_for_it":
+      return `You asked for this approval yourself, so another holder of role ${a.approver_role} must decide it.`;
+    case "task_finished":
+      return `The task is already ${task instanceof ApiError ? "finished" : task.status}, so this approval no longer decides anything.`;
   }
-  if (a.requested_by === me.subject) return `You asked for this approval yourself, so another holder of role ${a.approver_role} must decide it.`;
-  if (!(task instanceof ApiError) && TERMINAL.includes(task.status)) return `The task is already ${task.status}, so this approval no longer decides anything.`;
-  return null;
 }
 
 const commentOf = (form: HTMLFormElement) => (form.elements.namedItem("comments") as HTMLTextAreaElement).value;

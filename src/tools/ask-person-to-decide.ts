@@ -6,7 +6,7 @@ import type { ElicitRequestFormParams } from "@modelcontextprotocol/sdk/types.js
 import { z } from "zod";
 import type { Outcome } from "../lib/controller-client.ts";
 import { explainFailure, FOR_AGENTS_SETTLING } from "../lib/explain.ts";
-import { Approval, DecisionRequest, FINISHED, Id, LIMITS, type Decision, type Me, type Task } from "../lib/schemas.ts";
+import { Approval, DecisionRequest, Id, LIMITS, type Decision, type Me, type Task } from "../lib/schemas.ts";
 import { approvalLine, approvalPage, taskBody, taskLine } from "./describe.ts";
 import { ASKS_THEN_SETTLES, defineTool, refuse, succeed, type ToolContext } from "./tool.ts";
 
@@ -56,12 +56,20 @@ async function approvalToAsk(id: string | undefined, me: Me, ctx: ToolContext): 
   return r.ok ? { ...r, value: r.value.items.find((a) => a.requested_by !== me.subject) ?? null } : r;
 }
 
-/** Why the caller could not record a decision on this approval, checked before anyone fills in a form; null when it could. */
+/** The controller's answer to whether the caller may record a decision, in words for the agent; null when it may. */
 function whyNot(a: Approval, task: Task, me: Me): string | null {
-  if (!me.roles.includes(a.approver_role)) return `you (${me.subject}) do not hold role ${a.approver_role}, and only its holders decide approval ${a.approval_id}`;
-  if (a.requested_by === me.subject) return `you asked for approval ${a.approval_id} yourself; another holder of role ${a.approver_role} must decide it`;
-  if (FINISHED.has(task.status)) return `task ${task.task_id} is already ${task.status}, so approval ${a.approval_id} no longer decides anything`;
-  return null;
+  switch (a.may_decide.refusal) {
+    case undefined:
+      return null;
+    case "not_an_approver":
+      return `you (${me.subject}) do not hold role ${a.approver_role}, and only its holders decide approval ${a.approval_id}`;
+    case "asked_for_it":
+      return `you asked for approval ${a.approval_id} yourself; another holder of role ${a.approver_role} must decide it`;
+    case "already_decided":
+      return `approval ${a.approval_id} is already ${a.status}`;
+    case "task_finished":
+      return `task ${task.task_id} is already ${task.status}, so approval ${a.approval_id} no longer decides anything`;
+  }
 }
 
 export const askPersonToDecide = defineTool({

@@ -130,3 +130,36 @@ describe("audit", () => {
     expect((await c.api(t.root!, "GET", "/audit")).status).toBe(200);
   });
 });
+
+describe("answers say what the caller may do next", () => {
+  test("an approval says whether its reader may decide it now, and which rule refuses when not, the same one the decision would meet", async () => {
+    const id = await newTask();
+    const ask = await c.api(t.bob!, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "r" });
+    const approvalId = ask.body.approval_id as string;
+    const seenBy = async (who: string) => (await c.api(t[who]!, "GET", `/approvals/${approvalId}`)).body.may_decide;
+    expect(await seenBy("mia")).toEqual({ allowed: true });
+    expect(await seenBy("bob")).toMatchObject({ allowed: false, refusal: "not_an_approver" });
+    expect(await seenBy("alice")).toMatchObject({ allowed: false, refusal: "not_an_approver" });
+    // The detail says why in the same words a refused decision does.
+    const refusedDecision = await c.api(t.alice!, "POST", `/approvals/${approvalId}/decision`, { decision: "approved" });
+    expect((await seenBy("alice")).detail).toBe(refusedDecision.body.detail);
+    // Lists and a task's detail carry the same answer.
+    const listed = (await c.api(t.mia!, "GET", `/approvals?for=me`)).body.items.find((a: any) => a.approval_id === approvalId);
+    expect(listed.may_decide).toEqual({ allowed: true });
+    expect((await c.api(t.mia!, "GET", `/tasks/${id}`)).body.approvals[0].may_decide).toEqual({ allowed: true });
+
+    const decided = await c.api(t.mia!, "POST", `/approvals/${approvalId}/decision`, { decision: "approved" });
+    expect(decided.body.may_decide).toMatchObject({ allowed: false, refusal: "already_decided" });
+
+    // Four eyes: a manager who asked may not decide their own request; an open approval of a finished task decides nothing.
+    const mo = await c.token("mo", ["worker", "manager"]);
+    const own = (await c.api(mo, "POST", "/approvals", { task_id: await newTask(), approver_role: "manager", reason: "mine" })).body.approval_id;
+    expect((await c.api(mo, "GET", `/approvals/${own}`)).body.may_decide).toMatchObject({ allowed: false, refusal: "asked_for_it" });
+    expect((await c.api(t.mia!, "GET", `/approvals/${own}`)).body.may_decide).toEqual({ allowed: true });
+    expect((await c.api(t.root!, "GET", `/approvals/${own}`)).body.may_decide).toMatchObject({ allowed: false, refusal: "not_an_approver" });
+    const another = (await c.api(t.bob!, "POST", "/approvals", { task_id: await newTask(), approver_role: "manager", reason: "r" })).body.approval_id;
+    const itsTask = (await c.api(t.mia!, "GET", `/approvals/${another}`)).body.task_id;
+    await c.api(t.alice!, "POST", `/tasks/${itsTask}/cancel`, {});
+    expect((await c.api(t.mia!, "GET", `/approvals/${another}`)).body.may_decide).toMatchObject({ allowed: false, refusal: "task_finished" });
+  });
+});

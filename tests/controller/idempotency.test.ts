@@ -167,20 +167,31 @@ for (const engine of engines) {
       }
     });
 
-    test("a caller's keys past its budget are forgotten oldest first; other callers keep theirs", async () => {
-      const { controller: k, stop } = await engine.start({ MESH_IDEMPOTENCY_KEYS_PER_CALLER: "3" });
+    test("a caller's keys past its budget are forgotten oldest first once out of the retry window; other callers keep theirs; a burst past it is refused, nothing done", async () => {
+      const { controller: k, stop } = await engine.start({ MESH_IDEMPOTENCY_KEYS_PER_CALLER: "3", MESH_IDEMPOTENCY_RETRY_WINDOW: "2s" });
       try {
-        const [sam, tom] = [await k.token("sam", []), await k.token("tom", [])];
+        const [sam, tom, ann] = [await k.token("sam", []), await k.token("tom", []), await k.token("ann", [])];
         const send = (token: string, key: string) => k.api(token, "POST", "/tasks/route", body, { "idempotency-key": key });
         const tomsFirst = await send(tom, "k1");
         const sams = [];
-        for (const key of ["k1", "k2", "k3", "k4"]) sams.push((await send(sam, key)).body.task_id);
+        for (const key of ["k1", "k2", "k3"]) sams.push((await send(sam, key)).body.task_id);
+        await Bun.sleep(2100);
+        sams.push((await send(sam, "k4")).body.task_id);
         // The newest three are remembered: their retries change nothing.
         expect((await send(sam, "k4")).body.task_id).toBe(sams[3]);
         expect((await send(sam, "k2")).body.task_id).toBe(sams[1]);
         // The oldest was forgotten: its retry is a new request.
         expect((await send(sam, "k1")).body.task_id).not.toBe(sams[0]);
         expect((await send(tom, "k1")).body.task_id).toBe(tomsFirst.body.task_id);
+
+        // Within the window no key is forgotten to make room: a fourth is refused and creates nothing, the first three still replay.
+        const anns = [];
+        for (const key of ["a1", "a2", "a3"]) anns.push((await send(ann, key)).body.task_id);
+        const refused = await send(ann, "a4");
+        expect(refused.status).toBe(429);
+        expect(refused.body.detail).toContain("MESH_IDEMPOTENCY_KEYS_PER_CALLER");
+        expect((await k.api(ann, "GET", "/tasks?source=ann")).body.items.length).toBe(3);
+        expect((await send(ann, "a1")).body.task_id).toBe(anns[0]);
       } finally {
         await stop();
       }

@@ -3,7 +3,7 @@
  * (SQLite in a temp folder, PostgreSQL in a throwaway database).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Approval, EventAction, Task } from "../../src/lib/schemas.ts";
+import type { ApprovalRecord, EventAction, Task } from "../../src/lib/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
@@ -45,7 +45,7 @@ function newTask(overrides: Partial<Task> = {}): Task {
   };
 }
 
-function newApproval(task: Task, overrides: Partial<Approval> = {}): Approval {
+function newApproval(task: Task, overrides: Partial<ApprovalRecord> = {}): ApprovalRecord {
   return {
     approval_id: crypto.randomUUID(),
     task_id: task.task_id,
@@ -85,7 +85,7 @@ async function addTask(store: Store, overrides: Partial<Task> = {}): Promise<Tas
   return task;
 }
 
-async function addApproval(store: Store, task: Task, overrides: Partial<Approval> = {}): Promise<Approval> {
+async function addApproval(store: Store, task: Task, overrides: Partial<ApprovalRecord> = {}): Promise<ApprovalRecord> {
   const approval = newApproval(task, overrides);
   await store.transaction(async (tx) => {
     await tx.insertApproval(approval);
@@ -175,6 +175,14 @@ for (const engine of ENGINES) {
       expect(counted).toEqual([1, 2]);
     });
 
+    test("tells the status of each task asked about that exists, and nothing for the rest", async () => {
+      const pending = await addTask(store);
+      const done = await addTask(store, { status: "completed" });
+      const statuses = await store.taskStatuses([pending.task_id, done.task_id, crypto.randomUUID(), pending.task_id]);
+      expect(Object.fromEntries(statuses)).toEqual({ [pending.task_id]: "pending", [done.task_id]: "completed" });
+      expect((await store.taskStatuses([])).size).toBe(0);
+    });
+
     test("refuses text and numbers it could not keep as given, in writes and lookups alike, and stores none of it", async () => {
       const refused = (work: Promise<unknown>, field: string) => expect(work).rejects.toMatchObject({ kind: "invalid", fields: [{ field }] });
       const target = unique("role");
@@ -205,7 +213,7 @@ for (const engine of ENGINES) {
       const task = await addTask(store);
       const approval = await addApproval(store, task);
       const updated: Task = { ...task, status: "completed", claimed_by: "bob", result: { merged: true, sha: "abc" }, error: "none", updated_at: tick(), version: 3 };
-      const decided: Approval = { ...approval, status: "approved", decided_by: "carol", comments: "fine", decided_at: tick() };
+      const decided: ApprovalRecord = { ...approval, status: "approved", decided_by: "carol", comments: "fine", decided_at: tick() };
       await store.transaction(async (tx) => {
         await tx.updateTask(task.task_id, updated);
         await tx.updateApproval(approval.approval_id, decided);
@@ -437,7 +445,7 @@ for (const engine of ENGINES) {
       const a1 = await addApproval(store, task, { approver_role: role, requested_by: requester });
       const a2 = await addApproval(store, other, { approver_role: role, status: "approved", decided_by: "x", decided_at: tick() });
       const a3 = await addApproval(store, task, { approver_role: unique("approver"), requested_by: requester });
-      const ids = (rows: Approval[]) => rows.map((a) => a.approval_id);
+      const ids = (rows: ApprovalRecord[]) => rows.map((a) => a.approval_id);
       expect(ids(await store.listApprovals({ approver_roles: [role], limit: 10 }))).toEqual([a2.approval_id, a1.approval_id]);
       expect(ids(await store.listApprovals({ approver_roles: [role], status: "pending", limit: 10 }))).toEqual([a1.approval_id]);
       expect(ids(await store.listApprovals({ task_id: task.task_id, limit: 10 }))).toEqual([a3.approval_id, a1.approval_id]);
@@ -546,18 +554,21 @@ for (const engine of ENGINES) {
       expect(await store.changesSince(start, 100)).toHaveLength(14);
     });
 
-    test("forgets a caller's oldest idempotency keys past its budget, and no one else's", async () => {
+    test("forgets a caller's oldest idempotency keys past its budget, and no one else's, but never one taken within the retry window", async () => {
       const [scope, other] = [unique("scope"), unique("scope")];
-      await store.transaction(async (tx) => {
+      const at = (second: number) => `2031-01-01T00:00:0${second}.000Z`;
+      const kept = await store.transaction(async (tx) => {
         for (const [i, key] of ["a", "b", "c", "d"].entries()) {
-          await tx.reserveIdempotency(scope, key, "h", `2031-01-01T00:00:0${i}.000Z`, "2099-01-01T00:00:00.000Z");
+          await tx.reserveIdempotency(scope, key, "h", at(i), "2099-01-01T00:00:00.000Z");
           await tx.saveIdempotentResponse(scope, key, { key });
         }
         await tx.reserveIdempotency(other, "a", "h", "2030-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z");
         await tx.saveIdempotentResponse(other, "a", { key: "a" });
-        await tx.forgetOldestKeys(scope, 2);
-        await tx.forgetOldestKeys(other, 2);
+        // Keys b, c and d were taken within the window: three are over a budget of two, so none can go.
+        const withinWindow = await tx.forgetOldestKeys(scope, 2, at(1));
+        return [withinWindow, await tx.forgetOldestKeys(scope, 2, at(3)), await tx.forgetOldestKeys(other, 2, at(3))];
       });
+      expect(kept).toEqual([false, true, true]);
       const kinds = await store.transaction(async (tx) => {
         const found: Record<string, string> = {};
         for (const key of ["d", "c", "b", "a"]) found[key] = (await tx.reserveIdempotency(scope, key, "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { callerOf, mayReadApproval, mayReadTask, visibilityOf, type Caller } from "../../src/controller/policy.ts";
 import type { Store } from "../../src/controller/store/store.ts";
-import type { Approval, Task } from "../../src/lib/schemas.ts";
+import type { ApprovalRecord, Task } from "../../src/lib/schemas.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol", "dave"];
@@ -35,7 +35,7 @@ async function store(s: Store, w: World) {
   const name = (n: string) => `${run}-${n}`;
   const now = new Date().toISOString();
   const tasks: Task[] = [];
-  const approvals: Approval[] = [];
+  const approvals: ApprovalRecord[] = [];
   await s.transaction(async (tx) => {
     for (const spec of w.tasks) {
       const task: Task = {
@@ -59,7 +59,7 @@ async function store(s: Store, w: World) {
       await tx.insertTask(task);
       tasks.push(task);
       for (const a of spec.approvals) {
-        const approval: Approval = {
+        const approval: ApprovalRecord = {
           approval_id: crypto.randomUUID(),
           task_id: task.task_id,
           approver_role: name(a.approver_role),
@@ -116,8 +116,8 @@ for (const engine of ENGINES) {
           for (const caller of callers) {
             const readable = tasks.filter((t) => mayReadTask(caller, t, approverRoles(t)));
             expect(ids(await visibleTasks(s, caller, run), "task_id")).toEqual(ids(readable, "task_id"));
-            const taskOf = (a: Approval) => tasks.find((t) => t.task_id === a.task_id)!;
-            const allowed: Approval[] = [];
+            const taskOf = (a: ApprovalRecord) => tasks.find((t) => t.task_id === a.task_id)!;
+            const allowed: ApprovalRecord[] = [];
             for (const a of approvals) if (await mayReadApproval(caller, a, async () => mayReadTask(caller, taskOf(a), approverRoles(taskOf(a))))) allowed.push(a);
             expect(ids(await visibleApprovals(s, caller, run), "approval_id")).toEqual(ids(allowed, "approval_id"));
           }

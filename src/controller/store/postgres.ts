@@ -6,7 +6,7 @@
  * pool and the listener reconnect by themselves when the database is back.
  */
 import { SQL } from "bun";
-import type { Approval, AuditEntry, Task } from "../../lib/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
@@ -174,7 +174,7 @@ export class PostgresStore implements Store {
     const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
     const conditions = [
       f.visibleTo && taskVisibleTo(sql, f.visibleTo),
-      f.targets !== undefined && sql`t.target = ANY(${roles(sql, f.targets)})`,
+      f.targets !== undefined && sql`t.target = ANY(${textArray(sql, f.targets)})`,
       f.source !== undefined && sql`t.source = ${f.source}`,
       f.status !== undefined && sql`t.status = ${f.status}`,
       f.task_type !== undefined && sql`t.task_type = ${f.task_type}`,
@@ -184,17 +184,17 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT t.* FROM tasks t ${where(sql, conditions)} ${order} LIMIT ${f.limit}`, toTask);
   }
 
-  async getApproval(id: string): Promise<Approval | null> {
+  async getApproval(id: string): Promise<ApprovalRecord | null> {
     refuseUnstorable(id, "id");
     return this.#run(() => approvalById(this.#sql, id, false));
   }
 
-  async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+  async listApprovals(f: ApprovalFilter): Promise<Positioned<ApprovalRecord>[]> {
     refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
       f.visibleTo && approvalVisibleTo(sql, f.visibleTo),
-      f.approver_roles !== undefined && sql`a.approver_role = ANY(${roles(sql, f.approver_roles)})`,
+      f.approver_roles !== undefined && sql`a.approver_role = ANY(${textArray(sql, f.approver_roles)})`,
       f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
       f.status !== undefined && sql`a.status = ${f.status}`,
       f.decided_by !== undefined && sql`a.decided_by = ${f.decided_by}`,
@@ -308,6 +308,15 @@ export class PostgresStore implements Store {
 
   // ── housekeeping ───────────────────────────────────────────────────────────
 
+  async taskStatuses(ids: readonly string[]) {
+    refuseUnstorable(ids);
+    const rows = await this.#rows(
+      this.#sql`SELECT task_id, status FROM tasks WHERE task_id = ANY(${textArray(this.#sql, ids)})`,
+      (r) => [String(r.task_id), r.status as TaskStatus] as const,
+    );
+    return new Map(rows);
+  }
+
   async countTasksByStatus() {
     const rows = await this.#rows(this.#sql`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`, (r) => [String(r.status), Number(r.n)] as const);
     return Object.fromEntries(rows);
@@ -417,11 +426,15 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
     },
     // Keys another unit of work holds are skipped, not waited for: the next reservation forgets them.
-    forgetOldestKeys: async (scope, keep) => {
+    forgetOldestKeys: async (scope, keep, protectedFrom) => {
+      const [first] = await q`SELECT created_at, key, created_at >= ${protectedFrom}::timestamptz AS protected
+        FROM idempotency WHERE scope = ${scope} ORDER BY created_at DESC, key DESC OFFSET ${keep} LIMIT 1`;
+      if (!first) return true;
+      if (first.protected) return false;
       await q`DELETE FROM idempotency WHERE (scope, key) IN (
-        SELECT scope, key FROM idempotency WHERE scope = ${scope} AND (created_at, key) <= (
-          SELECT created_at, key FROM idempotency WHERE scope = ${scope} ORDER BY created_at DESC, key DESC OFFSET ${keep} LIMIT 1)
+        SELECT scope, key FROM idempotency WHERE scope = ${scope} AND (created_at, key) <= (${first.created_at}, ${first.key})
         FOR UPDATE SKIP LOCKED)`;
+      return true;
     },
     insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`),
     getTaskForUpdate: async (id) => {
@@ -459,17 +472,18 @@ async function taskById(q: SQL, id: string, lock: boolean): Promise<Task | null>
   return row ? withoutSeq(toTask(row)) : null;
 }
 
-async function approvalById(q: SQL, id: string, lock: boolean): Promise<Approval | null> {
+async function approvalById(q: SQL, id: string, lock: boolean): Promise<ApprovalRecord | null> {
   const [row] = await q`SELECT * FROM approvals WHERE approval_id = ${id} ${lock ? q`FOR UPDATE` : q``}`;
   return row ? withoutSeq(toApproval(row)) : null;
 }
 
-const roles = (sql: SQL, names: readonly string[]) => sql.array([...names], "TEXT");
+/** A list of text values as one PostgreSQL array parameter. */
+const textArray = (sql: SQL, values: readonly string[]) => sql.array([...values], "TEXT");
 
 /** mayReadTask in policy.ts, in SQL, for a task `t`: its source, holders of its target role, and holders of an approver role asked about it. */
 const taskVisibleTo = (sql: SQL, who: Visibility) =>
-  sql`(t.source = ${who.subject} OR t.target = ANY(${roles(sql, who.roles)})
-       OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${roles(sql, who.roles)})))`;
+  sql`(t.source = ${who.subject} OR t.target = ANY(${textArray(sql, who.roles)})
+       OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${textArray(sql, who.roles)})))`;
 
 /**
  * The rule "may hear a change" (mayHear in policy.ts) for someone who is not an admin:
@@ -488,7 +502,7 @@ function changesHeardBy(sql: SQL, { subject, roles: mine }: Visibility, after: n
 
 /** mayReadApproval in policy.ts, in SQL, for an approval `a`: who asked for it, holders of its approver role, and readers of its task. */
 const approvalVisibleTo = (sql: SQL, who: Visibility) =>
-  sql`(a.requested_by = ${who.subject} OR a.approver_role = ANY(${roles(sql, who.roles)})
+  sql`(a.requested_by = ${who.subject} OR a.approver_role = ANY(${textArray(sql, who.roles)})
        OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, who)}))`;
 
 function where(sql: SQL, conditions: (SQL.Query<unknown> | false | undefined | null)[]) {

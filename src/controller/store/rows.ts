@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
 import { refuseUnkeepable } from "../../lib/keepable.ts";
-import type { Approval, AuditEntry, EventAction, JsonObject, Task } from "../../lib/schemas.ts";
+import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Task } from "../../lib/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -33,13 +33,13 @@ export const toTask = (r: Row): Positioned<Task> => ({
   trace_id: String(r.trace_id),
 });
 
-export const toApproval = (r: Row): Positioned<Approval> => ({
+export const toApproval = (r: Row): Positioned<ApprovalRecord> => ({
   seq: Number(r.seq),
   approval_id: String(r.approval_id),
   task_id: String(r.task_id),
   approver_role: String(r.approver_role),
   reason: String(r.reason),
-  status: r.status as Approval["status"],
+  status: r.status as ApprovalRecord["status"],
   requested_by: String(r.requested_by),
   decided_by: (r.decided_by as string | null) ?? null,
   comments: String(r.comments ?? ""),

@@ -6,7 +6,7 @@
 import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Approval, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
@@ -256,11 +256,14 @@ export class SqliteStore implements Store {
       saveIdempotentResponse: async (scope, key, response) => {
         db.query("UPDATE idempotency SET response = ? WHERE scope = ? AND key = ?").run(JSON.stringify(response), scope, key);
       },
-      forgetOldestKeys: async (scope, keep) => {
-        db.query(
-          `DELETE FROM idempotency WHERE scope = ?1 AND (created_at, key) <= (
-             SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2)`,
-        ).run(scope, keep);
+      forgetOldestKeys: async (scope, keep, protectedFrom) => {
+        const first = db
+          .query<{ created_at: string; key: string }, [string, number]>("SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2")
+          .get(scope, keep);
+        if (!first) return true;
+        if (first.created_at >= protectedFrom) return false;
+        db.query("DELETE FROM idempotency WHERE scope = ? AND (created_at, key) <= (?, ?)").run(scope, first.created_at, first.key);
+        return true;
       },
       insertTask: async (t: Task) => {
         db.query(
@@ -279,7 +282,7 @@ export class SqliteStore implements Store {
           "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ? WHERE task_id = ?",
         ).run(p.status, p.claimed_by, p.result === null ? null : JSON.stringify(p.result), p.error, p.updated_at, p.version, id);
       },
-      insertApproval: async (a: Approval) => {
+      insertApproval: async (a: ApprovalRecord) => {
         db.query(
           `INSERT INTO approvals (approval_id, task_id, approver_role, reason, status, requested_by, decided_by, comments,
              created_at, decided_at, trace_id) VALUES (${placeholders(11)})`,
@@ -316,7 +319,7 @@ export class SqliteStore implements Store {
     return row ? withoutSeq(toTask(row)) : null;
   }
 
-  #getApproval(db: Database, id: string): Approval | null {
+  #getApproval(db: Database, id: string): ApprovalRecord | null {
     const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE approval_id = ?").get(id);
     return row ? withoutSeq(toApproval(row)) : null;
   }
@@ -350,7 +353,7 @@ export class SqliteStore implements Store {
     return this.#getApproval(this.#reader, id);
   }
 
-  async listApprovals(f: ApprovalFilter): Promise<Positioned<Approval>[]> {
+  async listApprovals(f: ApprovalFilter): Promise<Positioned<ApprovalRecord>[]> {
     refuseUnstorable(f);
     const w = where([
       approvalVisibility(f.visibleTo),
@@ -392,6 +395,15 @@ export class SqliteStore implements Store {
 
   onChange(listener: (change: Change) => void) {
     return this.#listeners.add(listener);
+  }
+
+  async taskStatuses(ids: readonly string[]) {
+    refuseUnstorable(ids);
+    if (ids.length === 0) return new Map<string, TaskStatus>();
+    const rows = this.#reader
+      .query<{ task_id: string; status: TaskStatus }, string[]>(`SELECT task_id, status FROM tasks WHERE task_id IN (${placeholders(ids.length)})`)
+      .all(...ids);
+    return new Map(rows.map((r) => [r.task_id, r.status]));
   }
 
   async countTasksByStatus() {

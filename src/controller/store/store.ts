@@ -4,7 +4,7 @@
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
 import type { Visibility } from "../policy.ts";
-import type { Approval, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
 export type Change = ChangeEvent;
@@ -68,7 +68,7 @@ export type WebSession = {
 export type Positioned<T> = T & { seq: number };
 
 export type TaskPatch = Pick<Task, "status" | "claimed_by" | "result" | "error" | "updated_at" | "version">;
-export type ApprovalPatch = Pick<Approval, "status" | "decided_by" | "comments" | "decided_at">;
+export type ApprovalPatch = Pick<ApprovalRecord, "status" | "decided_by" | "comments" | "decided_at">;
 
 /** The operations allowed inside one atomic unit of work. */
 export interface StoreTx {
@@ -78,18 +78,22 @@ export interface StoreTx {
    */
   reserveIdempotency(scope: string, key: string, requestHash: string, now: string, expiresAt: string): Promise<IdempotencyReservation>;
   saveIdempotentResponse(scope: string, key: string, response: JsonObject): Promise<void>;
-  /** Forgets the idempotency keys of `scope` older than its newest `keep` (the per-caller budget). */
-  forgetOldestKeys(scope: string, keep: number): Promise<void>;
+  /**
+   * Keeps `scope` within its newest `keep` idempotency keys by forgetting older ones, but
+   * never one taken at or after `protectedFrom` (a retry may still come for it): false
+   * when the budget cannot be kept that way.
+   */
+  forgetOldestKeys(scope: string, keep: number, protectedFrom: string): Promise<boolean>;
 
   insertTask(task: Task): Promise<void>;
   /** Reads a task and locks it against concurrent changes until the unit of work ends. */
   getTaskForUpdate(id: string): Promise<Task | null>;
   updateTask(id: string, patch: TaskPatch): Promise<void>;
 
-  insertApproval(approval: Approval): Promise<void>;
+  insertApproval(approval: ApprovalRecord): Promise<void>;
   /** How many of a task's approvals wait for a decision, its own new ones included. */
   countPendingApprovals(taskId: string): Promise<number>;
-  getApprovalForUpdate(id: string): Promise<Approval | null>;
+  getApprovalForUpdate(id: string): Promise<ApprovalRecord | null>;
   updateApproval(id: string, patch: ApprovalPatch): Promise<void>;
 
   /** Appends to the audit trail; listeners hear of it after commit. */
@@ -103,8 +107,10 @@ export interface Store {
 
   getTask(id: string): Promise<Task | null>;
   listTasks(filter: TaskFilter): Promise<Positioned<Task>[]>;
-  getApproval(id: string): Promise<Approval | null>;
-  listApprovals(filter: ApprovalFilter): Promise<Positioned<Approval>[]>;
+  getApproval(id: string): Promise<ApprovalRecord | null>;
+  /** The status of each of these tasks that exists, e.g. to judge a page of approvals. */
+  taskStatuses(ids: readonly string[]): Promise<Map<string, TaskStatus>>;
+  listApprovals(filter: ApprovalFilter): Promise<Positioned<ApprovalRecord>[]>;
   /** Audit rows, newest first; with `task_id`, that task's history. */
   listAudit(filter: AuditFilter): Promise<AuditEntry[]>;
   /**
