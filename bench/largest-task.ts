@@ -10,7 +10,7 @@
 import { rmSync } from "node:fs";
 import { createTestDatabase } from "../tests/postgres/database.ts";
 import { spawnController, tempDir, tokenFor } from "../tests/support/controller.ts";
-import { LIMITS } from "../src/lib/schemas.ts";
+import { LIMITS } from "../src/contract/schemas.ts";
 import { rssBytes } from "./lib/processes.ts";
 
 const READERS = 8;

@@ -6,7 +6,7 @@
  *
  *   npx bun bench/load.ts
  *
- * Most agents use the retrying controller client the MCP tools use (src/lib/controller-client.ts);
+ * Most agents use the retrying controller client the MCP tools use (src/client/controller-client.ts);
  * a few are real MCP servers (`agent-mesh mcp` over stdio, driven by the official SDK client).
  *
  * Settings (environment):
@@ -25,8 +25,8 @@
  * of the first third, after a warm-up).
  */
 import { readFileSync, rmSync } from "node:fs";
-import { ControllerClient, type Outcome } from "../src/lib/controller-client.ts";
-import { staticToken } from "../src/lib/token-source.ts";
+import { ControllerClient, type Outcome } from "../src/client/controller-client.ts";
+import { staticToken } from "../src/client/token-source.ts";
 import { tempDir, tokenFor } from "../tests/support/controller.ts";
 import { startControllerProcess, startMcpAgent, type McpAgent } from "../tests/faults/support/processes.ts";
 

@@ -1,5 +1,6 @@
 /** Which settings tables the README shows, and how they are spliced between markers. */
-import { controllerSettings, loginSettings, tokenSettings } from "../src/controller/settings.ts";
+import { loginSettings, tokenSettings } from "../src/cli/dev-credentials.ts";
+import { controllerSettings } from "../src/controller/settings.ts";
 import { settingsTable, type SettingsSpec } from "../src/lib/settings.ts";
 import { mcpSettings } from "../src/mcp/settings.ts";
 import { setupSettings } from "../src/setup/settings.ts";

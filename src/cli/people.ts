@@ -4,11 +4,11 @@
  * and print tables (or --json).
  */
 import { z } from "zod";
-import { clientSettings, connect } from "../lib/client-settings.ts";
-import type { Outcome } from "../lib/controller-client.ts";
-import { explainFailure, FOR_PEOPLE } from "../lib/explain.ts";
+import { clientSettings, connect } from "../client/client-settings.ts";
+import type { Outcome } from "../client/controller-client.ts";
+import { explainFailure, FOR_PEOPLE } from "../client/explain.ts";
 import { createLogger } from "../lib/log.ts";
-import { ApprovalStatus, Id, Role, Subject, TaskStatus, TaskSpec } from "../lib/schemas.ts";
+import { ApprovalStatus, Id, Role, Subject, TaskStatus, TaskSpec } from "../contract/schemas.ts";
 import { loadSettings, logLevelSetting, positiveInt, SettingsError, settingsHelp, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { shortTime, table } from "./table.ts";
 

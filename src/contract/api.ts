@@ -30,7 +30,7 @@ import {
   TaskQuery,
   TaskListQuery,
   TaskReadQuery,
-} from "../lib/schemas.ts";
+} from "./schemas.ts";
 
 export type Method = "GET" | "POST";
 
@@ -152,7 +152,7 @@ export type ResponseOf<E extends Endpoint> = z.output<E["response"]>;
 export type RequestOf<E extends Endpoint> = (ParamNames<E["path"]> extends never ? unknown : { params: PathParams<E["path"]> }) &
   (Schema<E, "query"> extends z.ZodType ? { query?: z.output<Schema<E, "query">> } : unknown) &
   (Schema<E, "body"> extends z.ZodType
-    ? {} extends z.input<Schema<E, "body">>
+    ? Record<never, never> extends z.input<Schema<E, "body">>
       ? { body?: z.input<Schema<E, "body">> }
       : { body: z.input<Schema<E, "body">> }
     : unknown);

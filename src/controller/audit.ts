@@ -1,6 +1,6 @@
 /** The one way a unit of work writes the audit trail, which is also the change feed (ADR 0001, point 4). */
-import type { ApprovalRecord, EventAction, Task } from "../lib/schemas.ts";
-import type { RequestContext } from "./caller.ts";
+import type { ApprovalRecord, EventAction, Task } from "../contract/schemas.ts";
+import type { RequestContext } from "./request-context.ts";
 import type { StoreTx } from "./store/store.ts";
 
 export type Happened = {

@@ -3,9 +3,9 @@
  * discovery (Keycloak or any issuer) or the controller's own dev key.
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { MeshError } from "../lib/errors.ts";
+import { MeshError } from "../contract/errors.ts";
 import { discoveryUrl, endpointFrom } from "../lib/oidc.ts";
-import { Role, Subject } from "../lib/schemas.ts";
+import { Role, Subject } from "../contract/schemas.ts";
 import { callerOf, type Caller } from "./policy.ts";
 import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
 

@@ -1,11 +1,9 @@
-/** `agent-mesh controller` and `agent-mesh token`. */
+/** `agent-mesh controller`: serves the API, the page and sign-in until stopped. */
 import { createLogger } from "../lib/log.ts";
 import { selfCommand } from "../lib/self.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
-import { loadOrCreateDevKey, mintDevToken } from "./dev-keys.ts";
 import { startController } from "./server.ts";
-import { controllerSettings, defaultDataDir, loginSettings, tokenSettings } from "./settings.ts";
-import { mintSignInTicket, signInLink } from "./web/sign-in-link.ts";
+import { controllerSettings, defaultDataDir } from "./settings.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
 /** The failures a person can fix at start, as one line that says which setting; others as they are. */
@@ -57,40 +55,4 @@ ${settingsHelp(controllerSettings)}`);
     process.once("SIGINT", () => void stop("SIGINT"));
     process.once("SIGTERM", () => void stop("SIGTERM"));
   });
-}
-
-export async function runToken(argv: string[]) {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(`Usage: agent-mesh token --sub NAME [--role ROLE]… [--ttl 1h] [--data-dir DIR]
-
-Prints a JWT signed with the controller's dev key (made on first use in the data folder),
-for local use and tests. A controller configured with MESH_OIDC_ISSUER does not accept it.
-
-Options:
-${settingsHelp(tokenSettings)}`);
-    return;
-  }
-  const s = loadSettings(tokenSettings, argv);
-  const key = await loadOrCreateDevKey(s.dataDir);
-  console.log(await mintDevToken(key, { subject: s.subject, roles: s.roles, ttlSeconds: s.ttl, audience: s.audience, rolesClaim: s.rolesClaim }));
-}
-
-export async function runLogin(argv: string[]) {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(`Usage: agent-mesh login --sub NAME [--role ROLE]… [--url URL] [--ttl 15m] [--data-dir DIR]
-
-Prints a one-time link that signs a person in to the controller's web page, where
-they follow tasks and decide approvals. Signed with the controller's dev key, so run
-it where the controller keeps its data. A controller configured with MESH_OIDC_ISSUER
-signs people in through that issuer instead (open its page and sign in there).
-
-Options:
-${settingsHelp(loginSettings)}`);
-    return;
-  }
-  const s = loadSettings(loginSettings, argv);
-  const key = await loadOrCreateDevKey(s.dataDir);
-  const ticket = await mintSignInTicket(key, { subject: s.subject, roles: s.roles, ttlSeconds: s.ttl });
-  console.log(signInLink(s.url, ticket));
-  process.stderr.write(`Open it in a browser within ${Math.round(s.ttl / 60)} min; it signs in ${s.subject} once.\n`);
 }

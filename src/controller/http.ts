@@ -3,9 +3,9 @@
  * every failure into an RFC 9457 problem that carries the trace id.
  */
 import type { z } from "zod";
-import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../lib/errors.ts";
-import { refuseUnkeepable } from "../lib/keepable.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../contract/errors.ts";
+import { refuseUnkeepable } from "../contract/keepable.ts";
+import { LIMITS } from "../contract/schemas.ts";
 import type { Method } from "../contract/api.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {

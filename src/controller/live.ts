@@ -3,8 +3,8 @@
  * each caller may hold open. It knows nothing of the rules; the service says what a
  * caller is waiting for and which changes it may hear.
  */
-import { MeshError } from "../lib/errors.ts";
-import type { RequestContext } from "./caller.ts";
+import { MeshError } from "../contract/errors.ts";
+import type { RequestContext } from "./request-context.ts";
 import type { Visibility } from "./policy.ts";
 import type { Change, Store } from "./store/store.ts";
 

@@ -1,7 +1,7 @@
 /** /openapi.json, made from the route table and the zod schemas the routes validate with. */
 import { z } from "zod";
-import { ERROR_KINDS } from "../lib/errors.ts";
-import { Problem } from "../lib/schemas.ts";
+import { ERROR_KINDS } from "../contract/errors.ts";
+import { Problem } from "../contract/schemas.ts";
 import { VERSION } from "../lib/version.ts";
 import type { Api, Endpoint } from "../contract/api.ts";
 

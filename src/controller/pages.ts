@@ -2,8 +2,8 @@
  * Keyset pages: opaque cursors over a row's position (`seq`), and pages that know
  * whether more follow and stay within a byte budget however large their rows are.
  */
-import { MeshError } from "../lib/errors.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { MeshError } from "../contract/errors.ts";
+import { LIMITS } from "../contract/schemas.ts";
 
 export const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString("base64url");
 export function decodeCursor(cursor: string | undefined): number | undefined {

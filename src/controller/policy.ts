@@ -4,7 +4,7 @@
  * `mayReadTask` and `mayHear` for lists (the property test in tests/store proves they
  * agree); the answers carry the verdicts so tools and the page show them, not re-derive them.
  */
-import { FINISHED, type ApprovalRecord, type ChangeEvent, type DecideRefusal, type Task, type Transition } from "../lib/schemas.ts";
+import { FINISHED, type ApprovalRecord, type ChangeEvent, type DecideRefusal, type Task, type Transition } from "../contract/schemas.ts";
 
 /** Who is asking, as a verified token or a signed-in session says. Only `callerOf` makes one. */
 export type Caller = {

@@ -4,9 +4,9 @@
  * declares, or this does not compile. Nothing here decides a rule.
  */
 import { api, type Api, type BodyOf, type Endpoint, type EndpointName, type Idempotency, type PathParams, type QueryOf, type ResponseOf } from "../contract/api.ts";
-import { MeshError } from "../lib/errors.ts";
-import { IdempotencyKey } from "../lib/schemas.ts";
-import type { RequestContext } from "./caller.ts";
+import { MeshError } from "../contract/errors.ts";
+import { IdempotencyKey } from "../contract/schemas.ts";
+import type { RequestContext } from "./request-context.ts";
 import { HEARTBEAT, type EventStream, type MeshService } from "./service.ts";
 
 export type RouteInput<E extends Endpoint> = { ctx: RequestContext; params: PathParams<E["path"]>; body: BodyOf<E>; query: QueryOf<E>; headers: Headers };

@@ -4,14 +4,14 @@
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
 import { api, type Endpoint, type Method } from "../contract/api.ts";
-import { MeshError } from "../lib/errors.ts";
+import { MeshError } from "../contract/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { LIMITS } from "../contract/schemas.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
-import type { RequestContext } from "./caller.ts";
+import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
 import { createMetrics } from "./metrics.ts";
@@ -21,8 +21,8 @@ import { MeshService } from "./service.ts";
 import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
 import { StoreUnavailableError } from "./store/store.ts";
-import { webRoutes, type SignInMode } from "./web/routes.ts";
-import { Sessions } from "./web/sessions.ts";
+import { webRoutes, type SignInMode } from "./sign-in/routes.ts";
+import { Sessions } from "./sign-in/sessions.ts";
 
 
 export type Controller = { url: URL; stop: () => Promise<void> };

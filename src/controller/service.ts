@@ -4,7 +4,7 @@
  * waiting and event streams in live.ts, idempotent units of work in unit-of-work.ts,
  * audit rows in audit.ts.
  */
-import { MeshError } from "../lib/errors.ts";
+import { MeshError } from "../contract/errors.ts";
 import type {
   Approval,
   ApprovalCreated,
@@ -27,10 +27,10 @@ import type {
   TaskPage,
   TaskQuery,
   TaskReadQuery,
-} from "../lib/schemas.ts";
-import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../lib/schemas.ts";
+} from "../contract/schemas.ts";
+import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../contract/schemas.ts";
 import { recordChange } from "./audit.ts";
-import type { RequestContext } from "./caller.ts";
+import type { RequestContext } from "./request-context.ts";
 import { Live, type EventStream } from "./live.ts";
 import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
 import {

@@ -5,9 +5,9 @@
  * of an answer, and how many keys a caller may have kept, is ADR 0003.
  */
 import { sha256Hex } from "../lib/digest.ts";
-import { MeshError } from "../lib/errors.ts";
-import type { JsonObject } from "../lib/schemas.ts";
-import type { RequestContext } from "./caller.ts";
+import { MeshError } from "../contract/errors.ts";
+import type { JsonObject } from "../contract/schemas.ts";
+import type { RequestContext } from "./request-context.ts";
 import type { Store, StoreTx } from "./store/store.ts";
 
 /** What is kept of an answer for a replay, and how the answer is made again from it. */

@@ -1,5 +1,5 @@
 /** `agent-mesh mcp` (also `agent-mesh` alone): serve the mesh tools over stdio, or over HTTP with --http. */
-import { connect } from "../lib/client-settings.ts";
+import { connect } from "../client/client-settings.ts";
 import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { isLoopback } from "./http-guard.ts";

@@ -7,7 +7,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { defaultMaxConnections, serve } from "../lib/http-server.ts";
 import type { Logger } from "../lib/log.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { LIMITS } from "../contract/schemas.ts";
 import { createGuard, rpcError } from "./http-guard.ts";
 
 export const MCP_PATH = "/mcp";

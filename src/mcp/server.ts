@@ -4,7 +4,7 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
-import type { ControllerClient } from "../lib/controller-client.ts";
+import type { ControllerClient } from "../client/controller-client.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "../lib/log.ts";
 import { VERSION } from "../lib/version.ts";
 import { TOOLS } from "../tools/index.ts";

@@ -1,6 +1,6 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
-import { clientSettings } from "../lib/client-settings.ts";
+import { clientSettings } from "../client/client-settings.ts";
 import { list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const mcpSettings = {

@@ -1,7 +1,7 @@
 /**
  * The page's modules as one browser script, made by Bun.build. Runs in Bun, not in
  * the browser: scripts/build.ts bundles the page into the executable, and a controller
- * run from source bundles it at the first request (src/controller/web/page.ts).
+ * run from source bundles it at the first request (src/controller/sign-in/page.ts).
  */
 import { join } from "node:path";
 import type { BunPlugin } from "bun";

@@ -1,5 +1,5 @@
 /** Approving or rejecting: the form while the person may decide, and sending what they chose. */
-import type { Approval, Decision, TaskDetail } from "../lib/schemas.ts";
+import type { Approval, Decision, TaskDetail } from "../contract/schemas.ts";
 import { api, ApiError, asApiError } from "./api.ts";
 import { loadDetail } from "./detail.ts";
 import { byId, capital, clip, enc, fill, h, rolesPhrase, who } from "./dom.ts";

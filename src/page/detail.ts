@@ -1,6 +1,6 @@
 /** One approval or one task in full, refreshed in place as it changes. */
-import type { EVENT_ACTIONS } from "../lib/event-actions.ts";
-import type { Approval, HistoryEntry, TaskDetail } from "../lib/schemas.ts";
+import type { EVENT_ACTIONS } from "../contract/event-actions.ts";
+import type { Approval, HistoryEntry, TaskDetail } from "../contract/schemas.ts";
 import { api, ApiError, asApiError } from "./api.ts";
 import { forgetDecisionForm, renderDecision } from "./deciding.ts";
 import { badge, byId, type Child, enc, fact, fill, h, prose, who } from "./dom.ts";

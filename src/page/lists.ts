@@ -1,5 +1,5 @@
 /** The four lists: approvals waiting for me, my decisions, tasks I sent, tasks for my roles. */
-import type { Approval, Task } from "../lib/schemas.ts";
+import type { Approval, Task } from "../contract/schemas.ts";
 import { api, asApiError } from "./api.ts";
 import { badge, byId, type Child, clip, enc, h, present, rolesPhrase, who } from "./dom.ts";
 import { sayError } from "./messages.ts";

@@ -1,6 +1,6 @@
 /** Live updates: the controller's event stream marks what changed; bursts become one refresh. */
-import { EVENT_ACTIONS } from "../lib/event-actions.ts";
-import type { ChangeEvent, Me } from "../lib/schemas.ts";
+import { EVENT_ACTIONS } from "../contract/event-actions.ts";
+import type { ChangeEvent, Me } from "../contract/schemas.ts";
 import { api, leaving } from "./api.ts";
 import { sending } from "./deciding.ts";
 import { loadDetail, openTaskId } from "./detail.ts";

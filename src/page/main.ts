@@ -1,5 +1,5 @@
 /**
- * The approvals page, bundled into one script with Bun.build (src/controller/web/page.ts).
+ * The approvals page, bundled into one script with Bun.build (src/controller/sign-in/page.ts).
  * Modules here import only types from the schemas, never zod: the bundle refuses packages.
  */
 import { csrfToken, leave, problemOf } from "./api.ts";

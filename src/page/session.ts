@@ -1,5 +1,5 @@
 /** Who is signed in: asked of the controller once, shown in the header. */
-import type { Me } from "../lib/schemas.ts";
+import type { Me } from "../contract/schemas.ts";
 import { api } from "./api.ts";
 import { byId, h, rolesPhrase, who } from "./dom.ts";
 import { sayError } from "./messages.ts";

@@ -4,9 +4,9 @@
  */
 import type { ElicitRequestFormParams } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import type { Outcome } from "../lib/controller-client.ts";
-import { explainFailure, FOR_AGENTS_SETTLING } from "../lib/explain.ts";
-import { Approval, DecisionRequest, Id, LIMITS, type Decision, type Me, type Task } from "../lib/schemas.ts";
+import type { Outcome } from "../client/controller-client.ts";
+import { explainFailure, FOR_AGENTS_SETTLING } from "../client/explain.ts";
+import { Approval, DecisionRequest, Id, LIMITS, type Decision, type Me, type Task } from "../contract/schemas.ts";
 import { approvalLine, approvalPage, taskBody, taskLine } from "./describe.ts";
 import { ASKS_THEN_SETTLES, defineTool, refuse, succeed, type ToolContext } from "./tool.ts";
 

@@ -1,5 +1,5 @@
 /** `cancel_task`: withdraw a task I sent. */
-import { CancelTaskRequest, Id, Task } from "../lib/schemas.ts";
+import { CancelTaskRequest, Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 

@@ -1,6 +1,6 @@
 /** `check_inbox`: the tasks addressed to my roles, optionally waiting for new ones. */
 import { z } from "zod";
-import { LIMITS, Role, Task, TaskSpec, TaskStatus } from "../lib/schemas.ts";
+import { LIMITS, Role, Task, TaskSpec, TaskStatus } from "../contract/schemas.ts";
 import { taskList } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
 import { defineTool, READS, succeed } from "./tool.ts";

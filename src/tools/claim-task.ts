@@ -1,5 +1,5 @@
 /** `claim_task`: take a pending task addressed to my role. */
-import { Id, Task } from "../lib/schemas.ts";
+import { Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 

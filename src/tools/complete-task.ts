@@ -1,5 +1,5 @@
 /** `complete_task`: finish a claimed task with its result. */
-import { CompleteTaskRequest, Id, Task } from "../lib/schemas.ts";
+import { CompleteTaskRequest, Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 

@@ -1,5 +1,5 @@
 /** `decide_approval`: approve or reject, once, as a holder of the approver role. */
-import { DecisionRequest, Id, Approval } from "../lib/schemas.ts";
+import { DecisionRequest, Id, Approval } from "../contract/schemas.ts";
 import { approvalLine } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 

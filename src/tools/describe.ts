@@ -1,5 +1,5 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
-import type { Approval, JsonObject, Task, TaskDetail } from "../lib/schemas.ts";
+import type { Approval, JsonObject, Task, TaskDetail } from "../contract/schemas.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
 const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;

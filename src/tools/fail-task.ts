@@ -1,5 +1,5 @@
 /** `fail_task`: give up a claimed task, saying why. */
-import { FailTaskRequest, Id, Task } from "../lib/schemas.ts";
+import { FailTaskRequest, Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 

@@ -1,6 +1,6 @@
 /** `fetch_status(task_id)`: where a task stands, optionally waiting for it to change. */
 import { z } from "zod";
-import { Id, TaskDetail } from "../lib/schemas.ts";
+import { Id, TaskDetail } from "../contract/schemas.ts";
 import { taskStatus } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
 import { defineTool, READS, succeed } from "./tool.ts";

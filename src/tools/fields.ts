@@ -1,6 +1,6 @@
 /** Input fields several tools share, described once. */
 import { z } from "zod";
-import { IdempotencyKey, LIMITS } from "../lib/schemas.ts";
+import { IdempotencyKey, LIMITS } from "../contract/schemas.ts";
 
 /** For tools that create something: repeating a call that failed midway must not create it twice. */
 export const idempotencyKey = IdempotencyKey.optional().describe(

@@ -1,6 +1,6 @@
 /** `list_approvals`: the approvals my roles are asked to decide. */
 import { z } from "zod";
-import { Approval, ApprovalStatus, Id, Role } from "../lib/schemas.ts";
+import { Approval, ApprovalStatus, Id, Role } from "../contract/schemas.ts";
 import { approvalLine } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
 import { defineTool, READS, succeed } from "./tool.ts";

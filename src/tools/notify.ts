@@ -1,6 +1,6 @@
 /** `notify(target, message, priority = "normal")`: a notification is a task of type "notification". */
 import { z } from "zod";
-import { LIMITS, Priority, Role, RouteTaskResponse } from "../lib/schemas.ts";
+import { LIMITS, Priority, Role, RouteTaskResponse } from "../contract/schemas.ts";
 import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, succeed } from "./tool.ts";
 

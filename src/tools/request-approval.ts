@@ -1,6 +1,6 @@
 /** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`, optionally waiting for the decision. */
-import { explainFailure } from "../lib/explain.ts";
-import { Approval, ApprovalRequest, LIMITS } from "../lib/schemas.ts";
+import { explainFailure } from "../client/explain.ts";
+import { Approval, ApprovalRequest, LIMITS } from "../contract/schemas.ts";
 import { approvalPage } from "./describe.ts";
 import { idempotencyKey, waitSeconds } from "./fields.ts";
 import { CREATES, defineTool, succeed, type ToolContext } from "./tool.ts";

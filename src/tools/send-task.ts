@@ -1,6 +1,6 @@
 /** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
 import { z } from "zod";
-import { JsonObject, OPEN, Role, RouteTaskResponse, TaskSpec } from "../lib/schemas.ts";
+import { JsonObject, OPEN, Role, RouteTaskResponse, TaskSpec } from "../contract/schemas.ts";
 import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
 

@@ -15,11 +15,11 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { z } from "zod";
-import type { CallOptions, ControllerClient, Failure } from "../lib/controller-client.ts";
+import type { CallOptions, ControllerClient, Failure } from "../client/controller-client.ts";
 import type { Logger } from "../lib/log.ts";
-import { LIMITS } from "../lib/schemas.ts";
+import { LIMITS } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
-import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../lib/explain.ts";
+import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../client/explain.ts";
 
 export type ToolDeps = { client: ControllerClient; log: Logger };
 

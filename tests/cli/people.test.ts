@@ -105,7 +105,7 @@ test("login prints a one-time link that signs a person in to the page, and says 
   expect(r.code).toBe(0);
   expect(r.stderr).toContain("within 5 min; it signs in dana once");
   const link = new URL(r.stdout.trim());
-  expect(link.origin + "/").toBe(c.url);
+  expect(`${link.origin}/`).toBe(c.url);
   expect(link.pathname).toBe("/login/link");
   const posted = await postLink(c.url, { ticket: link.searchParams.get("ticket")! });
   expect(posted.status).toBe(303);

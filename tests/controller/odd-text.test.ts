@@ -5,8 +5,8 @@
  * tools' way in) refuses them the same way.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ControllerClient } from "../../src/lib/controller-client.ts";
-import { staticToken } from "../../src/lib/token-source.ts";
+import { ControllerClient } from "../../src/client/controller-client.ts";
+import { staticToken } from "../../src/client/token-source.ts";
 import type { TestController } from "../support/controller.ts";
 import { CONTROLLER_ENGINES } from "../support/engines.ts";
 

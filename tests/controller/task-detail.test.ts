@@ -4,7 +4,7 @@
  * have only so many approvals waiting at once. On both engines.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { LIMITS } from "../../src/lib/schemas.ts";
+import { LIMITS } from "../../src/contract/schemas.ts";
 import type { TestController } from "../support/controller.ts";
 import { CONTROLLER_ENGINES } from "../support/engines.ts";
 

@@ -4,7 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { safeNext } from "../../src/controller/web/redirects.ts";
+import { safeNext } from "../../src/controller/sign-in/redirects.ts";
 
 const ORIGINS = ["https://mesh.example.com", "http://127.0.0.1:8088"];
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);

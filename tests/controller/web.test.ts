@@ -272,7 +272,7 @@ describe("the page's assets", () => {
 
   test("the bundle takes no package: a page module that reaches zod is refused, naming the package and the way it came", async () => {
     const dir = tempDir();
-    const schemas = join(import.meta.dir, "../../src/lib/schemas.ts");
+    const schemas = join(import.meta.dir, "../../src/contract/schemas.ts");
     writeFileSync(join(dir, "page.ts"), `import { Decision } from ${JSON.stringify(schemas)};\nconsole.log(Decision);\n`);
     try {
       const refused = await bundlePage(join(dir, "page.ts")).then(

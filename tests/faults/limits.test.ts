@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { apiClient, tempDir, tokenFor, type TestController } from "../support/controller.ts";
 import { until } from "../postgres/cluster.ts";
-import { LIMITS } from "../../src/lib/schemas.ts";
+import { LIMITS } from "../../src/contract/schemas.ts";
 import { metric } from "./support/ledger.ts";
 import { startControllerProcess, startMcpAgent, type ControllerProcess, type McpAgent } from "./support/processes.ts";
 

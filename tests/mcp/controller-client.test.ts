@@ -3,10 +3,10 @@
  * purpose, and against a real controller for the answers it really gives.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ControllerClient, retryAfterMs, type ControllerClientOptions } from "../../src/lib/controller-client.ts";
+import { ControllerClient, retryAfterMs, type ControllerClientOptions } from "../../src/client/controller-client.ts";
 import { createLogger } from "../../src/lib/log.ts";
-import { staticToken, type TokenSource } from "../../src/lib/token-source.ts";
-import { explainFailure } from "../../src/lib/explain.ts";
+import { staticToken, type TokenSource } from "../../src/client/token-source.ts";
+import { explainFailure } from "../../src/client/explain.ts";
 import { startTestController, type TestController } from "../support/controller.ts";
 import { accepted, closedPort, dropping, misbehave, problem } from "./support/misbehaving.ts";
 
@@ -279,7 +279,7 @@ describe("what cannot be sent, and what is not a controller", () => {
   });
 
   test("an identity provider that cannot be reached is described in our words", async () => {
-    const tokens = (await import("../../src/lib/token-source.ts")).clientCredentials({ endpoint: { tokenUrl: `${closedPort()}token` }, clientId: "a", clientSecret: "b" });
+    const tokens = (await import("../../src/client/token-source.ts")).clientCredentials({ endpoint: { tokenUrl: `${closedPort()}token` }, clientId: "a", clientSecret: "b" });
     const error = await tokens.token().catch((e: Error) => e);
     expect((error as Error).message).toEndWith("could not be reached: the connection was refused.");
   });

@@ -1,6 +1,6 @@
 /** Token sources: OAuth client credentials against a real (test) identity provider. */
 import { afterEach, describe, expect, test } from "bun:test";
-import { clientCredentials, jwtClaims, TokenError, tokenSourceFrom } from "../../src/lib/token-source.ts";
+import { clientCredentials, jwtClaims, TokenError, tokenSourceFrom } from "../../src/client/token-source.ts";
 import { closedPort } from "./support/misbehaving.ts";
 import { startTokenProvider, type ProviderOptions, type TokenProvider } from "./support/token-provider.ts";
 

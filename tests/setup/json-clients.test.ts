@@ -12,7 +12,7 @@ const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"));
 
 // Each client's own file, as the client documents it (see src/setup/claude.ts and cursor.ts).
 const clients = [
-  { client: "claude", fixture: "claude-mcp.json", file: (home: string, cwd: string) => join(cwd, ".mcp.json"), extra: { type: "stdio" } },
+  { client: "claude", fixture: "claude-mcp.json", file: (_home: string, cwd: string) => join(cwd, ".mcp.json"), extra: { type: "stdio" } },
   { client: "cursor", fixture: "cursor-mcp.json", file: (home: string) => join(home, ".cursor/mcp.json"), extra: {} },
 ];
 

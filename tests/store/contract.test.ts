@@ -3,7 +3,7 @@
  * (SQLite in a temp folder, PostgreSQL in a throwaway database).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { ApprovalRecord, EventAction, Task } from "../../src/lib/schemas.ts";
+import type { ApprovalRecord, EventAction, Task } from "../../src/contract/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { callerOf, mayReadApproval, mayReadTask, visibilityOf, type Caller } from "../../src/controller/policy.ts";
 import type { Store } from "../../src/controller/store/store.ts";
-import type { ApprovalRecord, Task } from "../../src/lib/schemas.ts";
+import type { ApprovalRecord, Task } from "../../src/contract/schemas.ts";
 import { ENGINES, type EngineDatabase } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol", "dave"];

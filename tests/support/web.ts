@@ -1,6 +1,6 @@
 /** Signing a person in to a test controller's web page, as `agent-mesh login` and a browser would. */
 import { loadOrCreateDevKey } from "../../src/controller/dev-keys.ts";
-import { mintSignInTicket, signInLink } from "../../src/controller/web/sign-in-link.ts";
+import { mintSignInTicket, signInLink } from "../../src/controller/sign-in/sign-in-link.ts";
 import type { TestController } from "./controller.ts";
 
 /** The one-time link `agent-mesh login --sub … --role …` prints for this controller. */

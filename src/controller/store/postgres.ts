@@ -6,7 +6,7 @@
  * pool and the listener reconnect by themselves when the database is back.
  */
 import { SQL } from "bun";
-import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";

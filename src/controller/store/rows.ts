@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
-import { refuseUnkeepable } from "../../lib/keepable.ts";
-import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Task } from "../../lib/schemas.ts";
+import { refuseUnkeepable } from "../../contract/keepable.ts";
+import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Task } from "../../contract/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;

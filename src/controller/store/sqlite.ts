@@ -6,7 +6,7 @@
 import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
 import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";

@@ -4,7 +4,7 @@
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
 import type { Visibility } from "../policy.ts";
-import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../lib/schemas.ts";
+import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../contract/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
 export type Change = ChangeEvent;

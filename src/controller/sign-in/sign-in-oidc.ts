@@ -5,7 +5,7 @@
  * get from the API, no more.
  */
 import * as oauth from "oauth4webapi";
-import { MeshError } from "../../lib/errors.ts";
+import { MeshError } from "../../contract/errors.ts";
 import type { Authenticator } from "../auth.ts";
 import { html, messagePage } from "./html.ts";
 import { safeNext, seeOther } from "./redirects.ts";

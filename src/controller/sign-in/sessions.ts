@@ -6,7 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { sha256Hex } from "../../lib/digest.ts";
-import { MeshError } from "../../lib/errors.ts";
+import { MeshError } from "../../contract/errors.ts";
 import type { Verified } from "../auth.ts";
 import { callerOf } from "../policy.ts";
 import type { Store } from "../store/store.ts";

@@ -5,7 +5,7 @@
  * preview or a prefetching mail scanner cannot use the ticket up.
  */
 import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT } from "jose";
-import { Role, Subject } from "../../lib/schemas.ts";
+import { Role, Subject } from "../../contract/schemas.ts";
 import { selfCommand } from "../../lib/self.ts";
 import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";

@@ -6,7 +6,7 @@
  */
 
 import { networkFault } from "./network-fault.ts";
-import { discoveryUrl, endpointFrom } from "./oidc.ts";
+import { discoveryUrl, endpointFrom } from "../lib/oidc.ts";
 
 export type TokenSource = {
   /** What the token comes from, for messages: "MESH_JWT_TOKEN", "client credentials from …". */

@@ -4,9 +4,9 @@
  */
 import { z } from "zod";
 import { ControllerClient, DEFAULT_BUDGET_SECONDS } from "./controller-client.ts";
-import type { Logger } from "./log.ts";
-import { httpUrl, nonNegativeInt, seconds, SettingsError, type SettingsOf, type SettingsSpec } from "./settings.ts";
-import { tokenSourceFrom } from "./token-source.ts";
+import type { Logger } from "../lib/log.ts";
+import { httpUrl, nonNegativeInt, seconds, SettingsError, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { tokenSourceFrom, type TokenSource } from "./token-source.ts";
 
 const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`).optional();
 
@@ -36,7 +36,7 @@ export type ClientSettings = SettingsOf<typeof clientSettings>;
 
 /** The controller client the settings describe; a missing or contradictory credential is a settings error. */
 export function connect(settings: ClientSettings, log: Logger): ControllerClient {
-  let tokens;
+  let tokens: TokenSource;
   try {
     tokens = tokenSourceFrom(settings);
   } catch (error) {

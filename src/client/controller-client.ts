@@ -11,13 +11,13 @@
  */
 import type { z } from "zod";
 import { api, pathWith, type Api, type Endpoint, type EndpointName, type RequestOf, type ResponseOf } from "../contract/api.ts";
-import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "./errors.ts";
-import { unkeepable } from "./keepable.ts";
-import type { Logger } from "./log.ts";
-import { Problem } from "./schemas.ts";
+import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "../contract/errors.ts";
+import { unkeepable } from "../contract/keepable.ts";
+import type { Logger } from "../lib/log.ts";
+import { Problem } from "../contract/schemas.ts";
 import { TokenError, type TokenSource } from "./token-source.ts";
 import { networkFault, type NetworkFault } from "./network-fault.ts";
-import { newTraceId, traceparentFor } from "./trace.ts";
+import { newTraceId, traceparentFor } from "../lib/trace.ts";
 
 /** What went wrong: a problem type the controller named, or what happened on the way. */
 export type FailureKind = ErrorKind | "unreachable" | "timeout" | "cancelled" | "bad_response" | "not_controller" | "credentials" | "unsendable";
