@@ -27,7 +27,11 @@ const postgres = process.env.BENCH_POSTGRES === "1" ? await createTestDatabase()
 const controller = await spawnController(["--data-dir", dataDir, ...(postgres ? ["--db", postgres.url()] : [])]);
 const pid = controller.proc.pid;
 try {
-  const [alice, worker, lead] = await Promise.all([tokenFor(dataDir, "alice", []), tokenFor(dataDir, "wendy", ["worker"]), tokenFor(dataDir, "lena", ["lead"])]);
+  const [alice, worker, lead] = await Promise.all([
+    tokenFor(dataDir, "alice", []),
+    tokenFor(dataDir, "wendy", ["worker"]),
+    tokenFor(dataDir, "lena", ["lead"]),
+  ]);
   const call = async (token: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${controller.url}${path}`, {
       method,
@@ -48,7 +52,8 @@ try {
   let asked = 0;
   while (asked < LIMITS.detailApprovals * 2) {
     const ids: string[] = [];
-    for (let i = 0; i < 10; i++, asked++) ids.push((await call(alice, "POST", "/approvals", { task_id, approver_role: "lead", reason: widest, comments: widest })).approval_id);
+    for (let i = 0; i < 10; i++, asked++)
+      ids.push((await call(alice, "POST", "/approvals", { task_id, approver_role: "lead", reason: widest, comments: widest })).approval_id);
     for (const id of ids) await call(lead, "POST", `/approvals/${id}/decision`, { decision: "approved", comments: widest });
   }
   await call(worker, "POST", `/tasks/${task_id}/complete`, { result: filling(LIMITS.bodyBytes - 100) });

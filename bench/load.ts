@@ -129,7 +129,11 @@ function httpAgent(name: string, client: ControllerClient): Agent {
       return r.ok ? r.value.task_id : null;
     },
     async inbox(role) {
-      const r = await client.call("listTasks", { query: { for: "me", target: role, status: "pending", limit: 20, wait: INBOX_WAIT } }, { signal: stopWorkers.signal });
+      const r = await client.call(
+        "listTasks",
+        { query: { for: "me", target: role, status: "pending", limit: 20, wait: INBOX_WAIT } },
+        { signal: stopWorkers.signal },
+      );
       if (!r.ok && r.failure.kind === "cancelled") return [];
       failed(`inbox ${role}`, r);
       return r.ok ? r.value.items : null;
@@ -224,7 +228,9 @@ async function pages<T>(url: string, token: string, next: (page: { items: T[]; n
   const out: T[] = [];
   let cursor: string | null = "";
   while (cursor !== null) {
-    const res = await fetch(`${url}${url.includes("?") ? "&" : "?"}limit=200${cursor ? `&cursor=${cursor}` : ""}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${url}${url.includes("?") ? "&" : "?"}limit=200${cursor ? `&cursor=${cursor}` : ""}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
     const page = (await res.json()) as { items: T[]; next_cursor: string | null };
     out.push(...page.items);
@@ -271,8 +277,12 @@ async function main() {
     ];
     const workerRole = (i: number) => roles[i % roles.length]!;
     const workers: [Agent, string][] = [
-      ...(await Promise.all(Array.from({ length: WORKERS }, async (_, i) => [httpAgent(`w${i}`, await client(`worker-${i}`, [workerRole(i)])), workerRole(i)] as [Agent, string]))),
-      ...(await Promise.all(Array.from({ length: MCP }, async (_, i) => [mcpAgent(`mw${i}`, await mcp(`mcp-worker-${i}`, [workerRole(i)])), workerRole(i)] as [Agent, string]))),
+      ...(await Promise.all(
+        Array.from({ length: WORKERS }, async (_, i) => [httpAgent(`w${i}`, await client(`worker-${i}`, [workerRole(i)])), workerRole(i)] as [Agent, string]),
+      )),
+      ...(await Promise.all(
+        Array.from({ length: MCP }, async (_, i) => [mcpAgent(`mw${i}`, await mcp(`mcp-worker-${i}`, [workerRole(i)])), workerRole(i)] as [Agent, string]),
+      )),
     ];
     const requests = async () => {
       const text = await (await fetch(`${controller.url}/metrics`)).text();
@@ -297,7 +307,9 @@ async function main() {
       const s = samples.at(-1)!;
       const prev = samples.at(-2);
       const rate = prev ? Math.round((s.completed - prev.completed) / Math.max(1, s.t - prev.t)) : 0;
-      console.log(`  t=${String(s.t).padStart(4)} s  controller RSS ${String(s.rssMiB).padStart(6)} MiB  sent ${s.sent}  completed ${s.completed} (${rate}/s)  backlog ${s.backlog}  MCP RSS ${s.mcpRssMiB.join("/")} MiB`);
+      console.log(
+        `  t=${String(s.t).padStart(4)} s  controller RSS ${String(s.rssMiB).padStart(6)} MiB  sent ${s.sent}  completed ${s.completed} (${rate}/s)  backlog ${s.backlog}  MCP RSS ${s.mcpRssMiB.join("/")} MiB`,
+      );
     };
     await sample();
     const sampler = setInterval(() => void sample(), SAMPLE_SECONDS * 1000);
@@ -325,7 +337,17 @@ async function main() {
     const totalSeconds = (performance.now() - started) / 1000;
 
     // What the controller holds, as an admin reads it.
-    const stored = (await Promise.all(roles.map((role) => pages<{ task_id: string; status: string; data: { marker?: unknown }; result: { marker?: unknown } | null }>(`${controller.url}/tasks?target=${role}`, admin, (p) => (p.items.length === 200 ? p.next_cursor : null))))).flat();
+    const stored = (
+      await Promise.all(
+        roles.map((role) =>
+          pages<{ task_id: string; status: string; data: { marker?: unknown }; result: { marker?: unknown } | null }>(
+            `${controller.url}/tasks?target=${role}`,
+            admin,
+            (p) => (p.items.length === 200 ? p.next_cursor : null),
+          ),
+        ),
+      )
+    ).flat();
     const audit = async (action: string) => (await pages<unknown>(`${controller.url}/audit?action=${action}`, admin, (p) => p.next_cursor)).length;
     const [created, claimed, done] = await Promise.all([audit("task.created"), audit("task.claimed"), audit("task.completed")]);
 
@@ -358,7 +380,9 @@ async function main() {
         completedPerSecond: Math.round(completed.size / sendSeconds),
         httpRequestsPerSecond: Math.round((samples.at(-1)!.requests - samples[0]!.requests) / totalSeconds),
       },
-      latencyMs: Object.fromEntries(Object.entries(latencies).map(([op, xs]) => [op, { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: percentile(xs, 100) }])),
+      latencyMs: Object.fromEntries(
+        Object.entries(latencies).map(([op, xs]) => [op, { n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: percentile(xs, 100) }]),
+      ),
       claimRacesLost,
       errors: errors.length,
       memory: { samples: samples.length, firstThirdMiB: Math.round(early * 10) / 10, lastThirdMiB: Math.round(late * 10) / 10, growthMiB, growthPct, flat },

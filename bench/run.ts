@@ -94,7 +94,9 @@ async function main(): Promise<number> {
     console.log("**Targets**\n");
     for (const t of targets) console.log(`- ${verdict(t.met)} ${t.what}: ${t.detail}`);
   }
-  console.log(`\n${host.cores} × ${host.cpu}, Bun ${host.bun}, Node ${host.node}${host.postgres ? `, PostgreSQL ${host.postgres}` : ""}; ran ${Math.round(seconds)} s.`);
+  console.log(
+    `\n${host.cores} × ${host.cpu}, Bun ${host.bun}, Node ${host.node}${host.postgres ? `, PostgreSQL ${host.postgres}` : ""}; ran ${Math.round(seconds)} s.`,
+  );
   mkdirSync(dirname(config.out), { recursive: true });
   writeFileSync(
     config.out,

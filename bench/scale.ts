@@ -73,7 +73,12 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
       ctx.controllerMemory.push({ when: `${engine}, ${count(scaleTiers.at(-1)!)} tasks stored, after the scale queries`, bytes: rssBytes(controller.pid) });
       data[engine] = steps;
       const [first, last] = [steps[0]!, steps.at(-1)!];
-      for (const [kind, label] of [["inbox", "inbox"], ["deepInbox", "inbox middle page"], ["rareInbox", "rare role's inbox"], ["status", "status"]] as const) {
+      for (const [kind, label] of [
+        ["inbox", "inbox"],
+        ["deepInbox", "inbox middle page"],
+        ["rareInbox", "rare role's inbox"],
+        ["status", "status"],
+      ] as const) {
         const limit = first[kind].p50 * FLAT_FACTOR + FLAT_SLACK_MS;
         targets.push({
           what: `${engine}: ${label} p50 flat from ${count(first.tasks)} to ${count(last.tasks)} tasks (≤ ${FLAT_FACTOR}× + ${FLAT_SLACK_MS} ms)`,
@@ -90,7 +95,15 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
     tables: [
       {
         title: `Scale: latency p50 / p99 with tasks stored (${scaleSamples} requests each, one client)`,
-        head: ["engine", "tasks stored", `inbox, first page of ${PAGE}`, "inbox, page from the middle", "inbox of a rare role", "status GET /tasks/{id}", "seeding (to this size)"],
+        head: [
+          "engine",
+          "tasks stored",
+          `inbox, first page of ${PAGE}`,
+          "inbox, page from the middle",
+          "inbox of a rare role",
+          "status GET /tasks/{id}",
+          "seeding (to this size)",
+        ],
         rows,
         notes: [
           `inbox: GET /tasks?target=${INBOX_ROLE}&status=pending&limit=${PAGE} as a holder of ${INBOX_ROLE}, which has a tenth of the tasks, a quarter of them pending; the middle page starts from a cursor halfway through them.`,

@@ -18,7 +18,10 @@ type Engine = {
   env: Record<string, string>;
   size: () => Promise<number>;
   /** Bytes of the kept answers of the re-claims. */
-  kept: () => Promise<number>; fill: (n: number) => Promise<void>; done: () => Promise<void> };
+  kept: () => Promise<number>;
+  fill: (n: number) => Promise<void>;
+  done: () => Promise<void>;
+};
 
 async function sqlite(c: () => TestController): Promise<Engine> {
   const file = () => join(c().dataDir, "mesh.db");
@@ -84,7 +87,9 @@ async function measure(make: (c: () => TestController) => Promise<Engine>) {
       if (r.status !== 200) throw new Error(`re-claim answered ${r.status}`);
     }
     const grown = (await engine.size()) - before;
-    console.log(`${engine.name}: ${RECLAIMS} re-claims of a claimed 1 MiB task grew the database by ${(grown / 2 ** 20).toFixed(1)} MiB (${Math.round(grown / RECLAIMS)} bytes per request); each kept answer ${Math.round((await engine.kept()) / RECLAIMS)} bytes`);
+    console.log(
+      `${engine.name}: ${RECLAIMS} re-claims of a claimed 1 MiB task grew the database by ${(grown / 2 ** 20).toFixed(1)} MiB (${Math.round(grown / RECLAIMS)} bytes per request); each kept answer ${Math.round((await engine.kept()) / RECLAIMS)} bytes`,
+    );
 
     await engine.fill(AUDIT_ROWS);
     // Rows written behind the controllers' back were never announced; one announced change catches the feed up.
@@ -101,7 +106,9 @@ async function measure(make: (c: () => TestController) => Promise<Engine>) {
       const used = process.cpuUsage(cpu);
       stream.close();
       if (!first) throw new Error("no event came");
-      console.log(`${engine.name}: GET /events?since=0 over ${AUDIT_ROWS} rows the caller may not hear: ${ms.toFixed(0)} ms, controller CPU ${((used.user + used.system) / 1000).toFixed(0)} ms`);
+      console.log(
+        `${engine.name}: GET /events?since=0 over ${AUDIT_ROWS} rows the caller may not hear: ${ms.toFixed(0)} ms, controller CPU ${((used.user + used.system) / 1000).toFixed(0)} ms`,
+      );
     }
   } finally {
     await c.stop();

@@ -9,13 +9,25 @@ import { COMMIT, VERSION } from "./lib/version.ts";
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };
 
 const COMMANDS: Record<string, Command> = {
-  mcp: { summary: "Serve the mesh tools to an MCP client over stdio or Streamable HTTP (the default)", run: async (argv) => (await import("./mcp/command.ts")).run(argv) },
+  mcp: {
+    summary: "Serve the mesh tools to an MCP client over stdio or Streamable HTTP (the default)",
+    run: async (argv) => (await import("./mcp/command.ts")).run(argv),
+  },
   controller: { summary: "Serve the controller HTTP API", run: async (argv) => (await import("./controller/command.ts")).runController(argv) },
   tasks: { summary: "List and show tasks from a terminal (list, show)", run: async (argv) => (await import("./cli/people.ts")).runTasks(argv) },
-  approvals: { summary: "List and decide approvals from a terminal (list, approve, reject)", run: async (argv) => (await import("./cli/people.ts")).runApprovals(argv) },
-  login: { summary: "Print a one-time link that signs a person in to the web page", run: async (argv) => (await import("./cli/dev-credentials.ts")).runLogin(argv) },
+  approvals: {
+    summary: "List and decide approvals from a terminal (list, approve, reject)",
+    run: async (argv) => (await import("./cli/people.ts")).runApprovals(argv),
+  },
+  login: {
+    summary: "Print a one-time link that signs a person in to the web page",
+    run: async (argv) => (await import("./cli/dev-credentials.ts")).runLogin(argv),
+  },
   token: { summary: "Print a JWT signed with the controller's dev key", run: async (argv) => (await import("./cli/dev-credentials.ts")).runToken(argv) },
-  setup: { summary: "Add agent-mesh to Goose, Claude Code or Cursor (--write edits their config)", run: async (argv) => (await import("./setup/command.ts")).run(argv) },
+  setup: {
+    summary: "Add agent-mesh to Goose, Claude Code or Cursor (--write edits their config)",
+    run: async (argv) => (await import("./setup/command.ts")).run(argv),
+  },
 };
 
 const USAGE = `agent-mesh ${VERSION}: hand work between AI agents and people.

@@ -21,7 +21,11 @@ export function meshApi(baseUrl: string, token: string): MeshApi {
   const routeBody = (target: string) => JSON.stringify({ target, task: { task_type: "review", description: "bench task", data: { pr: 7 } } });
   // With a fresh Idempotency-Key, as the agent's own client sends every POST.
   const post = (path: string, body: string) =>
-    fetch(new URL(path, baseUrl), { method: "POST", headers: { authorization, "content-type": "application/json", "idempotency-key": crypto.randomUUID() }, body });
+    fetch(new URL(path, baseUrl), {
+      method: "POST",
+      headers: { authorization, "content-type": "application/json", "idempotency-key": crypto.randomUUID() },
+      body,
+    });
   return {
     async route(target) {
       return (await expect(await post("/tasks/route", routeBody(target)), 202, "POST /tasks/route")).task_id;

@@ -38,7 +38,10 @@ type Env = Record<string, string | undefined>;
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T[] {
   if (!value) return [...allowed];
-  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = items.filter((s) => !allowed.includes(s as T));
   if (unknown.length) throw new Error(`${name}: unknown ${unknown.join(", ")}; choose from ${allowed.join(", ")}`);
   return allowed.filter((a) => items.includes(a));

@@ -40,12 +40,30 @@ export interface BenchDatabase {
   close(): Promise<void>;
 }
 
-const TASK_COLUMNS = "task_id, target, source, task_type, description, data, context, priority, status, claimed_by, result, error, created_at, updated_at, version, trace_id";
+const TASK_COLUMNS =
+  "task_id, target, source, task_type, description, data, context, priority, status, claimed_by, result, error, created_at, updated_at, version, trace_id";
 
 /** One task row as the controller writes it for POST /tasks/route. */
 function rawTask(): unknown[] {
   const now = new Date().toISOString();
-  return [crypto.randomUUID(), "raw", "bench", "review", "raw insert", "{}", "{}", "normal", "pending", null, null, null, now, now, 1, crypto.randomUUID().replaceAll("-", "")];
+  return [
+    crypto.randomUUID(),
+    "raw",
+    "bench",
+    "review",
+    "raw insert",
+    "{}",
+    "{}",
+    "normal",
+    "pending",
+    null,
+    null,
+    null,
+    now,
+    now,
+    1,
+    crypto.randomUUID().replaceAll("-", ""),
+  ];
 }
 
 /** Seeded rows for i in [from, to], with their target and status as SQL over `i`. */
@@ -145,7 +163,10 @@ class SqliteBenchDatabase extends Seeder implements BenchDatabase {
   protected async analyze() {}
 
   async randomTaskIds(n: number) {
-    return this.#conn.query<{ task_id: string }, [number]>(`SELECT task_id FROM tasks WHERE target = '${INBOX_ROLE}' ORDER BY random() LIMIT ?`).all(n).map((r) => r.task_id);
+    return this.#conn
+      .query<{ task_id: string }, [number]>(`SELECT task_id FROM tasks WHERE target = '${INBOX_ROLE}' ORDER BY random() LIMIT ?`)
+      .all(n)
+      .map((r) => r.task_id);
   }
 
   async midInboxSeq() {

@@ -46,7 +46,11 @@ export class FrameClient {
 
   /** The MCP handshake: initialize, then notifications/initialized. */
   async initialize() {
-    const result = await this.request("initialize", { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: "agent-mesh-bench", version: "0" } });
+    const result = await this.request("initialize", {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: {},
+      clientInfo: { name: "agent-mesh-bench", version: "0" },
+    });
     this.notify("notifications/initialized");
     return result;
   }

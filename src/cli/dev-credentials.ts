@@ -12,15 +12,31 @@ import { durationBetween, httpUrl, loadSettings, settingsHelp, type SettingsSpec
 
 export const loginSettings = {
   dataDir: identitySettings.dataDir,
-  subject: { flag: "sub", env: "MESH_LOGIN_SUB", schema: z.string({ error: "is required: who signs in" }).min(1), help: "Who the link signs in (becomes the session's subject)" },
+  subject: {
+    flag: "sub",
+    env: "MESH_LOGIN_SUB",
+    schema: z.string({ error: "is required: who signs in" }).min(1),
+    help: "Who the link signs in (becomes the session's subject)",
+  },
   roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
-  url: { flag: "url", env: "MESH_PUBLIC_URL", schema: httpUrl, fallback: "http://127.0.0.1:8088", help: "The controller's address as the person's browser reaches it" },
+  url: {
+    flag: "url",
+    env: "MESH_PUBLIC_URL",
+    schema: httpUrl,
+    fallback: "http://127.0.0.1:8088",
+    help: "The controller's address as the person's browser reaches it",
+  },
   ttl: { flag: "ttl", schema: durationBetween(60, 86400, "a sign-in link"), fallback: "15m", help: "How long the link may be used (once)" },
 } satisfies SettingsSpec;
 
 export const tokenSettings = {
   ...identitySettings,
-  subject: { flag: "sub", env: "MESH_TOKEN_SUB", schema: z.string({ error: "is required: who the token is for" }).min(1), help: "Who the token is for (becomes `sub`)" },
+  subject: {
+    flag: "sub",
+    env: "MESH_TOKEN_SUB",
+    schema: z.string({ error: "is required: who the token is for" }).min(1),
+    help: "Who the token is for (becomes `sub`)",
+  },
   roles: { flag: "role", schema: z.array(Role).default([]), help: "A role to grant; repeat for more", multiple: true },
   ttl: { flag: "ttl", schema: durationBetween(1, 366 * 86400, "a token's lifetime"), fallback: "1h", help: "How long the token is valid" },
 } satisfies SettingsSpec;

@@ -37,7 +37,14 @@ const approvalFilters = {
 
 const decision = {
   ...common,
-  comment: { flag: "comment", schema: z.string().max(16 * 1024).default(""), help: "Why, for the agent that asked" },
+  comment: {
+    flag: "comment",
+    schema: z
+      .string()
+      .max(16 * 1024)
+      .default(""),
+    help: "Why, for the agent that asked",
+  },
 } satisfies SettingsSpec;
 
 type Action = { usage: string; summary: string; spec: SettingsSpec; needsId: boolean; run: (id: string | undefined, argv: string[]) => Promise<number> };
@@ -105,7 +112,10 @@ const TASKS: Record<string, Action> = {
                 ["APPROVAL", "ROLE", "STATUS", "DECIDED BY", "REASON"],
                 t.approvals.map((a) => [a.approval_id, a.approver_role, a.status, a.decided_by ?? "", a.reason]),
               )}`,
-            `\nHistory${t.older_history ? ` (the newest; all at ${t.older_history})` : ""}:\n${table(["WHEN", "WHO", "WHAT"], t.history.map((h) => [shortTime(h.at), h.actor, h.action]))}`,
+            `\nHistory${t.older_history ? ` (the newest; all at ${t.older_history})` : ""}:\n${table(
+              ["WHEN", "WHO", "WHAT"],
+              t.history.map((h) => [shortTime(h.at), h.actor, h.action]),
+            )}`,
           ]
             .filter(Boolean)
             .join("\n"),
@@ -115,10 +125,16 @@ const TASKS: Record<string, Action> = {
   },
 };
 
-const decide = (verdict: "approved" | "rejected"): Action["run"] =>
+const decide =
+  (verdict: "approved" | "rejected"): Action["run"] =>
   async (id, argv) => {
     const { settings: s, client, origin } = open(decision, argv);
-    return show(client.call("decideApproval", { params: { id: id! }, body: { decision: verdict, comments: s.comment } }), s.json, (a) => `Approval ${a.approval_id} ${a.status} by ${a.decided_by}.`, origin);
+    return show(
+      client.call("decideApproval", { params: { id: id! }, body: { decision: verdict, comments: s.comment } }),
+      s.json,
+      (a) => `Approval ${a.approval_id} ${a.status} by ${a.decided_by}.`,
+      origin,
+    );
   };
 
 const APPROVALS: Record<string, Action> = {
@@ -143,8 +159,20 @@ const APPROVALS: Record<string, Action> = {
       );
     },
   },
-  approve: { usage: "agent-mesh approvals approve APPROVAL_ID [--comment TEXT]", summary: "Approve, as a holder of the approver role", spec: decision, needsId: true, run: decide("approved") },
-  reject: { usage: "agent-mesh approvals reject APPROVAL_ID [--comment TEXT]", summary: "Reject, as a holder of the approver role", spec: decision, needsId: true, run: decide("rejected") },
+  approve: {
+    usage: "agent-mesh approvals approve APPROVAL_ID [--comment TEXT]",
+    summary: "Approve, as a holder of the approver role",
+    spec: decision,
+    needsId: true,
+    run: decide("approved"),
+  },
+  reject: {
+    usage: "agent-mesh approvals reject APPROVAL_ID [--comment TEXT]",
+    summary: "Reject, as a holder of the approver role",
+    spec: decision,
+    needsId: true,
+    run: decide("rejected"),
+  },
 };
 
 function help(noun: string, actions: Record<string, Action>): string {

@@ -12,7 +12,12 @@ const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`)
 
 export const clientSettings = {
   controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl, fallback: "http://localhost:8088", help: "The controller to call" },
-  retries: { env: "MESH_RETRY_COUNT", schema: nonNegativeInt(10), fallback: "3", help: "Retries after the first attempt (connection errors, timeouts, 408, 429, 5xx only)" },
+  retries: {
+    env: "MESH_RETRY_COUNT",
+    schema: nonNegativeInt(10),
+    fallback: "3",
+    help: "Retries after the first attempt (connection errors, timeouts, 408, 429, 5xx only)",
+  },
   timeoutSeconds: { env: "MESH_TIMEOUT_SECS", schema: seconds(600), fallback: "30", help: "Seconds one attempt may take (a long-poll's wait comes on top)" },
   budgetSeconds: {
     env: "MESH_CALL_BUDGET_SECS",
@@ -25,7 +30,11 @@ export const clientSettings = {
     schema: secret("a JWT").refine((t) => t === undefined || !/^bearer\s/i.test(t), 'give the token alone, without "Bearer "'),
     help: "The token to show the controller",
   },
-  oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "Instead of a fixed token: the OIDC issuer whose discovery names the token endpoint" },
+  oidcIssuer: {
+    env: "MESH_OIDC_ISSUER",
+    schema: httpUrl.optional(),
+    help: "Instead of a fixed token: the OIDC issuer whose discovery names the token endpoint",
+  },
   tokenUrl: { env: "MESH_TOKEN_URL", schema: httpUrl.optional(), help: "Instead of discovery: the OAuth token endpoint" },
   clientId: { env: "MESH_CLIENT_ID", schema: secret("a client id"), help: "Client credentials: the client id" },
   clientSecret: { env: "MESH_CLIENT_SECRET", schema: secret("a client secret"), help: "Client credentials: the client secret" },

@@ -235,13 +235,28 @@ export class ControllerClient {
         if (a.retryAfterMs !== undefined) return failure(a, attempts, { retryAfterSeconds: Math.ceil(delay / 1000) });
         return failure(a, attempts, budgetSpent);
       }
-      log?.warn("retrying controller call", { request: `${req.method} ${req.path}`, attempt: attempts, failure: a.status ?? a.kind, delay_ms: Math.round(delay), trace_id: traceId, idempotency_key: idempotencyKey });
+      log?.warn("retrying controller call", {
+        request: `${req.method} ${req.path}`,
+        attempt: attempts,
+        failure: a.status ?? a.kind,
+        delay_ms: Math.round(delay),
+        trace_id: traceId,
+        idempotency_key: idempotencyKey,
+      });
       o.onRetry?.({ attempt: attempts, failure: a.status ? `HTTP ${a.status}` : a.detail, delayMs: delay });
       if (!(await pause(delay, o.signal))) return failure({ ...a, kind: "cancelled", detail: "The call was cancelled while waiting to retry." }, attempts);
     }
   }
 
-  async #attempt(req: Request, url: string, body: string | undefined, traceId: string, idempotencyKey: string | undefined, leftMs: number, signal?: AbortSignal): Promise<Attempt> {
+  async #attempt(
+    req: Request,
+    url: string,
+    body: string | undefined,
+    traceId: string,
+    idempotencyKey: string | undefined,
+    leftMs: number,
+    signal?: AbortSignal,
+  ): Promise<Attempt> {
     let token: string;
     try {
       token = await this.tokens.token();
@@ -290,20 +305,39 @@ export class ControllerClient {
       answer = undefined;
     }
     // Quoting another server's page would mislead; its status and type say enough.
-    const foreign = { kind: "not_controller" as const, status, detail: `HTTP ${status} with ${isJson ? "JSON" : contentType} that is not the Agent Mesh API`, retryable: false };
+    const foreign = {
+      kind: "not_controller" as const,
+      status,
+      detail: `HTTP ${status} with ${isJson ? "JSON" : contentType} that is not the Agent Mesh API`,
+      retryable: false,
+    };
     if (status >= 200 && status < 300) {
       if (!isJson) return { ok: false, ...foreign };
       const parsed = req.response.safeParse(answer);
       if (parsed.success) return { ok: true, value: parsed.data };
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-      return { ok: false, kind: "bad_response", status, detail: `The answer (${status}) does not match the API this client knows: ${where}${issue?.message ?? "not JSON"}.`, retryable: false };
+      return {
+        ok: false,
+        kind: "bad_response",
+        status,
+        detail: `The answer (${status}) does not match the API this client knows: ${where}${issue?.message ?? "not JSON"}.`,
+        retryable: false,
+      };
     }
     const problem = Problem.safeParse(answer);
     if (!problem.success && !FROM_ANYONE(status)) return { ok: false, ...foreign };
     const retryable = RETRYABLE_STATUS(status);
     const kind = (problem.success && kindOfProblemType(problem.data.type)) || kindOfStatus(status);
     const detail = problem.success ? problem.data.detail : `HTTP ${status} with ${contentType}, from the controller or something in front of it`;
-    return { ok: false, kind, status, detail, fields: problem.success ? problem.data.errors : undefined, retryable, retryAfterMs: retryable ? retryAfterMs(retryAfter) : undefined };
+    return {
+      ok: false,
+      kind,
+      status,
+      detail,
+      fields: problem.success ? problem.data.errors : undefined,
+      retryable,
+      retryAfterMs: retryable ? retryAfterMs(retryAfter) : undefined,
+    };
   }
 }

@@ -31,7 +31,12 @@ export const FOR_AGENTS_SETTLING: Audience = {
   ...FOR_AGENTS,
   repeat: () => "it may have been done already; calling again is safe: if it was, the controller answers that it is already done and nothing happens twice.",
 };
-export const FOR_PEOPLE: Audience = { apply: "run the command again", again: "run the command again", lookUp: "Run `agent-mesh tasks show TASK_ID`", ids: "`agent-mesh tasks list` or `agent-mesh approvals list`" };
+export const FOR_PEOPLE: Audience = {
+  apply: "run the command again",
+  again: "run the command again",
+  lookUp: "Run `agent-mesh tasks show TASK_ID`",
+  ids: "`agent-mesh tasks list` or `agent-mesh approvals list`",
+};
 
 /** A call this server refused before asking the controller anything. */
 export type Refusal = { message: string; next: string; field?: string };
@@ -89,7 +94,9 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
     }),
     rate_limited: () => ({
       what: `Too many requests: ${f.detail}`,
-      next: f.retryAfterSeconds ? `Wait ${f.retryAfterSeconds} s before trying again.` : "Wait a little and try again; finish waits (wait_seconds) you no longer need.",
+      next: f.retryAfterSeconds
+        ? `Wait ${f.retryAfterSeconds} s before trying again.`
+        : "Wait a little and try again; finish waits (wait_seconds) you no longer need.",
     }),
     method_not_allowed: () => ({
       what: `The controller does not accept ${f.request}: ${f.detail}`,
@@ -102,7 +109,11 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
       next: `Set CONTROLLER_URL to the controller's base URL (its /status names agent-mesh), e.g. http://localhost:8088, and ${to.apply}.`,
     }),
     unsendable: () => ({ what: f.detail, next: "Correct the arguments and call again." }),
-    bad_response: () => ({ what: f.detail, cause: "This client and the controller are different versions.", next: "Run matching versions of agent-mesh on both sides." }),
+    bad_response: () => ({
+      what: f.detail,
+      cause: "This client and the controller are different versions.",
+      next: "Run matching versions of agent-mesh on both sides.",
+    }),
     internal: () => ({
       what: `The controller failed: ${f.detail}`,
       next: "Try again shortly; if it keeps failing, give the trace id to whoever runs the controller.",
@@ -120,11 +131,20 @@ function advise(f: Failure, tokenOrigin: string, to: Audience): Advice {
 function unreachable(f: Failure, to: Audience): Omit<Advice, "what"> {
   switch (f.network) {
     case "no_such_host":
-      return { cause: "The host name in CONTROLLER_URL is misspelt, or name resolution is down.", next: `Set CONTROLLER_URL to the controller's address and ${to.apply}.` };
+      return {
+        cause: "The host name in CONTROLLER_URL is misspelt, or name resolution is down.",
+        next: `Set CONTROLLER_URL to the controller's address and ${to.apply}.`,
+      };
     case "tls":
-      return { cause: "CONTROLLER_URL says https:// but the controller speaks plain http, or its certificate is not trusted.", next: `Correct CONTROLLER_URL's scheme (or the certificate) and ${to.apply}.` };
+      return {
+        cause: "CONTROLLER_URL says https:// but the controller speaks plain http, or its certificate is not trusted.",
+        next: `Correct CONTROLLER_URL's scheme (or the certificate) and ${to.apply}.`,
+      };
     case "closed":
-      return { cause: "The controller stopped or restarted during the call, or a proxy on the way closed the connection.", next: `Once it is back, ${to.again}.` };
+      return {
+        cause: "The controller stopped or restarted during the call, or a proxy on the way closed the connection.",
+        next: `Once it is back, ${to.again}.`,
+      };
     default:
       return {
         cause: "No controller is running at that address: it is stopped, or CONTROLLER_URL names the wrong host or port.",
@@ -143,7 +163,8 @@ export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = F
     cause && `Likely cause: ${cause}`,
     `What to do: ${next}`,
     repeat,
-    f.gaveUp && `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.budgetSeconds ? `, when this call's ${f.budgetSeconds} s time budget ran out` : ""}.`,
+    f.gaveUp &&
+      `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.budgetSeconds ? `, when this call's ${f.budgetSeconds} s time budget ran out` : ""}.`,
     // When an attempt may have reached the controller, the key is how a person checks what it did.
     f.idempotencyKey && (f.gaveUp || f.kind === "bad_response" || f.kind === "timeout") && `Idempotency key: ${f.idempotencyKey}`,
     `Request: ${f.request} on ${f.controllerUrl}${f.status ? ` (HTTP ${f.status})` : ""}`,

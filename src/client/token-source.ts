@@ -56,7 +56,8 @@ export function staticToken(token: string, now: () => number = Date.now): TokenS
 /** Why a fixed token may have been refused, judged from the token alone (its signature is the controller's business). */
 export function diagnoseJwt(token: string, now: number): string {
   const claims = jwtClaims(token);
-  if (!claims || token.split(".").length !== 3) return "MESH_JWT_TOKEN is not a JWT (three base64url parts separated by dots); it may have been cut or mangled when it was copied.";
+  if (!claims || token.split(".").length !== 3)
+    return "MESH_JWT_TOKEN is not a JWT (three base64url parts separated by dots); it may have been cut or mangled when it was copied.";
   if (typeof claims.exp === "number" && claims.exp * 1000 <= now) return `MESH_JWT_TOKEN expired at ${new Date(claims.exp * 1000).toISOString()}.`;
   return "MESH_JWT_TOKEN was made for another controller: signed with another key, or for another issuer or audience.";
 }
@@ -111,10 +112,11 @@ export function clientCredentials(o: ClientCredentials): TokenSource {
     // client_secret_basic (RFC 6749 §2.3.1): the one method every server must support.
     const basic = Buffer.from(`${encodeURIComponent(o.clientId)}:${encodeURIComponent(o.clientSecret)}`).toString("base64");
     const issuedAt = now();
-    const body = (await request(
-      tokenUrl,
-      { method: "POST", headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form },
-    )) as { access_token?: unknown; expires_in?: unknown };
+    const body = (await request(tokenUrl, {
+      method: "POST",
+      headers: { authorization: `Basic ${basic}`, "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: form,
+    })) as { access_token?: unknown; expires_in?: unknown };
     if (typeof body.access_token !== "string" || !body.access_token) throw new TokenError(`The identity provider at ${tokenUrl} sent no access_token.`, false);
     const lifetimeMs = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in * 1000 : lifetimeFromJwt(body.access_token, issuedAt);
     cached = { token: body.access_token, renewAt: issuedAt + lifetimeMs - renewalMargin(lifetimeMs) };

@@ -214,7 +214,9 @@ export const TaskPage = Page(Task).extend({
   resume_cursor: z
     .string()
     .optional()
-    .describe("Oldest first (`order=asc`) only: where tasks that arrive later will appear, even when next_cursor is null. Pass it as `cursor` (with `wait` to long-poll) to get only newer tasks."),
+    .describe(
+      "Oldest first (`order=asc`) only: where tasks that arrive later will appear, even when next_cursor is null. Pass it as `cursor` (with `wait` to long-poll) to get only newer tasks.",
+    ),
 });
 export type TaskPage = z.infer<typeof TaskPage>;
 

@@ -15,7 +15,16 @@ export type Happened = {
 /** Records what the caller did, with whom it concerns, so listeners can tell who may hear of it. */
 export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, at: string, { action, task, approval, from, to }: Happened): Promise<void> {
   return tx.appendAudit(
-    { at, actor: caller.subject, action, task_id: task.task_id, approval_id: approval?.approval_id ?? null, from_status: from, to_status: to, trace_id: traceId },
+    {
+      at,
+      actor: caller.subject,
+      action,
+      task_id: task.task_id,
+      approval_id: approval?.approval_id ?? null,
+      from_status: from,
+      to_status: to,
+      trace_id: traceId,
+    },
     { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null },
   );
 }

@@ -26,7 +26,9 @@ export type Authenticator = (authorization: string | null) => Promise<Verified>;
 
 /** Reads `realm_access.roles` (or any dotted path) from the token's claims. */
 export function rolesAt(payload: JWTPayload, path: string): string[] {
-  const value = path.split(".").reduce<unknown>((node, part) => (node && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), payload);
+  const value = path
+    .split(".")
+    .reduce<unknown>((node, part) => (node && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), payload);
   return Array.isArray(value) ? value.filter((r): r is string => typeof r === "string") : [];
 }
 
@@ -64,7 +66,8 @@ function explain(error: unknown): MeshError {
     return new MeshError("unauthenticated", `The token's "${error.claim}" claim is not accepted here (${error.reason}).`);
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return new MeshError("unauthenticated", "The token's signature does not verify.");
-  if (error instanceof errors.JOSEAlgNotAllowed) return new MeshError("unauthenticated", "The token is signed with an algorithm this controller does not accept.");
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return new MeshError("unauthenticated", "The token is signed with an algorithm this controller does not accept.");
   if (error instanceof errors.JWKSNoMatchingKey) return new MeshError("unauthenticated", "The token was signed by a key this controller does not know.");
   if (error instanceof errors.JOSEError) return new MeshError("unauthenticated", "The token is not a valid JWT.");
   return new MeshError("unauthenticated", "The token could not be verified.");

@@ -15,7 +15,6 @@ function startupError(error: unknown, port: number): unknown {
   return error;
 }
 
-
 export async function runController(argv: string[]) {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(`Usage: agent-mesh controller [options]
@@ -35,7 +34,8 @@ ${settingsHelp(controllerSettings)}`);
     throw startupError(error, settings.port);
   });
   // The data folder is named only when it is not the one the commands find by themselves.
-  const dataDir = settings.dataDir === defaultDataDir() ? "" : ` --data-dir ${settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir}`;
+  const dataDir =
+    settings.dataDir === defaultDataDir() ? "" : ` --data-dir ${settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir}`;
   const url = controller.url.origin === "http://127.0.0.1:8088" ? "" : ` --url ${controller.url.origin}`;
   process.stderr.write(
     `\nAgent Mesh controller on ${controller.url.href}\n` +

@@ -32,9 +32,7 @@ function publicPart({ d: _d, ...publicJwk }: JWK): JWK {
 
 /** Where a roles claim such as `realm_access.roles` sits, as nested objects. */
 export function nestClaim(path: string, value: unknown): Record<string, unknown> {
-  return path
-    .split(".")
-    .reduceRight<unknown>((inner, part) => ({ [part]: inner }), value) as Record<string, unknown>;
+  return path.split(".").reduceRight<unknown>((inner, part) => ({ [part]: inner }), value) as Record<string, unknown>;
 }
 
 export type MintOptions = { subject: string; roles: string[]; ttlSeconds: number; audience: string; rolesClaim: string };

@@ -19,7 +19,10 @@ export function problem(kind: ErrorKind, detail: string, traceId: string, fields
   const { status, title } = ERROR_KINDS[kind];
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
   if (status === 429 || status === 503) headers["retry-after"] = String(RETRY_AFTER_SECONDS);
-  return new Response(JSON.stringify({ type: problemType(kind), title, status, detail, trace_id: traceId, ...(fields && { errors: fields }) }), { status, headers });
+  return new Response(JSON.stringify({ type: problemType(kind), title, status, detail, trace_id: traceId, ...(fields && { errors: fields }) }), {
+    status,
+    headers,
+  });
 }
 
 /** Zod issues as `field: message` pairs a person (or model) can act on. */
@@ -58,7 +61,6 @@ function nestingDepth(text: string): number {
   }
   return deepest;
 }
-
 
 /**
  * Reads a JSON body of at most LIMITS.bodyBytes, counting what actually arrives.
@@ -101,7 +103,10 @@ export async function readJson(req: Request): Promise<unknown> {
   // Measured again as it will be stored and answered: `9e20` is 4 bytes sent but 21 written out.
   const stored = Buffer.byteLength(JSON.stringify(body));
   if (stored > LIMITS.bodyBytes) {
-    throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes as the controller stores it (numbers written out in full); this one is ${stored}.`);
+    throw new MeshError(
+      "payload_too_large",
+      `The body may be at most ${LIMITS.bodyBytes} bytes as the controller stores it (numbers written out in full); this one is ${stored}.`,
+    );
   }
   return body;
 }
@@ -132,7 +137,6 @@ export function queryOf(url: URL): Record<string, string> {
 }
 
 // ── routing ──────────────────────────────────────────────────────────────────
-
 
 export type Matcher<R> = { method: Method; path: string; pattern: RegExp; names: string[]; route: R };
 

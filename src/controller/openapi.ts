@@ -44,7 +44,9 @@ export function openApiDocument(api: Api) {
     info: {
       title: "Agent Mesh controller",
       version: VERSION,
-      description: `Errors are application/problem+json; their types are ${Object.keys(ERROR_KINDS).map((k) => `urn:agent-mesh:problem:${k.replaceAll("_", "-")}`).join(", ")}.`,
+      description: `Errors are application/problem+json; their types are ${Object.keys(ERROR_KINDS)
+        .map((k) => `urn:agent-mesh:problem:${k.replaceAll("_", "-")}`)
+        .join(", ")}.`,
     },
     components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
     security: [{ bearer: [] }],

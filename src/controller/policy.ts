@@ -50,7 +50,11 @@ export const readTaskRefusal = (task: Pick<Task, "task_id" | "target">) =>
   `Task ${task.task_id} is visible to its source, holders of role ${task.target}, its approvers and admins.`;
 
 /** Reading an approval: who asked for it, holders of its approver role, and whoever may read its task. */
-export function mayReadApproval(caller: Caller, approval: Pick<ApprovalRecord, "requested_by" | "approver_role">, taskReadable: () => Promise<boolean>): Promise<boolean> {
+export function mayReadApproval(
+  caller: Caller,
+  approval: Pick<ApprovalRecord, "requested_by" | "approver_role">,
+  taskReadable: () => Promise<boolean>,
+): Promise<boolean> {
   if (caller.isAdmin || approval.requested_by === caller.subject || caller.roles.has(approval.approver_role)) return Promise.resolve(true);
   return taskReadable();
 }

@@ -24,7 +24,6 @@ import { StoreUnavailableError } from "./store/store.ts";
 import { webRoutes, type SignInMode } from "./sign-in/routes.ts";
 import { Sessions } from "./sign-in/sessions.ts";
 
-
 export type Controller = { url: URL; stop: () => Promise<void> };
 
 const PURGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -92,33 +91,39 @@ export async function startController(settings: ControllerSettings, log: Logger)
 
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
   type Seen = { route: string; subject?: string };
-  type Route = { method: Method; path: string; handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response> };
+  type Route = {
+    method: Method;
+    path: string;
+    handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
+  };
 
   /** Every way in, one table: operations (no token), the page and sign-in (a session of their own), the API (a caller). */
   const table: Route[] = [
     ...Object.entries(operations).map(([path, handle]): Route => ({ method: "GET", path, handle })),
     ...pages.map(({ method, path, handle }): Route => ({ method, path, handle: (req, url) => handle(req, url) })),
-    ...apiRoutes(service).map(({ endpoint, handle }): Route => ({
-      method: endpoint.method,
-      path: endpoint.path,
-      handle: async (req, url, params, traceId, seen) => {
-        const { caller, expiresAt, stillSignedIn } = await identify(req, endpoint);
-        seen.subject = caller.subject;
-        const ctx = {
-          caller,
-          expiresAt,
-          stillSignedIn,
-          traceId,
-          idempotencyKey: idempotencyKeyOf(req.headers, endpoint.idempotency),
-          signal: AbortSignal.any([req.signal, shutdown.signal]),
-        };
-        const query = endpoint.query ? validate(endpoint.query, queryOf(url), "query") : undefined;
-        const body = endpoint.body ? validate(endpoint.body, await readJson(req), "body") : undefined;
-        // The contract typed each handler; here every endpoint is handled alike, so the validated input is passed as it is.
-        const result = await handle({ ctx, params: params as never, body: body as never, query: query as never, headers: req.headers });
-        return result instanceof Response ? result : json(result, endpoint.status);
-      },
-    })),
+    ...apiRoutes(service).map(
+      ({ endpoint, handle }): Route => ({
+        method: endpoint.method,
+        path: endpoint.path,
+        handle: async (req, url, params, traceId, seen) => {
+          const { caller, expiresAt, stillSignedIn } = await identify(req, endpoint);
+          seen.subject = caller.subject;
+          const ctx = {
+            caller,
+            expiresAt,
+            stillSignedIn,
+            traceId,
+            idempotencyKey: idempotencyKeyOf(req.headers, endpoint.idempotency),
+            signal: AbortSignal.any([req.signal, shutdown.signal]),
+          };
+          const query = endpoint.query ? validate(endpoint.query, queryOf(url), "query") : undefined;
+          const body = endpoint.body ? validate(endpoint.body, await readJson(req), "body") : undefined;
+          // The contract typed each handler; here every endpoint is handled alike, so the validated input is passed as it is.
+          const result = await handle({ ctx, params: params as never, body: body as never, query: query as never, headers: req.headers });
+          return result instanceof Response ? result : json(result, endpoint.status);
+        },
+      }),
+    ),
   ];
   const matchers = compile(table);
 
@@ -151,7 +156,10 @@ export async function startController(settings: ControllerSettings, log: Logger)
 
   const fileLimit = openFileLimit();
   if (fileLimit && settings.maxConnections > defaultMaxConnections(fileLimit)) {
-    log.warn("MESH_MAX_CONNECTIONS leaves too few open files for the database and logs; lower it or raise ulimit -n", { max_connections: settings.maxConnections, open_file_limit: fileLimit });
+    log.warn("MESH_MAX_CONNECTIONS leaves too few open files for the database and logs; lower it or raise ulimit -n", {
+      max_connections: settings.maxConnections,
+      open_file_limit: fileLimit,
+    });
   }
   let server: WebServer;
   try {
@@ -175,7 +183,11 @@ export async function startController(settings: ControllerSettings, log: Logger)
           response =
             namesHost(url) || HOSTLESS_PATHS.has(url.pathname)
               ? await dispatch(req, url, traceId, seen)
-              : problem("bad_request", "The Host header is missing or is not a host name; send the address you reached the controller at (Host: HOST:PORT).", traceId);
+              : problem(
+                  "bad_request",
+                  "The Host header is missing or is not a host name; send the address you reached the controller at (Host: HOST:PORT).",
+                  traceId,
+                );
         } catch (error) {
           response = failure(error, traceId);
         }
@@ -202,8 +214,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
     throw error;
   }
 
-  const purge = () =>
-    service.purgeExpired().catch((error) => log.warn("could not purge expired keys and sessions", { error: String(error) }));
+  const purge = () => service.purgeExpired().catch((error) => log.warn("could not purge expired keys and sessions", { error: String(error) }));
   void purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   purgeTimer.unref();

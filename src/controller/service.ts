@@ -113,7 +113,9 @@ export class MeshService {
     this.#maxOpenApprovalsPerTask = options.maxOpenApprovalsPerTask;
     this.#clock = options.now ?? (() => new Date());
     this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
-    this.#work = new UnitsOfWork(store, { ttlSeconds: options.idempotencyTtlSeconds, keysPerCaller: options.idempotencyKeysPerCaller,
+    this.#work = new UnitsOfWork(store, {
+      ttlSeconds: options.idempotencyTtlSeconds,
+      keysPerCaller: options.idempotencyKeysPerCaller,
       retryWindowSeconds: options.idempotencyRetryWindowSeconds,
       now: this.#clock,
     });
@@ -125,7 +127,11 @@ export class MeshService {
   async #mayRead(caller: Caller, task: Task): Promise<boolean> {
     if (mayReadTask(caller, task, [])) return true;
     const asked = await this.#store.listApprovals({ task_id: task.task_id, approver_roles: [...caller.roles], limit: 1 });
-    return mayReadTask(caller, task, asked.map((a) => a.approver_role));
+    return mayReadTask(
+      caller,
+      task,
+      asked.map((a) => a.approver_role),
+    );
   }
 
   /** One role, or with `for=me` the caller's roles (narrowed to `role` if given). */
@@ -193,10 +199,18 @@ export class MeshService {
     const changed = (t: Task | null) => (t && t.version > baseline ? t : null);
     const task =
       query.wait && !changed(first)
-        ? ((await this.#live.wait(ctx, query.wait, async () => changed(await this.#store.getTask(id)), (c) => c.task_id === id)) ?? first)
+        ? ((await this.#live.wait(
+            ctx,
+            query.wait,
+            async () => changed(await this.#store.getTask(id)),
+            (c) => c.task_id === id,
+          )) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
-    const [history, approvals] = await Promise.all([this.#history(id, { limit: LIMITS.detailHistory }), this.#approvals(ctx.caller, task, { limit: LIMITS.detailApprovals })]);
+    const [history, approvals] = await Promise.all([
+      this.#history(id, { limit: LIMITS.detailHistory }),
+      this.#approvals(ctx.caller, task, { limit: LIMITS.detailApprovals }),
+    ]);
     const olderAt = (list: string, cursor: string | null) => cursor && `/tasks/${encodeURIComponent(id)}/${list}?cursor=${cursor}`;
     return {
       ...task,
@@ -255,7 +269,13 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => mayHear(ctx.caller, c))) ?? [];
+      rows =
+        (await this.#live.wait(
+          ctx,
+          query.wait,
+          async () => nonEmpty(await read()),
+          (c) => mayHear(ctx.caller, c),
+        )) ?? [];
     }
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
@@ -354,7 +374,8 @@ export class MeshService {
       const now = await this.#store.getApproval(id);
       return now && now.status !== "pending" ? now : null;
     };
-    const approval = query.wait && first.status === "pending" ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? first) : first;
+    const approval =
+      query.wait && first.status === "pending" ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? first) : first;
     const [seen] = await this.#seenBy(ctx.caller, [approval]);
     return seen!;
   }
@@ -385,7 +406,13 @@ export class MeshService {
       });
     let rows = await read();
     if (rows.length === 0 && query.wait) {
-      rows = (await this.#live.wait(ctx, query.wait, async () => nonEmpty(await read()), (c) => c.approval_id !== null && mayHear(ctx.caller, c))) ?? [];
+      rows =
+        (await this.#live.wait(
+          ctx,
+          query.wait,
+          async () => nonEmpty(await read()),
+          (c) => c.approval_id !== null && mayHear(ctx.caller, c),
+        )) ?? [];
     }
     const page = pageOf(rows, limit);
     return { items: await this.#seenBy(ctx.caller, page.rows.map(withoutSeq)), next_cursor: page.next_cursor };

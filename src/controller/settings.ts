@@ -10,7 +10,8 @@ import type { ServiceOptions } from "./service.ts";
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
 const algorithms = list.pipe(z.array(z.enum(ALGORITHMS, { error: `each must be one of ${ALGORITHMS.join(", ")}` })).min(1, "name at least one"));
 
-export const defaultDataDir = () => resolve(process.env.XDG_DATA_HOME ? join(process.env.XDG_DATA_HOME, "agent-mesh") : join(homedir(), ".local/share/agent-mesh"));
+export const defaultDataDir = () =>
+  resolve(process.env.XDG_DATA_HOME ? join(process.env.XDG_DATA_HOME, "agent-mesh") : join(homedir(), ".local/share/agent-mesh"));
 
 const databaseUrl = z
   .string()
@@ -19,9 +20,24 @@ const databaseUrl = z
 
 /** Settings every command that touches the data folder or tokens shares. */
 export const identitySettings = {
-  dataDir: { flag: "data-dir", env: "MESH_DATA_DIR", schema: z.string().min(1).transform((p) => resolve(p)), fallback: defaultDataDir, fallbackDoc: "$XDG_DATA_HOME/agent-mesh or ~/.local/share/agent-mesh", help: "Folder for the SQLite database and the dev signing key" },
+  dataDir: {
+    flag: "data-dir",
+    env: "MESH_DATA_DIR",
+    schema: z
+      .string()
+      .min(1)
+      .transform((p) => resolve(p)),
+    fallback: defaultDataDir,
+    fallbackDoc: "$XDG_DATA_HOME/agent-mesh or ~/.local/share/agent-mesh",
+    help: "Folder for the SQLite database and the dev signing key",
+  },
   audience: { env: "MESH_JWT_AUDIENCE", schema: z.string().min(1), fallback: "agent-mesh", help: "The `aud` a token must carry" },
-  rolesClaim: { env: "MESH_ROLES_CLAIM", schema: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, "must be a claim name or dotted path"), fallback: "realm_access.roles", help: "Claim (dotted path) holding the caller's roles" },
+  rolesClaim: {
+    env: "MESH_ROLES_CLAIM",
+    schema: z.string().regex(/^[\w-]+(\.[\w-]+)*$/, "must be a claim name or dotted path"),
+    fallback: "realm_access.roles",
+    help: "Claim (dotted path) holding the caller's roles",
+  },
 } satisfies SettingsSpec;
 
 export const controllerSettings = {
@@ -30,15 +46,37 @@ export const controllerSettings = {
   ...identitySettings,
   database: { flag: "db", env: "MESH_DATABASE_URL", schema: databaseUrl, help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)" },
   oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "OIDC issuer URL (e.g. a Keycloak realm); without it the dev key signs tokens" },
-  oidcClientId: { env: "MESH_OIDC_CLIENT_ID", schema: z.string().min(1).optional(), help: "Client id at the OIDC issuer for people signing in to the web page" },
-  oidcClientSecret: { env: "MESH_OIDC_CLIENT_SECRET", schema: z.string().min(1).optional(), help: "That client's secret (leave out for a public client; PKCE is used either way)" },
+  oidcClientId: {
+    env: "MESH_OIDC_CLIENT_ID",
+    schema: z.string().min(1).optional(),
+    help: "Client id at the OIDC issuer for people signing in to the web page",
+  },
+  oidcClientSecret: {
+    env: "MESH_OIDC_CLIENT_SECRET",
+    schema: z.string().min(1).optional(),
+    help: "That client's secret (leave out for a public client; PKCE is used either way)",
+  },
   oidcScopes: { env: "MESH_OIDC_SCOPES", schema: z.string().min(1), fallback: "openid", help: "Scopes the web sign-in asks for" },
-  publicUrl: { env: "MESH_PUBLIC_URL", schema: httpUrl.optional(), help: "The controller's address as browsers reach it, for sign-in redirects (default: each request's own)" },
-  sessionTtl: { env: "MESH_SESSION_TTL", schema: durationBetween(60, 30 * 86400, "a web session"), fallback: "8h", help: "How long a person stays signed in to the web page" },
+  publicUrl: {
+    env: "MESH_PUBLIC_URL",
+    schema: httpUrl.optional(),
+    help: "The controller's address as browsers reach it, for sign-in redirects (default: each request's own)",
+  },
+  sessionTtl: {
+    env: "MESH_SESSION_TTL",
+    schema: durationBetween(60, 30 * 86400, "a web session"),
+    fallback: "8h",
+    help: "How long a person stays signed in to the web page",
+  },
   algorithms: { env: "MESH_JWT_ALGORITHMS", schema: algorithms, fallback: "RS256,PS256,ES256,EdDSA", help: "Signing algorithms accepted from the OIDC issuer" },
   adminRole: { env: "MESH_ADMIN_ROLE", schema: z.string().min(1), fallback: "admin", help: "Role that may read everything and the audit trail" },
   clockTolerance: { env: "MESH_CLOCK_TOLERANCE", schema: durationBetween(0, 300, "the leeway"), fallback: "30s", help: "Leeway for token exp/nbf" },
-  idempotencyTtl: { env: "MESH_IDEMPOTENCY_TTL", schema: durationBetween(1, 30 * 86400, "a key's lifetime"), fallback: "24h", help: "How long an Idempotency-Key is remembered" },
+  idempotencyTtl: {
+    env: "MESH_IDEMPOTENCY_TTL",
+    schema: durationBetween(1, 30 * 86400, "a key's lifetime"),
+    fallback: "24h",
+    help: "How long an Idempotency-Key is remembered",
+  },
   idempotencyKeys: {
     env: "MESH_IDEMPOTENCY_KEYS_PER_CALLER",
     schema: positiveInt(10_000_000),
@@ -52,7 +90,12 @@ export const controllerSettings = {
     help: "How long an Idempotency-Key is surely remembered, budget or not: longer than any client retries",
   },
   maxWaits: { env: "MESH_MAX_WAITS_PER_CALLER", schema: positiveInt(1000), fallback: "16", help: "Long-polls one caller may hold open" },
-  maxOpenApprovals: { env: "MESH_MAX_OPEN_APPROVALS_PER_TASK", schema: positiveInt(1000), fallback: "10", help: "Approvals one task may have waiting for a decision at once" },
+  maxOpenApprovals: {
+    env: "MESH_MAX_OPEN_APPROVALS_PER_TASK",
+    schema: positiveInt(1000),
+    fallback: "10",
+    help: "Approvals one task may have waiting for a decision at once",
+  },
   maxConnections: {
     env: "MESH_MAX_CONNECTIONS",
     schema: positiveInt(1_000_000),

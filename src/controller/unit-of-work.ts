@@ -29,9 +29,7 @@ export type UnitOfWorkOptions = {
 /** Stable JSON: key order must not make two equal requests look different. */
 const canonical = (value: unknown): string =>
   JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
+    v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
   );
 
 export class UnitsOfWork {

@@ -71,7 +71,8 @@ export function openFileLimit(): number | undefined {
 /** The default connection budget: the open-file limit less a reserve (1024 assumed where unknown). */
 export const defaultMaxConnections = (limit = openFileLimit() ?? 1024) => Math.max(16, limit - reserveFor(limit));
 
-const BUSY_REPLY = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 62\r\n\r\nEvery connection this server may hold is busy; retry shortly.\n";
+const BUSY_REPLY =
+  "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 62\r\n\r\nEvery connection this server may hold is busy; retry shortly.\n";
 
 type State = Connection & { socket: net.Socket; requests: number };
 
@@ -224,7 +225,10 @@ export async function serve(o: ServeOptions): Promise<WebServer> {
   // One timer for all connections; each tick only visits the ones it closes.
   const sweep = setInterval(() => {
     const now = Date.now();
-    for (const [queue, seconds] of [[anonymousIdle, o.anonymousIdleSeconds], [trustedIdle, o.idleSeconds]] as const) {
+    for (const [queue, seconds] of [
+      [anonymousIdle, o.anonymousIdleSeconds],
+      [trustedIdle, o.idleSeconds],
+    ] as const) {
       for (const state of [...queue.idleBefore(now - seconds * 1000)]) {
         state.socket.destroy();
         forget(state);

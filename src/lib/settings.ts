@@ -123,4 +123,9 @@ export const logLevelSetting = (fallback: (typeof LOG_LEVELS)[number]): Setting<
   help: "debug, info, warn or error (logs go to stderr)",
 });
 
-export const list = z.string().transform((text) => text.split(",").map((s) => s.trim()).filter(Boolean));
+export const list = z.string().transform((text) =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);

@@ -15,5 +15,4 @@ export function traceIdOf(headers: Headers): string {
 }
 
 /** A `traceparent` for a new span of `traceId`, when it is a W3C id. */
-export const traceparentFor = (traceId: string): string | null =>
-  /^[0-9a-f]{32}$/.test(traceId) ? `00-${traceId}-${hex(8)}-01` : null;
+export const traceparentFor = (traceId: string): string | null => (/^[0-9a-f]{32}$/.test(traceId) ? `00-${traceId}-${hex(8)}-01` : null);

@@ -20,7 +20,8 @@ ${settingsHelp(mcpSettings)}`;
 
 function checked(s: McpSettings, argv: string[]): McpSettings {
   const httpOnly = argv.find((a) => /^--(port|host)(=|$)/.test(a));
-  if (httpOnly && !s.http) throw new SettingsError(`${httpOnly.split("=")[0]} applies to --http only; add --http to serve MCP over HTTP, or leave it out for stdio`);
+  if (httpOnly && !s.http)
+    throw new SettingsError(`${httpOnly.split("=")[0]} applies to --http only; add --http to serve MCP over HTTP, or leave it out for stdio`);
   if (s.http && !isLoopback(s.host) && !s.mcpToken) {
     throw new SettingsError(`--host ${s.host} is reachable from other machines: set MESH_MCP_TOKEN so that only your clients can act as this agent`);
   }
@@ -41,9 +42,19 @@ export async function run(argv: string[]): Promise<void> {
 
   if (settings.http) {
     const { serveHttp } = await import("./http.ts");
-    const server = await serveHttp({ host: settings.host, port: settings.port, token: settings.mcpToken, extraHosts: settings.allowedHosts, maxSessions: settings.maxSessions, log, newServer });
+    const server = await serveHttp({
+      host: settings.host,
+      port: settings.port,
+      token: settings.mcpToken,
+      extraHosts: settings.allowedHosts,
+      maxSessions: settings.maxSessions,
+      log,
+      newServer,
+    });
     log.info("mcp server listening", { url: server.url.href, controller: settings.controllerUrl, auth: tokens.origin });
-    process.stderr.write(`\nAgent Mesh MCP server on ${server.url.href}\nIts tools call ${settings.controllerUrl} with ${tokens.origin}.\nStop with Ctrl-C.\n\n`);
+    process.stderr.write(
+      `\nAgent Mesh MCP server on ${server.url.href}\nIts tools call ${settings.controllerUrl} with ${tokens.origin}.\nStop with Ctrl-C.\n\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => void server.stop().then(resolve);
       process.once("SIGINT", stop);

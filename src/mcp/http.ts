@@ -106,7 +106,8 @@ export async function serveHttp(o: HttpOptions): Promise<HttpServer> {
       if (refusal) return refusal;
       connection.trusted = true;
       const id = req.headers.get("mcp-session-id");
-      if (id === null) return req.method === "POST" ? open(req) : rpcError(400, "Bad Request: send an initialize request first, then the mcp-session-id it gives.");
+      if (id === null)
+        return req.method === "POST" ? open(req) : rpcError(400, "Bad Request: send an initialize request first, then the mcp-session-id it gives.");
       const session = sessions.get(id);
       if (!session) return rpcError(404, "Session not found: it ended or never existed; initialize a new one.");
       session.lastSeen = Date.now();

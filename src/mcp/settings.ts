@@ -18,10 +18,19 @@ export const mcpSettings = {
     fallback: "100",
     help: "With --http: MCP sessions held at once; past it the longest-idle one (idle 1 min or more) is closed, else a new one is refused",
   },
-  allowedHosts: { env: "MESH_MCP_ALLOWED_HOSTS", schema: list.default([]), help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)" },
+  allowedHosts: {
+    env: "MESH_MCP_ALLOWED_HOSTS",
+    schema: list.default([]),
+    help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)",
+  },
   ...clientSettings,
   // Hosts show a stdio server's stderr to their users: only what needs attention, unless asked.
-  logLevel: { ...logLevelSetting("warn"), schema: logLevel.optional(), fallback: undefined, help: "debug, info, warn or error (logs go to stderr); default warn over stdio, info with --http" },
+  logLevel: {
+    ...logLevelSetting("warn"),
+    schema: logLevel.optional(),
+    fallback: undefined,
+    help: "debug, info, warn or error (logs go to stderr); default warn over stdio, info with --http",
+  },
 } satisfies SettingsSpec;
 
 export type McpSettings = SettingsOf<typeof mcpSettings>;

@@ -102,7 +102,11 @@ export class LineTransport implements Transport {
     const parsed = JSONRPCMessageSchema.safeParse(value);
     if (parsed.success) return this.onmessage?.(parsed.data);
     const id = (value as { id?: unknown } | null)?.id;
-    this.#reply(ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 request, notification or response.", typeof id === "string" || typeof id === "number" ? id : null);
+    this.#reply(
+      ErrorCode.InvalidRequest,
+      "Invalid Request: not a JSON-RPC 2.0 request, notification or response.",
+      typeof id === "string" || typeof id === "number" ? id : null,
+    );
   }
 
   #reply(code: number, message: string, id: string | number | null) {

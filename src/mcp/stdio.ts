@@ -6,7 +6,8 @@ import { LineTransport } from "./stdio-transport.ts";
 export async function serveStdio(server: McpServer, log: Logger): Promise<void> {
   // stdout carries protocol frames only: anything a library prints goes to stderr instead.
   console.log = console.info = console.debug = console.error;
-  if (process.stdin.isTTY) process.stderr.write("agent-mesh mcp speaks MCP on stdin/stdout for an agent host such as Goose to start; see agent-mesh mcp --help.\n");
+  if (process.stdin.isTTY)
+    process.stderr.write("agent-mesh mcp speaks MCP on stdin/stdout for an agent host such as Goose to start; see agent-mesh mcp --help.\n");
   const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
   server.server.onerror = (error) => log.warn("mcp transport error", { error: error.message });
   await server.connect(new LineTransport(process.stdin, process.stdout));

@@ -68,7 +68,8 @@ function buildDecisionForm(a: Approval): HTMLFormElement {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const button = e.submitter;
-    if (button instanceof HTMLButtonElement && (button.value === "approved" || button.value === "rejected")) void decide(a.approval_id, button.value, form, button);
+    if (button instanceof HTMLButtonElement && (button.value === "approved" || button.value === "rejected"))
+      void decide(a.approval_id, button.value, form, button);
   });
   return form;
 }
@@ -79,7 +80,15 @@ function outcomeBox(a: Approval): HTMLElement {
   return h(
     "div",
     { class: "outcome", id: "outcome", "data-status": a.status, tabindex: -1 },
-    h("p", {}, byMe ? `You ${a.status} this` : `${capital(a.status)} by `, !byMe && who(a.decided_by ?? "?"), a.decided_at && ", ", a.decided_at && timeEl(a.decided_at, true), "."),
+    h(
+      "p",
+      {},
+      byMe ? `You ${a.status} this` : `${capital(a.status)} by `,
+      !byMe && who(a.decided_by ?? "?"),
+      a.decided_at && ", ",
+      a.decided_at && timeEl(a.decided_at, true),
+      ".",
+    ),
     next
       ? h("p", {}, "Next waiting: ", h("a", { href: approvalHref(next.approval_id), "data-nav": true, dir: "auto" }, clip(next.reason, 120)))
       : byMe && h("p", {}, "Nothing else is waiting for you."),
@@ -108,7 +117,11 @@ async function decide(approvalId: string, decision: Decision, form: HTMLFormElem
     const err = asApiError(e);
     reachable = err.status !== 0;
     if (reachable) attempt = null;
-    if (!reachable) say(`${err.message} Your decision may not be recorded; press ${decision === "approved" ? "Approve" : "Reject"} again to retry — it counts once.`, "error");
+    if (!reachable)
+      say(
+        `${err.message} Your decision may not be recorded; press ${decision === "approved" ? "Approve" : "Reject"} again to retry — it counts once.`,
+        "error",
+      );
     else if (err.status === 409) say(`Already decided: ${err.message} Showing it as it stands now.`, "error", err.traceId);
     else sayError(err);
   }

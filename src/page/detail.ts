@@ -63,7 +63,11 @@ export async function loadDetail(moveFocus: boolean) {
     const err = asApiError(e);
     const slots = skeleton(key);
     const title = err.status === 404 ? "Not found" : err.status === 403 ? "Not yours to see" : "Could not load this";
-    fill(slots.head, h("h1", { id: "detail-title", tabindex: -1 }, title), h("p", { class: "error" }, err.message, err.traceId && h("code", {}, ` Trace id: ${err.traceId}`)));
+    fill(
+      slots.head,
+      h("h1", { id: "detail-title", tabindex: -1 }, title),
+      h("p", { class: "error" }, err.message, err.traceId && h("code", {}, ` Trace id: ${err.traceId}`)),
+    );
     for (const slot of [slots.decide, slots.task, slots.history]) fill(slot);
   }
   if (moveFocus && seq === detailSeq) byId("detail-title")?.focus();
@@ -151,7 +155,9 @@ function jsonBlock(label: string, value: Record<string, unknown>): HTMLElement {
     "div",
     { class: "json" },
     h("h3", {}, label),
-    empty ? h("p", { class: "hint" }, "(none)") : h("pre", { tabindex: 0, "aria-label": label, "data-json": label.toLowerCase() }, JSON.stringify(value, null, 2)),
+    empty
+      ? h("p", { class: "hint" }, "(none)")
+      : h("pre", { tabindex: 0, "aria-label": label, "data-json": label.toLowerCase() }, JSON.stringify(value, null, 2)),
   );
 }
 
@@ -182,5 +188,8 @@ function historyList(entries: HistoryEntry[], approvalId?: string): Child[] {
       timeEl(e.at, true),
     );
   });
-  return [h("h2", { id: "h-history" }, "History"), items.length ? h("ol", { class: "history" }, ...items) : h("p", { class: "hint" }, "Nothing has happened yet.")];
+  return [
+    h("h2", { id: "h-history" }, "History"),
+    items.length ? h("ol", { class: "history" }, ...items) : h("p", { class: "hint" }, "Nothing has happened yet."),
+  ];
 }

@@ -98,7 +98,11 @@ function replaceKeepingFocus(ul: HTMLElement, rows: HTMLLIElement[]) {
   const active = document.activeElement;
   const key = active && ul.contains(active) ? active.closest<HTMLElement>("[data-key]")?.dataset.key : undefined;
   ul.replaceChildren(...rows);
-  if (key !== undefined) rows.find((r) => r.dataset.key === key)?.querySelector("a")?.focus();
+  if (key !== undefined)
+    rows
+      .find((r) => r.dataset.key === key)
+      ?.querySelector("a")
+      ?.focus();
 }
 
 export const approvalHref = (id: string) => `/?approval=${enc(id)}`;
@@ -187,7 +191,9 @@ export const lists: Record<ListKey, { refresh(): Promise<void> }> = {
     id: (t) => t.task_id,
     row: (t) => taskRow(t, false),
     empty: () =>
-      me.roles.length ? `No tasks for your ${rolesPhrase(me.roles)} yet. They appear here as they are sent.` : "You hold no roles, so no tasks are sent to you.",
+      me.roles.length
+        ? `No tasks for your ${rolesPhrase(me.roles)} yet. They appear here as they are sent.`
+        : "You hold no roles, so no tasks are sent to you.",
   }),
 };
 

@@ -22,7 +22,9 @@ export const claude: SetupClient = {
       : [
           "Claude Code asks once before it starts a project's servers; /mcp shows them.",
           ...(server.env.MESH_JWT_TOKEN !== undefined && !server.env.MESH_JWT_TOKEN.startsWith("${")
-            ? ["A project's .mcp.json is usually committed: to keep the token out of it, pass --token '${MESH_JWT_TOKEN}' and Claude Code fills it in from its environment."]
+            ? [
+                "A project's .mcp.json is usually committed: to keep the token out of it, pass --token '${MESH_JWT_TOKEN}' and Claude Code fills it in from its environment.",
+              ]
             : []),
         ],
 };

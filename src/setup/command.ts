@@ -63,7 +63,8 @@ export async function run(argv: string[]) {
     }
     notes.push(...toFillIn(after.merged, entry.whileIncomplete?.note, path));
   }
-  if (!isAbsolute(server.command)) notes.push(`"agent-mesh" is not on your PATH yet: install the binary (npm run build makes dist/agent-mesh) so ${client.title} can start it.`);
+  if (!isAbsolute(server.command))
+    notes.push(`"agent-mesh" is not on your PATH yet: install the binary (npm run build makes dist/agent-mesh) so ${client.title} can start it.`);
   notes.push(...client.advice(server, path));
   process.stderr.write(`${notes.join("\n")}\n`);
 }

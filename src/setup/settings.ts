@@ -3,10 +3,20 @@ import { z } from "zod";
 import { httpUrl, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const setupSettings = {
-  write: { flag: "write", schema: z.boolean().default(false), boolean: true, help: "Merge the entry into the client's config file (keeping a .bak copy) instead of printing it" },
+  write: {
+    flag: "write",
+    schema: z.boolean().default(false),
+    boolean: true,
+    help: "Merge the entry into the client's config file (keeping a .bak copy) instead of printing it",
+  },
   config: { flag: "config", schema: z.string().min(1).optional(), help: "The config file to change (default: the client's own, listed above)" },
   controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl.optional(), help: "The controller the MCP server calls" },
-  token: { flag: "token", env: "MESH_JWT_TOKEN", schema: z.string().min(1, "must not be empty").optional(), help: "The token the MCP server shows the controller" },
+  token: {
+    flag: "token",
+    env: "MESH_JWT_TOKEN",
+    schema: z.string().min(1, "must not be empty").optional(),
+    help: "The token the MCP server shows the controller",
+  },
   name: {
     flag: "name",
     // Goose keys an extension by its name lower-cased without spaces; this keeps name and key the same.

@@ -86,7 +86,9 @@ export const askPersonToDecide = defineTool({
   output: {
     outcome: z
       .enum(["decided", "declined", "cancelled", "already_decided", "nothing_pending"])
-      .describe("`decided`: their decision is recorded; `declined` or `cancelled`: they did not decide and nothing was recorded; `already_decided` or `nothing_pending`: nobody was asked."),
+      .describe(
+        "`decided`: their decision is recorded; `declined` or `cancelled`: they did not decide and nothing was recorded; `already_decided` or `nothing_pending`: nobody was asked.",
+      ),
     approval: Approval.nullable().describe("The approval as it now stands; null when nothing was pending."),
   },
   annotations: ASKS_THEN_SETTLES,
@@ -96,15 +98,21 @@ export const askPersonToDecide = defineTool({
     const found = await approvalToAsk(approval_id, me.value, ctx);
     if (!found.ok) return found;
     const approval = found.value;
-    if (approval === null) return succeed({ outcome: "nothing_pending", approval }, "No approval is waiting for your roles. Wait for one with list_approvals(wait_seconds=60).");
+    if (approval === null)
+      return succeed({ outcome: "nothing_pending", approval }, "No approval is waiting for your roles. Wait for one with list_approvals(wait_seconds=60).");
     const id = approval.approval_id;
-    if (approval.status !== "pending") return succeed({ outcome: "already_decided", approval }, `Nobody was asked: approval ${id} is already decided.\n${approvalLine(approval)}`);
+    if (approval.status !== "pending")
+      return succeed({ outcome: "already_decided", approval }, `Nobody was asked: approval ${id} is already decided.\n${approvalLine(approval)}`);
 
     const task = await ctx.client.call("getTask", { params: { id: approval.task_id } }, ctx.call);
     if (!task.ok) return task;
     const page = approvalPage(ctx.client.baseUrl, id);
     const cannot = whyNot(approval, task.value, me.value);
-    if (cannot) return refuse(`${cannot}. Nobody was asked.`, `Have a holder of role ${approval.approver_role} decide, on the approvals page ${page} or through their own agent.`);
+    if (cannot)
+      return refuse(
+        `${cannot}. Nobody was asked.`,
+        `Have a holder of role ${approval.approver_role} decide, on the approvals page ${page} or through their own agent.`,
+      );
     const stillPending = `Nothing was recorded; approval ${id} stays pending.`;
     const answer = await ctx.askPerson(question(approval, task.value, page), form(approval.requested_by));
     switch (answer.action) {

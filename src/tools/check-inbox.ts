@@ -13,7 +13,9 @@ export const checkInbox = defineTool({
     "With wait_seconds, waits for new ones when there are none. Take one with claim_task(task_id).",
   input: {
     role: Role.optional().describe("Only this role's tasks; default: every role your token grants."),
-    status: TaskStatus.default("pending").describe("Which tasks: `pending` (default) to find work, `claimed` to see what is being worked on, or a finished state."),
+    status: TaskStatus.default("pending").describe(
+      "Which tasks: `pending` (default) to find work, `claimed` to see what is being worked on, or a finished state.",
+    ),
     task_type: TaskSpec.shape.task_type.optional().describe("Only tasks of this type, e.g. `code_review` or `notification`."),
     wait_seconds: waitSeconds("for a matching task when there is none yet"),
     limit: z.number().int().min(1).max(LIMITS.pageSize).default(20).describe("At most this many tasks."),
@@ -33,7 +35,9 @@ export const checkInbox = defineTool({
     const whose = role ? `role ${role}` : "your roles";
     const text = tasks.length
       ? `${more ? `The oldest ${tasks.length}` : tasks.length} ${status} task(s) for ${whose}:\n${taskList(tasks)}` +
-        (more ? `\nMore are waiting: call check_inbox with a larger limit (up to ${LIMITS.pageSize})${status === "pending" ? ", or again once these are claimed" : ""}.` : "")
+        (more
+          ? `\nMore are waiting: call check_inbox with a larger limit (up to ${LIMITS.pageSize})${status === "pending" ? ", or again once these are claimed" : ""}.`
+          : "")
       : `No ${status} tasks for ${whose}${wait_seconds ? ` after waiting ${wait_seconds} s` : ""}.`;
     return succeed({ tasks, more }, text);
   },

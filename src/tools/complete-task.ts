@@ -9,7 +9,10 @@ export const completeTask = defineTool({
   description: "Finish a task you claimed and hand its result back to whoever sent it.",
   input: {
     task_id: Id.describe("The task's id, as check_inbox gave it."),
-    result: CompleteTaskRequest.shape.result.unwrap().default({}).describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
+    result: CompleteTaskRequest.shape.result
+      .unwrap()
+      .default({})
+      .describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
   },
   output: { task: Task },
   annotations: SETTLES,

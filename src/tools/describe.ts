@@ -32,7 +32,9 @@ export function taskStatus(t: TaskDetail): string {
     `Task ${t.task_id} (${t.task_type}) is ${t.status}; version ${t.version}, updated ${t.updated_at}.`,
     taskLine(t),
     taskBody(t),
-    t.approvals.length ? `Approvals${t.older_approvals ? ` (the ${t.approvals.length} newest; there are older ones)` : ""}:\n${t.approvals.map(approvalLine).join("\n")}` : "No approvals asked for.",
+    t.approvals.length
+      ? `Approvals${t.older_approvals ? ` (the ${t.approvals.length} newest; there are older ones)` : ""}:\n${t.approvals.map(approvalLine).join("\n")}`
+      : "No approvals asked for.",
   ]
     .filter(Boolean)
     .join("\n");

@@ -14,7 +14,12 @@ export const fetchStatus = defineTool({
   input: {
     task_id: Id.describe("The task's id, as send_task or check_inbox gave it."),
     wait_seconds: waitSeconds("for the task to change"),
-    after_version: z.number().int().min(0).optional().describe("With wait_seconds: wait until the task's version is above this (the version you last saw); default: its current version."),
+    after_version: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("With wait_seconds: wait until the task's version is above this (the version you last saw); default: its current version."),
   },
   output: { task: TaskDetail },
   annotations: READS,

@@ -21,11 +21,15 @@ export const listApprovals = defineTool({
   annotations: READS,
   async run({ role, status, task_id, wait_seconds }, ctx) {
     const stop = ctx.waiting(wait_seconds, "waiting for approvals");
-    const r = await ctx.client.call("listApprovals", { query: { for: "me", approver_role: role, status, task_id, wait: wait_seconds || undefined } }, ctx.call).finally(stop);
+    const r = await ctx.client
+      .call("listApprovals", { query: { for: "me", approver_role: role, status, task_id, wait: wait_seconds || undefined } }, ctx.call)
+      .finally(stop);
     if (!r.ok) return r;
     const approvals = r.value.items;
     const whose = role ? `role ${role}` : "your roles";
-    const text = approvals.length ? `${approvals.length} ${status} approval(s) for ${whose}:\n${approvals.map(approvalLine).join("\n")}` : `No ${status} approvals for ${whose}.`;
+    const text = approvals.length
+      ? `${approvals.length} ${status} approval(s) for ${whose}:\n${approvals.map(approvalLine).join("\n")}`
+      : `No ${status} approvals for ${whose}.`;
     return succeed({ approvals }, text);
   },
 });

@@ -8,8 +8,7 @@ export const notify = defineTool({
   name: "notify",
   title: "Notify a role",
   description:
-    "Tell whoever holds a role something they should know, without asking them to do work. " +
-    "It arrives in their inbox as a task of type `notification`.",
+    "Tell whoever holds a role something they should know, without asking them to do work. " + "It arrives in their inbox as a task of type `notification`.",
   input: {
     target: Role.describe("The role to tell, e.g. `oncall`."),
     message: z.string().min(1, "must not be empty").max(LIMITS.textLength).describe("What they should know, in full sentences."),
@@ -19,7 +18,11 @@ export const notify = defineTool({
   output: RouteTaskResponse.extend({ target: Role, priority: Priority }).shape,
   annotations: CREATES,
   async run({ target, message, priority, idempotency_key }, ctx) {
-    const r = await ctx.client.call("routeTask", { body: { target, task: { task_type: "notification", description: message, data: { priority } }, priority } }, { ...ctx.call, idempotencyKey: idempotency_key });
+    const r = await ctx.client.call(
+      "routeTask",
+      { body: { target, task: { task_type: "notification", description: message, data: { priority } }, priority } },
+      { ...ctx.call, idempotencyKey: idempotency_key },
+    );
     if (!r.ok) return r;
     return succeed({ ...r.value, target, priority }, `Notified role ${target} (${priority} priority) as task ${r.value.task_id}.`);
   },

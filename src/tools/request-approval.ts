@@ -54,13 +54,21 @@ export const requestApproval = defineTool({
     if (!r.ok) return r;
     const id = r.value.approval_id;
     const asked = `Asked role ${args.approver_role} to approve task ${args.task_id} (approval ${id}; a person decides it at ${approvalPage(ctx.client.baseUrl, id)}).`;
-    const pending = { approval_id: id, status: r.value.status, task_id: args.task_id, approver_role: args.approver_role, decided_by: null, comments: args.comments };
+    const pending = {
+      approval_id: id,
+      status: r.value.status,
+      task_id: args.task_id,
+      approver_role: args.approver_role,
+      decided_by: null,
+      comments: args.comments,
+    };
     if (wait_seconds === 0) return succeed(pending, `${asked} It is pending.\n${keepWaiting(args.task_id)}`);
 
     const stop = ctx.waiting(wait_seconds, `waiting for role ${args.approver_role} to decide approval ${id}`);
     const waited = await waitForDecision(id, wait_seconds, ctx).finally(stop);
     // The approval stands even if waiting failed: say so, or the caller may ask again.
-    if (!waited.ok) return succeed(pending, `${asked} It is pending, but waiting for the decision failed:\n${explainFailure(waited.failure, ctx.client.tokens.origin)}`);
+    if (!waited.ok)
+      return succeed(pending, `${asked} It is pending, but waiting for the decision failed:\n${explainFailure(waited.failure, ctx.client.tokens.origin)}`);
     const a = waited.value;
     if (a.status === "pending") return succeed(Asked.parse(a), `${asked} Still pending after ${wait_seconds} s.\n${keepWaiting(args.task_id)}`);
     return succeed(Asked.parse(a), `${asked}\n${a.decided_by} ${a.status} it${a.comments ? `, commenting: ${a.comments}` : ", without comments"}.`);

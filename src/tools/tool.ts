@@ -91,7 +91,11 @@ const MAX_ARGUMENT_DEPTH = LIMITS.jsonDepth - 1;
 function tooDeep(args: unknown): ToolFailure | undefined {
   for (const [name, value] of Object.entries(args ?? {})) {
     if (nesting(value, MAX_ARGUMENT_DEPTH) > MAX_ARGUMENT_DEPTH) {
-      return refuse(`nested more than ${MAX_ARGUMENT_DEPTH} levels deep.`, `Flatten it: no task needs deeper data; put large structures somewhere shared and pass a link.`, name);
+      return refuse(
+        `nested more than ${MAX_ARGUMENT_DEPTH} levels deep.`,
+        `Flatten it: no task needs deeper data; put large structures somewhere shared and pass a link.`,
+        name,
+      );
     }
   }
   return undefined;
@@ -156,7 +160,12 @@ function progressFor(extra: Extra): ((message: string, total?: number) => void) 
     const progress = Math.round((Date.now() - started) / 100) / 10;
     if (progress <= last) return;
     last = progress;
-    extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: total === undefined ? progress : Math.min(total, progress), total, message } }).catch(() => {});
+    extra
+      .sendNotification({
+        method: "notifications/progress",
+        params: { progressToken, progress: total === undefined ? progress : Math.min(total, progress), total, message },
+      })
+      .catch(() => {});
   };
 }
 

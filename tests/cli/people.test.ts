@@ -13,7 +13,15 @@ beforeAll(async () => {
   c = await startTestController();
   alice = await c.token("alice", ["dev"]);
   mia = await c.token("mia", ["manager"]);
-  taskId = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "deploy", description: "ship it", data: { env: "prod" } } }, { "idempotency-key": "p1" })).body.task_id;
+  taskId = (
+    await c.api(
+      alice,
+      "POST",
+      "/tasks/route",
+      { target: "worker", task: { task_type: "deploy", description: "ship it", data: { env: "prod" } } },
+      { "idempotency-key": "p1" },
+    )
+  ).body.task_id;
   approvalId = (await c.api(alice, "POST", "/approvals", { task_id: taskId, approver_role: "manager", reason: "touches prod" })).body.approval_id;
 });
 afterAll(() => c.stop());
@@ -72,7 +80,9 @@ test("a refusal says what happened and what to do, and exits 1", async () => {
 });
 
 test("no controller: says so and how to start one", async () => {
-  const proc = Bun.spawnSync([BINARY, "tasks", "list"], { env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: "http://127.0.0.1:9", MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice } });
+  const proc = Bun.spawnSync([BINARY, "tasks", "list"], {
+    env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: "http://127.0.0.1:9", MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice },
+  });
   expect(proc.exitCode).toBe(1);
   expect(proc.stderr.toString()).toContain("Could not reach the controller at http://127.0.0.1:9");
   expect(proc.stderr.toString()).toContain("agent-mesh controller");
@@ -80,7 +90,10 @@ test("no controller: says so and how to start one", async () => {
 
 test("a CONTROLLER_URL with a path says to use the base URL", async () => {
   // Not spawnSync: the controller answering it lives in this process.
-  const proc = Bun.spawn([BINARY, "tasks", "list"], { env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: `${c.url}api`, MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice }, stderr: "pipe" });
+  const proc = Bun.spawn([BINARY, "tasks", "list"], {
+    env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: `${c.url}api`, MESH_RETRY_COUNT: "0", MESH_JWT_TOKEN: alice },
+    stderr: "pipe",
+  });
   expect(await proc.exited).toBe(1);
   expect(await new Response(proc.stderr).text()).toContain("Set CONTROLLER_URL to the controller's base URL");
 });
@@ -92,7 +105,13 @@ test("a token given with its Bearer prefix is refused before any request, saying
 });
 
 test("usage errors exit 2 with one line", async () => {
-  for (const args of [["tasks", "show"], ["tasks", "frob"], ["approvals", "approve"], ["tasks", "list", "--status", "done"], ["mcp", "--port", "9999"]]) {
+  for (const args of [
+    ["tasks", "show"],
+    ["tasks", "frob"],
+    ["approvals", "approve"],
+    ["tasks", "list", "--status", "done"],
+    ["mcp", "--port", "9999"],
+  ]) {
     const r = await mesh(alice, ...args);
     expect(r.code, args.join(" ")).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);

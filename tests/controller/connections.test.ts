@@ -8,8 +8,7 @@ describe("a request without a usable Host header", () => {
   beforeAll(async () => (c = await startTestController()));
   afterAll(() => c.stop());
 
-  const send = (path: string, hostLine: string, version = "1.1") =>
-    rawRequest(c.url, `GET ${path} HTTP/${version}\r\n${hostLine}Connection: close\r\n\r\n`);
+  const send = (path: string, hostLine: string, version = "1.1") => rawRequest(c.url, `GET ${path} HTTP/${version}\r\n${hostLine}Connection: close\r\n\r\n`);
 
   test("health checks answer: an HTTP/1.0 checker sends no Host", async () => {
     for (const path of ["/healthz", "/readyz"]) {
@@ -26,7 +25,11 @@ describe("a request without a usable Host header", () => {
       expect(res.status).toBe(400);
       expect(JSON.parse(res.body).detail).toContain("Host header");
     }
-    const lines = c.logs().trim().split("\n").map((line) => JSON.parse(line));
+    const lines = c
+      .logs()
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(lines.filter((l) => l.level === "error")).toEqual([]);
     expect(lines.filter((l) => l.msg === "request" && l.path === "/tasks" && l.status === 400).length).toBe(4);
   });
@@ -35,18 +38,21 @@ describe("a request without a usable Host header", () => {
 describe("a connection budget (MESH_MAX_CONNECTIONS)", () => {
   const BUDGET = 8;
   const anonymous = (url: string) => holdConnection(url, `GET /tasks HTTP/1.1\r\nHost: ${new URL(url).host}\r\n\r\n`);
-  const signedIn = (url: string, token: string) => holdConnection(url, `GET /tasks?limit=1 HTTP/1.1\r\nHost: ${new URL(url).host}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  const signedIn = (url: string, token: string) =>
+    holdConnection(url, `GET /tasks?limit=1 HTTP/1.1\r\nHost: ${new URL(url).host}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
   const held: HeldConnection[] = [];
   afterAll(() => held.forEach((h) => h.close()));
 
   test("past the budget, idle connections make way: /healthz and a caller with a token still get in", async () => {
     const c = await startTestController({ MESH_MAX_CONNECTIONS: String(BUDGET), MESH_ANONYMOUS_IDLE: "5m" });
     try {
-      const crowd = await Promise.all(Array.from({ length: BUDGET + 4 }, async (_, i) => {
-        const h = i % 2 ? await anonymous(c.url) : await holdConnection(c.url);
-        await h.answered;
-        return h;
-      }));
+      const crowd = await Promise.all(
+        Array.from({ length: BUDGET + 4 }, async (_, i) => {
+          const h = i % 2 ? await anonymous(c.url) : await holdConnection(c.url);
+          await h.answered;
+          return h;
+        }),
+      );
       held.push(...crowd);
       expect((await fetch(new URL("/healthz", c.url))).status).toBe(200);
       expect((await c.api(await c.token("alice", ["dev"]), "GET", "/tasks")).status).toBe(200);
@@ -80,7 +86,9 @@ describe("a connection budget (MESH_MAX_CONNECTIONS)", () => {
     const c = await startTestController({ MESH_MAX_CONNECTIONS: String(BUDGET) });
     try {
       const token = await c.token("alice", ["dev"]);
-      const polls = Array.from({ length: BUDGET }, () => holdConnection(c.url, `GET /tasks?for=me&wait=20 HTTP/1.1\r\nHost: ${new URL(c.url).host}\r\nAuthorization: Bearer ${token}\r\n\r\n`));
+      const polls = Array.from({ length: BUDGET }, () =>
+        holdConnection(c.url, `GET /tasks?for=me&wait=20 HTTP/1.1\r\nHost: ${new URL(c.url).host}\r\nAuthorization: Bearer ${token}\r\n\r\n`),
+      );
       held.push(...(await Promise.all(polls)));
       await Bun.sleep(200); // the long-polls reach the controller
       const refused = await rawRequest(c.url, "GET /healthz HTTP/1.0\r\n\r\n");

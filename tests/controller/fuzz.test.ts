@@ -23,7 +23,10 @@ afterAll(() => c.stop());
 
 const auditCount = async () => (await c.api(admin, "GET", "/audit?limit=200")).body.items.length as number;
 
-const hostileKey = fc.oneof(fc.constantFrom("__proto__", "constructor", "prototype", "target", "task", "task_type", "data", "priority", "source", ""), fc.string());
+const hostileKey = fc.oneof(
+  fc.constantFrom("__proto__", "constructor", "prototype", "target", "task", "task_type", "data", "priority", "source", ""),
+  fc.string(),
+);
 const hostileValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: "small" },
@@ -82,25 +85,38 @@ test("hostile query strings on every GET: a 4xx problem or an answer", async () 
     fc.string({ maxLength: 30 }),
   );
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom("/tasks", `/tasks/${taskId}`, "/approvals", "/audit", "/approvals/x"), fc.array(fc.tuple(param, value), { maxLength: 4 }), async (path, pairs) => {
-      const query = new URLSearchParams(pairs.filter(([k]) => k !== "wait")).toString();
-      const res = await c.api(admin, "GET", `${path}?${query}`);
-      checkProblem(res.status, res.body, `${path}?${query}`);
-    }),
+    fc.asyncProperty(
+      fc.constantFrom("/tasks", `/tasks/${taskId}`, "/approvals", "/audit", "/approvals/x"),
+      fc.array(fc.tuple(param, value), { maxLength: 4 }),
+      async (path, pairs) => {
+        const query = new URLSearchParams(pairs.filter(([k]) => k !== "wait")).toString();
+        const res = await c.api(admin, "GET", `${path}?${query}`);
+        checkProblem(res.status, res.body, `${path}?${query}`);
+      },
+    ),
     { numRuns: RUNS },
   );
 });
 
 test("hostile headers: a 4xx problem or an answer", async () => {
   const header = fc.constantFrom("authorization", "idempotency-key", "traceparent", "x-trace-id", "last-event-id", "content-type", "content-length");
-  const value = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom("Bearer ", "Bearer a.b.c", "-1", "99999999999", `00-${"0".repeat(32)}-${"0".repeat(16)}-01`));
+  const value = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.constantFrom("Bearer ", "Bearer a.b.c", "-1", "99999999999", `00-${"0".repeat(32)}-${"0".repeat(16)}-01`),
+  );
   await fc.assert(
     fc.asyncProperty(fc.constantFrom("/tasks", "/tasks/route"), header, value, async (path, name, v) => {
       const printable = v.replace(/[^\x20-\x7e]/g, "");
       if (name === "content-length") return; // a lying length is the HTTP server's business, not ours
       const headers = { [name]: printable };
       const token = name === "authorization" ? null : alice;
-      const res = await c.api(token, path === "/tasks" ? "GET" : "POST", path, path === "/tasks" ? undefined : { target: "worker", task: { task_type: "t" } }, headers);
+      const res = await c.api(
+        token,
+        path === "/tasks" ? "GET" : "POST",
+        path,
+        path === "/tasks" ? undefined : { target: "worker", task: { task_type: "t" } },
+        headers,
+      );
       checkProblem(res.status, res.body, `${name}: ${printable}`);
     }),
     { numRuns: RUNS },

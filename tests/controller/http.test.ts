@@ -74,7 +74,10 @@ describe("bad bodies: a 4xx problem, nothing stored", () => {
   });
 
   test("U+0000 in a key or a value → 422 on every engine (PostgreSQL cannot store it)", async () => {
-    for (const body of ['{"target":"worker","task":{"task_type":"x","description":"a\\u0000b"}}', '{"target":"worker","task":{"task_type":"x","data":{"k\\u0000":1}}}']) {
+    for (const body of [
+      '{"target":"worker","task":{"task_type":"x","description":"a\\u0000b"}}',
+      '{"target":"worker","task":{"task_type":"x","data":{"k\\u0000":1}}}',
+    ]) {
       const res = await route(body, `nul-${body.length}`);
       expect(res.status).toBe(422);
       expect(res.body.detail).toContain("U+0000");
@@ -157,7 +160,10 @@ describe("operations", () => {
 
   test("every request is logged as one JSON line with its trace id", async () => {
     const res = await c.api(alice, "GET", "/tasks", undefined, { "x-trace-id": "log-me-1" });
-    const line = c.logs().split("\n").find((l) => l.includes('"trace_id":"log-me-1"'));
+    const line = c
+      .logs()
+      .split("\n")
+      .find((l) => l.includes('"trace_id":"log-me-1"'));
     expect(res.status).toBe(200);
     expect(JSON.parse(line!)).toMatchObject({ level: "info", msg: "request", method: "GET", path: "/tasks", status: 200, sub: "alice" });
   });
@@ -169,8 +175,21 @@ describe("/openapi.json", () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
     expect(Object.keys(res.body.paths).sort()).toEqual([
-      "/approvals", "/approvals/{id}", "/approvals/{id}/decision", "/audit", "/events", "/me",
-      "/tasks", "/tasks/route", "/tasks/{id}", "/tasks/{id}/approvals", "/tasks/{id}/cancel", "/tasks/{id}/claim", "/tasks/{id}/complete", "/tasks/{id}/fail", "/tasks/{id}/history",
+      "/approvals",
+      "/approvals/{id}",
+      "/approvals/{id}/decision",
+      "/audit",
+      "/events",
+      "/me",
+      "/tasks",
+      "/tasks/route",
+      "/tasks/{id}",
+      "/tasks/{id}/approvals",
+      "/tasks/{id}/cancel",
+      "/tasks/{id}/claim",
+      "/tasks/{id}/complete",
+      "/tasks/{id}/fail",
+      "/tasks/{id}/history",
     ]);
     const route = res.body.paths["/tasks/route"].post;
     expect(route.requestBody.content["application/json"].schema.required).toEqual(["target", "task"]);

@@ -16,8 +16,7 @@ afterAll(() => c.stop());
 
 const body = { target: "worker", task: { task_type: "review", data: { a: 1, b: [1, 2] } } };
 const route = (token: string, key: string, b: unknown = body) => c.api(token, "POST", "/tasks/route", b, { "idempotency-key": key });
-const tasksCreatedBy = async (sub: string) =>
-  (await c.api(admin, "GET", `/audit?actor=${sub}&action=task.created&limit=200`)).body.items.length as number;
+const tasksCreatedBy = async (sub: string) => (await c.api(admin, "GET", `/audit?actor=${sub}&action=task.created&limit=200`)).body.items.length as number;
 
 test("same key, same body: the first answer again and no second task", async () => {
   const first = await route(alice, "same-1");
@@ -129,7 +128,9 @@ for (const engine of engines) {
         const worker = await k.token("wes", ["worker"]);
         // Random text, so no engine can compress the copies away.
         const big = Buffer.from(crypto.getRandomValues(new Uint8Array(192 * 1024))).toString("base64");
-        const { task_id } = (await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "big", data: { big } } }, { "idempotency-key": "big" })).body;
+        const { task_id } = (
+          await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "big", data: { big } } }, { "idempotency-key": "big" })
+        ).body;
         await k.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": "claim-0" });
         const before = await storedBytes();
         for (let i = 1; i <= 10; i++) {
@@ -148,7 +149,9 @@ for (const engine of engines) {
       try {
         const sender = await k.token("sam", []);
         const worker = await k.token("wes", ["worker"]);
-        const { task_id } = (await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "t", data: { n: 1 } } }, { "idempotency-key": "t" })).body;
+        const { task_id } = (
+          await k.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "t", data: { n: 1 } } }, { "idempotency-key": "t" })
+        ).body;
         const claim = (key: string) => k.api(worker, "POST", `/tasks/${task_id}/claim`, {}, { "idempotency-key": key });
         const claimed = await claim("first");
         const reclaimed = await claim("again");
@@ -161,7 +164,9 @@ for (const engine of engines) {
         expect(completed.body).toMatchObject({ status: "completed", result: { ok: true }, version: 4 });
         expect((await claim("first")).body).toEqual(claimed.body);
         expect((await claim("again")).body).toEqual(claimed.body);
-        expect((await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" })).body).toEqual(completed.body);
+        expect((await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" })).body).toEqual(
+          completed.body,
+        );
       } finally {
         await stop();
       }

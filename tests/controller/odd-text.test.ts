@@ -66,7 +66,10 @@ for (const engine of CONTROLLER_ENGINES) {
         expect({ path, status: res.status, field: res.body.errors?.[0]?.field }).toEqual({ path, status: 422, field: "id" });
       }
       expect((await c.api(alice, "POST", "/tasks/%00/claim", {})).status).toBe(422);
-      for (const [query, field] of [["source=a%00", "source"], ["decided_by=%00", "decided_by"]] as const) {
+      for (const [query, field] of [
+        ["source=a%00", "source"],
+        ["decided_by=%00", "decided_by"],
+      ] as const) {
         const res = await c.api(alice, "GET", `/${field === "source" ? "tasks" : "approvals"}?${query}`);
         expect({ query, status: res.status, field: res.body.errors?.[0]?.field }).toEqual({ query, status: 422, field });
       }

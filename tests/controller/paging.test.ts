@@ -17,7 +17,12 @@ for (const engine of CONTROLLER_ENGINES) {
 
     beforeAll(async () => {
       c = await engine.start();
-      [alice, wendy, lead, admin] = await Promise.all([c.token("alice", []), c.token("wendy", ["pager", "inbox"]), c.token("lena", ["lead"]), c.token("root", ["admin"])]);
+      [alice, wendy, lead, admin] = await Promise.all([
+        c.token("alice", []),
+        c.token("wendy", ["pager", "inbox"]),
+        c.token("lena", ["lead"]),
+        c.token("root", ["admin"]),
+      ]);
     });
     afterAll(() => c?.stop());
 

@@ -23,7 +23,8 @@ for (const engine of CONTROLLER_ENGINES) {
     afterAll(() => c?.stop());
 
     const newTask = async () =>
-      (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" } }, { "idempotency-key": crypto.randomUUID() })).body.task_id as string;
+      (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" } }, { "idempotency-key": crypto.randomUUID() })).body
+        .task_id as string;
     const ask = (task_id: string, reason = "r") => c.api(alice, "POST", "/approvals", { task_id, approver_role: "lead", reason });
 
     /** Every item of a paginated list, following next_cursor until it is null. */
@@ -98,7 +99,13 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(res.body.detail).toContain("as the controller stores it");
       expect((await c.api(alice, "GET", "/tasks?source=alice&limit=200")).body.items.length).toBe(before);
       const fits = `[${Array.from({ length: 40_000 }, () => "9e20").join(",")}]`;
-      expect((await c.api(alice, "POST", "/tasks/route", `{"target":"worker","task":{"task_type":"t","data":{"n":${fits}}}}`, { "idempotency-key": crypto.randomUUID() })).status).toBe(202);
+      expect(
+        (
+          await c.api(alice, "POST", "/tasks/route", `{"target":"worker","task":{"task_type":"t","data":{"n":${fits}}}}`, {
+            "idempotency-key": crypto.randomUUID(),
+          })
+        ).status,
+      ).toBe(202);
     });
 
     test("a task's lists are for its readers only", async () => {

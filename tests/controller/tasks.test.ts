@@ -19,8 +19,7 @@ beforeAll(async () => {
 afterAll(() => c.stop());
 
 let keys = 0;
-const route = (token: string, body: unknown, key = `key-${++keys}`) =>
-  c.api(token, "POST", "/tasks/route", body, { "idempotency-key": key });
+const route = (token: string, body: unknown, key = `key-${++keys}`) => c.api(token, "POST", "/tasks/route", body, { "idempotency-key": key });
 
 async function newTask(body: Record<string, unknown> = {}) {
   const res = await route(alice, { target: "worker", task: { task_type: "review", description: "look", data: { pr: 7 } }, ...body });
@@ -31,10 +30,16 @@ async function newTask(body: Record<string, unknown> = {}) {
 describe("routing a task", () => {
   test("202 with id, pending status and the trace id it was sent with", async () => {
     const traceId = "0af7651916cd43dd8448eb211c80319c";
-    const res = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" }, context: { repo: "x" }, priority: "high" }, {
-      "idempotency-key": "trace-1",
-      traceparent: `00-${traceId}-b7ad6b7169203331-01`,
-    });
+    const res = await c.api(
+      alice,
+      "POST",
+      "/tasks/route",
+      { target: "worker", task: { task_type: "review" }, context: { repo: "x" }, priority: "high" },
+      {
+        "idempotency-key": "trace-1",
+        traceparent: `00-${traceId}-b7ad6b7169203331-01`,
+      },
+    );
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ task_id: expect.any(String), status: "pending", trace_id: traceId });
     expect(res.headers.get("x-trace-id")).toBe(traceId);
@@ -42,13 +47,28 @@ describe("routing a task", () => {
 
     const read = await c.api(alice, "GET", `/tasks/${res.body.task_id}`);
     expect(read.status).toBe(200);
-    expect(read.body).toMatchObject({ target: "worker", source: "alice", task_type: "review", priority: "high", status: "pending", context: { repo: "x" }, trace_id: traceId, version: 1 });
+    expect(read.body).toMatchObject({
+      target: "worker",
+      source: "alice",
+      task_type: "review",
+      priority: "high",
+      status: "pending",
+      context: { repo: "x" },
+      trace_id: traceId,
+      version: 1,
+    });
     expect(read.body.history).toEqual([expect.objectContaining({ actor: "alice", action: "task.created", to_status: "pending", trace_id: traceId })]);
     expect(read.body.approvals).toEqual([]);
   });
 
   test("an X-Trace-Id header is used and echoed", async () => {
-    const res = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" } }, { "idempotency-key": "trace-2", "x-trace-id": "my-trace-42" });
+    const res = await c.api(
+      alice,
+      "POST",
+      "/tasks/route",
+      { target: "worker", task: { task_type: "review" } },
+      { "idempotency-key": "trace-2", "x-trace-id": "my-trace-42" },
+    );
     expect(res.body.trace_id).toBe("my-trace-42");
     expect(res.headers.get("x-trace-id")).toBe("my-trace-42");
   });
@@ -254,7 +274,13 @@ describe("approvals", () => {
 
   test("ask, list pending, decide once; the task shows it", async () => {
     const id = await newTask();
-    const asked = await c.api(alice, "POST", "/approvals", { task_id: id, approver_role: "manager", reason: "touches prod", decision: "pending", comments: "" }, { "idempotency-key": `ap-${id}` });
+    const asked = await c.api(
+      alice,
+      "POST",
+      "/approvals",
+      { task_id: id, approver_role: "manager", reason: "touches prod", decision: "pending", comments: "" },
+      { "idempotency-key": `ap-${id}` },
+    );
     expect(asked.status).toBe(202);
     expect(asked.body).toEqual({ approval_id: expect.any(String), status: "pending", trace_id: expect.any(String) });
     const approvalId = asked.body.approval_id;

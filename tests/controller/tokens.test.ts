@@ -45,21 +45,28 @@ describe("refused with 401", () => {
   test("unknown kid", async () => refused(await list(await idp.sign({ kid: "other-key" }))));
   test("alg none", async () => {
     const now = Math.floor(Date.now() / 1000);
-    refused(await list(rawJwt({ alg: "none", typ: "JWT" }, { sub: "eve", iss: idp.issuer, aud: "agent-mesh", exp: now + 300, realm_access: { roles: ["admin"] } })));
+    refused(
+      await list(rawJwt({ alg: "none", typ: "JWT" }, { sub: "eve", iss: idp.issuer, aud: "agent-mesh", exp: now + 300, realm_access: { roles: ["admin"] } })),
+    );
   });
   test("HS256 signed with the issuer's public key (key confusion)", async () => {
     const now = Math.floor(Date.now() / 1000);
     const secret = new TextEncoder().encode(JSON.stringify(idp.publicJwk));
     const forged = await new SignJWT({ realm_access: { roles: ["admin"] } })
       .setProtectedHeader({ alg: "HS256", kid: "test-key-1" })
-      .setIssuer(idp.issuer).setAudience("agent-mesh").setSubject("eve").setExpirationTime(now + 300)
+      .setIssuer(idp.issuer)
+      .setAudience("agent-mesh")
+      .setSubject("eve")
+      .setExpirationTime(now + 300)
       .sign(secret);
     refused(await list(forged));
   });
   test("a tampered payload", async () => {
     const [h, , s] = (await idp.sign({ sub: "eve", roles: [] })).split(".");
     const now = Math.floor(Date.now() / 1000);
-    const payload = Buffer.from(JSON.stringify({ sub: "eve", iss: idp.issuer, aud: "agent-mesh", exp: now + 300, realm_access: { roles: ["admin"] } })).toString("base64url");
+    const payload = Buffer.from(
+      JSON.stringify({ sub: "eve", iss: idp.issuer, aud: "agent-mesh", exp: now + 300, realm_access: { roles: ["admin"] } }),
+    ).toString("base64url");
     refused(await list(`${h}.${payload}.${s}`), "signature");
   });
   test("a token without sub", async () => refused(await list(await idp.sign({ sub: null })), "sub"));

@@ -116,7 +116,15 @@ describe("signing in", () => {
   test("next never leads off this controller", async () => {
     // Browsers drop tabs and newlines from a URL and read "\\" as "/": each of these would be another host.
     // Dot segments resolve away, so "/.//evil.example/x" would become "//evil.example/x": another host too.
-    for (const next of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/.//evil.example/x", "/a/..//evil.example"]) {
+    for (const next of [
+      "//evil.example/x",
+      "https://evil.example/",
+      "/\\evil.example",
+      "/\t/evil.example",
+      "/\n/evil.example",
+      "/.//evil.example/x",
+      "/a/..//evil.example",
+    ]) {
       const res = await postLink(c.url, { ticket: await loginTicket(c, "ada", []), next });
       expect(res.headers.get("location")).toBe("/");
     }
@@ -236,7 +244,10 @@ describe("a signed-in person", () => {
 
 describe("the page's assets", () => {
   test("are served from the executable, as JavaScript and CSS, and revalidated by ETag", async () => {
-    for (const [path, type] of [["/ui/app.js", "text/javascript"], ["/ui/app.css", "text/css"]] as const) {
+    for (const [path, type] of [
+      ["/ui/app.js", "text/javascript"],
+      ["/ui/app.css", "text/css"],
+    ] as const) {
       const res = await get(path);
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toContain(type);

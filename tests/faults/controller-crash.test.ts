@@ -75,120 +75,137 @@ function agentsLiveOn() {
 
 const send = (agent: McpAgent, target: string, marker: string) => sendLoad({ agents: [agent], concurrency: 1, target, run: marker, more: (n) => n < 1 });
 
-test(`kill -9 twice during ${CALLS} send_task calls: answered calls are stored, retried ones once, MCP servers live on`, async () => {
-  const target = `crash-${run}`;
-  const killAt = [Math.floor(CALLS * 0.25), Math.floor(CALLS * 0.6)];
-  const outages: { killedAt: number; backAt: number }[] = [];
-  let acked = 0;
-  let crash: Promise<void> | null = null;
-  const crashed: Promise<void>[] = [];
-  const calls = await sendLoad({
-    agents: patient,
-    concurrency: 10,
-    target,
-    run: `crash-${run}`,
-    more: (n) => n < CALLS,
-    onDone(s) {
-      if (s.ok) acked++;
-      if (!crash && outages.length < killAt.length && acked >= killAt[outages.length]!) {
-        const outage = { killedAt: performance.now(), backAt: Infinity };
-        outages.push(outage);
-        crash = (async () => {
-          await controller.kill9();
-          await restart();
-          outage.backAt = performance.now();
-        })().finally(() => (crash = null));
-        crashed.push(crash);
-      }
-    },
-  });
-  await Promise.all(crashed);
-  expect(outages).toHaveLength(2);
+test(
+  `kill -9 twice during ${CALLS} send_task calls: answered calls are stored, retried ones once, MCP servers live on`,
+  async () => {
+    const target = `crash-${run}`;
+    const killAt = [Math.floor(CALLS * 0.25), Math.floor(CALLS * 0.6)];
+    const outages: { killedAt: number; backAt: number }[] = [];
+    let acked = 0;
+    let crash: Promise<void> | null = null;
+    const crashed: Promise<void>[] = [];
+    const calls = await sendLoad({
+      agents: patient,
+      concurrency: 10,
+      target,
+      run: `crash-${run}`,
+      more: (n) => n < CALLS,
+      onDone(s) {
+        if (s.ok) acked++;
+        if (!crash && outages.length < killAt.length && acked >= killAt[outages.length]!) {
+          const outage = { killedAt: performance.now(), backAt: Infinity };
+          outages.push(outage);
+          crash = (async () => {
+            await controller.kill9();
+            await restart();
+            outage.backAt = performance.now();
+          })().finally(() => (crash = null));
+          crashed.push(crash);
+        }
+      },
+    });
+    await Promise.all(crashed);
+    expect(outages).toHaveLength(2);
 
-  const stored = await storedTasks(controller.url, admin, target);
-  const verdict = reconcile(calls, stored);
-  const across = (s: Sent) => outages.some((o) => s.startedAt < o.killedAt && s.endedAt > o.backAt);
-  const retriedThrough = calls.filter(across);
-  console.log(
-    "kill -9 under load:",
-    JSON.stringify({ ...figures(verdict), kills: outages.length, outageMs: outages.map((o) => Math.round(o.backAt - o.killedAt)), retriedThroughOutage: retriedThrough.length }),
-  );
-  expect(verdict.calls).toBe(CALLS);
-  expect(verdict.failed).toBe(0);
-  expect(verdict.duplicates).toEqual([]);
-  expect(verdict.lost).toEqual([]);
-  expect(verdict.mismatched).toEqual([]);
-  expect(verdict.ghosts).toEqual([]);
-  expect(verdict.stored).toBe(CALLS);
-  // Calls that were in flight when the controller died finished after it came back, each once.
-  expect(retriedThrough.length).toBeGreaterThan(0);
-  expect(retriedThrough.every((s) => s.ok)).toBe(true);
-  expect(await createdAuditRows(controller.url, admin, `crash-sender-${run}`)).toBe(CALLS);
-  agentsLiveOn();
-}, HEAVY_TEST_MS);
+    const stored = await storedTasks(controller.url, admin, target);
+    const verdict = reconcile(calls, stored);
+    const across = (s: Sent) => outages.some((o) => s.startedAt < o.killedAt && s.endedAt > o.backAt);
+    const retriedThrough = calls.filter(across);
+    console.log(
+      "kill -9 under load:",
+      JSON.stringify({
+        ...figures(verdict),
+        kills: outages.length,
+        outageMs: outages.map((o) => Math.round(o.backAt - o.killedAt)),
+        retriedThroughOutage: retriedThrough.length,
+      }),
+    );
+    expect(verdict.calls).toBe(CALLS);
+    expect(verdict.failed).toBe(0);
+    expect(verdict.duplicates).toEqual([]);
+    expect(verdict.lost).toEqual([]);
+    expect(verdict.mismatched).toEqual([]);
+    expect(verdict.ghosts).toEqual([]);
+    expect(verdict.stored).toBe(CALLS);
+    // Calls that were in flight when the controller died finished after it came back, each once.
+    expect(retriedThrough.length).toBeGreaterThan(0);
+    expect(retriedThrough.every((s) => s.ok)).toBe(true);
+    expect(await createdAuditRows(controller.url, admin, `crash-sender-${run}`)).toBe(CALLS);
+    agentsLiveOn();
+  },
+  HEAVY_TEST_MS,
+);
 
-test("controller down for a while: calls fail clearly within their retry budget, and work again once it is back", async () => {
-  const target = `down-${run}`;
-  await controller.kill9();
+test(
+  "controller down for a while: calls fail clearly within their retry budget, and work again once it is back",
+  async () => {
+    const target = `down-${run}`;
+    await controller.kill9();
 
-  // Patient calls start now and keep retrying through the outage.
-  const riding = sendLoad({ agents: patient, concurrency: 2, target, run: `ride-${run}`, more: (n) => n < 8 });
+    // Patient calls start now and keep retrying through the outage.
+    const riding = sendLoad({ agents: patient, concurrency: 2, target, run: `ride-${run}`, more: (n) => n < 8 });
 
-  const started = performance.now();
-  const refused = await sendLoad({ agents: impatient, concurrency: 5, target, run: `refused-${run}`, more: (n) => n < 10 });
-  const elapsed = performance.now() - started;
-  // Two retries: backoff at most 0.5 s + 1 s, and a refused connection fails at once.
-  expect(elapsed).toBeLessThan(5_000);
-  for (const c of refused) {
-    expect(c.ok).toBe(false);
-    expect(isClearFailure(c)).toBe(true);
-    expect(c.text).toStartWith(`Could not reach the controller at http://127.0.0.1:${port}`);
-    expect(c.text).toContain("Gave up after 3 attempts.");
-  }
+    const started = performance.now();
+    const refused = await sendLoad({ agents: impatient, concurrency: 5, target, run: `refused-${run}`, more: (n) => n < 10 });
+    const elapsed = performance.now() - started;
+    // Two retries: backoff at most 0.5 s + 1 s, and a refused connection fails at once.
+    expect(elapsed).toBeLessThan(5_000);
+    for (const c of refused) {
+      expect(c.ok).toBe(false);
+      expect(isClearFailure(c)).toBe(true);
+      expect(c.text).toStartWith(`Could not reach the controller at http://127.0.0.1:${port}`);
+      expect(c.text).toContain("Gave up after 3 attempts.");
+    }
 
-  await restart();
-  const rode = await riding;
-  const after = await Promise.all(impatient.map((a, i) => send(a, target, `back-${i}-${run}`)));
-  const verdict = reconcile([...refused, ...rode, ...after.flat()], await storedTasks(controller.url, admin, target));
-  console.log("controller down:", JSON.stringify({ ...figures(verdict), failFastMs: Math.round(elapsed) }));
-  expect(rode.every((c) => c.ok)).toBe(true);
-  expect(after.flat().every((c) => c.ok)).toBe(true);
-  // Refused connections reached nothing: none of those calls is stored.
-  expect(verdict.failedButStored).toBe(0);
-  expect(verdict.duplicates).toEqual([]);
-  expect(verdict.lost).toEqual([]);
-  expect(verdict.ghosts).toEqual([]);
-  agentsLiveOn();
-}, HEAVY_TEST_MS);
+    await restart();
+    const rode = await riding;
+    const after = await Promise.all(impatient.map((a, i) => send(a, target, `back-${i}-${run}`)));
+    const verdict = reconcile([...refused, ...rode, ...after.flat()], await storedTasks(controller.url, admin, target));
+    console.log("controller down:", JSON.stringify({ ...figures(verdict), failFastMs: Math.round(elapsed) }));
+    expect(rode.every((c) => c.ok)).toBe(true);
+    expect(after.flat().every((c) => c.ok)).toBe(true);
+    // Refused connections reached nothing: none of those calls is stored.
+    expect(verdict.failedButStored).toBe(0);
+    expect(verdict.duplicates).toEqual([]);
+    expect(verdict.lost).toEqual([]);
+    expect(verdict.ghosts).toEqual([]);
+    agentsLiveOn();
+  },
+  HEAVY_TEST_MS,
+);
 
-test("controller hung (SIGSTOP): calls time out clearly naming their key; what reached it is done at most once after SIGCONT", async () => {
-  const target = `hung-${run}`;
-  const routed = () => metric(controller.url, "mesh_http_requests_total", { route: "/tasks/route" });
-  const before = await routed();
-  controller.proc.kill("SIGSTOP");
-  const started = performance.now();
-  const timedOut = await sendLoad({ agents: impatient, concurrency: 5, target, run: `hung-${run}`, more: (n) => n < 10 });
-  const elapsed = performance.now() - started;
-  // Three attempts of 1 s each and at most 1.5 s of backoff.
-  expect(elapsed).toBeLessThan(8_000);
-  for (const c of timedOut) {
-    expect(c.ok).toBe(false);
-    expect(isClearFailure(c)).toBe(true);
-    expect(c.text).toContain("did not answer in time");
-    expect(c.text).toContain("Gave up after 3 attempts.");
-    expect(c.text).toMatch(/Idempotency key: [0-9a-f-]{36}/);
-  }
-  controller.proc.kill("SIGCONT");
-  // Every attempt sat in the controller's socket queue; once it runs, it answers them all (to no one).
-  await until(async () => (await routed()) - before >= timedOut.length * 3, "the controller has handled the queued attempts");
+test(
+  "controller hung (SIGSTOP): calls time out clearly naming their key; what reached it is done at most once after SIGCONT",
+  async () => {
+    const target = `hung-${run}`;
+    const routed = () => metric(controller.url, "mesh_http_requests_total", { route: "/tasks/route" });
+    const before = await routed();
+    controller.proc.kill("SIGSTOP");
+    const started = performance.now();
+    const timedOut = await sendLoad({ agents: impatient, concurrency: 5, target, run: `hung-${run}`, more: (n) => n < 10 });
+    const elapsed = performance.now() - started;
+    // Three attempts of 1 s each and at most 1.5 s of backoff.
+    expect(elapsed).toBeLessThan(8_000);
+    for (const c of timedOut) {
+      expect(c.ok).toBe(false);
+      expect(isClearFailure(c)).toBe(true);
+      expect(c.text).toContain("did not answer in time");
+      expect(c.text).toContain("Gave up after 3 attempts.");
+      expect(c.text).toMatch(/Idempotency key: [0-9a-f-]{36}/);
+    }
+    controller.proc.kill("SIGCONT");
+    // Every attempt sat in the controller's socket queue; once it runs, it answers them all (to no one).
+    await until(async () => (await routed()) - before >= timedOut.length * 3, "the controller has handled the queued attempts");
 
-  const after = await Promise.all(impatient.map((a, i) => send(a, target, `unhung-${i}-${run}`)));
-  const verdict = reconcile([...timedOut, ...after.flat()], await storedTasks(controller.url, admin, target));
-  console.log("controller hung:", JSON.stringify({ ...figures(verdict), timeoutMs: Math.round(elapsed) }));
-  expect(after.flat().every((c) => c.ok)).toBe(true);
-  // Three attempts with one key each: a timed-out call is carried out at most once.
-  expect(verdict.duplicates).toEqual([]);
-  expect(verdict.ghosts).toEqual([]);
-  expect(verdict.lost).toEqual([]);
-  agentsLiveOn();
-}, HEAVY_TEST_MS);
+    const after = await Promise.all(impatient.map((a, i) => send(a, target, `unhung-${i}-${run}`)));
+    const verdict = reconcile([...timedOut, ...after.flat()], await storedTasks(controller.url, admin, target));
+    console.log("controller hung:", JSON.stringify({ ...figures(verdict), timeoutMs: Math.round(elapsed) }));
+    expect(after.flat().every((c) => c.ok)).toBe(true);
+    // Three attempts with one key each: a timed-out call is carried out at most once.
+    expect(verdict.duplicates).toEqual([]);
+    expect(verdict.ghosts).toEqual([]);
+    expect(verdict.lost).toEqual([]);
+    agentsLiveOn();
+  },
+  HEAVY_TEST_MS,
+);

@@ -143,7 +143,11 @@ describe("page size", () => {
       expect({ order, seen: seen.size, pages }).toEqual({ order, seen: total, pages: 3 });
     }
     // And through MCP: the tool's limit is bounded the same way.
-    const agent = await startMcpAgent({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await tokenFor(dataDir, "pager-agent", ["paged"]), MESH_RETRY_COUNT: "0" });
+    const agent = await startMcpAgent({
+      CONTROLLER_URL: controller.url,
+      MESH_JWT_TOKEN: await tokenFor(dataDir, "pager-agent", ["paged"]),
+      MESH_RETRY_COUNT: "0",
+    });
     agents.push(agent);
     const tooMany = await agent.call("check_inbox", { role: "paged", limit: LIMITS.pageSize + 1 });
     expect("thrown" in tooMany || tooMany.isError).toBe(true);
@@ -170,7 +174,9 @@ describe("page bytes", () => {
     let seen = page.items.length;
     expect(seen).toBeLessThan(12);
     while (page.items.length && page.next_cursor) {
-      const next = await fetch(`${controller.url}/tasks?source=page-bytes&limit=${LIMITS.pageSize}&cursor=${page.next_cursor}`, { headers: { authorization: `Bearer ${mallory}` } });
+      const next = await fetch(`${controller.url}/tasks?source=page-bytes&limit=${LIMITS.pageSize}&cursor=${page.next_cursor}`, {
+        headers: { authorization: `Bearer ${mallory}` },
+      });
       page = await next.json();
       seen += page.items.length;
     }
@@ -195,7 +201,12 @@ describe("string lengths", () => {
       { tool: "notify", field: "message", limit: text, args: (n) => ({ target: "worker", message: "m".repeat(n) }) },
       { tool: "request_approval", field: "reason", limit: text, args: (n) => ({ task_id: own, approver_role: "lead", reason: "r".repeat(n) }) },
       { tool: "request_approval", field: "approver_role", limit: name, args: (n) => ({ task_id: own, approver_role: role(n), reason: "r" }) },
-      { tool: "request_approval", field: "comments", limit: text, args: (n) => ({ task_id: own, approver_role: "lead", reason: "r", comments: "c".repeat(n) }) },
+      {
+        tool: "request_approval",
+        field: "comments",
+        limit: text,
+        args: (n) => ({ task_id: own, approver_role: "lead", reason: "r", comments: "c".repeat(n) }),
+      },
       { tool: "fetch_status", field: "task_id", limit: LIMITS.idLength, args: (n) => ({ task_id: "i".repeat(n) }) },
       { tool: "fail_task", field: "reason", limit: text, args: (n) => ({ task_id: "i".repeat(8), reason: "f".repeat(n) }) },
       { tool: "cancel_task", field: "reason", limit: text, args: (n) => ({ task_id: "i".repeat(8), reason: "c".repeat(n) }) },
@@ -207,11 +218,21 @@ describe("string lengths", () => {
       const over = await agent.call(c.tool, c.args(c.limit + 1));
       expect("thrown" in over).toBe(false);
       if ("thrown" in over) continue;
-      expect({ tool: c.tool, field: c.field, refused: over.isError === true, named: over.text.includes(c.field) }).toEqual({ tool: c.tool, field: c.field, refused: true, named: true });
+      expect({ tool: c.tool, field: c.field, refused: over.isError === true, named: over.text.includes(c.field) }).toEqual({
+        tool: c.tool,
+        field: c.field,
+        refused: true,
+        named: true,
+      });
       expect({ tool: c.tool, field: c.field, stored: (await auditRows()) - before }).toEqual({ tool: c.tool, field: c.field, stored: 0 });
       // At the limit, the length is not what refuses it (an unknown id may still be not found).
       const at = await agent.call(c.tool, c.args(c.limit));
-      if (!("thrown" in at) && at.isError) expect({ tool: c.tool, field: c.field, text: at.text }).toEqual({ tool: c.tool, field: c.field, text: expect.stringMatching(/^(Not found|Conflict|Not allowed)/) });
+      if (!("thrown" in at) && at.isError)
+        expect({ tool: c.tool, field: c.field, text: at.text }).toEqual({
+          tool: c.tool,
+          field: c.field,
+          text: expect.stringMatching(/^(Not found|Conflict|Not allowed)/),
+        });
     }
     await agent.client.ping();
   });

@@ -17,7 +17,20 @@ import { envCount } from "./support/ledger.ts";
 import { FAULTS_BINARY, startControllerProcess, startMcpAgent, type ControllerProcess, type McpAgent } from "./support/processes.ts";
 
 const RUNS = envCount("MCP_FUZZ_RUNS", 400);
-const TOOLS = ["send_task", "request_approval", "notify", "fetch_status", "check_inbox", "claim_task", "complete_task", "fail_task", "cancel_task", "list_approvals", "decide_approval", "ask_person_to_decide"];
+const TOOLS = [
+  "send_task",
+  "request_approval",
+  "notify",
+  "fetch_status",
+  "check_inbox",
+  "claim_task",
+  "complete_task",
+  "fail_task",
+  "cancel_task",
+  "list_approvals",
+  "decide_approval",
+  "ask_person_to_decide",
+];
 /**
  * What a tool's success writes at the controller (its audit action). Claiming a task you
  * already hold succeeds without writing, so a claim writes at most once; the rest exactly once.
@@ -54,11 +67,28 @@ class Writes {
     expect(Object.keys(written).filter((a) => !known.has(a))).toEqual([]);
     for (const [key, g] of groups) {
       const n = g.actions.reduce((sum, a) => sum + (written[a] ?? 0), 0);
-      expect({ actions: key, writes: n, atLeast: n >= g.exact, atMost: n <= g.exact + g.atMost }).toEqual({ actions: key, writes: n, atLeast: true, atMost: true });
+      expect({ actions: key, writes: n, atLeast: n >= g.exact, atMost: n <= g.exact + g.atMost }).toEqual({
+        actions: key,
+        writes: n,
+        atLeast: true,
+        atMost: true,
+      });
     }
   }
 }
-const METHODS = ["initialize", "ping", "tools/list", "tools/call", "logging/setLevel", "resources/list", "prompts/list", "completion/complete", "notifications/initialized", "notifications/cancelled", "notifications/progress"];
+const METHODS = [
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "logging/setLevel",
+  "resources/list",
+  "prompts/list",
+  "completion/complete",
+  "notifications/initialized",
+  "notifications/cancelled",
+  "notifications/progress",
+];
 const HOSTILE_KEYS = ["__proto__", "constructor", "prototype", "toString", "hasOwnProperty", "__defineGetter__", "valueOf"];
 
 let dataDir: string;
@@ -91,7 +121,9 @@ async function writesBy(actor: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   let cursor = "";
   for (;;) {
-    const res = await fetch(`${controller.url}/audit?actor=${actor}&limit=200${cursor ? `&cursor=${cursor}` : ""}`, { headers: { authorization: `Bearer ${admin}` } });
+    const res = await fetch(`${controller.url}/audit?actor=${actor}&limit=200${cursor ? `&cursor=${cursor}` : ""}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
     const page = (await res.json()) as { items: { action: string }[]; next_cursor: string | null };
     for (const e of page.items) counts[e.action] = (counts[e.action] ?? 0) + 1;
     if (!page.next_cursor) return counts;
@@ -139,17 +171,44 @@ const argumentsJson = fc
 
 /** A valid call of each tool, as [field, JSON text] pairs; EXISTING becomes the id of a real task. */
 const TEMPLATES: Record<string, [string, string][]> = {
-  send_task: [["target", '"worker"'], ["task", '{"task_type":"fuzz","description":"d","data":{"n":1}}'], ["context", "{}"]],
-  notify: [["target", '"worker"'], ["message", '"m"'], ["priority", '"low"']],
-  request_approval: [["task_id", '"EXISTING"'], ["approver_role", '"approver"'], ["reason", '"r"']],
+  send_task: [
+    ["target", '"worker"'],
+    ["task", '{"task_type":"fuzz","description":"d","data":{"n":1}}'],
+    ["context", "{}"],
+  ],
+  notify: [
+    ["target", '"worker"'],
+    ["message", '"m"'],
+    ["priority", '"low"'],
+  ],
+  request_approval: [
+    ["task_id", '"EXISTING"'],
+    ["approver_role", '"approver"'],
+    ["reason", '"r"'],
+  ],
   fetch_status: [["task_id", '"EXISTING"']],
-  check_inbox: [["role", '"worker"'], ["limit", "5"]],
+  check_inbox: [
+    ["role", '"worker"'],
+    ["limit", "5"],
+  ],
   claim_task: [["task_id", '"EXISTING"']],
-  complete_task: [["task_id", '"EXISTING"'], ["result", '{"ok":true}']],
-  fail_task: [["task_id", '"EXISTING"'], ["reason", '"r"']],
-  cancel_task: [["task_id", '"EXISTING"'], ["reason", '"r"']],
+  complete_task: [
+    ["task_id", '"EXISTING"'],
+    ["result", '{"ok":true}'],
+  ],
+  fail_task: [
+    ["task_id", '"EXISTING"'],
+    ["reason", '"r"'],
+  ],
+  cancel_task: [
+    ["task_id", '"EXISTING"'],
+    ["reason", '"r"'],
+  ],
   list_approvals: [["status", '"pending"']],
-  decide_approval: [["approval_id", `"${crypto.randomUUID()}"`], ["decision", '"approved"']],
+  decide_approval: [
+    ["approval_id", `"${crypto.randomUUID()}"`],
+    ["decision", '"approved"'],
+  ],
 };
 
 /** A valid call with one thing wrong (or nothing): a field of the wrong type, a field missing, a hostile key added. */
@@ -174,7 +233,13 @@ const nearValid: fc.Arbitrary<{ tool: string; args: string }> = fc
     return { tool, args: `{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}` };
   });
 
-const anId = fc.oneof(fc.integer(), fc.string({ maxLength: 20 }).map((s) => JSON.stringify(s)), hugeNumber.map(String), numberText, fc.constantFrom("null", "true", "{}", "[]", '"x"'));
+const anId = fc.oneof(
+  fc.integer(),
+  fc.string({ maxLength: 20 }).map((s) => JSON.stringify(s)),
+  hugeNumber.map(String),
+  numberText,
+  fc.constantFrom("null", "true", "{}", "[]", '"x"'),
+);
 const params = fc.oneof(hostileJson, fc.constant("{}"), argumentsJson);
 
 /** One line for stdin. Calls to tools that could succeed get an id the test can wait for. */
@@ -190,20 +255,31 @@ const frames: fc.Arbitrary<Frame> = fc.oneof(
       {
         jsonrpc: fc.constantFrom('"2.0"', '"1.0"', "2", "null", '""'),
         id: anId,
-        method: fc.oneof(fc.constantFrom(...METHODS).map((m) => JSON.stringify(m)), fc.string({ maxLength: 20 }).map((s) => JSON.stringify(s)), hostileJson),
+        method: fc.oneof(
+          fc.constantFrom(...METHODS).map((m) => JSON.stringify(m)),
+          fc.string({ maxLength: 20 }).map((s) => JSON.stringify(s)),
+          hostileJson,
+        ),
         params,
         result: hostileJson,
         error: hostileJson,
       },
       { requiredKeys: [] },
     )
-    .map((r) => ({ text: `{${Object.entries(r).map(([k, v]) => `"${k}":${v}`).join(",")}}` })),
+    .map((r) => ({
+      text: `{${Object.entries(r)
+        .map(([k, v]) => `"${k}":${v}`)
+        .join(",")}}`,
+    })),
   // A tools/call that is a well-formed request: nearly valid arguments, hostile ones, or params of the wrong type.
   fc
     .tuple(
       fc.oneof(
         { weight: 3, arbitrary: nearValid },
-        { weight: 1, arbitrary: fc.record({ tool: fc.oneof(fc.constantFrom(...TOOLS), fc.string({ maxLength: 20 })), args: fc.oneof(argumentsJson, hostileJson) }) },
+        {
+          weight: 1,
+          arbitrary: fc.record({ tool: fc.oneof(fc.constantFrom(...TOOLS), fc.string({ maxLength: 20 })), args: fc.oneof(argumentsJson, hostileJson) }),
+        },
       ),
       fc.boolean(),
       fc.nat(),
@@ -237,7 +313,7 @@ function checkFrame(line: string): Message {
     (typeof m.method === "string"
       ? !("id" in m) // the server sends notifications only, never requests of its own here
       : (typeof m.id === "string" || typeof m.id === "number" || m.id === null) &&
-        ("result" in m) !== ("error" in m) &&
+        "result" in m !== "error" in m &&
         (!("error" in m) || (typeof m.error!.code === "number" && typeof m.error!.message === "string")));
   if (!ok) throw new Error(`stdout held a line that is not a JSON-RPC 2.0 frame: ${line.slice(0, 300)}`);
   return m;
@@ -355,7 +431,11 @@ test(`${RUNS} fuzzed frames on stdin: JSON-RPC errors or results, only frames on
 
 test(`${RUNS} fuzzed tool arguments through the SDK client: an error result or a success, nothing stored when refused`, async () => {
   const subject = "fuzz-sdk";
-  const agent: McpAgent = await startMcpAgent({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await tokenFor(dataDir, subject, ["worker", "approver"]), MESH_RETRY_COUNT: "0" });
+  const agent: McpAgent = await startMcpAgent({
+    CONTROLLER_URL: controller.url,
+    MESH_JWT_TOKEN: await tokenFor(dataDir, subject, ["worker", "approver"]),
+    MESH_RETRY_COUNT: "0",
+  });
   const writes = new Writes();
   const outcomes = { jsonRpcError: 0, isError: 0, success: 0 };
   const seenErrors = new Set<string>();
@@ -364,32 +444,39 @@ test(`${RUNS} fuzzed tool arguments through the SDK client: an error result or a
       fc.asyncProperty(
         fc.oneof(
           { weight: 3, arbitrary: nearValid },
-          { weight: 1, arbitrary: fc.record({ tool: fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...TOOLS) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }), args: argumentsJson }) },
+          {
+            weight: 1,
+            arbitrary: fc.record({
+              tool: fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...TOOLS) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
+              args: argumentsJson,
+            }),
+          },
         ),
         async ({ tool: name, args }) => {
-        const parsed = JSON.parse(withExisting(args)) as Record<string, unknown>;
-        const r = await agent.call(name, parsed, 30_000);
-        if ("thrown" in r) {
-          // A JSON-RPC error from the server is a fine answer; a lost connection, a timeout or a
-          // result the SDK client finds malformed (e.g. against the tool's outputSchema) is not.
-          const text = String(r.thrown);
-          expect(text).toMatch(/^McpError: MCP error -32\d{3}:/);
-          expect(text).not.toMatch(/-32001|Connection closed|timed out|output schema|Structured content/i);
-          outcomes.jsonRpcError++;
-          seenErrors.add(text.slice(0, 60));
-          return;
-        }
-        if (r.isError) {
-          outcomes.isError++;
-          expect(r.text.length).toBeGreaterThan(0);
-          // A tool that ran but whose answer broke its own output schema may have written something.
-          expect(r.text).not.toStartWith("Output validation error");
-          return;
-        }
-        outcomes.success++;
-        expect(r.structuredContent).toBeDefined();
-        writes.succeeded(name);
-      }),
+          const parsed = JSON.parse(withExisting(args)) as Record<string, unknown>;
+          const r = await agent.call(name, parsed, 30_000);
+          if ("thrown" in r) {
+            // A JSON-RPC error from the server is a fine answer; a lost connection, a timeout or a
+            // result the SDK client finds malformed (e.g. against the tool's outputSchema) is not.
+            const text = String(r.thrown);
+            expect(text).toMatch(/^McpError: MCP error -32\d{3}:/);
+            expect(text).not.toMatch(/-32001|Connection closed|timed out|output schema|Structured content/i);
+            outcomes.jsonRpcError++;
+            seenErrors.add(text.slice(0, 60));
+            return;
+          }
+          if (r.isError) {
+            outcomes.isError++;
+            expect(r.text.length).toBeGreaterThan(0);
+            // A tool that ran but whose answer broke its own output schema may have written something.
+            expect(r.text).not.toStartWith("Output validation error");
+            return;
+          }
+          outcomes.success++;
+          expect(r.structuredContent).toBeDefined();
+          writes.succeeded(name);
+        },
+      ),
       { numRuns: RUNS },
     );
     await agent.client.ping();

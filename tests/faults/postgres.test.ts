@@ -73,86 +73,98 @@ async function terminateBackends() {
   return ended!.n as number;
 }
 
-test(`${CALLS} send_task calls while PostgreSQL connections are cut, terminated and lose COMMIT answers: each success stored once`, async () => {
-  const target = `pg-faults-${run}`;
-  const pid = controller.proc.pid;
-  const steps: [number, () => Promise<unknown>][] = [
-    [Math.floor(CALLS * 0.15), () => partition(120)],
-    [Math.floor(CALLS * 0.3), async () => proxy.loseCommitAnswers(0.05)],
-    [Math.floor(CALLS * 0.45), async () => proxy.loseCommitAnswers(0)],
-    [Math.floor(CALLS * 0.5), terminateBackends],
-    [Math.floor(CALLS * 0.6), terminateBackends],
-    [Math.floor(CALLS * 0.75), () => partition(120)],
-  ];
-  const done: Promise<unknown>[] = [];
-  const terminated: number[] = [];
-  const stepErrors: string[] = [];
-  let busy = false;
-  let acked = 0;
-  const calls = await sendLoad({
-    agents,
-    concurrency: 10,
-    target,
-    run: `pg-${run}`,
-    // Keep the load on until every fault has been dealt.
-    more: (n) => n < CALLS * 3 && (n < CALLS || done.length < steps.length || busy),
-    onDone(s) {
-      if (s.ok) acked++;
-      const next = steps[done.length];
-      if (busy || !next || acked < next[0]) return;
-      busy = true;
-      done.push(
-        next[1]()
-          .then((n) => typeof n === "number" && terminated.push(n))
-          .catch((error) => {
-            stepErrors.push(String(error));
-            return proxy.restore().catch(() => {});
-          })
-          .finally(() => (busy = false)),
-      );
-    },
-  });
-  await Promise.all(done);
-  expect(stepErrors).toEqual([]);
-  expect(done).toHaveLength(steps.length);
-  for (const a of agents) expect({ pid: a.pid, closedEarly: a.closedEarly(), stderr: a.closedEarly() ? a.stderr().slice(-2000) : "" }).toEqual({ pid: a.pid, closedEarly: false, stderr: "" });
-  await until(async () => (await fetch(`${controller.url}/readyz`)).status === 200, "the controller is ready again");
+test(
+  `${CALLS} send_task calls while PostgreSQL connections are cut, terminated and lose COMMIT answers: each success stored once`,
+  async () => {
+    const target = `pg-faults-${run}`;
+    const pid = controller.proc.pid;
+    const steps: [number, () => Promise<unknown>][] = [
+      [Math.floor(CALLS * 0.15), () => partition(120)],
+      [Math.floor(CALLS * 0.3), async () => proxy.loseCommitAnswers(0.05)],
+      [Math.floor(CALLS * 0.45), async () => proxy.loseCommitAnswers(0)],
+      [Math.floor(CALLS * 0.5), terminateBackends],
+      [Math.floor(CALLS * 0.6), terminateBackends],
+      [Math.floor(CALLS * 0.75), () => partition(120)],
+    ];
+    const done: Promise<unknown>[] = [];
+    const terminated: number[] = [];
+    const stepErrors: string[] = [];
+    let busy = false;
+    let acked = 0;
+    const calls = await sendLoad({
+      agents,
+      concurrency: 10,
+      target,
+      run: `pg-${run}`,
+      // Keep the load on until every fault has been dealt.
+      more: (n) => n < CALLS * 3 && (n < CALLS || done.length < steps.length || busy),
+      onDone(s) {
+        if (s.ok) acked++;
+        const next = steps[done.length];
+        if (busy || !next || acked < next[0]) return;
+        busy = true;
+        done.push(
+          next[1]()
+            .then((n) => typeof n === "number" && terminated.push(n))
+            .catch((error) => {
+              stepErrors.push(String(error));
+              return proxy.restore().catch(() => {});
+            })
+            .finally(() => (busy = false)),
+        );
+      },
+    });
+    await Promise.all(done);
+    expect(stepErrors).toEqual([]);
+    expect(done).toHaveLength(steps.length);
+    for (const a of agents)
+      expect({ pid: a.pid, closedEarly: a.closedEarly(), stderr: a.closedEarly() ? a.stderr().slice(-2000) : "" }).toEqual({
+        pid: a.pid,
+        closedEarly: false,
+        stderr: "",
+      });
+    await until(async () => (await fetch(`${controller.url}/readyz`)).status === 200, "the controller is ready again");
 
-  const stored = await rows("SELECT task_id, data->>'marker' AS marker FROM tasks WHERE target = $1", target);
-  const verdict = reconcile(
-    calls,
-    stored.map((r) => ({ task_id: r.task_id, marker: r.marker })),
-  );
-  const refusedWrites = await unavailable();
-  const replays = await metric(controller.url, "mesh_idempotent_replays_total");
-  const lostCommits = proxy.lostCommitAnswers();
-  console.log("PostgreSQL faults under load:", JSON.stringify({ ...figures(verdict), answered503: refusedWrites, replays, lostCommitAnswers: lostCommits, backendsTerminated: terminated }));
-  expect(verdict.duplicates).toEqual([]);
-  expect(verdict.lost).toEqual([]);
-  expect(verdict.mismatched).toEqual([]);
-  expect(verdict.ghosts).toEqual([]);
-  expect(verdict.unclear).toEqual([]);
-  expect(verdict.succeeded).toBeGreaterThan(calls.length * 0.98);
-  expect(verdict.stored).toBe(verdict.succeeded + verdict.failedButStored);
-  expect(terminated.every((n) => n > 0)).toBe(true);
-  // Writes committed without the controller hearing so were retried, and replayed rather than done again.
-  expect(lostCommits).toBeGreaterThan(0);
-  expect(replays).toBeGreaterThanOrEqual(lostCommits);
-  // Whole or absent: each task has one creation audit row and its idempotency record with the answer.
-  const [whole] = await rows(
-    `SELECT count(*)::int AS tasks,
+    const stored = await rows("SELECT task_id, data->>'marker' AS marker FROM tasks WHERE target = $1", target);
+    const verdict = reconcile(
+      calls,
+      stored.map((r) => ({ task_id: r.task_id, marker: r.marker })),
+    );
+    const refusedWrites = await unavailable();
+    const replays = await metric(controller.url, "mesh_idempotent_replays_total");
+    const lostCommits = proxy.lostCommitAnswers();
+    console.log(
+      "PostgreSQL faults under load:",
+      JSON.stringify({ ...figures(verdict), answered503: refusedWrites, replays, lostCommitAnswers: lostCommits, backendsTerminated: terminated }),
+    );
+    expect(verdict.duplicates).toEqual([]);
+    expect(verdict.lost).toEqual([]);
+    expect(verdict.mismatched).toEqual([]);
+    expect(verdict.ghosts).toEqual([]);
+    expect(verdict.unclear).toEqual([]);
+    expect(verdict.succeeded).toBeGreaterThan(calls.length * 0.98);
+    expect(verdict.stored).toBe(verdict.succeeded + verdict.failedButStored);
+    expect(terminated.every((n) => n > 0)).toBe(true);
+    // Writes committed without the controller hearing so were retried, and replayed rather than done again.
+    expect(lostCommits).toBeGreaterThan(0);
+    expect(replays).toBeGreaterThanOrEqual(lostCommits);
+    // Whole or absent: each task has one creation audit row and its idempotency record with the answer.
+    const [whole] = await rows(
+      `SELECT count(*)::int AS tasks,
             count(*) FILTER (WHERE (SELECT count(*) FROM audit a WHERE a.task_id = t.task_id AND a.action = 'task.created') = 1)::int AS audited,
             count(*) FILTER (WHERE EXISTS (SELECT 1 FROM idempotency i WHERE i.response->>'task_id' = t.task_id))::int AS keyed
      FROM tasks t WHERE t.target = $1`,
-    target,
-  );
-  expect(whole).toEqual({ tasks: stored.length, audited: stored.length, keyed: stored.length });
-  // Nobody was restarted.
-  expect(controller.proc.pid).toBe(pid);
-  expect(controller.proc.exitCode).toBeNull();
-  for (const a of agents) {
-    expect(alive(a.pid)).toBe(true);
-    expect(a.closedEarly()).toBe(false);
-    expect(a.transportErrors).toEqual([]);
-  }
-}, HEAVY_TEST_MS);
+      target,
+    );
+    expect(whole).toEqual({ tasks: stored.length, audited: stored.length, keyed: stored.length });
+    // Nobody was restarted.
+    expect(controller.proc.pid).toBe(pid);
+    expect(controller.proc.exitCode).toBeNull();
+    for (const a of agents) {
+      expect(alive(a.pid)).toBe(true);
+      expect(a.closedEarly()).toBe(false);
+      expect(a.transportErrors).toEqual([]);
+    }
+  },
+  HEAVY_TEST_MS,
+);

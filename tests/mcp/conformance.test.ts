@@ -38,7 +38,11 @@ test.each(SCENARIOS)("conformance: %s", async (scenario) => {
   // The scenario must address the server as localhost for the DNS-rebinding checks.
   const url = agent.url.replace("127.0.0.1", "localhost");
   const out = join(results, scenario);
-  const run = Bun.spawn([process.execPath, CLI, "server", "--url", url, "--scenario", scenario, "--output-dir", out], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+  const run = Bun.spawn([process.execPath, CLI, "server", "--url", url, "--scenario", scenario, "--output-dir", out], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+  });
   const [code, stdout, stderr] = await Promise.all([run.exited, new Response(run.stdout).text(), new Response(run.stderr).text()]);
   const [dir] = readdirSync(out);
   const checks = JSON.parse(readFileSync(join(out, dir!, "checks.json"), "utf8")) as { id: string; status: string; errorMessage?: string }[];

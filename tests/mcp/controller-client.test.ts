@@ -40,7 +40,14 @@ describe("retries", () => {
   });
 
   test("422 is answered once: one attempt, the failure names the field", async () => {
-    const body = { type: "urn:agent-mesh:problem:invalid", title: "Invalid request", status: 422, detail: "body: target: bad", trace_id: "x", errors: [{ field: "target", message: "bad" }] };
+    const body = {
+      type: "urn:agent-mesh:problem:invalid",
+      title: "Invalid request",
+      status: 422,
+      detail: "body: target: bad",
+      trace_id: "x",
+      errors: [{ field: "target", message: "bad" }],
+    };
     const server = misbehave([new Response(JSON.stringify(body), { status: 422, headers: { "content-type": "application/problem+json" } }), accepted()]);
     const { client } = clientFor(server.url);
     const r = await client.call("routeTask", { body: ROUTE });
@@ -67,7 +74,12 @@ describe("retries", () => {
   });
 
   test("408, 429 and 5xx without a problem body are retried", async () => {
-    const server = misbehave([new Response("slow", { status: 408 }), new Response("busy", { status: 429 }), new Response("<html>bad gateway</html>", { status: 502 }), accepted()]);
+    const server = misbehave([
+      new Response("slow", { status: 408 }),
+      new Response("busy", { status: 429 }),
+      new Response("<html>bad gateway</html>", { status: 502 }),
+      accepted(),
+    ]);
     const { client } = clientFor(server.url);
     const r = await client.call("routeTask", { body: ROUTE });
     await server.stop();
@@ -279,7 +291,11 @@ describe("what cannot be sent, and what is not a controller", () => {
   });
 
   test("an identity provider that cannot be reached is described in our words", async () => {
-    const tokens = (await import("../../src/client/token-source.ts")).clientCredentials({ endpoint: { tokenUrl: `${closedPort()}token` }, clientId: "a", clientSecret: "b" });
+    const tokens = (await import("../../src/client/token-source.ts")).clientCredentials({
+      endpoint: { tokenUrl: `${closedPort()}token` },
+      clientId: "a",
+      clientSecret: "b",
+    });
     const error = await tokens.token().catch((e: Error) => e);
     expect((error as Error).message).toEndWith("could not be reached: the connection was refused.");
   });

@@ -80,7 +80,14 @@ describe("request_approval with wait_seconds", () => {
     await carol.call("decide_approval", { approval_id: approval.approval_id, decision: "rejected", comments: "Not on a Friday" });
     const r = await asking.result;
     expect(r.isError).toBeFalsy();
-    expect(r.structured).toMatchObject({ approval_id: approval.approval_id, task_id: taskId, approver_role: "lead", status: "rejected", decided_by: "carol", comments: "Not on a Friday" });
+    expect(r.structured).toMatchObject({
+      approval_id: approval.approval_id,
+      task_id: taskId,
+      approver_role: "lead",
+      status: "rejected",
+      decided_by: "carol",
+      comments: "Not on a Friday",
+    });
     expect(r.text).toContain("carol rejected it, commenting: Not on a Friday");
     expect(asking.progress[0]).toMatchObject({ progress: 0, total: 90 });
     expect(asking.progress[0]!.message).toContain(`waiting for role lead to decide approval ${approval.approval_id}`);
@@ -122,7 +129,12 @@ describe("request_approval with wait_seconds", () => {
       trace_id: "x",
     });
     const stillPending = { afterMs: 500, response: Response.json(approval("pending", null)) };
-    fake = misbehave([Response.json({ approval_id: "a-1", status: "pending", trace_id: "x" }, { status: 202 }), stillPending, stillPending, Response.json(approval("approved", "dan"))]);
+    fake = misbehave([
+      Response.json({ approval_id: "a-1", status: "pending", trace_id: "x" }, { status: 202 }),
+      stillPending,
+      stillPending,
+      Response.json(approval("approved", "dan")),
+    ]);
     const agent = await mesh.agentWith({ CONTROLLER_URL: fake.url, MESH_JWT_TOKEN: "a.b.c" });
     const r = await agent.call("request_approval", { task_id: "t-1", approver_role: "lead", reason: "r", wait_seconds: 10 });
     expect(r.structured).toMatchObject({ status: "approved", decided_by: "dan", comments: "Fine" });
@@ -159,15 +171,25 @@ describe("ask_person_to_decide", () => {
     const shown = answerForms(carol, () => ({ action: "accept", content: { decision: "approve", comment: "Ship it" } }));
     const r = await carol.call("ask_person_to_decide", { approval_id: approvalId });
     expect(r.isError).toBeFalsy();
-    expect(r.structured).toMatchObject({ outcome: "decided", approval: { approval_id: approvalId, status: "approved", decided_by: "carol", comments: "Ship it" } });
+    expect(r.structured).toMatchObject({
+      outcome: "decided",
+      approval: { approval_id: approvalId, status: "approved", decided_by: "carol", comments: "Ship it" },
+    });
     expect(r.text).toContain("approved by carol");
 
     expect(shown).toHaveLength(1);
     const form = shown[0]! as Extract<ElicitRequest["params"], { requestedSchema: unknown }>;
     expect(form.mode).toBe("form");
-    for (const part of ["alice asks role lead to approve", "Why: Touches billing", `${taskId} (deploy)`, "Description: Deploy the billing change", '"pr":42']) expect(form.message).toContain(part);
+    for (const part of ["alice asks role lead to approve", "Why: Touches billing", `${taskId} (deploy)`, "Description: Deploy the billing change", '"pr":42'])
+      expect(form.message).toContain(part);
     expect(form.requestedSchema.required).toEqual(["decision"]);
-    expect(form.requestedSchema.properties.decision).toMatchObject({ type: "string", oneOf: [{ const: "approve", title: "Approve" }, { const: "reject", title: "Reject" }] });
+    expect(form.requestedSchema.properties.decision).toMatchObject({
+      type: "string",
+      oneOf: [
+        { const: "approve", title: "Approve" },
+        { const: "reject", title: "Reject" },
+      ],
+    });
     expect(form.requestedSchema.properties.comment).toMatchObject({ type: "string" });
 
     expect(await stored(approvalId)).toMatchObject({ status: "approved", decided_by: "carol", comments: "Ship it" });
@@ -180,7 +202,10 @@ describe("ask_person_to_decide", () => {
     const { approvalId } = await pendingApproval("The newest one");
     const shown = answerForms(carol, () => ({ action: "accept", content: { decision: "reject", comment: "Not without tests" } }));
     const r = await carol.call("ask_person_to_decide", {});
-    expect(r.structured).toMatchObject({ outcome: "decided", approval: { approval_id: approvalId, status: "rejected", decided_by: "carol", comments: "Not without tests" } });
+    expect(r.structured).toMatchObject({
+      outcome: "decided",
+      approval: { approval_id: approvalId, status: "rejected", decided_by: "carol", comments: "Not without tests" },
+    });
     expect(shown[0]!.message).toContain("Description: The newest one");
     expect(await stored(approvalId)).toMatchObject({ status: "rejected", decided_by: "carol", comments: "Not without tests" });
   });

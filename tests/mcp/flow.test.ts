@@ -32,7 +32,11 @@ test("send → inbox → claim → approval → decision → complete → the se
   // bob is already waiting for work when alice sends it
   const inbox = waitingCall(bob, "check_inbox", { wait_seconds: 20 });
   await inbox.waiting;
-  const sent = await ok(alice, "send_task", { target: "reviewer", task: { type: "code_review", description: "Review PR 42", pr: 42 }, context: { repo: "mesh" } });
+  const sent = await ok(alice, "send_task", {
+    target: "reviewer",
+    task: { type: "code_review", description: "Review PR 42", pr: 42 },
+    context: { repo: "mesh" },
+  });
   const found = await inbox.result;
   expect(found.structured.tasks).toHaveLength(1);
   expect(found.structured.tasks[0]).toMatchObject({ task_id: sent.task_id, source: "alice", data: { pr: 42 }, context: { repo: "mesh" } });

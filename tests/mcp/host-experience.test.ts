@@ -28,7 +28,13 @@ describe("a hung controller", () => {
   test("the call ends when its time budget runs out, and says so, with progress while it retries", async () => {
     const hung = misbehave(["hang"]);
     try {
-      const agent = await mesh.agentWith({ CONTROLLER_URL: hung.url, MESH_JWT_TOKEN: "a.b.c", MESH_TIMEOUT_SECS: "1", MESH_CALL_BUDGET_SECS: "3", MESH_RETRY_COUNT: "10" });
+      const agent = await mesh.agentWith({
+        CONTROLLER_URL: hung.url,
+        MESH_JWT_TOKEN: "a.b.c",
+        MESH_TIMEOUT_SECS: "1",
+        MESH_CALL_BUDGET_SECS: "3",
+        MESH_RETRY_COUNT: "10",
+      });
       const progress: Progress[] = [];
       const r = await agent.call("fetch_status", { task_id: "t-1" }, { onprogress: (p) => void progress.push(p) });
       expect(r.isError).toBe(true);
@@ -73,7 +79,11 @@ describe("arguments", () => {
 
 describe("errors in the product's words", () => {
   test("CONTROLLER_URL at another web server: says so, quotes no page, and does not blame the id", async () => {
-    const other = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("<!DOCTYPE HTML><html><body>Not Found</body></html>", { status: 404, headers: { "content-type": "text/html" } }) });
+    const other = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => new Response("<!DOCTYPE HTML><html><body>Not Found</body></html>", { status: 404, headers: { "content-type": "text/html" } }),
+    });
     try {
       const agent = await mesh.agentWith({ CONTROLLER_URL: other.url.href, MESH_JWT_TOKEN: "a.b.c" });
       const r = await agent.call("fetch_status", { task_id: "t-1" });
@@ -125,7 +135,12 @@ describe("errors in the product's words", () => {
 
 describe("starting", () => {
   test("no credentials at all: the server stops at start with one line, so the host shows it failed", async () => {
-    const proc = Bun.spawn([BINARY, "mcp"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: mesh.controller.url } });
+    const proc = Bun.spawn([BINARY, "mcp"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: mesh.controller.url },
+    });
     expect(await proc.exited).toBe(2);
     const lines = (await new Response(proc.stderr).text()).trim().split("\n");
     expect(lines).toHaveLength(1);

@@ -21,7 +21,12 @@ const initialize = (url: string, headers: Record<string, string> = {}) =>
   fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } } }),
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } },
+    }),
   });
 
 async function connect(url: string, headers: Record<string, string> = {}, capabilities: ClientCapabilities = {}) {
@@ -33,7 +38,9 @@ async function connect(url: string, headers: Record<string, string> = {}, capabi
 
 describe("serving", () => {
   let agent: HttpAgent;
-  beforeAll(async () => (agent = await startHttpAgent([], { CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await controller.token("alice", ["dev", "reviewer"]) })));
+  beforeAll(
+    async () => (agent = await startHttpAgent([], { CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await controller.token("alice", ["dev", "reviewer"]) })),
+  );
   afterAll(async () => expect(await agent.stop()).toBe(0));
 
   test("the SDK client calls tools over Streamable HTTP, with progress while a call waits", async () => {
@@ -75,7 +82,11 @@ describe("serving", () => {
     const id = transport.sessionId!;
     expect(id).not.toBe((two.transport as StreamableHTTPClientTransport).sessionId);
     await transport.terminateSession();
-    const gone = await fetch(agent.url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": id }, body: '{"jsonrpc":"2.0","id":2,"method":"ping"}' });
+    const gone = await fetch(agent.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": id },
+      body: '{"jsonrpc":"2.0","id":2,"method":"ping"}',
+    });
     expect(gone.status).toBe(404);
     await two.ping();
     await Promise.all([one.close(), two.close()]);
@@ -110,7 +121,11 @@ describe("serving", () => {
 
 describe("a session cap", () => {
   const ping = (url: string, session: string) =>
-    fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": session }, body: '{"jsonrpc":"2.0","id":2,"method":"ping"}' });
+    fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-session-id": session },
+      body: '{"jsonrpc":"2.0","id":2,"method":"ping"}',
+    });
   const sessionOf = async (url: string) => {
     const res = await initialize(url);
     await res.body?.cancel();
@@ -132,7 +147,15 @@ describe("a session cap", () => {
   });
 
   test("at the cap the longest-idle session makes way for a new one", async () => {
-    const http = await serveHttp({ host: "127.0.0.1", port: 0, extraHosts: [], maxSessions: 2, evictableAfterMs: 0, log: createLogger("warn", () => {}), newServer: () => new McpServer({ name: "t", version: "0" }) });
+    const http = await serveHttp({
+      host: "127.0.0.1",
+      port: 0,
+      extraHosts: [],
+      maxSessions: 2,
+      evictableAfterMs: 0,
+      log: createLogger("warn", () => {}),
+      newServer: () => new McpServer({ name: "t", version: "0" }),
+    });
     try {
       const url = http.url.href;
       const [first, second] = [await sessionOf(url), await sessionOf(url)];
@@ -166,7 +189,11 @@ describe("a bearer token", () => {
   });
 
   test("listening beyond this machine without one is refused at start", async () => {
-    const proc = Bun.spawn([BINARY, "mcp", "--http", "--host", "0.0.0.0", "--port", "0"], { stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    const proc = Bun.spawn([BINARY, "mcp", "--http", "--host", "0.0.0.0", "--port", "0"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "" },
+    });
     expect(await proc.exited).toBe(2);
     expect(await new Response(proc.stderr).text()).toContain("set MESH_MCP_TOKEN");
   });

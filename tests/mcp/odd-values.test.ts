@@ -13,7 +13,12 @@ let agent: ReturnType<typeof spawnAgent>;
 
 /** The binary on raw pipes: write a line, wait for the frame with that id. */
 function spawnAgent(env: Record<string, string>) {
-  const proc = Bun.spawn([BINARY, "mcp"], { stdin: "pipe", stdout: "pipe", stderr: "ignore", env: { PATH: process.env.PATH ?? "", MESH_LOG_LEVEL: "error", ...env } });
+  const proc = Bun.spawn([BINARY, "mcp"], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "ignore",
+    env: { PATH: process.env.PATH ?? "", MESH_LOG_LEVEL: "error", ...env },
+  });
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
   let buffered = "";
@@ -40,7 +45,15 @@ beforeAll(async () => {
   c = await startTestController();
   alice = await c.token("alice", ["worker"]);
   agent = spawnAgent({ CONTROLLER_URL: c.url, MESH_JWT_TOKEN: alice });
-  await agent.call(1, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } } }));
+  await agent.call(
+    1,
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+    }),
+  );
   agent.proc.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
 });
 afterAll(async () => {
@@ -62,7 +75,10 @@ test("send_task with 1e400 or a lone surrogate in its data is refused naming the
     const task = `{"task_type":"t","data":${data}}`;
     const http = await c.api(alice, "POST", "/tasks/route", `{"target":"worker","task":${task}}`, { "idempotency-key": crypto.randomUUID() });
     expect({ data, status: http.status, fields: http.body.errors?.map((f: any) => f.field) }).toEqual({ data, status: 422, fields: [field] });
-    const mcp = await agent.call(++id, `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"send_task","arguments":{"target":"worker","task":${task}}}}`);
+    const mcp = await agent.call(
+      ++id,
+      `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"send_task","arguments":{"target":"worker","task":${task}}}}`,
+    );
     expect({ data, isError: mcp.result?.isError }).toEqual({ data, isError: true });
     expect(mcp.result.content[0].text).toContain(field);
   }

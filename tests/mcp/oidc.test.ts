@@ -20,7 +20,13 @@ afterEach(async () => {
 async function start(o: Partial<ProviderOptions>, agentEnv: Record<string, string> = {}) {
   provider = await startTokenProvider({ ...CREDENTIALS, roles: ["builder"], ...o });
   controller = await startTestController({ MESH_OIDC_ISSUER: provider.issuer, MESH_JWT_ALGORITHMS: "RS256" });
-  agent = await startAgent({ CONTROLLER_URL: controller.url, MESH_OIDC_ISSUER: provider.issuer, MESH_CLIENT_ID: CREDENTIALS.clientId, MESH_CLIENT_SECRET: CREDENTIALS.clientSecret, ...agentEnv });
+  agent = await startAgent({
+    CONTROLLER_URL: controller.url,
+    MESH_OIDC_ISSUER: provider.issuer,
+    MESH_CLIENT_ID: CREDENTIALS.clientId,
+    MESH_CLIENT_SECRET: CREDENTIALS.clientSecret,
+    ...agentEnv,
+  });
 }
 
 test("tokens come from the identity provider once and are reused; roles come from them", async () => {

@@ -18,7 +18,20 @@ afterAll(() => mesh.stop());
 type Schema = Record<string, unknown>;
 
 /** Keywords whose value is one subschema, a list of them, or a map of them. */
-const ONE = ["items", "contains", "not", "propertyNames", "if", "then", "else", "additionalProperties", "unevaluatedProperties", "additionalItems", "unevaluatedItems", "contentSchema"];
+const ONE = [
+  "items",
+  "contains",
+  "not",
+  "propertyNames",
+  "if",
+  "then",
+  "else",
+  "additionalProperties",
+  "unevaluatedProperties",
+  "additionalItems",
+  "unevaluatedItems",
+  "contentSchema",
+];
 const LIST = ["allOf", "anyOf", "oneOf", "prefixItems"];
 const MAP = ["properties", "patternProperties", "dependentSchemas", "dependencies", "$defs", "definitions"];
 /** Where `true` / `false` is the usual spelling, not a schema in disguise. */
@@ -26,9 +39,43 @@ const BOOLEAN_OK = new Set(["additionalProperties", "unevaluatedProperties", "ad
 /** Keywords that constrain a value; a schema with none of them accepts anything. */
 const CONSTRAINS = new Set([
   ...["type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern", "format"],
-  ...["contentMediaType", "contentEncoding", "contentSchema", "maxItems", "minItems", "uniqueItems", "maxContains", "minContains", "maxProperties", "minProperties"],
-  ...["required", "dependentRequired", "allOf", "anyOf", "oneOf", "not", "items", "prefixItems", "contains", "additionalItems", "unevaluatedItems", "properties"],
-  ...["patternProperties", "additionalProperties", "unevaluatedProperties", "propertyNames", "dependentSchemas", "dependencies", "$ref", "$dynamicRef", "$recursiveRef"],
+  ...[
+    "contentMediaType",
+    "contentEncoding",
+    "contentSchema",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxContains",
+    "minContains",
+    "maxProperties",
+    "minProperties",
+  ],
+  ...[
+    "required",
+    "dependentRequired",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "items",
+    "prefixItems",
+    "contains",
+    "additionalItems",
+    "unevaluatedItems",
+    "properties",
+  ],
+  ...[
+    "patternProperties",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "dependentSchemas",
+    "dependencies",
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+  ],
 ]);
 
 /** What the Inspector's portability check reports, as `path: problem`. */
@@ -44,7 +91,8 @@ function unportable(node: unknown, path: string, keyword?: string): string[] {
   for (const k of ONE) if (k in s) found.push(...unportable(s[k], `${path}.${k}`, k));
   for (const k of LIST) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach((sub, i) => found.push(...unportable(sub, `${path}.${k}[${i}]`, k)));
   for (const k of MAP) {
-    if (typeof s[k] === "object" && s[k] !== null) for (const [name, sub] of Object.entries(s[k] as Schema)) found.push(...unportable(sub, `${path}.${k}.${name}`, k));
+    if (typeof s[k] === "object" && s[k] !== null)
+      for (const [name, sub] of Object.entries(s[k] as Schema)) found.push(...unportable(sub, `${path}.${k}.${name}`, k));
   }
   return found;
 }
@@ -62,5 +110,7 @@ test("no tool schema has a construct that strict clients warn about", async () =
 test("the check itself finds what it looks for", () => {
   expect(unportable({ type: "object", additionalProperties: {} }, "s")).toEqual(["s.additionalProperties: constrains nothing (accepts any value)"]);
   expect(unportable({ type: ["string", "null"] }, "s")).toEqual(['s: type is a list ["string","null"]']);
-  expect(unportable({ type: "object", additionalProperties: true, properties: { a: true } }, "s")).toEqual(["s.properties.a: bare true where a schema is expected"]);
+  expect(unportable({ type: "object", additionalProperties: true, properties: { a: true } }, "s")).toEqual([
+    "s.properties.a: bare true where a schema is expected",
+  ]);
 });

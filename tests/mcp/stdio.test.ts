@@ -145,7 +145,11 @@ test("logs reach the client as notifications once it asks, at the level it asked
   await agent.client.setLoggingLevel("info");
   const r = await agent.call("check_inbox", { role: "reviewer" });
   expect(messages).toHaveLength(1);
-  expect(messages[0]).toMatchObject({ level: "info", logger: "agent-mesh", data: { msg: "tool call", tool: "check_inbox", outcome: "ok", trace_id: r.structured.trace_id } });
+  expect(messages[0]).toMatchObject({
+    level: "info",
+    logger: "agent-mesh",
+    data: { msg: "tool call", tool: "check_inbox", outcome: "ok", trace_id: r.structured.trace_id },
+  });
   await agent.client.setLoggingLevel("error");
   await agent.call("check_inbox", { role: "reviewer" });
   expect(messages).toHaveLength(1);

@@ -78,9 +78,13 @@ describe("client credentials", () => {
 
   test("a failing or unreachable provider: worth retrying", async () => {
     const p = await start({ failWith: 503 });
-    const failing = await clientCredentials({ endpoint: { tokenUrl: p.tokenUrl }, ...CREDENTIALS }).token().catch((e) => e);
+    const failing = await clientCredentials({ endpoint: { tokenUrl: p.tokenUrl }, ...CREDENTIALS })
+      .token()
+      .catch((e) => e);
     expect(failing).toMatchObject({ retryable: true });
-    const gone = await clientCredentials({ endpoint: { issuer: closedPort() }, ...CREDENTIALS }).token().catch((e) => e);
+    const gone = await clientCredentials({ endpoint: { issuer: closedPort() }, ...CREDENTIALS })
+      .token()
+      .catch((e) => e);
     expect(gone).toMatchObject({ retryable: true });
     expect(gone.message).toContain("could not be reached");
   });

@@ -35,7 +35,20 @@ describe("the tool list", () => {
     const { tools } = await alice.client.listTools();
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
     expect(Object.keys(byName).sort()).toEqual(
-      ["ask_person_to_decide", "cancel_task", "check_inbox", "claim_task", "complete_task", "decide_approval", "fail_task", "fetch_status", "list_approvals", "notify", "request_approval", "send_task"].sort(),
+      [
+        "ask_person_to_decide",
+        "cancel_task",
+        "check_inbox",
+        "claim_task",
+        "complete_task",
+        "decide_approval",
+        "fail_task",
+        "fetch_status",
+        "list_approvals",
+        "notify",
+        "request_approval",
+        "send_task",
+      ].sort(),
     );
     const args = (name: string) => Object.keys(byName[name]!.inputSchema.properties ?? {});
     // The seed's arguments, in the seed's order; after them only optional ones: a key for repeating a failed call, and a wait.
@@ -55,7 +68,8 @@ describe("the tool list", () => {
     for (const tool of tools) {
       expect(tool.description!.length).toBeGreaterThan(40);
       expect(tool.outputSchema?.properties).toHaveProperty("trace_id");
-      for (const [name, schema] of Object.entries(tool.inputSchema.properties ?? {})) expect({ tool: tool.name, name, described: !!(schema as { description?: string }).description }).toMatchObject({ described: true });
+      for (const [name, schema] of Object.entries(tool.inputSchema.properties ?? {}))
+        expect({ tool: tool.name, name, described: !!(schema as { description?: string }).description }).toMatchObject({ described: true });
     }
   });
 
@@ -63,8 +77,10 @@ describe("the tool list", () => {
     const { tools } = await alice.client.listTools();
     const hints = Object.fromEntries(tools.map((t) => [t.name, t.annotations]));
     for (const name of ["fetch_status", "check_inbox", "list_approvals"]) expect(hints[name]).toMatchObject({ readOnlyHint: true, openWorldHint: true });
-    for (const name of ["send_task", "notify", "request_approval"]) expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: false, idempotentHint: false });
-    for (const name of ["claim_task", "complete_task", "fail_task", "cancel_task", "decide_approval"]) expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
+    for (const name of ["send_task", "notify", "request_approval"])
+      expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: false, idempotentHint: false });
+    for (const name of ["claim_task", "complete_task", "fail_task", "cancel_task", "decide_approval"])
+      expect(hints[name]).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
     // It records a decision, and each call asks the person again, perhaps about another approval.
     expect(hints.ask_person_to_decide).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true });
   });
@@ -72,17 +88,35 @@ describe("the tool list", () => {
 
 describe("send_task", () => {
   test("sends {task_type, description, data} and says how to follow it", async () => {
-    const r = await alice.call("send_task", { target: "reviewer", task: { task_type: "code_review", description: "Review PR 7", data: { pr: 7 } }, context: { repo: "mesh" } });
+    const r = await alice.call("send_task", {
+      target: "reviewer",
+      task: { task_type: "code_review", description: "Review PR 7", data: { pr: 7 } },
+      context: { repo: "mesh" },
+    });
     expect(r.isError).toBeFalsy();
-    expect(r.structured).toMatchObject({ status: "pending", target: "reviewer", task: { task_type: "code_review", description: "Review PR 7", data: { pr: 7 } } });
+    expect(r.structured).toMatchObject({
+      status: "pending",
+      target: "reviewer",
+      task: { task_type: "code_review", description: "Review PR 7", data: { pr: 7 } },
+    });
     expect(r.text).toContain(`fetch_status(task_id="${r.structured.task_id}"`);
     expect(r.text).toContain(`Trace id: ${r.structured.trace_id}`);
     const stored = (await mesh.allTasks()).find((t) => t.task_id === r.structured.task_id);
-    expect(stored).toMatchObject({ source: "alice", target: "reviewer", task_type: "code_review", data: { pr: 7 }, context: { repo: "mesh" }, trace_id: r.structured.trace_id });
+    expect(stored).toMatchObject({
+      source: "alice",
+      target: "reviewer",
+      task_type: "code_review",
+      data: { pr: 7 },
+      context: { repo: "mesh" },
+      trace_id: r.structured.trace_id,
+    });
   });
 
   test("normalises a free-form task without losing a field", async () => {
-    const r = await alice.call("send_task", { target: "reviewer", task: { type: "lint", description: "Lint it", files: ["a.ts"], strict: true, data: { branch: "main" } } });
+    const r = await alice.call("send_task", {
+      target: "reviewer",
+      task: { type: "lint", description: "Lint it", files: ["a.ts"], strict: true, data: { branch: "main" } },
+    });
     expect(r.isError).toBeFalsy();
     expect(r.structured.task).toEqual({ task_type: "lint", description: "Lint it", data: { branch: "main", files: ["a.ts"], strict: true } });
     const both = await alice.call("send_task", { target: "reviewer", task: { task_type: "lint", type: "quick" } });
@@ -255,12 +289,16 @@ describe("waiting", () => {
     let firstProgress!: () => void;
     const waiting = new Promise<void>((resolve) => (firstProgress = resolve));
     const progress: { progress: number; total?: number; message?: string }[] = [];
-    const inbox = erin.call("check_inbox", { wait_seconds: 20 }, {
-      onprogress: (p) => {
-        progress.push(p);
-        firstProgress();
+    const inbox = erin.call(
+      "check_inbox",
+      { wait_seconds: 20 },
+      {
+        onprogress: (p) => {
+          progress.push(p);
+          firstProgress();
+        },
       },
-    });
+    );
     await waiting;
     const taskId = await send("translator", { task_type: "translate", description: "Into Welsh" });
     const r = await inbox;
@@ -361,7 +399,10 @@ describe("failures say what happened and what to do", () => {
     try {
       const token = await limited.controller.token("frank", ["support"]);
       const hold = new AbortController();
-      const held = fetch(new URL("/tasks?target=support&wait=30", limited.controller.url), { headers: { authorization: `Bearer ${token}` }, signal: hold.signal }).catch(() => null);
+      const held = fetch(new URL("/tasks?target=support&wait=30", limited.controller.url), {
+        headers: { authorization: `Bearer ${token}` },
+        signal: hold.signal,
+      }).catch(() => null);
       // No event says a long-poll has started; the controller's gauge does.
       const admin = await limited.controller.token("ops", ["admin"]);
       for (let tries = 0; !/mesh_long_polls_open 1/.test((await limited.controller.api(admin, "GET", "/metrics")).body); tries++) {

@@ -38,7 +38,9 @@ test("every tool is what its snapshot says a model sees", () => {
     for (const tool of tools) writeFileSync(join(SNAPS, `${tool.name}.json`), text(tool));
   }
   expect(existsSync(SNAPS)).toBe(true);
-  const snapped = readdirSync(SNAPS).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length));
+  const snapped = readdirSync(SNAPS)
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -".json".length));
   expect(tools.map((t) => t.name).sort()).toEqual(snapped.sort());
   for (const tool of tools) {
     // Compared as text, so a reordered or reworded field is a difference too.

@@ -18,7 +18,13 @@ afterAll(() => mesh.stop());
 
 test("POST /tasks/route refuses an unknown field inside task with a 422 naming it, and stores nothing", async () => {
   const before = (await mesh.allTasks()).length;
-  const r = await mesh.controller.api(token, "POST", "/tasks/route", { target: "reviewer", task: { task_type: "review", priority: "high" } }, { "idempotency-key": crypto.randomUUID() });
+  const r = await mesh.controller.api(
+    token,
+    "POST",
+    "/tasks/route",
+    { target: "reviewer", task: { task_type: "review", priority: "high" } },
+    { "idempotency-key": crypto.randomUUID() },
+  );
   expect(r.status).toBe(422);
   expect(r.body.errors).toEqual([expect.objectContaining({ field: "task.priority" })]);
   expect((await mesh.allTasks()).length).toBe(before);

@@ -59,7 +59,9 @@ describe("two controllers on one PostgreSQL database", () => {
     const keys = Array.from({ length: 10 }, () => unique("key"));
     const retries = 16;
     const answers = await Promise.all(
-      keys.flatMap((key) => Array.from({ length: retries }, (_, i) => either(i)(token, "POST", "/tasks/route", route(target, key), { "idempotency-key": key }))),
+      keys.flatMap((key) =>
+        Array.from({ length: retries }, (_, i) => either(i)(token, "POST", "/tasks/route", route(target, key), { "idempotency-key": key })),
+      ),
     );
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
     for (const [k, key] of keys.entries()) {

@@ -14,7 +14,13 @@ const controller = await spawnController(["--data-dir", dataDir]);
 try {
   const token = Bun.spawnSync([BINARY, "token", "--data-dir", dataDir, "--sub", "alice", "--role", "worker"]).stdout.toString().trim();
   const api = apiClient(controller.url);
-  const routed = await api(token, "POST", "/tasks/route", { target: "worker", task: { task_type: "review", description: "offline" } }, { "idempotency-key": "airgap-1" });
+  const routed = await api(
+    token,
+    "POST",
+    "/tasks/route",
+    { target: "worker", task: { task_type: "review", description: "offline" } },
+    { "idempotency-key": "airgap-1" },
+  );
 
   const mcpHelp = Bun.spawnSync([BINARY, "mcp", "--help"]);
   const transport = new StdioClientTransport({
@@ -34,7 +40,12 @@ try {
     JSON.stringify({
       routed: routed.status,
       mcpHelp: { code: mcpHelp.exitCode, stdout: mcpHelp.stdout.toString() },
-      sentOverMcp: { isError: sent.isError ?? false, taskId: viaMcp, fetched: fetched.status, description: fetched.body?.task?.description ?? fetched.body?.description },
+      sentOverMcp: {
+        isError: sent.isError ?? false,
+        taskId: viaMcp,
+        fetched: fetched.status,
+        description: fetched.body?.task?.description ?? fetched.body?.description,
+      },
     }),
   );
 } finally {

@@ -16,9 +16,10 @@ const SCENARIO = join(import.meta.dir, "airgap-scenario.ts");
  * as on GitHub's runners). A new namespace's lo starts down, so it is brought up first.
  */
 const inNamespace = (prefix: string[], command: string[]) => [...prefix, "sh", "-c", 'ip link set lo up && exec "$@"', "sh", ...command];
-const namespace = [["unshare", "-rn"], ["sudo", "-n", "unshare", "-n"]].find(
-  (prefix) => Bun.spawnSync(inNamespace(prefix, ["true"]), { stdout: "ignore", stderr: "ignore" }).exitCode === 0,
-);
+const namespace = [
+  ["unshare", "-rn"],
+  ["sudo", "-n", "unshare", "-n"],
+].find((prefix) => Bun.spawnSync(inNamespace(prefix, ["true"]), { stdout: "ignore", stderr: "ignore" }).exitCode === 0);
 if (!namespace) console.warn("airgap test skipped: no loopback-only network namespace here (tried unshare -rn and sudo -n unshare -n, with iproute2's ip)");
 const strace = Bun.which("strace");
 
@@ -44,8 +45,12 @@ test.skipIf(!namespace)("with no network but loopback: controller, token, API ca
   expect(result.sentOverMcp).toMatchObject({ isError: false, fetched: 200, description: "sent over MCP" });
 
   if (!strace) return console.warn("airgap test: strace not found, so connect() calls were not audited");
-  const traced = readdirSync(traceDir).map((f) => readFileSync(join(traceDir, f), "utf8")).join("\n");
-  const peers = [...traced.matchAll(/sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")/g)].map((m) => `${m[2] ?? m[3]} port ${m[1]}`);
+  const traced = readdirSync(traceDir)
+    .map((f) => readFileSync(join(traceDir, f), "utf8"))
+    .join("\n");
+  const peers = [...traced.matchAll(/sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")/g)].map(
+    (m) => `${m[2] ?? m[3]} port ${m[1]}`,
+  );
   expect(peers.length).toBeGreaterThan(0);
   // Only the controller on 127.0.0.1 or ::1; a DNS query (port 53, even to a local resolver) counts as reaching out.
   expect(peers.filter((peer) => !/^(127\.0\.0\.1|::1) port (?!53$)\d+$/.test(peer))).toEqual([]);

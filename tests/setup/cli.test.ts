@@ -16,7 +16,8 @@ test("agent-mesh --help lists setup; setup --help names each client, its file an
   expect(help.stdout).toContain(`goose   ${join(home, ".config/goose/config.yaml")}`);
   expect(help.stdout).toContain(`claude  ${join(cwd, ".mcp.json")}`);
   expect(help.stdout).toContain(`cursor  ${join(home, ".cursor/mcp.json")}`);
-  for (const option of ["--write", "--config", "--controller-url", "CONTROLLER_URL", "--token", "MESH_JWT_TOKEN", "--name"]) expect(help.stdout).toContain(option);
+  for (const option of ["--write", "--config", "--controller-url", "CONTROLLER_URL", "--token", "MESH_JWT_TOKEN", "--name"])
+    expect(help.stdout).toContain(option);
   expect(setup(["goose", "--help"], { home, cwd }).stdout).toBe(help.stdout);
 });
 

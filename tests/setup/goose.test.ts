@@ -58,7 +58,12 @@ describe("setup goose --write", () => {
     expect(config.extensions["team-docs"]).toEqual(parse(ORIGINAL).extensions["team-docs"]);
     const entry = config.extensions["agent-mesh"];
     expectGooseStdioEntry("agent-mesh", entry);
-    expect(entry).toMatchObject({ enabled: true, cmd: realpathSync(BINARY), args: ["mcp"], envs: { CONTROLLER_URL: "http://mesh.internal:8088", MESH_JWT_TOKEN: "tok-1" } });
+    expect(entry).toMatchObject({
+      enabled: true,
+      cmd: realpathSync(BINARY),
+      args: ["mcp"],
+      envs: { CONTROLLER_URL: "http://mesh.internal:8088", MESH_JWT_TOKEN: "tok-1" },
+    });
 
     expect(readFileSync(`${file}.bak`, "utf8")).toBe(ORIGINAL);
     expect(run.stderr).toContain(`Added agent-mesh to ${file}`);

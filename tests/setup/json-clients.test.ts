@@ -33,7 +33,12 @@ describe.each(clients)("setup $client", ({ client, fixture: name, file: fileIn, 
     expect(run.code).toBe(0);
     const after = readJson(file);
     for (const [name, server] of Object.entries(before.mcpServers)) expect(after.mcpServers[name]).toEqual(server);
-    expect(after.mcpServers["agent-mesh"]).toEqual({ ...extra, command: realpathSync(BINARY), args: ["mcp"], env: { CONTROLLER_URL: "http://mesh:8088", MESH_JWT_TOKEN: "tok" } });
+    expect(after.mcpServers["agent-mesh"]).toEqual({
+      ...extra,
+      command: realpathSync(BINARY),
+      args: ["mcp"],
+      env: { CONTROLLER_URL: "http://mesh:8088", MESH_JWT_TOKEN: "tok" },
+    });
     expect(readFileSync(`${file}.bak`, "utf8")).toBe(readFileSync(fixture(name), "utf8"));
   });
 

@@ -45,7 +45,9 @@ test("update-formula gives each url its own asset's sum, the version and the rep
   expect(filled).toContain('version "1.2.3"');
   expect(filled).toContain('homepage "https://github.com/acme/agent-mesh"');
   const bySum = parseSums(sums);
-  const pairs = [...filled.matchAll(/url "https:\/\/github\.com\/acme\/agent-mesh\/releases\/download\/v#\{version\}\/([^"]+)"\s*\n\s*sha256 "([0-9a-f]{64})"/g)];
+  const pairs = [
+    ...filled.matchAll(/url "https:\/\/github\.com\/acme\/agent-mesh\/releases\/download\/v#\{version\}\/([^"]+)"\s*\n\s*sha256 "([0-9a-f]{64})"/g),
+  ];
   expect(pairs).toHaveLength(4);
   for (const [, asset, sum] of pairs) expect(sum).toBe(bySum.get(asset!)!);
   // Only those lines changed.

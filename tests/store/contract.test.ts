@@ -102,7 +102,13 @@ function gate() {
 
 /** Whether `work` was seen waiting for another unit of work's lock (true) or finished first (false). */
 const waitsBehindLock = (db: EngineDatabase, work: Promise<unknown>) =>
-  Promise.race([work.then(() => false), db.writerWaits().then(() => true, () => false)]);
+  Promise.race([
+    work.then(() => false),
+    db.writerWaits().then(
+      () => true,
+      () => false,
+    ),
+  ]);
 
 /** Collects what a store's listeners hear about tasks for `target`; `until(n)` resolves once n arrived. */
 function hear(store: Store, target: string) {
@@ -113,8 +119,7 @@ function hear(store: Store, target: string) {
     heard.push(change);
     for (const w of waiters.filter((w) => heard.length >= w.n)) w.resolve();
   });
-  const until = (n: number) =>
-    heard.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }));
+  const until = (n: number) => (heard.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })));
   return { heard, until, stop };
 }
 
@@ -193,7 +198,10 @@ for (const engine of ENGINES) {
       await refused(addTask(store, { target, data: { n: Number.POSITIVE_INFINITY } }), "data.n");
       const task = await addTask(store, { target });
       await refused(addApproval(store, task, { reason: "\udfff" }), "reason");
-      await refused(store.transaction((tx) => tx.updateTask(task.task_id, { ...task, result: { x: "\0" } })), "result.x");
+      await refused(
+        store.transaction((tx) => tx.updateTask(task.task_id, { ...task, result: { x: "\0" } })),
+        "result.x",
+      );
       await refused(store.getTask("a\0"), "id");
       await refused(store.getApproval("\ud800"), "id");
       await refused(store.listTasks({ source: "a\0", order: "asc", limit: 1 }), "source");
@@ -212,7 +220,15 @@ for (const engine of ENGINES) {
     test("updates a task and an approval with their patches", async () => {
       const task = await addTask(store);
       const approval = await addApproval(store, task);
-      const updated: Task = { ...task, status: "completed", claimed_by: "bob", result: { merged: true, sha: "abc" }, error: "none", updated_at: tick(), version: 3 };
+      const updated: Task = {
+        ...task,
+        status: "completed",
+        claimed_by: "bob",
+        result: { merged: true, sha: "abc" },
+        error: "none",
+        updated_at: tick(),
+        version: 3,
+      };
       const decided: ApprovalRecord = { ...approval, status: "approved", decided_by: "carol", comments: "fine", decided_at: tick() };
       await store.transaction(async (tx) => {
         await tx.updateTask(task.task_id, updated);
@@ -476,7 +492,17 @@ for (const engine of ENGINES) {
       });
       const history = (await store.listAudit({ task_id: task.task_id, limit: 10 })).toReversed();
       expect(history.map((h) => h.action)).toEqual(["task.created", "task.claimed", "task.completed"]);
-      expect(history[1]).toEqual({ seq: history[1]!.seq, at: claimedAt, actor, action: "task.claimed", task_id: task.task_id, approval_id: null, from_status: "pending", to_status: "claimed", trace_id: task.trace_id });
+      expect(history[1]).toEqual({
+        seq: history[1]!.seq,
+        at: claimedAt,
+        actor,
+        action: "task.claimed",
+        task_id: task.task_id,
+        approval_id: null,
+        from_status: "pending",
+        to_status: "claimed",
+        trace_id: task.trace_id,
+      });
       const actions = (rows: { action: string }[]) => rows.map((r) => r.action);
       expect(actions(await store.listAudit({ actor, limit: 10 }))).toEqual(["task.completed", "task.claimed", "task.created"]);
       expect(actions(await store.listAudit({ actor, action: "task.claimed", limit: 10 }))).toEqual(["task.claimed"]);
@@ -538,7 +564,8 @@ for (const engine of ENGINES) {
       const asked = await addApproval(store, elsewhere, { approver_role: approving });
       for (let i = 0; i < 5; i++) await addTask(store, { target: other });
       const caller = { subject: me, roles: [mine, approving] };
-      const heard = (after: number, limit: number, hearer = caller) => store.changesSince(after, limit, hearer).then((rows) => rows.map((c) => `${c.action} ${c.task_id}`));
+      const heard = (after: number, limit: number, hearer = caller) =>
+        store.changesSince(after, limit, hearer).then((rows) => rows.map((c) => `${c.action} ${c.task_id}`));
       const expected = [`task.created ${sent.task_id}`, `task.created ${forMe.task_id}`, `approval.requested ${asked.task_id}`];
       expect(await heard(start, 100)).toEqual(expected);
       // A page ends where the caller's own changes do, not where the trail does.
@@ -569,12 +596,15 @@ for (const engine of ENGINES) {
         return [withinWindow, await tx.forgetOldestKeys(scope, 2, at(3)), await tx.forgetOldestKeys(other, 2, at(3))];
       });
       expect(kept).toEqual([false, true, true]);
-      const kinds = await store.transaction(async (tx) => {
-        const found: Record<string, string> = {};
-        for (const key of ["d", "c", "b", "a"]) found[key] = (await tx.reserveIdempotency(scope, key, "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
-        found.other = (await tx.reserveIdempotency(other, "a", "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
-        throw Object.assign(new Error("roll back"), { found });
-      }).catch((error) => error.found);
+      const kinds = await store
+        .transaction(async (tx) => {
+          const found: Record<string, string> = {};
+          for (const key of ["d", "c", "b", "a"])
+            found[key] = (await tx.reserveIdempotency(scope, key, "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
+          found.other = (await tx.reserveIdempotency(other, "a", "h", "2031-01-02T00:00:00.000Z", "2099-01-01T00:00:00.000Z")).kind;
+          throw Object.assign(new Error("roll back"), { found });
+        })
+        .catch((error) => error.found);
       expect(kinds).toEqual({ d: "replay", c: "replay", b: "reserved", a: "reserved", other: "replay" });
     });
 

@@ -35,7 +35,16 @@ async function write(store: Store, w: World, name: (n: string) => string): Promi
   await store.transaction(async (tx) => {
     for (const c of w.changes) {
       await tx.appendAudit(
-        { at: new Date().toISOString(), actor: name(c.source), action: "task.created", task_id: crypto.randomUUID(), approval_id: null, from_status: null, to_status: "pending", trace_id: "t" },
+        {
+          at: new Date().toISOString(),
+          actor: name(c.source),
+          action: "task.created",
+          task_id: crypto.randomUUID(),
+          approval_id: null,
+          from_status: null,
+          to_status: "pending",
+          trace_id: "t",
+        },
         { source: name(c.source), target: name(c.target), approver_role: c.approver_role && name(c.approver_role) },
       );
     }

@@ -118,7 +118,8 @@ for (const engine of ENGINES) {
             expect(ids(await visibleTasks(s, caller, run), "task_id")).toEqual(ids(readable, "task_id"));
             const taskOf = (a: ApprovalRecord) => tasks.find((t) => t.task_id === a.task_id)!;
             const allowed: ApprovalRecord[] = [];
-            for (const a of approvals) if (await mayReadApproval(caller, a, async () => mayReadTask(caller, taskOf(a), approverRoles(taskOf(a))))) allowed.push(a);
+            for (const a of approvals)
+              if (await mayReadApproval(caller, a, async () => mayReadTask(caller, taskOf(a), approverRoles(taskOf(a))))) allowed.push(a);
             expect(ids(await visibleApprovals(s, caller, run), "approval_id")).toEqual(ids(allowed, "approval_id"));
           }
         }),

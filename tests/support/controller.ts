@@ -21,7 +21,13 @@ export type TestController = {
   /** A dev token for `sub` with `roles`, signed by this controller's key. */
   token: (sub: string, roles?: string[], ttlSeconds?: number) => Promise<string>;
   /** fetch against the controller as `token`, JSON in and out. */
-  api: (token: string | null, method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: any; headers: Headers }>;
+  api: (
+    token: string | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ) => Promise<{ status: number; body: any; headers: Headers }>;
   /** Everything the controller logged so far (JSON lines). */
   logs: () => string;
   stop: () => Promise<void>;
@@ -57,7 +63,10 @@ export async function startTestController(env: Record<string, string> = {}): Pro
   const dataDir = env.MESH_DATA_DIR ?? tempDir();
   const settings = loadSettings(controllerSettings, [], { MESH_PORT: "0", MESH_DATA_DIR: dataDir, ...env });
   let logs = "";
-  const controller: Controller = await startController(settings, createLogger(settings.logLevel, (line) => (logs += line)));
+  const controller: Controller = await startController(
+    settings,
+    createLogger(settings.logLevel, (line) => (logs += line)),
+  );
   const url = controller.url.href;
   return {
     url,

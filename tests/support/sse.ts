@@ -6,7 +6,10 @@ export type SseStream = { next: (timeoutMs?: number) => Promise<SseEvent | null>
 /** `token` null: the caller is someone else, e.g. a person's session cookie in `headers`. */
 export async function openSse(url: string, token: string | null, headers: Record<string, string> = {}): Promise<SseStream> {
   const abort = new AbortController();
-  const res = await fetch(url, { headers: { ...(token !== null && { authorization: `Bearer ${token}` }), accept: "text/event-stream", ...headers }, signal: abort.signal });
+  const res = await fetch(url, {
+    headers: { ...(token !== null && { authorization: `Bearer ${token}` }), accept: "text/event-stream", ...headers },
+    signal: abort.signal,
+  });
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

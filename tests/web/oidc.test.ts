@@ -70,14 +70,18 @@ test("signed in through the provider, one person asks and another approves on th
     const post = async (path: string, body: unknown) => (await fetch(path, { method: "POST", headers, body: JSON.stringify(body) })).json();
     const task = await post("/tasks/route", { target: "deployer", task: { task_type: "deploy", description: "Release 3.0" } });
     headers["idempotency-key"] = crypto.randomUUID();
-    return (await post("/approvals", { task_id: task.task_id, approver_role: "release-approver", reason: "Signed in through the provider" })).approval_id as string;
+    return (await post("/approvals", { task_id: task.task_id, approver_role: "release-approver", reason: "Signed in through the provider" }))
+      .approval_id as string;
   });
 
   const ada = await signInThroughProvider(`/?approval=${approvalId}`, "ada");
   await ada.getByText("Signed in through the provider").filter({ visible: true }).first().waitFor();
   await ada.getByLabel("Comment").fill("Fine by me");
   await ada.getByRole("button", { name: "Approve" }).click();
-  await ada.getByRole("status").getByText(/approved/i).waitFor();
+  await ada
+    .getByRole("status")
+    .getByText(/approved/i)
+    .waitFor();
   const approval = await dev.evaluate(async (id) => (await fetch(`/approvals/${id}`)).json(), approvalId);
   expect(approval).toMatchObject({ status: "approved", decided_by: "ada", comments: "Fine by me" });
 });

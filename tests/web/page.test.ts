@@ -34,7 +34,10 @@ async function signedIn(subject: string, roles: string[]): Promise<Page> {
 }
 
 async function askForApproval(target: string, reason: string) {
-  const sent = await planner.call("send_task", { target, task: { task_type: "deploy", description: "Roll out release 2.4 to production", data: { release: "2.4" } } });
+  const sent = await planner.call("send_task", {
+    target,
+    task: { task_type: "deploy", description: "Roll out release 2.4 to production", data: { release: "2.4" } },
+  });
   const asked = await planner.call("request_approval", { task_id: sent.structured.task_id, approver_role: "release-approver", reason });
   return { taskId: sent.structured.task_id as string, approvalId: asked.structured.approval_id as string };
 }
@@ -55,7 +58,10 @@ test("an approval an agent asks for appears without a reload; approved with a co
   await page.getByText("Roll out release 2.4 to production").filter({ visible: true }).first().waitFor();
   await page.getByLabel("Comment").fill("Checked the rollout plan");
   await page.getByRole("button", { name: "Approve" }).click();
-  await page.getByRole("status").getByText(/approved/i).waitFor();
+  await page
+    .getByRole("status")
+    .getByText(/approved/i)
+    .waitFor();
 
   const status = await planner.call("fetch_status", { task_id: taskId });
   expect(status.structured.task.approvals[0]).toMatchObject({ status: "approved", decided_by: "ada", comments: "Checked the rollout plan" });
@@ -69,7 +75,11 @@ test("a person without the approver role sees the approval but is offered no dec
   const { approvalId } = await askForApproval("deployer", "Needs a second pair of eyes");
   await page.goto(new URL(`/?approval=${approvalId}`, c.url).href);
   await page.getByText("Needs a second pair of eyes").filter({ visible: true }).first().waitFor();
-  await page.getByText(/release-approver/).filter({ visible: true }).first().waitFor();
+  await page
+    .getByText(/release-approver/)
+    .filter({ visible: true })
+    .first()
+    .waitFor();
   expect(await page.getByRole("button", { name: "Approve" }).count()).toBe(0);
   expect(await page.getByRole("button", { name: "Reject" }).count()).toBe(0);
   expect((await c.api(await c.token("planner", ["planner"]), "GET", `/approvals/${approvalId}`)).body.status).toBe("pending");
@@ -80,7 +90,11 @@ test("a page opened with no session goes to sign-in, and comes back to the appro
   const page = await (await browser.newContext()).newPage();
   await page.goto(new URL(`/?approval=${approvalId}`, c.url).href);
   expect(new URL(page.url()).pathname).toBe("/login");
-  await page.getByText(/--sub YOUR-NAME --role ROLE/).filter({ visible: true }).first().waitFor();
+  await page
+    .getByText(/--sub YOUR-NAME --role ROLE/)
+    .filter({ visible: true })
+    .first()
+    .waitFor();
 
   const link = new URL(await loginLink(c, "ada", ["release-approver"]));
   await page.goto(`${link.href}&next=${encodeURIComponent(`/?approval=${approvalId}`)}`);
@@ -100,7 +114,10 @@ test("rejecting works from the keyboard alone", async () => {
   await page.keyboard.type("Not this week");
   await page.getByRole("button", { name: "Reject" }).focus();
   await page.keyboard.press("Enter");
-  await page.getByRole("status").getByText(/rejected/i).waitFor();
+  await page
+    .getByRole("status")
+    .getByText(/rejected/i)
+    .waitFor();
   const approval = (await c.api(await c.token("planner", ["planner"]), "GET", `/approvals/${approvalId}`)).body;
   expect(approval).toMatchObject({ status: "rejected", decided_by: "ada", comments: "Not this week" });
 });

@@ -17,7 +17,12 @@ declare const PAGE_SCRIPT: string | undefined;
 type Asset = { body: string; gzipped: Blob; etag: string; type: string };
 
 function asset(body: string, type: string): Asset {
-  return { body, gzipped: new Blob([Bun.gzipSync(body, { level: 9 })]), type, etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"` };
+  return {
+    body,
+    gzipped: new Blob([Bun.gzipSync(body, { level: 9 })]),
+    type,
+    etag: `"${new Bun.CryptoHasher("sha256").update(body).digest("base64url").slice(0, 22)}"`,
+  };
 }
 
 let assets: Promise<Record<string, Asset>> | null = null;

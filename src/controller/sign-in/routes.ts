@@ -99,7 +99,11 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
   return [
     ...Object.entries(routes).map(([key, handle]): WebRoute => {
       const [method, path] = key.split(" ") as [Method, string];
-      return { method, path, handle: signingIn.has(key) ? async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handle(req, url) : needsHttps(url)) : handle };
+      return {
+        method,
+        path,
+        handle: signingIn.has(key) ? async (req, url) => (keepsSecureCookies(req, url, publicUrl) ? handle(req, url) : needsHttps(url)) : handle,
+      };
     }),
     ...ASSET_PATHS.map((path): WebRoute => ({ method: "GET", path, handle: (req) => serveAsset(req, path) })),
   ];

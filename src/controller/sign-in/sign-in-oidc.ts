@@ -110,7 +110,8 @@ export function oidcSignIn(o: OidcSignInOptions) {
 
 /** The issuer did not answer (connection refused, timed out): worth trying again, unlike a refusal. */
 const unreachable = (error: unknown) =>
-  error instanceof TypeError || (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) ||
+  error instanceof TypeError ||
+  (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) ||
   (error instanceof MeshError && error.kind === "unavailable");
 
 function explainFailure(error: unknown, issuer: string): string {
@@ -118,7 +119,8 @@ function explainFailure(error: unknown, issuer: string): string {
   if (error instanceof oauth.AuthorizationResponseError) {
     return `${issuer} refused: ${error.error}${error.error_description ? ` (${error.error_description})` : ""}.`;
   }
-  if (error instanceof oauth.ResponseBodyError) return `${issuer} refused the sign-in code: ${error.error}${error.error_description ? ` (${error.error_description})` : ""}.`;
+  if (error instanceof oauth.ResponseBodyError)
+    return `${issuer} refused the sign-in code: ${error.error}${error.error_description ? ` (${error.error_description})` : ""}.`;
   if (error instanceof MeshError) {
     return error.kind === "unauthenticated"
       ? `You signed in, but the access token ${issuer} gave is not one this controller accepts: ${error.message} ` +

@@ -340,7 +340,9 @@ export class PostgresStore implements Store {
   }
 
   useTicket(ticketId: string, expiresAt: string) {
-    return this.#run(async () => (await this.#sql`INSERT INTO used_tickets (ticket_id, expires_at) VALUES (${ticketId}, ${expiresAt}) ON CONFLICT DO NOTHING`).count === 1);
+    return this.#run(
+      async () => (await this.#sql`INSERT INTO used_tickets (ticket_id, expires_at) VALUES (${ticketId}, ${expiresAt}) ON CONFLICT DO NOTHING`).count === 1,
+    );
   }
 
   purgeExpired(now: string): Promise<number> {

@@ -138,8 +138,7 @@ function where(clauses: (Clause | null)[]): Clause {
   };
 }
 
-const eq = (column: string, value: SQLQueryBindings | undefined): Clause | null =>
-  value === undefined ? null : { sql: `${column} = ?`, params: [value] };
+const eq = (column: string, value: SQLQueryBindings | undefined): Clause | null => (value === undefined ? null : { sql: `${column} = ?`, params: [value] });
 
 const oneOf = (column: string, values: readonly string[] | undefined): Clause | null =>
   values === undefined ? null : { sql: values.length ? `${column} IN (${placeholders(values.length)})` : "0", params: [...values] };
@@ -258,7 +257,9 @@ export class SqliteStore implements Store {
       },
       forgetOldestKeys: async (scope, keep, protectedFrom) => {
         const first = db
-          .query<{ created_at: string; key: string }, [string, number]>("SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2")
+          .query<{ created_at: string; key: string }, [string, number]>(
+            "SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2",
+          )
           .get(scope, keep);
         if (!first) return true;
         if (first.created_at >= protectedFrom) return false;
@@ -271,32 +272,52 @@ export class SqliteStore implements Store {
              claimed_by, result, error, created_at, updated_at, version, trace_id)
            VALUES (${placeholders(16)})`,
         ).run(
-          t.task_id, t.target, t.source, t.task_type, t.description, JSON.stringify(t.data), JSON.stringify(t.context),
-          t.priority, t.status, t.claimed_by, t.result === null ? null : JSON.stringify(t.result), t.error,
-          t.created_at, t.updated_at, t.version, t.trace_id,
+          t.task_id,
+          t.target,
+          t.source,
+          t.task_type,
+          t.description,
+          JSON.stringify(t.data),
+          JSON.stringify(t.context),
+          t.priority,
+          t.status,
+          t.claimed_by,
+          t.result === null ? null : JSON.stringify(t.result),
+          t.error,
+          t.created_at,
+          t.updated_at,
+          t.version,
+          t.trace_id,
         );
       },
       getTaskForUpdate: async (id) => this.#getTask(db, id),
       updateTask: async (id, p) => {
-        db.query(
-          "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ? WHERE task_id = ?",
-        ).run(p.status, p.claimed_by, p.result === null ? null : JSON.stringify(p.result), p.error, p.updated_at, p.version, id);
+        db.query("UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ? WHERE task_id = ?").run(
+          p.status,
+          p.claimed_by,
+          p.result === null ? null : JSON.stringify(p.result),
+          p.error,
+          p.updated_at,
+          p.version,
+          id,
+        );
       },
       insertApproval: async (a: ApprovalRecord) => {
         db.query(
           `INSERT INTO approvals (approval_id, task_id, approver_role, reason, status, requested_by, decided_by, comments,
              created_at, decided_at, trace_id) VALUES (${placeholders(11)})`,
-        ).run(
-          a.approval_id, a.task_id, a.approver_role, a.reason, a.status, a.requested_by, a.decided_by, a.comments,
-          a.created_at, a.decided_at, a.trace_id,
-        );
+        ).run(a.approval_id, a.task_id, a.approver_role, a.reason, a.status, a.requested_by, a.decided_by, a.comments, a.created_at, a.decided_at, a.trace_id);
       },
       countPendingApprovals: async (taskId) =>
         db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM approvals WHERE task_id = ? AND status = 'pending'").get(taskId)!.n,
       getApprovalForUpdate: async (id) => this.#getApproval(db, id),
       updateApproval: async (id, p) => {
         db.query("UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ? WHERE approval_id = ?").run(
-          p.status, p.decided_by, p.comments, p.decided_at, id,
+          p.status,
+          p.decided_by,
+          p.comments,
+          p.decided_at,
+          id,
         );
       },
       appendAudit: async (e, about) => {
@@ -305,10 +326,7 @@ export class SqliteStore implements Store {
             `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role)
              VALUES (${placeholders(11)}) RETURNING *`,
           )
-          .get(
-            e.at, e.actor, e.action, e.task_id, e.approval_id, e.from_status, e.to_status, e.trace_id,
-            about.target, about.source, about.approver_role,
-          );
+          .get(e.at, e.actor, e.action, e.task_id, e.approval_id, e.from_status, e.to_status, e.trace_id, about.target, about.source, about.approver_role);
         committed.push(toChange(row!));
       },
     };
@@ -433,13 +451,17 @@ export class SqliteStore implements Store {
 
   useTicket(ticketId: string, expiresAt: string) {
     return this.transaction(
-      async () => this.#writer.query("INSERT INTO used_tickets (ticket_id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(ticketId, expiresAt).changes === 1,
+      async () =>
+        this.#writer.query("INSERT INTO used_tickets (ticket_id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING").run(ticketId, expiresAt).changes === 1,
     );
   }
 
   purgeExpired(now: string) {
     return this.transaction(async () =>
-      ["idempotency", "web_sessions", "used_tickets"].reduce((n, table) => n + this.#writer.query(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes, 0),
+      ["idempotency", "web_sessions", "used_tickets"].reduce(
+        (n, table) => n + this.#writer.query(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes,
+        0,
+      ),
     );
   }
 

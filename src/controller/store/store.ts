@@ -14,9 +14,7 @@ export type NewAuditEntry = Omit<AuditEntry, "seq">;
 /** Someone who is not an admin, as far as hearing of changes goes. */
 
 /** What happened when a unit of work tried to take an idempotency key. */
-export type IdempotencyReservation =
-  | { kind: "reserved" }
-  | { kind: "replay"; request_hash: string; response: JsonObject };
+export type IdempotencyReservation = { kind: "reserved" } | { kind: "replay"; request_hash: string; response: JsonObject };
 
 export interface TaskFilter {
   /** Only tasks the caller may see; undefined means all (an admin). */

@@ -154,7 +154,12 @@ const rebuild = (head: Head, headers: [string, string][]) =>
 
 function plain(status: number, reason: string, extra: Record<string, string> = {}): Buffer {
   const body = `${status} ${reason} (from the fault proxy)`;
-  const lines = [`HTTP/1.1 ${status} ${reason}`, "content-type: text/plain", `content-length: ${Buffer.byteLength(body)}`, ...Object.entries(extra).map(([k, v]) => `${k}: ${v}`)];
+  const lines = [
+    `HTTP/1.1 ${status} ${reason}`,
+    "content-type: text/plain",
+    `content-length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(extra).map(([k, v]) => `${k}: ${v}`),
+  ];
   return Buffer.from(`${lines.join("\r\n")}\r\n\r\n${body}`);
 }
 

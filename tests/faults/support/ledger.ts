@@ -63,7 +63,9 @@ export function reconcile(calls: Sent[], stored: Stored[]): Verdict {
     stored: stored.length,
     duplicates: [...byMarker].filter(([, ids]) => ids.length > 1).map(([m, ids]) => `${m}: ${ids.join(", ")}`),
     lost: succeeded.filter((c) => !byMarker.has(c.marker)).map((c) => `${c.marker} (${c.taskId})`),
-    mismatched: succeeded.filter((c) => byMarker.has(c.marker) && !byMarker.get(c.marker)!.includes(c.taskId!)).map((c) => `${c.marker}: told ${c.taskId}, stored ${byMarker.get(c.marker)}`),
+    mismatched: succeeded
+      .filter((c) => byMarker.has(c.marker) && !byMarker.get(c.marker)!.includes(c.taskId!))
+      .map((c) => `${c.marker}: told ${c.taskId}, stored ${byMarker.get(c.marker)}`),
     ghosts,
     failedButStored: failed.filter((c) => byMarker.has(c.marker)).length,
     unclear: failed.filter((c) => !isClearFailure(c)).map((c) => `${c.marker}: ${c.text.slice(0, 300)}`),

@@ -39,7 +39,8 @@ export async function startTokenProvider(options: ProviderOptions): Promise<Toke
     hostname: "127.0.0.1",
     async fetch(req): Promise<Response> {
       const { pathname } = new URL(req.url);
-      if (pathname === "/realms/mesh/.well-known/openid-configuration") return Response.json({ issuer, jwks_uri: `${issuer}/certs`, token_endpoint: `${issuer}/token` });
+      if (pathname === "/realms/mesh/.well-known/openid-configuration")
+        return Response.json({ issuer, jwks_uri: `${issuer}/certs`, token_endpoint: `${issuer}/token` });
       if (pathname === "/realms/mesh/certs") return Response.json({ keys: [jwk] });
       if (pathname !== "/realms/mesh/token" || req.method !== "POST") return new Response("not found", { status: 404 });
       const authorization = req.headers.get("authorization") ?? "";
