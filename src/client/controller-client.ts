@@ -10,7 +10,8 @@
  * Failures come back as values that say what went wrong, for tools to explain.
  */
 import type { z } from "zod";
-import { api, pathWith, type Api, type Endpoint, type EndpointName, type RequestOf, type ResponseOf } from "../contract/api.ts";
+import { api, type Api, type Endpoint, type RequestOf, type ResponseOf } from "../contract/api.ts";
+import { pathWith, type EndpointName } from "../contract/paths.ts";
 import { ERROR_KINDS, kindOfProblemType, type ErrorKind, type FieldError } from "../contract/errors.ts";
 import { unkeepable } from "../contract/keepable.ts";
 import type { Logger } from "../lib/log.ts";

@@ -5,6 +5,7 @@
  * /openapi.json is generated from them.
  */
 import { z } from "zod";
+import { ENDPOINTS, type EndpointName, type Method } from "./paths.ts";
 import {
   Approval,
   ApprovalCreated,
@@ -31,8 +32,6 @@ import {
   TaskListQuery,
   TaskReadQuery,
 } from "./schemas.ts";
-
-export type Method = "GET" | "POST";
 
 /** Whether a POST takes an Idempotency-Key, and whether it must. */
 export type Idempotency = "required" | "optional" | "none";
@@ -66,95 +65,63 @@ const NoBody = z.strictObject({});
 
 export const api = {
   routeTask: endpoint({
-    method: "POST",
-    path: "/tasks/route",
+    ...ENDPOINTS.routeTask,
     summary: "Send a task to a role",
     body: RouteTaskRequest,
     response: RouteTaskResponse,
     status: 202,
     idempotency: "required",
   }),
-  whoami: endpoint({ method: "GET", path: "/me", summary: "Who your token says you are: subject, roles, admin", response: Me }),
-  listTasks: endpoint({
-    method: "GET",
-    path: "/tasks",
-    summary: "List tasks you may see; ?wait long-polls for new ones",
-    query: TaskQuery,
-    response: TaskPage,
-  }),
+  whoami: endpoint({ ...ENDPOINTS.whoami, summary: "Who your token says you are: subject, roles, admin", response: Me }),
+  listTasks: endpoint({ ...ENDPOINTS.listTasks, summary: "List tasks you may see; ?wait long-polls for new ones", query: TaskQuery, response: TaskPage }),
   getTask: endpoint({
-    method: "GET",
-    path: "/tasks/:id",
+    ...ENDPOINTS.getTask,
     summary: "A task with its newest history and approvals (links to the rest); ?wait long-polls for a change",
     query: TaskReadQuery,
     response: TaskDetail,
   }),
-  taskHistory: endpoint({
-    method: "GET",
-    path: "/tasks/:id/history",
-    summary: "A task's history, newest first, a page at a time",
-    query: TaskListQuery,
-    response: HistoryPage,
-  }),
+  taskHistory: endpoint({ ...ENDPOINTS.taskHistory, summary: "A task's history, newest first, a page at a time", query: TaskListQuery, response: HistoryPage }),
   taskApprovals: endpoint({
-    method: "GET",
-    path: "/tasks/:id/approvals",
+    ...ENDPOINTS.taskApprovals,
     summary: "A task's approvals, whatever their status, newest first",
     query: TaskListQuery,
     response: ApprovalPage,
   }),
-  claimTask: endpoint({ method: "POST", path: "/tasks/:id/claim", summary: "Take a pending task for your role", body: NoBody, response: Task }),
-  completeTask: endpoint({
-    method: "POST",
-    path: "/tasks/:id/complete",
-    summary: "Finish a task you claimed, with its result",
-    body: CompleteTaskRequest,
-    response: Task,
-  }),
-  failTask: endpoint({ method: "POST", path: "/tasks/:id/fail", summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task }),
-  cancelTask: endpoint({ method: "POST", path: "/tasks/:id/cancel", summary: "Withdraw a task you sent", body: CancelTaskRequest, response: Task }),
+  claimTask: endpoint({ ...ENDPOINTS.claimTask, summary: "Take a pending task for your role", body: NoBody, response: Task }),
+  completeTask: endpoint({ ...ENDPOINTS.completeTask, summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: Task }),
+  failTask: endpoint({ ...ENDPOINTS.failTask, summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task }),
+  cancelTask: endpoint({ ...ENDPOINTS.cancelTask, summary: "Withdraw a task you sent", body: CancelTaskRequest, response: Task }),
   requestApproval: endpoint({
-    method: "POST",
-    path: "/approvals",
+    ...ENDPOINTS.requestApproval,
     summary: "Ask a role to approve a task",
     body: ApprovalRequest,
     response: ApprovalCreated,
     status: 202,
   }),
   listApprovals: endpoint({
-    method: "GET",
-    path: "/approvals",
+    ...ENDPOINTS.listApprovals,
     summary: "Approvals you may see (pending by default); ?wait long-polls",
     query: ApprovalQuery,
     response: ApprovalPage,
   }),
-  getApproval: endpoint({
-    method: "GET",
-    path: "/approvals/:id",
-    summary: "One approval; ?wait long-polls for its decision",
-    query: ApprovalReadQuery,
-    response: Approval,
-  }),
+  getApproval: endpoint({ ...ENDPOINTS.getApproval, summary: "One approval; ?wait long-polls for its decision", query: ApprovalReadQuery, response: Approval }),
   decideApproval: endpoint({
-    method: "POST",
-    path: "/approvals/:id/decision",
+    ...ENDPOINTS.decideApproval,
     summary: "Approve or reject (holders of the approver role, once)",
     body: DecisionRequest,
     response: Approval,
   }),
   events: endpoint({
-    method: "GET",
-    path: "/events",
+    ...ENDPOINTS.events,
     summary: "Server-Sent Events: the changes you may see, live; resume with Last-Event-ID",
     query: EventQuery,
     response: ChangeEvent,
     produces: "text/event-stream",
   }),
-  listAudit: endpoint({ method: "GET", path: "/audit", summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage }),
-} as const;
+  listAudit: endpoint({ ...ENDPOINTS.listAudit, summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage }),
+} as const satisfies Record<EndpointName, Endpoint>;
 
 export type Api = typeof api;
-export type EndpointName = keyof Api;
 
 /** The names of a path's parameters: "/tasks/:id/claim" → "id". */
 type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
@@ -180,12 +147,3 @@ export type RequestOf<E extends Endpoint> = (ParamNames<E["path"]> extends never
       ? { body?: z.input<Schema<E, "body">> }
       : { body: z.input<Schema<E, "body">> }
     : unknown);
-
-/** A path with its parameters filled in, each escaped. */
-export function pathWith(template: string, params: Record<string, string> = {}): string {
-  return template.replace(/:(\w+)/g, (_, name: string) => {
-    const value = params[name];
-    if (value === undefined) throw new Error(`${template} needs the path parameter ${name}`);
-    return encodeURIComponent(value);
-  });
-}

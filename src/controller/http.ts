@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } from "../contract/errors.ts";
 import { refuseUnkeepable } from "../contract/keepable.ts";
 import { LIMITS } from "../contract/schemas.ts";
-import type { Method } from "../contract/api.ts";
+import type { Method } from "../contract/paths.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });

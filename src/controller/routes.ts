@@ -3,17 +3,8 @@
  * the mesh service with its validated input. A handler must answer what its endpoint
  * declares, or this does not compile. Nothing here decides a rule.
  */
-import {
-  api,
-  type Api,
-  type BodyOf,
-  type Endpoint,
-  type EndpointName,
-  type Idempotency,
-  type PathParams,
-  type QueryOf,
-  type ResponseOf,
-} from "../contract/api.ts";
+import { api, type Api, type BodyOf, type Endpoint, type Idempotency, type PathParams, type QueryOf, type ResponseOf } from "../contract/api.ts";
+import type { EndpointName } from "../contract/paths.ts";
 import { MeshError } from "../contract/errors.ts";
 import { IdempotencyKey } from "../contract/schemas.ts";
 import type { RequestContext } from "./request-context.ts";

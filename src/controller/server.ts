@@ -3,7 +3,8 @@
  * API within a connection budget (lib/http-server.ts). Every response carries the trace id; every request is logged
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
-import { api, type Endpoint, type Method } from "../contract/api.ts";
+import { api, type Endpoint } from "../contract/api.ts";
+import type { Method } from "../contract/paths.ts";
 import { MeshError } from "../contract/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";

@@ -1,8 +1,9 @@
 /** Approving or rejecting: the form while the person may decide, and sending what they chose. */
+import { ENDPOINTS, pathWith } from "../contract/paths.ts";
 import type { Approval, Decision, TaskDetail } from "../contract/schemas.ts";
 import { api, ApiError, asApiError } from "./api.ts";
 import { loadDetail } from "./detail.ts";
-import { byId, capital, clip, enc, fill, h, rolesPhrase, who } from "./dom.ts";
+import { byId, capital, clip, fill, h, rolesPhrase, who } from "./dom.ts";
 import { approvalHref, lists, pendingList } from "./lists.ts";
 import { say, sayError } from "./messages.ts";
 import { me } from "./session.ts";
@@ -110,7 +111,7 @@ async function decide(approvalId: string, decision: Decision, form: HTMLFormElem
   say(decision === "approved" ? "Sending your approval…" : "Sending your rejection…");
   let reachable = true;
   try {
-    const decided = await api<Approval>(`/approvals/${enc(approvalId)}/decision`, { body: { decision, comments }, key: attempt.key });
+    const decided = await api<Approval>(pathWith(ENDPOINTS.decideApproval.path, { id: approvalId }), { body: { decision, comments }, key: attempt.key });
     attempt = null;
     say(`${capital(decided.status)}: ${clip(decided.reason, 120)}`, "ok");
   } catch (e) {

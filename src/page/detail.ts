@@ -1,9 +1,10 @@
 /** One approval or one task in full, refreshed in place as it changes. */
+import { ENDPOINTS, pathWith } from "../contract/paths.ts";
 import type { EVENT_ACTIONS } from "../contract/event-actions.ts";
 import type { Approval, HistoryEntry, TaskDetail } from "../contract/schemas.ts";
 import { api, ApiError, asApiError } from "./api.ts";
 import { forgetDecisionForm, renderDecision } from "./deciding.ts";
-import { badge, byId, type Child, enc, fact, fill, h, prose, who } from "./dom.ts";
+import { badge, byId, type Child, fact, fill, h, prose, who } from "./dom.ts";
 import { approvalRow, approvalTitle } from "./lists.ts";
 import { lastListView, listHref, route } from "./routing.ts";
 import { me } from "./session.ts";
@@ -47,13 +48,13 @@ export async function loadDetail(moveFocus: boolean) {
   if (detailEl.dataset.key !== key) fill(skeleton(key).head, h("p", { class: "empty" }, "Loading…"));
   try {
     if (r.kind === "approval") {
-      const approval = await api<Approval>(`/approvals/${enc(r.id)}`);
-      const task = await api<TaskDetail>(`/tasks/${enc(approval.task_id)}`).catch(asApiError);
+      const approval = await api<Approval>(pathWith(ENDPOINTS.getApproval.path, { id: r.id }));
+      const task = await api<TaskDetail>(pathWith(ENDPOINTS.getTask.path, { id: approval.task_id })).catch(asApiError);
       if (seq !== detailSeq) return;
       openTaskId = approval.task_id;
       renderApproval(skeleton(key), approval, task);
     } else {
-      const task = await api<TaskDetail>(`/tasks/${enc(r.id)}`);
+      const task = await api<TaskDetail>(pathWith(ENDPOINTS.getTask.path, { id: r.id }));
       if (seq !== detailSeq) return;
       openTaskId = task.task_id;
       renderTask(skeleton(key), task);

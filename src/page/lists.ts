@@ -1,4 +1,5 @@
 /** The four lists: approvals waiting for me, my decisions, tasks I sent, tasks for my roles. */
+import { ENDPOINTS } from "../contract/paths.ts";
 import type { Approval, Task } from "../contract/schemas.ts";
 import { api, asApiError } from "./api.ts";
 import { badge, byId, type Child, clip, enc, h, present, rolesPhrase, who } from "./dom.ts";
@@ -148,7 +149,7 @@ function taskRow(t: Task, sentByMe: boolean): HTMLLIElement {
 
 export const pendingList = new PagedList<Approval>({
   key: "pending",
-  path: "/approvals",
+  path: ENDPOINTS.listApprovals.path,
   query: () => ({ for: "me" }),
   id: (a) => a.approval_id,
   row: approvalRow,
@@ -170,7 +171,7 @@ export const lists: Record<ListKey, { refresh(): Promise<void> }> = {
   pending: pendingList,
   decided: new PagedList<Approval>({
     key: "decided",
-    path: "/approvals",
+    path: ENDPOINTS.listApprovals.path,
     query: () => ({ decided_by: me.subject }),
     id: (a) => a.approval_id,
     row: approvalRow,
@@ -178,7 +179,7 @@ export const lists: Record<ListKey, { refresh(): Promise<void> }> = {
   }),
   sent: new PagedList<Task>({
     key: "sent",
-    path: "/tasks",
+    path: ENDPOINTS.listTasks.path,
     query: () => ({ source: me.subject, order: "desc" }),
     id: (t) => t.task_id,
     row: (t) => taskRow(t, true),
@@ -186,7 +187,7 @@ export const lists: Record<ListKey, { refresh(): Promise<void> }> = {
   }),
   for: new PagedList<Task>({
     key: "for",
-    path: "/tasks",
+    path: ENDPOINTS.listTasks.path,
     query: () => ({ for: "me", order: "desc" }),
     id: (t) => t.task_id,
     row: (t) => taskRow(t, false),

@@ -1,4 +1,5 @@
 /** Live updates: the controller's event stream marks what changed; bursts become one refresh. */
+import { ENDPOINTS } from "../contract/paths.ts";
 import { EVENT_ACTIONS } from "../contract/event-actions.ts";
 import type { ChangeEvent, Me } from "../contract/schemas.ts";
 import { api, leaving } from "./api.ts";
@@ -24,7 +25,7 @@ function setLive(state: "live" | "reconnecting") {
 
 export function connectEvents() {
   // After a stream was given up, `since` resumes where it stopped; the browser's own retries send Last-Event-ID.
-  const source = new EventSource(lastSeq === null ? "/events" : `/events?since=${lastSeq}`);
+  const source = new EventSource(lastSeq === null ? ENDPOINTS.events.path : `${ENDPOINTS.events.path}?since=${lastSeq}`);
   eventSource = source;
   source.addEventListener("open", () => {
     setLive("live");
@@ -36,7 +37,7 @@ export function connectEvents() {
     setLive("reconnecting");
     if (source.readyState !== EventSource.CLOSED || leaving) return;
     // The browser gave up (e.g. a 401 or 429): see whether the session ended, then retry with a backoff.
-    void api<Me>("/me").catch(() => {});
+    void api<Me>(ENDPOINTS.whoami.path).catch(() => {});
     setTimeout(connectEvents, retryMs);
     retryMs = Math.min(retryMs * 2, 60_000);
   });

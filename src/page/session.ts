@@ -1,4 +1,5 @@
 /** Who is signed in: asked of the controller once, shown in the header. */
+import { ENDPOINTS } from "../contract/paths.ts";
 import type { Me } from "../contract/schemas.ts";
 import { api } from "./api.ts";
 import { byId, h, rolesPhrase, who } from "./dom.ts";
@@ -9,7 +10,7 @@ export let me: Me = { subject: "", roles: [], is_admin: false };
 /** Asks who is signed in and shows it; false (and says why) when the controller could not tell. */
 export async function loadMe(): Promise<boolean> {
   try {
-    me = await api<Me>("/me");
+    me = await api<Me>(ENDPOINTS.whoami.path);
   } catch (e) {
     byId("who").textContent = "Could not tell who you are.";
     sayError(e);

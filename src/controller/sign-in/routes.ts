@@ -3,7 +3,7 @@
  * out. The page itself works through the same API as every other client, so the
  * service's rules hold for it unchanged.
  */
-import type { Method } from "../../contract/api.ts";
+import type { Method } from "../../contract/paths.ts";
 import type { DevKey } from "../dev-keys.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
