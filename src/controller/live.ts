@@ -51,6 +51,25 @@ export class Live {
   }
 
   /**
+   * A list read once; when it finds nothing and the caller asked to wait (`seconds`),
+   * read again on each relevant change until it finds something or the time is up.
+   */
+  async readOrWait<T>(ctx: RequestContext, seconds: number | undefined, read: () => Promise<T[]>, relevant: (c: Change) => boolean): Promise<T[]> {
+    const rows = await read();
+    if (rows.length > 0 || !seconds) return rows;
+    const found = await this.wait(
+      ctx,
+      seconds,
+      async () => {
+        const again = await read();
+        return again.length ? again : null;
+      },
+      relevant,
+    );
+    return found ?? [];
+  }
+
+  /**
    * Waits until `check` finds something, re-checking only when a relevant change is
    * committed (by this controller or, on PostgreSQL, another), the time is up, or the
    * client has gone. Listening starts before the first check, so no change slips by.

@@ -88,8 +88,6 @@ const TASK_AS_MOVED: Keeping<Task> = {
   },
 };
 
-const nonEmpty = <T>(rows: T[]): T[] | null => (rows.length ? rows : null);
-
 /** An approval as `caller` reads it: with the policy's answer to whether they may decide it now. */
 function seenBy(caller: Caller, approval: ApprovalRecord, taskStatus: TaskStatus): Approval {
   const verdict = mayDecide(caller, approval, { task_id: approval.task_id, status: taskStatus });
@@ -267,16 +265,7 @@ export class MeshService {
         order,
         limit: limit + 1,
       });
-    let rows = await read();
-    if (rows.length === 0 && query.wait) {
-      rows =
-        (await this.#live.wait(
-          ctx,
-          query.wait,
-          async () => nonEmpty(await read()),
-          (c) => mayHear(ctx.caller, c),
-        )) ?? [];
-    }
+    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c));
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
     if (order === "desc") return { items, next_cursor: page.next_cursor };
@@ -404,16 +393,7 @@ export class MeshService {
         after: decodeCursor(query.cursor),
         limit: limit + 1,
       });
-    let rows = await read();
-    if (rows.length === 0 && query.wait) {
-      rows =
-        (await this.#live.wait(
-          ctx,
-          query.wait,
-          async () => nonEmpty(await read()),
-          (c) => c.approval_id !== null && mayHear(ctx.caller, c),
-        )) ?? [];
-    }
+    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => c.approval_id !== null && mayHear(ctx.caller, c));
     const page = pageOf(rows, limit);
     return { items: await this.#seenBy(ctx.caller, page.rows.map(withoutSeq)), next_cursor: page.next_cursor };
   }

@@ -84,7 +84,8 @@ async function store(s: Store, w: World) {
 const ids = (items: { task_id?: string; approval_id?: string }[], key: "task_id" | "approval_id") => items.map((i) => i[key]!).sort();
 
 async function visibleTasks(s: Store, caller: Caller, run: string) {
-  const rows = await s.listTasks({ visibleTo: visibilityOf(caller), order: "asc", limit: 200 });
+  // Newest first: this world's tasks are the newest, whatever earlier worlds left (admins see those too).
+  const rows = await s.listTasks({ visibleTo: visibilityOf(caller), order: "desc", limit: 200 });
   return rows.filter((t) => t.trace_id === run);
 }
 
