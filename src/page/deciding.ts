@@ -77,7 +77,7 @@ function buildDecisionForm(a: Approval): HTMLFormElement {
 
 function outcomeBox(a: Approval): HTMLElement {
   const byMe = a.decided_by === me.subject;
-  const next = pendingList.items.find((x) => x.approval_id !== a.approval_id && x.requested_by !== me.subject);
+  const next = pendingList.items.find((x) => x.approval_id !== a.approval_id && x.may_decide.allowed);
   return h(
     "div",
     { class: "outcome", id: "outcome", "data-status": a.status, tabindex: -1 },

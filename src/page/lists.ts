@@ -158,8 +158,8 @@ export const pendingList = new PagedList<Approval>({
       ? `Nothing is waiting for you. Approvals asked of ${rolesPhrase(me.roles)} appear here as they come.`
       : "Nothing can wait for you: you hold no roles. Ask whoever runs Agent Mesh for the role approvals are asked of.",
   rendered: (list) => {
-    // What the person can act on: their own requests wait for someone else.
-    const waiting = list.items.filter((a) => a.requested_by !== me.subject).length;
+    // What the person can act on, as the controller judged it (their own requests wait for someone else).
+    const waiting = list.items.filter((a) => a.may_decide.allowed).length;
     const count = waiting ? `${waiting}${list.next ? "+" : ""}` : "";
     byId("pending-count").textContent = count;
     byId("pending-count").setAttribute("aria-label", count ? `${count} waiting` : "");
