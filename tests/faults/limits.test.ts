@@ -57,7 +57,8 @@ describe("long-polls per caller", () => {
   test(`60 at once from one caller across every kind of wait: ${MAX_WAITS} held, the rest 429 at once; another caller has its own budget`, async () => {
     const mallory = await tokenFor(dataDir, "mallory", ["quiet"]);
     const task = (await route(mallory, "quiet")).body.task_id as string;
-    const paths = [`/tasks?target=quiet&status=completed&wait=30`, `/tasks/${task}?wait=30`, `/approvals?approver_role=quiet&wait=30`, `/events`];
+    // The longest wait the API allows, so none of these ends by itself on a slow, busy machine before the test hangs up.
+    const paths = [`/tasks?target=quiet&status=completed&wait=60`, `/tasks/${task}?wait=60`, `/approvals?approver_role=quiet&wait=60`, `/events`];
     const started = performance.now();
     const polls = Array.from({ length: 60 }, (_, i) => hold(mallory, paths[i % paths.length]!));
     const refused: Awaited<(typeof polls)[number]["answer"]>[] = [];
@@ -71,7 +72,7 @@ describe("long-polls per caller", () => {
 
     // Someone else is not held up by mallory.
     const alice = await tokenFor(dataDir, "alice", ["quiet"]);
-    const hers = Array.from({ length: MAX_WAITS }, () => hold(alice, "/tasks?target=quiet&status=failed&wait=30"));
+    const hers = Array.from({ length: MAX_WAITS }, () => hold(alice, "/tasks?target=quiet&status=failed&wait=60"));
     await until(async () => (await openWaits()) === 2 * MAX_WAITS, "alice's polls are held too");
     expect((await api(alice, "GET", "/tasks?target=quiet&status=failed&wait=1")).status).toBe(429);
 
@@ -80,7 +81,7 @@ describe("long-polls per caller", () => {
     for (const p of [...polls, ...hers]) p.hangUp();
     await until(async () => (await openWaits()) === 0, "every slot is given back");
     expect(performance.now() - hungUpAt).toBeLessThan(5_000);
-    const again = Array.from({ length: MAX_WAITS }, () => hold(mallory, "/tasks?target=quiet&status=completed&wait=30"));
+    const again = Array.from({ length: MAX_WAITS }, () => hold(mallory, "/tasks?target=quiet&status=completed&wait=60"));
     await until(async () => (await openWaits()) === MAX_WAITS, "a full budget of new polls is held");
     for (const p of again) p.hangUp();
     await until(async () => (await openWaits()) === 0, "every slot is given back again");
