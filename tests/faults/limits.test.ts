@@ -43,14 +43,25 @@ const route = (token: string, target: string, extra: Record<string, unknown> = {
 /** A request that can be hung up on: resolves with its status, or "aborted". */
 function hold(token: string, path: string) {
   const hangUp = new AbortController();
+  // An event stream answers 200 at once and then stays open: its body is not read, but its
+  // response is kept until the hang-up, or the runtime may collect it and close the stream early.
+  let open: Response | undefined;
   const answer: Promise<{ status: number | "aborted"; retryAfter: string | null; body: string }> = fetch(new URL(path, controller.url), {
     headers: { authorization: `Bearer ${token}` },
     signal: hangUp.signal,
   })
-    // An event stream answers 200 at once and then stays open: its body is not read.
-    .then(async (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after"), body: r.status === 200 ? "" : await r.text() }))
+    .then(async (r) => {
+      open = r;
+      return { status: r.status, retryAfter: r.headers.get("retry-after"), body: r.status === 200 ? "" : await r.text() };
+    })
     .catch(() => ({ status: "aborted" as const, retryAfter: null, body: "" }));
-  return { answer, hangUp: () => hangUp.abort() };
+  return {
+    answer,
+    hangUp: () => {
+      hangUp.abort();
+      void open?.body?.cancel().catch(() => {});
+    },
+  };
 }
 
 describe("long-polls per caller", () => {
