@@ -62,30 +62,34 @@ function nestingDepth(text: string): number {
   return deepest;
 }
 
+/** A body as UTF-8 text, refused once more than `limit` bytes are declared or arrive. */
+export async function readText(req: Request, limit: number): Promise<string> {
+  const tooLarge = () => new MeshError("payload_too_large", `The body may be at most ${limit} bytes.`);
+  if (Number(req.headers.get("content-length") ?? 0) > limit) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    for await (const chunk of req.body) {
+      size += chunk.byteLength;
+      if (size > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new MeshError("bad_request", "The body is not valid UTF-8.");
+  }
+}
+
 /**
  * Reads a JSON body of at most LIMITS.bodyBytes, counting what actually arrives.
  * The content type is not checked: curl sends form-urlencoded by default, and a body
  * that is not JSON gets a 400 that says so.
  */
 export async function readJson(req: Request): Promise<unknown> {
-  const declared = Number(req.headers.get("content-length") ?? 0);
-  if (declared > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    for await (const chunk of req.body) {
-      size += chunk.byteLength;
-      if (size > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
-      chunks.push(chunk);
-    }
-  }
-  if (size === 0) return {};
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new MeshError("bad_request", "The body is not valid UTF-8.");
-  }
+  const text = await readText(req, LIMITS.bodyBytes);
+  if (text === "") return {};
   if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
   let body: unknown;
   try {

@@ -7,7 +7,7 @@ import { api, type Endpoint } from "../contract/api.ts";
 import type { Method } from "../contract/paths.ts";
 import { MeshError } from "../contract/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
+import { defaultMaxConnections, namesHost, openFileLimit, serve, type Connection, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
@@ -91,7 +91,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   };
 
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
-  type Seen = { route: string; subject?: string };
+  type Seen = { route: string; subject?: string; connection: Connection };
   type Route = {
     method: Method;
     path: string;
@@ -109,6 +109,8 @@ export async function startController(settings: ControllerSettings, log: Logger)
         handle: async (req, url, params, traceId, seen) => {
           const { caller, expiresAt, stillSignedIn } = await identify(req, endpoint);
           seen.subject = caller.subject;
+          // From here the connection belongs to a caller with a valid credential: it may wait (long-polls) and idle longer.
+          seen.connection.trusted = true;
           const ctx = {
             caller,
             expiresAt,
@@ -178,7 +180,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
         const started = performance.now();
         const traceId = traceIdOf(req.headers);
         const url = new URL(req.url);
-        const seen: Seen = { route: "unmatched" };
+        const seen: Seen = { route: "unmatched", connection };
         let response: Response;
         try {
           response =
@@ -192,8 +194,6 @@ export async function startController(settings: ControllerSettings, log: Logger)
         } catch (error) {
           response = failure(error, traceId);
         }
-        // A caller who showed a valid token or session may keep its connection idle longer.
-        if (seen.subject) connection.trusted = true;
         const seconds = (performance.now() - started) / 1000;
         metrics.observe(req.method, seen.route, response.status, seconds);
         response.headers.set("x-trace-id", traceId);

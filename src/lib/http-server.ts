@@ -8,9 +8,12 @@
  * - a connection that is not in a request is idle; idle ones that never showed a
  *   valid credential are closed after `anonymousIdleSeconds`, others after
  *   `idleSeconds`;
- * - at `maxConnections` the longest-idle connection (anonymous ones first) is closed
- *   to make room, so health checks and callers with a credential still get in; when
- *   every connection is in a request, the newcomer gets a 503 and is closed.
+ * - a connection that has shown no credential gets `anonymousIdleSeconds` for each
+ *   request too (a slow upload to a page anyone may post to cannot hold it);
+ * - at `maxConnections` the longest-idle connection (anonymous ones first), else the
+ *   longest-busy anonymous one, is closed to make room, so health checks and callers
+ *   with a credential still get in; when every connection is a credentialed one in a
+ *   request, the newcomer gets a 503 and is closed.
  */
 import { readFileSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
@@ -19,7 +22,7 @@ import { Readable } from "node:stream";
 
 /** What the handler may say about the connection its request came on. */
 export type Connection = {
-  /** Set once a request on it showed a valid credential: it may then stay idle longer. */
+  /** Set once a request on it showed a valid credential: it may then stay idle, and in a request, longer. */
   trusted: boolean;
 };
 
@@ -74,7 +77,7 @@ export const defaultMaxConnections = (limit = openFileLimit() ?? 1024) => Math.m
 const BUSY_REPLY =
   "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 62\r\n\r\nEvery connection this server may hold is busy; retry shortly.\n";
 
-type State = Connection & { socket: net.Socket; requests: number };
+type State = Connection & { socket: net.Socket; requests: number; busySince: number };
 
 /** Idle connections in the order they became idle: the first is the longest idle. */
 class IdleQueue {
@@ -168,9 +171,12 @@ export async function serve(o: ServeOptions): Promise<WebServer> {
     (state.trusted ? trustedIdle : anonymousIdle).add(state, Date.now());
   };
   const busy = (state: State) => {
+    if (state.requests === 1) state.busySince = Date.now();
     anonymousIdle.delete(state);
     trustedIdle.delete(state);
   };
+  /** Anonymous connections in a request, longest busy first: a scan, done only at the limit and once a second. */
+  const anonymousBusy = () => [...states.values()].filter((state) => !state.trusted && state.requests > 0).sort((a, b) => a.busySince - b.busySince);
   const forget = (state: State) => {
     busy(state);
     states.delete(state.socket);
@@ -202,9 +208,9 @@ export async function serve(o: ServeOptions): Promise<WebServer> {
     })();
   });
 
-  /** Closes the longest-idle connection, anonymous ones first; false when every connection is in a request. */
+  /** Closes the longest-idle connection (anonymous ones first), else the longest-busy anonymous one; false when none may go. */
   const makeRoom = () => {
-    const victim = anonymousIdle.oldest() ?? trustedIdle.oldest();
+    const victim = anonymousIdle.oldest() ?? trustedIdle.oldest() ?? anonymousBusy()[0];
     if (!victim) return false;
     victim.socket.destroy();
     forget(victim);
@@ -215,7 +221,7 @@ export async function serve(o: ServeOptions): Promise<WebServer> {
     socket.on("error", () => {});
     socket.setTimeout(o.stallSeconds * 1000, () => socket.destroy());
     if (states.size >= o.maxConnections && !makeRoom()) return void socket.end(BUSY_REPLY);
-    const state: State = { socket, trusted: false, requests: 0 };
+    const state: State = { socket, trusted: false, requests: 0, busySince: 0 };
     states.set(socket, state);
     idle(state);
     socket.once("close", () => forget(state));
@@ -233,6 +239,11 @@ export async function serve(o: ServeOptions): Promise<WebServer> {
         state.socket.destroy();
         forget(state);
       }
+    }
+    for (const state of anonymousBusy()) {
+      if (state.busySince >= now - o.anonymousIdleSeconds * 1000) break;
+      state.socket.destroy();
+      forget(state);
     }
   }, 1000);
   sweep.unref();

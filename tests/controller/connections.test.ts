@@ -82,6 +82,23 @@ describe("a connection budget (MESH_MAX_CONNECTIONS)", () => {
     }
   });
 
+  test("anonymous uploads that never finish cannot hold the budget: health checks and a caller with a token get in, and each upload is cut after MESH_ANONYMOUS_IDLE", async () => {
+    const c = await startTestController({ MESH_MAX_CONNECTIONS: String(BUDGET), MESH_ANONYMOUS_IDLE: "2s" });
+    try {
+      // Anyone may post a sign-in form; these promise a small form and send one byte of it.
+      const upload = `POST /login/link HTTP/1.1\r\nHost: ${new URL(c.url).host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9000\r\n\r\nt`;
+      const uploads = await Promise.all(Array.from({ length: BUDGET + 2 }, () => holdConnection(c.url, upload)));
+      held.push(...uploads);
+      await Bun.sleep(200);
+      expect((await fetch(new URL("/healthz", c.url))).status).toBe(200);
+      expect((await c.api(await c.token("alice", ["dev"]), "GET", "/tasks")).status).toBe(200);
+      await Promise.race([Promise.all(uploads.map((u) => u.closed)), Bun.sleep(10_000)]);
+      expect(uploads.filter((u) => u.isOpen()).length).toBe(0);
+    } finally {
+      await c.stop();
+    }
+  });
+
   test("when every connection is in a request, a new one gets 503 with Retry-After", async () => {
     const c = await startTestController({ MESH_MAX_CONNECTIONS: String(BUDGET) });
     try {

@@ -8,6 +8,7 @@ import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT } from "jose";
 import { Role, Subject } from "../../contract/schemas.ts";
 import { selfCommand } from "../../lib/self.ts";
 import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
+import { readText } from "../http.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
 import { safeNext, seeOther } from "./redirects.ts";
@@ -17,6 +18,8 @@ import type { Identity, Sessions } from "./sessions.ts";
 const TICKET_AUDIENCE = "agent-mesh:sign-in";
 const TICKET_TYPE = "agent-mesh-sign-in+jwt";
 const ALG = "ES256";
+/** A sign-in form holds a ticket (under 1 KiB) and where to go next. */
+const SIGN_IN_FORM_BYTES = 16 * 1024;
 
 export type TicketOptions = { subject: string; roles: string[]; ttlSeconds: number };
 
@@ -98,11 +101,11 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
 
     /** POST: uses the ticket up and starts the session. */
     async use(req: Request, url: URL): Promise<Response> {
-      const form = await req.formData().catch(() => null);
-      const field = (name: string) => {
-        const value = form?.get(name);
-        return typeof value === "string" ? value : null;
-      };
+      // Anyone may post here, so the form is read only up to what a ticket and a next need.
+      const form = await readText(req, SIGN_IN_FORM_BYTES)
+        .then((text) => new URLSearchParams(text))
+        .catch(() => null);
+      const field = (name: string) => form?.get(name) ?? null;
       const checked = await check(field("ticket"));
       if (!checked.ok) return refused(checked.why, url);
       const { ticket } = checked;
