@@ -28,6 +28,7 @@ export const clientSettings = {
   jwt: {
     env: "MESH_JWT_TOKEN",
     schema: secret("a JWT").refine((t) => t === undefined || !/^bearer\s/i.test(t), 'give the token alone, without "Bearer "'),
+    secret: true,
     help: "The token to show the controller",
   },
   oidcIssuer: {
@@ -37,7 +38,7 @@ export const clientSettings = {
   },
   tokenUrl: { env: "MESH_TOKEN_URL", schema: httpUrl.optional(), help: "Instead of discovery: the OAuth token endpoint" },
   clientId: { env: "MESH_CLIENT_ID", schema: secret("a client id"), help: "Client credentials: the client id" },
-  clientSecret: { env: "MESH_CLIENT_SECRET", schema: secret("a client secret"), help: "Client credentials: the client secret" },
+  clientSecret: { env: "MESH_CLIENT_SECRET", schema: secret("a client secret"), help: "Client credentials: the client secret", secret: true },
   scope: { env: "MESH_OIDC_SCOPE", schema: z.string().min(1).optional(), help: "Client credentials: the scope to ask for" },
 } satisfies SettingsSpec;
 

@@ -1,9 +1,9 @@
 /** `agent-mesh controller`: serves the API, the page and sign-in until stopped. */
 import { createLogger } from "../lib/log.ts";
-import { selfCommand } from "../lib/self.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { startController } from "./server.ts";
-import { controllerSettings, defaultDataDir } from "./settings.ts";
+import { devKeyCommand } from "./dev-keys.ts";
+import { controllerSettings } from "./settings.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
 /** The failures a person can fix at start, as one line that says which setting; others as they are. */
@@ -33,17 +33,14 @@ ${settingsHelp(controllerSettings)}`);
   const controller = await startController(settings, log).catch((error) => {
     throw startupError(error, settings.port);
   });
-  // The data folder is named only when it is not the one the commands find by themselves.
-  const dataDir =
-    settings.dataDir === defaultDataDir() ? "" : ` --data-dir ${settings.dataDir.includes(" ") ? JSON.stringify(settings.dataDir) : settings.dataDir}`;
-  const url = controller.url.origin === "http://127.0.0.1:8088" ? "" : ` --url ${controller.url.origin}`;
+  const url = controller.url.origin === "http://127.0.0.1:8088" ? "" : `--url ${controller.url.origin} `;
   process.stderr.write(
     `\nAgent Mesh controller on ${controller.url.href}\n` +
       (settings.oidcIssuer
         ? `Tokens come from ${settings.oidcIssuer}; people sign in at ${controller.url.href}.\n`
-        : `Get a token:     TOKEN=$(${selfCommand("token")}${dataDir} --sub alice --role worker)\n` +
+        : `Get a token:     TOKEN=$(${devKeyCommand("token", settings.dataDir, "--sub alice --role worker")})\n` +
           `Then:            curl -H "Authorization: Bearer $TOKEN" ${controller.url.href}tasks\n` +
-          `Web page link:   ${selfCommand("login")}${dataDir}${url} --sub dana --role lead\n`) +
+          `Web page link:   ${devKeyCommand("login", settings.dataDir, `${url}--sub dana --role lead`)}\n`) +
       `Stop with Ctrl-C.\n\n`,
   );
   await new Promise<void>((resolve) => {

@@ -5,25 +5,38 @@
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { selfCommand } from "../lib/self.ts";
+import { defaultDataDir } from "./settings.ts";
 
 export const DEV_ISSUER = "urn:agent-mesh:dev";
 const ALG = "ES256";
 const FILE = "dev-signing-key.json";
 
-export type DevKey = { privateJwk: JWK; publicJwk: JWK };
+/** The controller's own signing key, and the folder it is kept in (the token and login commands read it there). */
+export type DevKey = { privateJwk: JWK; publicJwk: JWK; dataDir: string };
 
 export async function loadOrCreateDevKey(dataDir: string): Promise<DevKey> {
   const path = join(dataDir, FILE);
   if (existsSync(path)) {
     const privateJwk = JSON.parse(readFileSync(path, "utf8")) as JWK;
-    return { privateJwk, publicJwk: publicPart(privateJwk) };
+    return { privateJwk, publicJwk: publicPart(privateJwk), dataDir };
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey } = await generateKeyPair(ALG, { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), alg: ALG, use: "sig", kid: crypto.randomUUID() };
   writeFileSync(path, JSON.stringify(privateJwk), { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
-  return { privateJwk, publicJwk: publicPart(privateJwk) };
+  return { privateJwk, publicJwk: publicPart(privateJwk), dataDir };
+}
+
+/**
+ * `agent-mesh token|login …` as a person runs it for the key in `dataDir`, naming the
+ * folder only when it is not the one the commands find by themselves. The controller's
+ * start banner and its sign-in pages both say it this way.
+ */
+export function devKeyCommand(command: "token" | "login", dataDir: string, args: string): string {
+  const folder = dataDir === defaultDataDir() ? "" : ` --data-dir ${dataDir.includes(" ") ? JSON.stringify(dataDir) : dataDir}`;
+  return `${selfCommand(command)}${folder} ${args}`;
 }
 
 function publicPart({ d: _d, ...publicJwk }: JWK): JWK {

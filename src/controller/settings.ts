@@ -44,7 +44,13 @@ export const controllerSettings = {
   port: { flag: "port", env: "MESH_PORT", schema: port, fallback: "8088", help: "Port to listen on (0 picks a free one)" },
   host: { flag: "host", env: "MESH_HOST", schema: z.string().min(1), fallback: "127.0.0.1", help: "Address to listen on" },
   ...identitySettings,
-  database: { flag: "db", env: "MESH_DATABASE_URL", schema: databaseUrl, help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)" },
+  database: {
+    flag: "db",
+    env: "MESH_DATABASE_URL",
+    schema: databaseUrl,
+    help: "sqlite:PATH or postgres://… (default: SQLite in the data folder)",
+    secret: true,
+  },
   oidcIssuer: { env: "MESH_OIDC_ISSUER", schema: httpUrl.optional(), help: "OIDC issuer URL (e.g. a Keycloak realm); without it the dev key signs tokens" },
   oidcClientId: {
     env: "MESH_OIDC_CLIENT_ID",
@@ -53,6 +59,7 @@ export const controllerSettings = {
   },
   oidcClientSecret: {
     env: "MESH_OIDC_CLIENT_SECRET",
+    secret: true,
     schema: z.string().min(1).optional(),
     help: "That client's secret (leave out for a public client; PKCE is used either way)",
   },

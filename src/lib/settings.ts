@@ -21,6 +21,8 @@ export type Setting<T = unknown> = {
   multiple?: boolean;
   /** A flag without a value. */
   boolean?: boolean;
+  /** A credential (or a URL that may hold one): an error about it never repeats its value. */
+  secret?: boolean;
 };
 
 export type SettingsSpec = Record<string, Setting>;
@@ -48,10 +50,11 @@ export function loadSettings<S extends SettingsSpec>(spec: S, argv: string[], en
     const fromFlag = s.flag ? values[s.flag] : undefined;
     const fromEnv = s.env ? env[s.env] : undefined;
     const fallback = typeof s.fallback === "function" ? s.fallback() : s.fallback;
-    const raw = fromFlag ?? (fromEnv === "" ? undefined : fromEnv) ?? fallback;
+    // A variable set to nothing but spaces is as good as unset (a blank line in a host's config).
+    const raw = fromFlag ?? (fromEnv?.trim() === "" ? undefined : fromEnv) ?? fallback;
     const parsed = s.schema.safeParse(raw);
     if (!parsed.success) {
-      const shown = raw === undefined ? "nothing" : JSON.stringify(raw);
+      const shown = raw === undefined ? "nothing" : s.secret ? `a value of ${String(raw).length} characters, not shown` : JSON.stringify(raw);
       throw new SettingsError(`${label(s)}: ${parsed.error.issues[0]?.message ?? "invalid"} (got ${shown})`);
     }
     result[key] = parsed.data;

@@ -43,13 +43,14 @@ describe("signing in", () => {
     expect(res.headers.get("location")).toBe(`/login?next=${encodeURIComponent("/?approval=abc")}`);
     const help = await get("/login");
     expect(help.status).toBe(200);
-    expect(await help.text()).toContain("login -- --sub YOUR-NAME --role ROLE");
+    // The controller keeps its key in its own data folder, so the command names it (a plain `login` would make another key).
+    expect(await help.text()).toContain(`login -- --data-dir ${c.dataDir} --sub YOUR-NAME --role ROLE`);
   });
 
   test("every sign-in page that says how to get a link names the one same command", async () => {
     const command = async (res: Response) => /<code>([^<]*)<\/code>/.exec(await res.text())?.[1];
     const help = await command(await get("/login"));
-    expect(help).toContain(`login -- --sub YOUR-NAME --role ROLE --url ${new URL(c.url).origin}`);
+    expect(help).toContain(`login -- --data-dir ${c.dataDir} --sub YOUR-NAME --role ROLE --url ${new URL(c.url).origin}`);
     expect(await command(await postLink(c.url, { ticket: "not-a-ticket" }))).toBe(help);
     expect(await command(await get(`/login/link?ticket=${await loginTicket(c, "ada", [], -10)}`))).toBe(help);
   });

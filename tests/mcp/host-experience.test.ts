@@ -148,6 +148,27 @@ describe("starting", () => {
     expect(lines[0]!.split("MESH_JWT_TOKEN")).toHaveLength(2);
   });
 
+  test("a token set to blanks counts as none, and a malformed one is refused without repeating it", async () => {
+    const start = async (token: string) => {
+      const proc = Bun.spawn([BINARY, "mcp"], {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { PATH: process.env.PATH ?? "", CONTROLLER_URL: mesh.controller.url, MESH_JWT_TOKEN: token },
+      });
+      return { code: await proc.exited, said: (await new Response(proc.stderr).text()).trim() };
+    };
+    const blank = await start("   ");
+    expect(blank.code).toBe(2);
+    expect(blank.said).toStartWith("agent-mesh mcp: no credentials");
+    const secret = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtYWdlbnQifQ.c2lnbmF0dXJlLXRoYXQtbXVzdC1ub3QtbGVhaw";
+    const bearer = await start(`Bearer ${secret}`);
+    expect(bearer.code).toBe(2);
+    expect(bearer.said).toContain('without "Bearer "');
+    expect(bearer.said).not.toContain(secret.slice(0, 20));
+    expect(bearer.said).not.toContain(secret.slice(-20));
+  });
+
   test("a controller that is merely down at start: the server starts and serves", async () => {
     const agent = await mesh.agentWith({ CONTROLLER_URL: closedPort(), MESH_JWT_TOKEN: "a.b.c", MESH_RETRY_COUNT: "0" });
     expect((await agent.client.listTools()).tools.length).toBeGreaterThan(0);

@@ -22,11 +22,11 @@ export type SignInMode =
 export type WebHandler = (req: Request, url: URL) => Promise<Response>;
 export type WebRoute = { method: Method; path: string; handle: WebHandler };
 
-function linkHelp(url: URL): Response {
+function linkHelp(key: DevKey, url: URL): Response {
   return messagePage(
     "Sign in to Agent Mesh",
     html`<p>This controller signs people in with one-time links. Ask whoever runs it for one; on the controller's host they run:</p>
-<pre><code>${loginCommand(url)}</code></pre>
+<pre><code>${loginCommand(key, url)}</code></pre>
 <p>ROLE is the role agents ask for approval (repeat --role for more). Open the link it prints, in this browser.</p>`,
   );
 }
@@ -68,7 +68,8 @@ export function webRoutes(mode: SignInMode, sessions: Sessions, store: Store, pu
           503,
         );
       }
-      return (await sessions.find(req)) ? seeOther(safeNext(url.searchParams.get("next"))) : linkHelp(url);
+      if (await sessions.find(req)) return seeOther(safeNext(url.searchParams.get("next")));
+      return mode.kind === "link" ? linkHelp(mode.key, url) : notHere();
     },
     "GET /login/callback": async (req, url) => (oidc ? oidc.callback(req, url) : notHere()),
     "GET /login/link": async (req, url) => (link ? link.show(req, url) : notHere()),

@@ -6,8 +6,7 @@
  */
 import { createLocalJWKSet, errors, importJWK, jwtVerify, SignJWT } from "jose";
 import { Role, Subject } from "../../contract/schemas.ts";
-import { selfCommand } from "../../lib/self.ts";
-import { DEV_ISSUER, type DevKey } from "../dev-keys.ts";
+import { DEV_ISSUER, devKeyCommand, type DevKey } from "../dev-keys.ts";
 import { readText } from "../http.ts";
 import type { Store } from "../store/store.ts";
 import { html, messagePage } from "./html.ts";
@@ -49,7 +48,7 @@ type Ticket = Identity & { id: string; expiresAt: Date };
 type Checked = { ok: true; ticket: Ticket } | { ok: false; why: string };
 
 /** The command that prints a link for this controller: every page that says how to get one names it so. */
-export const loginCommand = (url: URL) => `${selfCommand("login")} --sub YOUR-NAME --role ROLE --url ${url.origin}`;
+export const loginCommand = (key: DevKey, url: URL) => devKeyCommand("login", key.dataDir, `--sub YOUR-NAME --role ROLE --url ${url.origin}`);
 
 export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
   const keys = createLocalJWKSet({ keys: [key.publicJwk] });
@@ -77,7 +76,7 @@ export function linkSignIn(key: DevKey, store: Store, sessions: Sessions) {
     messagePage(
       "This link does not sign you in",
       html`<p>${why}</p><p>Ask whoever runs the controller for a new link; on its host they run:</p>
-<pre><code>${loginCommand(url)}</code></pre>`,
+<pre><code>${loginCommand(key, url)}</code></pre>`,
       400,
     );
 
