@@ -116,7 +116,7 @@ export function approvalRow(a: Approval): HTMLLIElement {
   const decided = a.status !== "pending";
   const meta: Child[] = decided
     ? [badge(a.status), " by ", who(a.decided_by ?? "?"), " · ", timeEl(a.decided_at ?? a.created_at), " · asked by ", who(a.requested_by)]
-    : a.requested_by === me.subject
+    : a.may_decide.refusal === "asked_for_it"
       ? ["Asked by you · another holder of role ", a.approver_role, " decides · ", timeEl(a.created_at)]
       : ["Asked by ", who(a.requested_by), " · role ", a.approver_role, " · ", timeEl(a.created_at)];
   return h(

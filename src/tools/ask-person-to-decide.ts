@@ -49,11 +49,11 @@ function question(a: Approval, task: Task, page: string): string {
 /** How many waiting approvals are looked through for one this caller did not ask for itself. */
 const CANDIDATES = 50;
 
-/** The approval named, or else the newest one waiting for the caller's roles that it did not ask for; null when none waits. */
-async function approvalToAsk(id: string | undefined, me: Me, ctx: ToolContext): Promise<Outcome<Approval | null>> {
+/** The approval named, or else the newest one waiting for the caller's roles that the controller says it may decide; null when none waits. */
+async function approvalToAsk(id: string | undefined, ctx: ToolContext): Promise<Outcome<Approval | null>> {
   if (id !== undefined) return ctx.client.call("getApproval", { params: { id } }, ctx.call);
   const r = await ctx.client.call("listApprovals", { query: { for: "me", status: "pending", limit: CANDIDATES } }, ctx.call);
-  return r.ok ? { ...r, value: r.value.items.find((a) => a.requested_by !== me.subject) ?? null } : r;
+  return r.ok ? { ...r, value: r.value.items.find((a) => a.may_decide.allowed) ?? null } : r;
 }
 
 /** The controller's answer to whether the caller may record a decision, in words for the agent; null when it may. */
@@ -95,7 +95,7 @@ export const askPersonToDecide = defineTool({
   async run({ approval_id }, ctx) {
     const me = await ctx.client.call("whoami", {}, ctx.call);
     if (!me.ok) return me;
-    const found = await approvalToAsk(approval_id, me.value, ctx);
+    const found = await approvalToAsk(approval_id, ctx);
     if (!found.ok) return found;
     const approval = found.value;
     if (approval === null)

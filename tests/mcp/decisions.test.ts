@@ -300,6 +300,16 @@ describe("ask_person_to_decide", () => {
     expect(shown).toHaveLength(1);
   });
 
+  test("without an id, the approval put to the person is the newest the controller says they may decide: not one whose task has finished", async () => {
+    const decidable = await pendingApproval("Ship the docs", "Public text");
+    const moot = await pendingApproval("Rotate the keys", "Touches secrets");
+    await alice.call("cancel_task", { task_id: moot.taskId });
+    const shown = answerForms(carol, () => ({ action: "cancel" }));
+    const chosen = await carol.call("ask_person_to_decide", {});
+    expect(chosen.structured).toMatchObject({ outcome: "cancelled", approval: { approval_id: decidable.approvalId } });
+    expect(shown).toHaveLength(1);
+  });
+
   test("an answer that could not be recorded is handed back with the call that records it, so the person is not asked again", async () => {
     const { taskId, approvalId } = await pendingApproval();
     answerForms(carol, async () => {
