@@ -46,6 +46,8 @@ export type Failure = {
   network?: NetworkFault;
   /** Set when retrying stopped because the call's time budget ran out: the budget in seconds. */
   budgetSeconds?: number;
+  /** With `budgetSeconds`: the long-poll wait the call asked for, which the budget came on top of. */
+  waitSeconds?: number;
   /** For `unauthenticated`: what this side can tell about the token it showed. */
   tokenDiagnosis?: string;
 };
@@ -225,7 +227,7 @@ export class ControllerClient {
       }
       if (a.status === 401) return failure(a, attempts, { tokenDiagnosis: this.tokens.diagnose?.() });
       if (!a.retryable) return failure(a, attempts);
-      const budgetSpent = { gaveUp: true, budgetSeconds: this.#o.budgetMs / 1000 };
+      const budgetSpent = { gaveUp: true, budgetSeconds: this.#o.budgetMs / 1000, waitSeconds: req.waitSeconds };
       if (deadline - performance.now() < MIN_ATTEMPT_MS) return failure(a, attempts, budgetSpent);
       if (retriesLeft === 0) return failure(a, attempts, { gaveUp: true });
       retriesLeft--;

@@ -164,7 +164,7 @@ export function explainFailure(f: Failure, tokenOrigin: string, to: Audience = F
     `What to do: ${next}`,
     repeat,
     f.gaveUp &&
-      `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.budgetSeconds ? `, when this call's ${f.budgetSeconds} s time budget ran out` : ""}.`,
+      `Gave up after ${f.attempts} attempt${f.attempts === 1 ? "" : "s"}${f.budgetSeconds ? `, when this call's ${f.budgetSeconds} s time budget${f.waitSeconds ? ` (on top of the ${f.waitSeconds} s it asked to wait)` : ""} ran out` : ""}.`,
     // When an attempt may have reached the controller, the key is how a person checks what it did.
     f.idempotencyKey && (f.gaveUp || f.kind === "bad_response" || f.kind === "timeout") && `Idempotency key: ${f.idempotencyKey}`,
     `Request: ${f.request} on ${f.controllerUrl}${f.status ? ` (HTTP ${f.status})` : ""}`,

@@ -220,13 +220,15 @@ export const TaskPage = Page(Task).extend({
 });
 export type TaskPage = z.infer<typeof TaskPage>;
 
-const waitSeconds = z.coerce
-  .number()
+/** A number in a query string: one message for text that is not a number, not zod's "received NaN". */
+const queryNumber = (what: string) => z.coerce.number({ error: `must be ${what}` });
+
+const waitSeconds = queryNumber("a number of seconds")
   .min(0)
   .max(LIMITS.waitSeconds, `wait may be at most ${LIMITS.waitSeconds} seconds`)
   .optional()
   .describe("Long-poll: wait up to this many seconds for a change before answering.");
-const pageSize = z.coerce.number().int().min(1).max(LIMITS.pageSize).optional();
+const pageSize = queryNumber("a whole number").int().min(1).max(LIMITS.pageSize).optional();
 const cursor = z.string().max(64).optional();
 
 /** `for=me`: what is addressed to any of the caller's roles (an inbox across roles). */
@@ -254,7 +256,7 @@ export type HistoryPage = z.infer<typeof HistoryPage>;
 
 export const TaskReadQuery = z.strictObject({
   wait: waitSeconds,
-  after_version: z.coerce.number().int().min(0).optional().describe("With `wait`: answer once the task's version is above this."),
+  after_version: queryNumber("a whole number").int().min(0).optional().describe("With `wait`: answer once the task's version is above this."),
 });
 export type TaskReadQuery = z.infer<typeof TaskReadQuery>;
 
@@ -335,7 +337,7 @@ export const Me = z.object({
 export type Me = z.infer<typeof Me>;
 
 export const EventQuery = z.strictObject({
-  since: z.coerce.number().int().min(0).optional().describe("Resume after this event id (the same as sending Last-Event-ID)."),
+  since: queryNumber("a whole number").int().min(0).optional().describe("Resume after this event id (the same as sending Last-Event-ID)."),
 });
 export type EventQuery = z.infer<typeof EventQuery>;
 

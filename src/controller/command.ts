@@ -3,15 +3,29 @@ import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { startController } from "./server.ts";
 import { devKeyCommand } from "./dev-keys.ts";
-import { controllerSettings } from "./settings.ts";
+import { controllerSettings, type ControllerSettings } from "./settings.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
+/** Why a folder cannot be used, in words, by the file-system error's code. */
+const FOLDER_FAULTS: Record<string, string> = {
+  ENOENT: "a folder on the way does not exist and cannot be made",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  EEXIST: "a file is in the way where the folder should be",
+  EACCES: "this user may not write there",
+  EPERM: "this user may not write there",
+  EROFS: "the file system is read-only",
+};
+
 /** The failures a person can fix at start, as one line that says which setting; others as they are. */
-function startupError(error: unknown, port: number): unknown {
-  if ((error as { code?: string })?.code === "EADDRINUSE") {
-    return new SettingsError(`--port ${port}: the port is in use; stop what holds it or pick another with --port (0 picks a free one)`);
+function startupError(error: unknown, settings: ControllerSettings): unknown {
+  const code = (error as { code?: string })?.code;
+  if (code === "EADDRINUSE") {
+    return new SettingsError(`--port ${settings.port}: the port is in use; stop what holds it or pick another with --port (0 picks a free one)`);
   }
   if (error instanceof StoreUnavailableError) return new SettingsError(`--db / MESH_DATABASE_URL: the database cannot be reached (${error.message})`);
+  if (code && code in FOLDER_FAULTS) {
+    return new SettingsError(`--data-dir / MESH_DATA_DIR: cannot keep data in ${settings.dataDir}: ${FOLDER_FAULTS[code]}; pick a folder this user can write`);
+  }
   return error;
 }
 
@@ -31,7 +45,7 @@ ${settingsHelp(controllerSettings)}`);
   process.umask(0o077);
   const log = createLogger(settings.logLevel);
   const controller = await startController(settings, log).catch((error) => {
-    throw startupError(error, settings.port);
+    throw startupError(error, settings);
   });
   const url = controller.url.origin === "http://127.0.0.1:8088" ? "" : `--url ${controller.url.origin} `;
   process.stderr.write(

@@ -125,6 +125,24 @@ describe("routes", () => {
     expect(res.body.errors[0].field).toBe("colour");
   });
 
+  test("a query number that is not a number is a 422 in words, naming it, on every list", async () => {
+    for (const [path, field, words] of [
+      ["/tasks?limit=abc", "limit", "must be a whole number"],
+      ["/tasks?wait=soon", "wait", "must be a number of seconds"],
+      ["/approvals?limit=x", "limit", "must be a whole number"],
+      ["/events?since=abc", "since", "must be a whole number"],
+    ]) {
+      const res = await c.api(alice, "GET", path!);
+      expect({ path, status: res.status, field: res.body.errors?.[0]?.field, message: res.body.errors?.[0]?.message }).toEqual({
+        path,
+        status: 422,
+        field,
+        message: words,
+      });
+      expect(res.body.detail).not.toContain("NaN");
+    }
+  });
+
   test("a malformed escape in the path is a 400", async () => {
     expect((await c.api(alice, "GET", "/tasks/%E0%A4%A")).status).toBe(400);
   });

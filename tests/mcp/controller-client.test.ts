@@ -170,6 +170,15 @@ describe("the network", () => {
     if (!r.ok) expect(explainFailure(r.failure, "MESH_JWT_TOKEN")).toContain("Gave up after 1 attempt, when this call's 1.5 s time budget ran out.");
   });
 
+  test("a long-poll's wait comes on top of the time budget, and the message says so", async () => {
+    const server = misbehave(["hang", "hang", "hang"]);
+    const { client } = clientFor(server.url, { timeoutMs: 5_000, budgetMs: 1_000, retries: 3 });
+    const r = await client.call("getTask", { params: { id: "t-1" }, query: { wait: 1 } });
+    await server.stop();
+    expect(r.ok ? null : r.failure).toMatchObject({ gaveUp: true, budgetSeconds: 1, waitSeconds: 1 });
+    if (!r.ok) expect(explainFailure(r.failure, "MESH_JWT_TOKEN")).toContain("when this call's 1 s time budget (on top of the 1 s it asked to wait) ran out.");
+  });
+
   test("a long-poll's wait is added to the per-attempt timeout", async () => {
     const server = misbehave([{ afterMs: 400, response: Response.json({ items: [], next_cursor: null }) }]);
     const { client } = clientFor(server.url, { timeoutMs: 200, retries: 0 });
