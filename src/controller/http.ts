@@ -86,6 +86,12 @@ export async function readJson(req: Request): Promise<unknown> {
   } catch {
     throw new MeshError("bad_request", "The body is not valid UTF-8.");
   }
+  return jsonBody(text);
+}
+
+/** A body's JSON text as the API accepts it, whether it came over HTTP or from a call in this process. */
+export function jsonBody(text: string): unknown {
+  if (Buffer.byteLength(text) > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
   if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
   let body: unknown;
   try {
@@ -138,9 +144,12 @@ export function queryOf(url: URL): Record<string, string> {
 
 // ── routing ──────────────────────────────────────────────────────────────────
 
-export type Matcher<R> = { method: Method; path: string; pattern: RegExp; names: string[]; route: R };
+/** The methods a route may take: the API's, and DELETE, with which an MCP client ends its session. */
+export type RouteMethod = Method | "DELETE";
 
-export function compile<R extends { method: Method; path: string }>(routes: readonly R[]): Matcher<R>[] {
+export type Matcher<R> = { method: RouteMethod; path: string; pattern: RegExp; names: string[]; route: R };
+
+export function compile<R extends { method: RouteMethod; path: string }>(routes: readonly R[]): Matcher<R>[] {
   return routes.map((route) => {
     const names: string[] = [];
     const source = route.path.replace(/[.]/g, "\\.").replace(/:(\w+)/g, (_, name: string) => {
@@ -151,10 +160,10 @@ export function compile<R extends { method: Method; path: string }>(routes: read
   });
 }
 
-export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: Method[] };
+export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: RouteMethod[] };
 
 export function match<R>(matchers: readonly Matcher<R>[], method: string, pathname: string): Match<R> {
-  const allowed: Method[] = [];
+  const allowed: RouteMethod[] = [];
   for (const m of matchers) {
     const found = m.pattern.exec(pathname);
     if (!found) continue;

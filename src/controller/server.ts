@@ -4,7 +4,6 @@
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
 import { api, type Endpoint } from "../contract/api.ts";
-import type { Method } from "../contract/paths.ts";
 import { MeshError } from "../contract/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
@@ -14,10 +13,11 @@ import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
 import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
-import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
+import { compile, json, match, problem, queryOf, readJson, validate, type RouteMethod } from "./http.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
+import { remoteMcpRoutes } from "./remote-mcp.ts";
 import { MeshService } from "./service.ts";
 import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
@@ -93,7 +93,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
   type Seen = { route: string; subject?: string };
   type Route = {
-    method: Method;
+    method: RouteMethod;
     path: string;
     handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
   };
@@ -125,6 +125,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
         },
       }),
     ),
+    ...remoteMcpRoutes({ service, authenticate, settings, shutdown: shutdown.signal, log }),
   ];
   const matchers = compile(table);
 

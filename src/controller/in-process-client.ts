@@ -1,0 +1,97 @@
+/**
+ * The API's calls made inside the controller, for the tools it serves at /mcp: each
+ * call goes to the endpoint's typed handler (routes.ts) as the caller the MCP request
+ * authenticated, with the input checked as the HTTP route checks it (the body's JSON,
+ * the endpoint's schemas, the Idempotency-Key) and failures turned into the same
+ * Failure values the HTTP client makes. So a tool's words are the same either way, and
+ * there is no HTTP hop from the controller to itself.
+ */
+import { api, type Api, type Endpoint, type RequestOf, type ResponseOf } from "../contract/api.ts";
+import { MeshError } from "../contract/errors.ts";
+import { refuseUnkeepable } from "../contract/keepable.ts";
+import {
+  answerOf,
+  bodyText,
+  callIds,
+  failureOf,
+  requestOf,
+  searchOf,
+  type Attempt,
+  type CallOptions,
+  type JsonEndpointName,
+  type Outcome,
+} from "../client/controller-client.ts";
+import type { MeshClient } from "../client/mesh-client.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Verified } from "./auth.ts";
+import { jsonBody, queryOf, validate } from "./http.ts";
+import { idempotencyKeyOf, type Handler, type Handlers } from "./routes.ts";
+import { StoreUnavailableError } from "./store/store.ts";
+
+export type InProcessOptions = {
+  handlers: Handlers;
+  /** The caller the MCP request's token names, and until when it holds. */
+  verified: Verified;
+  /** The controller's address as this caller reached it: links to the web page start here. */
+  baseUrl: string;
+  /** Ends long-polls when the controller stops. */
+  shutdown: AbortSignal;
+  log: Logger;
+};
+
+/** What the advice for a refused credential names as its source. */
+export const REQUEST_TOKEN = "the bearer token of this MCP request";
+
+/** An error thrown by a handler as the API would answer it. */
+function attemptOf(error: unknown, log: Logger, traceId: string): Extract<Attempt, { ok: false }> {
+  if (error instanceof MeshError) return { ok: false, kind: error.kind, detail: error.message, status: error.status, fields: error.fields, retryable: false };
+  if (error instanceof StoreUnavailableError) {
+    return { ok: false, kind: "unavailable", detail: "The database is unreachable; try again shortly.", status: 503, retryable: true };
+  }
+  log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
+  return { ok: false, kind: "internal", detail: "Something went wrong on the controller; the trace id finds it in the logs.", status: 500, retryable: true };
+}
+
+export function inProcessClient(o: InProcessOptions): MeshClient {
+  return {
+    baseUrl: o.baseUrl,
+    tokens: { origin: REQUEST_TOKEN },
+    call: <N extends JsonEndpointName>(name: N, request: RequestOf<Api[N]>, options: CallOptions = {}) =>
+      call(o, name, request, options) as Promise<Outcome<ResponseOf<Api[N]>>>,
+  };
+}
+
+async function call(o: InProcessOptions, name: JsonEndpointName, request: unknown, options: CallOptions): Promise<Outcome<unknown>> {
+  const endpoint: Endpoint = api[name];
+  const req = requestOf(name, request);
+  const { traceId, idempotencyKey } = callIds(req, options);
+  const fail = (a: Extract<Attempt, { ok: false }>, attempts: number): Outcome<unknown> => ({
+    ok: false,
+    failure: failureOf(req, a, { controllerUrl: o.baseUrl, traceId, idempotencyKey, attempts }),
+  });
+  const encoded = bodyText(req);
+  if (!encoded.ok) return fail(encoded, 0);
+  const signal = options.signal ? AbortSignal.any([options.signal, o.shutdown]) : o.shutdown;
+  let answer: Attempt;
+  try {
+    const { params } = request as { params?: Record<string, string> };
+    for (const [field, value] of Object.entries(params ?? {})) refuseUnkeepable(value, "The path", field);
+    const query = endpoint.query ? validate(endpoint.query, queryOf(new URL(`${req.path}${searchOf(req.query)}`, o.baseUrl)), "query") : undefined;
+    const body = endpoint.body ? validate(endpoint.body, encoded.text === undefined ? {} : jsonBody(encoded.text), "body") : undefined;
+    const ctx = {
+      caller: o.verified.caller,
+      expiresAt: o.verified.expiresAt,
+      traceId,
+      idempotencyKey: idempotencyKeyOf(new Headers(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}), endpoint.idempotency),
+      signal,
+    };
+    const handle = o.handlers[name] as Handler<Endpoint>;
+    const result = await handle({ ctx, params: (params ?? {}) as never, body: body as never, query: query as never, headers: new Headers() });
+    // Read back as the HTTP client reads an answer: as JSON, through the endpoint's schema.
+    answer = answerOf(req, endpoint.status, JSON.parse(JSON.stringify(result)));
+  } catch (error) {
+    answer = attemptOf(error, options.log ?? o.log, traceId);
+  }
+  if (options.signal?.aborted) return fail({ ok: false, kind: "cancelled", detail: "The call was cancelled.", retryable: false }, 1);
+  return answer.ok ? { ok: true, value: answer.value, traceId, attempts: 1 } : fail(answer, 1);
+}
