@@ -7,6 +7,8 @@ import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } 
 import { refuseUnkeepable } from "../contract/keepable.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import type { Method } from "../contract/paths.ts";
+import type { Logger } from "../lib/log.ts";
+import { StoreUnavailableError } from "./store/store.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });
@@ -23,6 +25,17 @@ export function problem(kind: ErrorKind, detail: string, traceId: string, fields
     status,
     headers,
   });
+}
+
+/**
+ * Any error as the API answers it: a MeshError as it is, the database away as 503, and
+ * anything else as an internal error, logged with its trace id and told to nobody else.
+ */
+export function asMeshError(error: unknown, log: Logger, traceId: string): MeshError {
+  if (error instanceof MeshError) return error;
+  if (error instanceof StoreUnavailableError) return new MeshError("unavailable", "The database is unreachable; try again shortly.");
+  log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
+  return new MeshError("internal", "Something went wrong on the controller; the trace id finds it in the logs.");
 }
 
 /** Zod issues as `field: message` pairs a person (or model) can act on. */

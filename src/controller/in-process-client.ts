@@ -7,7 +7,6 @@
  * there is no HTTP hop from the controller to itself.
  */
 import { api, type Api, type Endpoint, type RequestOf, type ResponseOf } from "../contract/api.ts";
-import { MeshError } from "../contract/errors.ts";
 import { refuseUnkeepable } from "../contract/keepable.ts";
 import {
   answerOf,
@@ -24,9 +23,8 @@ import {
 import type { MeshClient } from "../client/mesh-client.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Verified } from "./auth.ts";
-import { jsonBody, queryOf, validate } from "./http.ts";
+import { asMeshError, jsonBody, queryOf, validate } from "./http.ts";
 import { idempotencyKeyOf, type Handler, type Handlers } from "./routes.ts";
-import { StoreUnavailableError } from "./store/store.ts";
 
 export type InProcessOptions = {
   handlers: Handlers;
@@ -41,16 +39,6 @@ export type InProcessOptions = {
 
 /** What the advice for a refused credential names as its source. */
 export const REQUEST_TOKEN = "the bearer token of this MCP request";
-
-/** An error thrown by a handler as the API would answer it. */
-function attemptOf(error: unknown, log: Logger, traceId: string): Extract<Attempt, { ok: false }> {
-  if (error instanceof MeshError) return { ok: false, kind: error.kind, detail: error.message, status: error.status, fields: error.fields, retryable: false };
-  if (error instanceof StoreUnavailableError) {
-    return { ok: false, kind: "unavailable", detail: "The database is unreachable; try again shortly.", status: 503, retryable: true };
-  }
-  log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
-  return { ok: false, kind: "internal", detail: "Something went wrong on the controller; the trace id finds it in the logs.", status: 500, retryable: true };
-}
 
 export function inProcessClient(o: InProcessOptions): MeshClient {
   return {
@@ -90,7 +78,9 @@ async function call(o: InProcessOptions, name: JsonEndpointName, request: unknow
     // Read back as the HTTP client reads an answer: as JSON, through the endpoint's schema.
     answer = answerOf(req, endpoint.status, JSON.parse(JSON.stringify(result)));
   } catch (error) {
-    answer = attemptOf(error, options.log ?? o.log, traceId);
+    // Logged to the controller's log only: a session's own logger would send the stack to its client.
+    const known = asMeshError(error, o.log, traceId);
+    answer = { ok: false, kind: known.kind, detail: known.message, status: known.status, fields: known.fields, retryable: false };
   }
   if (options.signal?.aborted) return fail({ ok: false, kind: "cancelled", detail: "The call was cancelled.", retryable: false }, 1);
   return answer.ok ? { ok: true, value: answer.value, traceId, attempts: 1 } : fail(answer, 1);
