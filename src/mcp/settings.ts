@@ -21,7 +21,10 @@ export const mcpSessionSettings = {
 /** The same settings, said to apply to --http only. */
 const withHttp = <S extends SettingsSpec>(spec: S): S =>
   Object.fromEntries(
-    Object.entries(spec).map(([key, setting]) => [key, { ...setting, help: `With --http: ${setting.help[0]!.toLowerCase()}${setting.help.slice(1)}` }]),
+    Object.entries(spec).map(([key, setting]) => [
+      key,
+      { ...setting, help: `With --http: ${/^[A-Z][a-z]/.test(setting.help) ? setting.help[0]!.toLowerCase() + setting.help.slice(1) : setting.help}` },
+    ]),
   ) as S;
 
 export const mcpSettings = {
