@@ -12,18 +12,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { startTestController, type TestController } from "../support/controller.ts";
 import { startTestIssuer, type TestIssuer } from "../support/issuer.ts";
 import { startAgent } from "./support/agent.ts";
-
-const initialize = (url: string, headers: Record<string, string> = {}) =>
-  fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "t", version: "0" } },
-    }),
-  });
+import { initialize } from "./support/http-agent.ts";
 
 async function connect(url: string, token: string) {
   const client = new Client({ name: "remote-test", version: "0" });
