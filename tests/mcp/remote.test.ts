@@ -8,19 +8,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { startTestController, type TestController } from "../support/controller.ts";
 import { startTestIssuer, type TestIssuer } from "../support/issuer.ts";
 import { startAgent } from "./support/agent.ts";
 import { initialize } from "./support/http-agent.ts";
 
-async function connect(url: string, token: string) {
-  const client = new Client({ name: "remote-test", version: "0" });
+async function connect(url: string, token: string, capabilities: ClientCapabilities = {}) {
+  const client = new Client({ name: "remote-test", version: "0" }, { capabilities });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   // Listing the tools makes the SDK client check every structuredContent against its outputSchema.
   await client.listTools();
-  const call = async (name: string, args: Record<string, unknown> = {}) => {
-    const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const call = async (name: string, args: Record<string, unknown> = {}, options?: Parameters<Client["callTool"]>[2]) => {
+    const result = (await client.callTool({ name, arguments: args }, undefined, options)) as CallToolResult;
     return { ...result, text: result.content.map((c) => (c.type === "text" ? c.text : "")).join("\n"), structured: result.structuredContent as any };
   };
   return { client, call, sessionId: () => (client.transport as StreamableHTTPClientTransport).sessionId! };
@@ -54,6 +54,27 @@ describe("with the dev key", () => {
     const refused = await bob.call("claim_task", { task_id: forReviewer.structured.task_id });
     expect(refused.isError).toBe(true);
     await Promise.all([alice.client.close(), bob.client.close(), carol.client.close()]);
+  });
+
+  test("waits report progress, links lead to this controller's page, and a form reaches the caller's person", async () => {
+    const alice = await connect(mcp, await controller.token("alice", ["reviewer"]));
+    const lead = await connect(mcp, await controller.token("lena", ["lead"]), { elicitation: {} });
+    const carol = await connect(mcp, await controller.token("carol", ["dev"]));
+    let started!: () => void;
+    const waiting = new Promise<void>((resolve) => (started = resolve));
+    const inbox = alice.call("check_inbox", { wait_seconds: 20 }, { onprogress: () => started() });
+    await waiting;
+    const sent = await carol.call("send_task", { target: "reviewer", task: { task_type: "review", description: "Needs a lead" } });
+    expect((await inbox).structured.tasks.map((t: any) => t.task_id)).toEqual([sent.structured.task_id]);
+    await alice.call("claim_task", { task_id: sent.structured.task_id });
+    const asked = await alice.call("request_approval", { task_id: sent.structured.task_id, approver_role: "lead", reason: "Ready?" });
+    const approvalId = asked.structured.approval_id;
+    expect(asked.text).toContain(`a person decides it at ${new URL(`/?approval=${approvalId}`, controller.url).href}`);
+
+    lead.client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { decision: "approve", comment: "Go" } }));
+    const decided = await lead.call("ask_person_to_decide", { approval_id: approvalId });
+    expect(decided.structured.approval).toMatchObject({ status: "approved", decided_by: "lena", comments: "Go" });
+    await Promise.all([alice.client.close(), lead.client.close(), carol.client.close()]);
   });
 
   test("without a token: a 401 whose challenge names the resource metadata, which the SDK reads", async () => {
