@@ -8,6 +8,8 @@
  * attempt of one call carries the same Idempotency-Key and trace id, so a retried
  * POST cannot act twice and the controller's logs tie the attempts together.
  * Failures come back as values that say what went wrong, for tools to explain.
+ * What any way of calling shares (the request, its ids and body, failures, reading the
+ * answer) is exported for the controller's in-process client, so both say the same.
  */
 import type { z } from "zod";
 import { api, type Api, type Endpoint, type RequestOf, type ResponseOf } from "../contract/api.ts";
