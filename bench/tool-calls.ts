@@ -3,14 +3,16 @@
  * controller on loopback (SQLite), next to the floor (a stdio JSON-RPC round trip to
  * the hello program plus a loopback HTTP round trip to it) and to the reference
  * server's echo tool. The same calls straight to the controller's API say how much
- * of each figure is the controller's. Every kind takes one turn per round, so noise
- * falls on all alike.
+ * of each figure is the controller's, and the same tools through the controller's own
+ * /mcp (remote MCP, the tools in-process) say what the agent's own process costs.
+ * Every kind takes one turn per round, so noise falls on all alike.
  */
 import { BINARY, REFERENCE, startHelloHttp } from "./lib/binaries.ts";
 import { meshApi } from "./lib/api.ts";
 import { subdir, type BenchContext } from "./lib/context.ts";
 import { createBenchDatabase } from "./lib/databases.ts";
 import { FrameClient } from "./lib/frames.ts";
+import { mcpHttpClient } from "./lib/mcp-http.ts";
 import { startController } from "./lib/processes.ts";
 import { ms, type SectionResult } from "./lib/report.ts";
 import { summarize, timed, type Summary } from "./lib/stats.ts";
@@ -38,6 +40,7 @@ export async function toolCalls(ctx: BenchContext): Promise<SectionResult> {
     const reference = client(REFERENCE);
     await Promise.all([mesh, hello, chained, reference].map((c) => c.initialize()));
     const taskId = await api.route("bench-worker");
+    const remote = await mcpHttpClient(new URL("/mcp", controller.url).href, token);
 
     const kinds = {
       stdio: () => hello.callTool("hello", {}),
@@ -45,6 +48,8 @@ export async function toolCalls(ctx: BenchContext): Promise<SectionResult> {
       chained: () => chained.callTool("hello", {}),
       sendTask: () => mesh.callTool("send_task", { target: "bench-worker", task: { task_type: "review", description: "bench task", data: { pr: 7 } } }),
       fetchStatus: () => mesh.callTool("fetch_status", { task_id: taskId }),
+      remoteSendTask: () => remote.callTool("send_task", { target: "bench-worker", task: { task_type: "review", description: "bench task", data: { pr: 7 } } }),
+      remoteFetchStatus: () => remote.callTool("fetch_status", { task_id: taskId }),
       echo: () => reference.callTool("echo", { message: "hello" }),
       routeDirect: () => api.route("bench-worker"),
       getDirect: () => api.get(`/tasks/${taskId}`),
@@ -77,6 +82,8 @@ export async function toolCalls(ctx: BenchContext): Promise<SectionResult> {
             row("chained: hello's tools/call fetches hello http first", s.chained, plus(over(s.chained))),
             row("agent-mesh `send_task`", s.sendTask, plus(over(s.sendTask))),
             row("agent-mesh `fetch_status`", s.fetchStatus, plus(over(s.fetchStatus))),
+            row("agent-mesh `send_task` through the controller's /mcp (in-process)", s.remoteSendTask, plus(over(s.remoteSendTask))),
+            row("agent-mesh `fetch_status` through the controller's /mcp (in-process)", s.remoteFetchStatus, plus(over(s.remoteFetchStatus))),
             row("server-everything `echo` (reference, no HTTP)", s.echo, plus(over(s.echo))),
             row("controller alone: POST /tasks/route", s.routeDirect, plus(s.routeDirect.p50 - s.http.p50)),
             row("controller alone: GET /tasks/{id}", s.getDirect, plus(s.getDirect.p50 - s.http.p50)),
@@ -85,6 +92,7 @@ export async function toolCalls(ctx: BenchContext): Promise<SectionResult> {
             "The client writes raw frames and matches answers by id, the same for every server, so no client-side schema validation is in the figures.",
             "`chained` is the floor's shape end to end (client → stdio server → HTTP server and back): what the extra process hop costs on this machine.",
             "`controller alone` rows are the same requests sent straight to the controller; their last column is against the HTTP floor only.",
+            "`through the controller's /mcp` rows are one loopback HTTP request each (Streamable HTTP, answered as SSE), the tool running inside the controller: no agent process, no second HTTP hop.",
             `agent-mesh's own share (tool call − controller alone − stdio floor): send_task ${plus(s.sendTask.p50 - s.routeDirect.p50 - s.stdio.p50)}, fetch_status ${plus(s.fetchStatus.p50 - s.getDirect.p50 - s.stdio.p50)} at p50.`,
           ],
         },

@@ -8,6 +8,8 @@
  * attempt of one call carries the same Idempotency-Key and trace id, so a retried
  * POST cannot act twice and the controller's logs tie the attempts together.
  * Failures come back as values that say what went wrong, for tools to explain.
+ * What any way of calling shares (the request, its ids and body, failures, reading the
+ * answer) is exported for the controller's in-process client, so both say the same.
  */
 import type { z } from "zod";
 import { api, type Api, type Endpoint, type RequestOf, type ResponseOf } from "../contract/api.ts";
@@ -18,6 +20,7 @@ import type { Logger } from "../lib/log.ts";
 import { Problem } from "../contract/schemas.ts";
 import { TokenError, type TokenSource } from "./token-source.ts";
 import { networkFault, type NetworkFault } from "./network-fault.ts";
+import type { MeshClient } from "./mesh-client.ts";
 import { newTraceId, traceparentFor } from "../lib/trace.ts";
 
 /** What went wrong: a problem type the controller named, or what happened on the way. */
@@ -85,7 +88,7 @@ export type CallOptions = {
 /** A retry about to happen: what failed, and when the next attempt starts. */
 export type Retry = { attempt: number; failure: string; delayMs: number };
 
-type Request = {
+export type CallRequest = {
   method: "GET" | "POST";
   path: string;
   query?: Record<string, unknown>;
@@ -96,7 +99,7 @@ type Request = {
 };
 
 /** One attempt's result: the parsed answer, or a failure and whether another attempt may help. */
-type Attempt =
+export type Attempt =
   | { ok: true; value: unknown }
   | { ok: false; kind: FailureKind; detail: string; status?: number; fields?: FieldError[]; retryable: boolean; retryAfterMs?: number; network?: NetworkFault };
 
@@ -133,7 +136,7 @@ function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
   });
 }
 
-const searchOf = (query: Request["query"]) => {
+export const searchOf = (query: CallRequest["query"]) => {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(key, String(value));
   const text = params.toString();
@@ -141,9 +144,79 @@ const searchOf = (query: Request["query"]) => {
 };
 
 /** The endpoints that answer with one JSON document (not a stream). */
-type JsonEndpointName = { [N in EndpointName]: Api[N]["produces"] extends "application/json" ? N : never }[EndpointName];
+export type JsonEndpointName = { [N in EndpointName]: Api[N]["produces"] extends "application/json" ? N : never }[EndpointName];
 
-export class ControllerClient {
+/** One endpoint's call as it goes out: the path filled in, the query as given, the body every POST carries. */
+export function requestOf(name: EndpointName, request: unknown): CallRequest {
+  const endpoint: Endpoint = api[name];
+  const { params, query, body } = request as { params?: Record<string, string>; query?: CallRequest["query"]; body?: unknown };
+  const wait = query?.wait;
+  return {
+    method: endpoint.method,
+    path: pathWith(endpoint.path, params),
+    query,
+    // Every POST carries a JSON object, an empty one when the endpoint needs nothing more.
+    body: endpoint.method === "POST" ? (body ?? {}) : undefined,
+    response: endpoint.response,
+    waitSeconds: typeof wait === "number" ? wait : undefined,
+  };
+}
+
+/** What a call sends besides the request itself: its trace, and for a POST the key that makes a repeat harmless. */
+export function callIds(req: CallRequest, o: CallOptions): { traceId: string; idempotencyKey?: string } {
+  // Every POST changes something; the controller honours the key on all of them.
+  return { traceId: o.traceId ?? newTraceId(), idempotencyKey: req.method === "POST" ? (o.idempotencyKey ?? crypto.randomUUID()) : undefined };
+}
+
+/** The body as JSON text, or why it cannot be sent as it is. */
+export function bodyText(req: CallRequest): { ok: true; text: string | undefined } | Extract<Attempt, { ok: false }> {
+  // JSON would send these changed (Infinity as null), so they are refused as the controller refuses them.
+  const unkept = req.body === undefined ? null : unkeepable(req.body);
+  if (unkept) return { ok: false, kind: "invalid", detail: `The body: ${unkept.field} ${unkept.message}.`, fields: [unkept], retryable: false };
+  // Serialised once, before anything is sent: a value JSON cannot hold is the caller's mistake, not the network's.
+  try {
+    return { ok: true, text: req.body === undefined ? undefined : JSON.stringify(req.body) };
+  } catch (error) {
+    return { ok: false, kind: "unsendable", detail: `The request cannot be written as JSON: ${(error as Error).message}`, retryable: false };
+  }
+}
+
+/** A failed attempt as the Failure a tool explains. */
+export function failureOf(
+  req: CallRequest,
+  a: Extract<Attempt, { ok: false }>,
+  at: { controllerUrl: string; traceId: string; idempotencyKey?: string; attempts: number },
+  extra: Partial<Failure> = {},
+): Failure {
+  return {
+    kind: a.kind,
+    detail: a.detail,
+    status: a.status,
+    fields: a.fields,
+    request: `${req.method} ${req.path}`,
+    ...at,
+    gaveUp: false,
+    network: a.network,
+    ...extra,
+  };
+}
+
+/** Parses a 2xx answer with the endpoint's response schema, as the client knows the API. */
+export function answerOf(req: CallRequest, status: number, answer: unknown): Attempt {
+  const parsed = req.response.safeParse(answer);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+  return {
+    ok: false,
+    kind: "bad_response",
+    status,
+    detail: `The answer (${status}) does not match the API this client knows: ${where}${issue?.message ?? "not JSON"}.`,
+    retryable: false,
+  };
+}
+
+export class ControllerClient implements MeshClient {
   readonly baseUrl: string;
   readonly tokens: TokenSource;
   readonly #o: Required<Omit<ControllerClientOptions, "log">> & { log?: Logger };
@@ -159,61 +232,24 @@ export class ControllerClient {
    * `client.call("claimTask", { params: { id } })`: the request and the answer are typed by the contract.
    */
   call<N extends JsonEndpointName>(name: N, request: RequestOf<Api[N]>, o?: CallOptions): Promise<Outcome<ResponseOf<Api[N]>>> {
-    const endpoint: Endpoint = api[name];
-    const { params, query, body } = request as { params?: Record<string, string>; query?: Request["query"]; body?: unknown };
-    const wait = query?.wait;
-    return this.#call(
-      {
-        method: endpoint.method,
-        path: pathWith(endpoint.path, params),
-        query,
-        // Every POST carries a JSON object, an empty one when the endpoint needs nothing more.
-        body: endpoint.method === "POST" ? (body ?? {}) : undefined,
-        response: endpoint.response,
-        waitSeconds: typeof wait === "number" ? wait : undefined,
-      },
-      o,
-    );
+    return this.#call(requestOf(name, request), o);
   }
 
   // ── the retry loop ─────────────────────────────────────────────────────────
 
-  async #call<T>(req: Request, o: CallOptions = {}): Promise<Outcome<T>> {
+  async #call<T>(req: CallRequest, o: CallOptions = {}): Promise<Outcome<T>> {
     const log = o.log ?? this.#o.log;
-    const traceId = o.traceId ?? newTraceId();
-    // Every POST changes something; the controller honours the key on all of them.
-    const idempotencyKey = req.method === "POST" ? (o.idempotencyKey ?? crypto.randomUUID()) : undefined;
+    const { traceId, idempotencyKey } = callIds(req, o);
     const url = `${this.baseUrl}${req.path}${searchOf(req.query)}`;
     const deadline = performance.now() + this.#o.budgetMs + (req.waitSeconds ?? 0) * 1000;
     const failure = (a: Extract<Attempt, { ok: false }>, attempts: number, extra: Partial<Failure> = {}): Outcome<T> => ({
       ok: false,
-      failure: {
-        kind: a.kind,
-        detail: a.detail,
-        status: a.status,
-        fields: a.fields,
-        request: `${req.method} ${req.path}`,
-        controllerUrl: this.baseUrl,
-        traceId,
-        attempts,
-        gaveUp: false,
-        idempotencyKey,
-        network: a.network,
-        ...extra,
-      },
+      failure: failureOf(req, a, { controllerUrl: this.baseUrl, traceId, idempotencyKey, attempts }, extra),
     });
 
-    // JSON would send these changed (Infinity as null), so they are refused as the controller refuses them.
-    const unkept = req.body === undefined ? null : unkeepable(req.body);
-    if (unkept) return failure({ ok: false, kind: "invalid", detail: `The body: ${unkept.field} ${unkept.message}.`, fields: [unkept], retryable: false }, 0);
-
-    // Serialised once, before anything is sent: a value JSON cannot hold is the caller's mistake, not the network's.
-    let body: string | undefined;
-    try {
-      body = req.body === undefined ? undefined : JSON.stringify(req.body);
-    } catch (error) {
-      return failure({ ok: false, kind: "unsendable", detail: `The request cannot be written as JSON: ${(error as Error).message}`, retryable: false }, 0);
-    }
+    const encoded = bodyText(req);
+    if (!encoded.ok) return failure(encoded, 0);
+    const body = encoded.text;
 
     let renewed = false;
     let retriesLeft = this.#o.retries;
@@ -252,7 +288,7 @@ export class ControllerClient {
   }
 
   async #attempt(
-    req: Request,
+    req: CallRequest,
     url: string,
     body: string | undefined,
     traceId: string,
@@ -314,20 +350,7 @@ export class ControllerClient {
       detail: `HTTP ${status} with ${isJson ? "JSON" : contentType} that is not the Agent Mesh API`,
       retryable: false,
     };
-    if (status >= 200 && status < 300) {
-      if (!isJson) return { ok: false, ...foreign };
-      const parsed = req.response.safeParse(answer);
-      if (parsed.success) return { ok: true, value: parsed.data };
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-      return {
-        ok: false,
-        kind: "bad_response",
-        status,
-        detail: `The answer (${status}) does not match the API this client knows: ${where}${issue?.message ?? "not JSON"}.`,
-        retryable: false,
-      };
-    }
+    if (status >= 200 && status < 300) return isJson ? answerOf(req, status, answer) : { ok: false, ...foreign };
     const problem = Problem.safeParse(answer);
     if (!problem.success && !FROM_ANYONE(status)) return { ok: false, ...foreign };
     const retryable = RETRYABLE_STATUS(status);

@@ -22,7 +22,8 @@ export type TrustSource = { kind: "oidc"; issuer: string } | { kind: "dev"; key:
 /** A verified caller, and until when (epoch ms) its credential holds. */
 export type Verified = { caller: Caller; expiresAt: number };
 
-export type Authenticator = (authorization: string | null) => Promise<Verified>;
+/** Checks an Authorization header; `audiences`, when given, replace MESH_JWT_AUDIENCE as the `aud` a token may carry (any one of them). */
+export type Authenticator = (authorization: string | null, audiences?: readonly string[]) => Promise<Verified>;
 
 /** Reads `realm_access.roles` (or any dotted path) from the token's claims. */
 export function rolesAt(payload: JWTPayload, path: string): string[] {
@@ -78,13 +79,13 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
   const keys = trust.kind === "oidc" ? discoveredKeys(trust.issuer) : createLocalJWKSet({ keys: [trust.key.publicJwk] });
   const algorithms = trust.kind === "oidc" ? settings.algorithms : ["ES256"];
 
-  return async (authorization) => {
+  return async (authorization, audiences) => {
     const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization ?? "");
     if (!match) throw new MeshError("unauthenticated", "Send a token as `Authorization: Bearer <JWT>`; `agent-mesh token --help` says how to get one.");
     try {
       const { payload } = await jwtVerify(match[1]!, keys, {
         issuer,
-        audience: settings.audience,
+        audience: audiences ? [...audiences] : settings.audience,
         algorithms,
         clockTolerance: settings.clockToleranceSeconds,
         requiredClaims: ["sub", "exp"],

@@ -7,6 +7,8 @@ import { ERROR_KINDS, MeshError, problemType, type ErrorKind, type FieldError } 
 import { refuseUnkeepable } from "../contract/keepable.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import type { Method } from "../contract/paths.ts";
+import type { Logger } from "../lib/log.ts";
+import { StoreUnavailableError } from "./store/store.ts";
 
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });
@@ -23,6 +25,17 @@ export function problem(kind: ErrorKind, detail: string, traceId: string, fields
     status,
     headers,
   });
+}
+
+/**
+ * Any error as the API answers it: a MeshError as it is, the database away as 503, and
+ * anything else as an internal error, logged with its trace id and told to nobody else.
+ */
+export function asMeshError(error: unknown, log: Logger, traceId: string): MeshError {
+  if (error instanceof MeshError) return error;
+  if (error instanceof StoreUnavailableError) return new MeshError("unavailable", "The database is unreachable; try again shortly.");
+  log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
+  return new MeshError("internal", "Something went wrong on the controller; the trace id finds it in the logs.");
 }
 
 /** Zod issues as `field: message` pairs a person (or model) can act on. */
@@ -90,6 +103,12 @@ export async function readText(req: Request, limit: number): Promise<string> {
 export async function readJson(req: Request): Promise<unknown> {
   const text = await readText(req, LIMITS.bodyBytes);
   if (text === "") return {};
+  return jsonBody(text);
+}
+
+/** A body's JSON text as the API accepts it, whether it came over HTTP or from a call in this process. */
+export function jsonBody(text: string): unknown {
+  if (Buffer.byteLength(text) > LIMITS.bodyBytes) throw new MeshError("payload_too_large", `The body may be at most ${LIMITS.bodyBytes} bytes.`);
   if (nestingDepth(text) > MAX_DEPTH) throw new MeshError("bad_request", `The body is nested deeper than ${MAX_DEPTH} levels.`);
   let body: unknown;
   try {
@@ -142,9 +161,12 @@ export function queryOf(url: URL): Record<string, string> {
 
 // ── routing ──────────────────────────────────────────────────────────────────
 
-export type Matcher<R> = { method: Method; path: string; pattern: RegExp; names: string[]; route: R };
+/** The methods a route may take: the API's, and DELETE, with which an MCP client ends its session. */
+export type RouteMethod = Method | "DELETE";
 
-export function compile<R extends { method: Method; path: string }>(routes: readonly R[]): Matcher<R>[] {
+export type Matcher<R> = { method: RouteMethod; path: string; pattern: RegExp; names: string[]; route: R };
+
+export function compile<R extends { method: RouteMethod; path: string }>(routes: readonly R[]): Matcher<R>[] {
   return routes.map((route) => {
     const names: string[] = [];
     const source = route.path.replace(/[.]/g, "\\.").replace(/:(\w+)/g, (_, name: string) => {
@@ -155,10 +177,10 @@ export function compile<R extends { method: Method; path: string }>(routes: read
   });
 }
 
-export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: Method[] };
+export type Match<R> = { route: R; params: Record<string, string> } | { route: null; allowed: RouteMethod[] };
 
 export function match<R>(matchers: readonly Matcher<R>[], method: string, pathname: string): Match<R> {
-  const allowed: Method[] = [];
+  const allowed: RouteMethod[] = [];
   for (const m of matchers) {
     const found = m.pattern.exec(pathname);
     if (!found) continue;

@@ -4,8 +4,6 @@
  * as one JSON line; shutdown finishes what is in flight and closes the database.
  */
 import { api, type Endpoint } from "../contract/api.ts";
-import type { Method } from "../contract/paths.ts";
-import { MeshError } from "../contract/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { defaultMaxConnections, namesHost, openFileLimit, serve, type Connection, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../contract/schemas.ts";
@@ -14,16 +12,16 @@ import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
 import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
-import { compile, json, match, problem, queryOf, readJson, validate } from "./http.ts";
+import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type RouteMethod } from "./http.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
 import { MeshService } from "./service.ts";
 import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
-import { StoreUnavailableError } from "./store/store.ts";
 import { webRoutes, type SignInMode } from "./sign-in/routes.ts";
 import { Sessions } from "./sign-in/sessions.ts";
+import { remoteMcpRoutes } from "./remote-mcp.ts";
 
 export type Controller = { url: URL; stop: () => Promise<void> };
 
@@ -93,7 +91,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
   type Seen = { route: string; subject?: string; connection: Connection };
   type Route = {
-    method: Method;
+    method: RouteMethod;
     path: string;
     handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
   };
@@ -127,6 +125,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
         },
       }),
     ),
+    ...remoteMcpRoutes({ service, authenticate, settings, shutdown: shutdown.signal, log }),
   ];
   const matchers = compile(table);
 
@@ -151,10 +150,8 @@ export async function startController(settings: ControllerSettings, log: Logger)
   }
 
   function failure(error: unknown, traceId: string): Response {
-    if (error instanceof MeshError) return problem(error.kind, error.message, traceId, error.fields);
-    if (error instanceof StoreUnavailableError) return problem("unavailable", "The database is unreachable; try again shortly.", traceId);
-    log.error("unhandled error", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
-    return problem("internal", "Something went wrong on the controller; the trace id finds it in the logs.", traceId);
+    const known = asMeshError(error, log, traceId);
+    return problem(known.kind, known.message, traceId, known.fields);
   }
 
   const fileLimit = openFileLimit();

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import type { ServiceOptions } from "./service.ts";
+import { mcpSessionSettings } from "../mcp/settings.ts";
 
 /** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
@@ -115,6 +116,11 @@ export const controllerSettings = {
     schema: durationBetween(1, 300, "the idle time"),
     fallback: "10s",
     help: "How long an idle connection that has shown no valid token or session is kept",
+  },
+  mcpMaxSessions: mcpSessionSettings.maxSessions,
+  mcpAllowedHosts: {
+    ...mcpSessionSettings.allowedHosts,
+    help: `${mcpSessionSettings.allowedHosts.help}, besides loopback names, --host and MESH_PUBLIC_URL's host`,
   },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),

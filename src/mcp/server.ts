@@ -4,12 +4,12 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
-import type { ControllerClient } from "../client/controller-client.ts";
 import { LOG_LEVELS, type Logger, type LogLevel } from "../lib/log.ts";
 import { VERSION } from "../lib/version.ts";
 import { TOOLS } from "../tools/index.ts";
+import type { ToolDeps } from "../tools/tool.ts";
 
-export type ServerDeps = { client: ControllerClient; log: Logger };
+export type ServerDeps = ToolDeps;
 
 const INSTRUCTIONS = `Agent Mesh hands work between agents and people through a shared controller.
 To delegate: send_task (or notify, or request_approval), then follow it with fetch_status(task_id, wait_seconds); request_approval(wait_seconds) can wait for the decision itself.

@@ -13,12 +13,15 @@ import { setupSettings } from "./settings.ts";
 
 const CLIENTS: Record<string, SetupClient> = { goose, claude, cursor };
 
-const help = () => `Usage: agent-mesh setup ${Object.keys(CLIENTS).join("|")} [--write] [--config PATH] [--controller-url URL] [--token TOKEN] [--name NAME]
+const help =
+  () => `Usage: agent-mesh setup ${Object.keys(CLIENTS).join("|")} [--write] [--config PATH] [--controller-url URL | --remote URL] [--token TOKEN] [--name NAME]
 
 Prints the entry that has an MCP client start this agent-mesh as its MCP server
-(agent-mesh mcp, with CONTROLLER_URL and MESH_JWT_TOKEN set). With --write, merges it
-into the client's config file instead, keeping everything already there; the file
-as it was is kept beside it as FILE.bak. Running it again updates the entry.
+(agent-mesh mcp, with CONTROLLER_URL and MESH_JWT_TOKEN set), or with --remote, connect
+to the controller's own /mcp over HTTP with the token as a header (nothing to install).
+With --write, merges it into the client's config file instead, keeping everything
+already there; the file as it was is kept beside it as FILE.bak. Running it again
+updates the entry.
 
 Clients, and the file --write changes here:
 ${Object.entries(CLIENTS)
@@ -40,6 +43,8 @@ export async function run(argv: string[]) {
     throw new SettingsError(`${named}: agent-mesh setup ${Object.keys(CLIENTS).join("|")} (--help says more)`);
   }
   const settings = loadSettings(setupSettings, rest);
+  if (settings.remote && rest.some((a) => /^--controller-url(=|$)/.test(a)))
+    throw new SettingsError("--controller-url is for a started agent-mesh; with --remote, its URL is where the controller is");
   const server = meshServer(settings);
   const path = settings.config ?? client.defaultPath();
   const notes: string[] = [];
@@ -63,7 +68,11 @@ export async function run(argv: string[]) {
     }
     notes.push(...toFillIn(after.merged, entry.whileIncomplete?.note, path));
   }
-  if (!isAbsolute(server.command))
+  if (server.remote && server.remote.token === undefined)
+    notes.push(
+      `No --token: ${client.title} signs in by OAuth, which needs the controller to name an identity provider (MESH_OIDC_ISSUER). With its dev key, rerun with --token "$(agent-mesh token --sub NAME --role ROLE --ttl 30d)".`,
+    );
+  if (!server.remote && !isAbsolute(server.command))
     notes.push(`"agent-mesh" is not on your PATH yet: install the binary (npm run build makes dist/agent-mesh) so ${client.title} can start it.`);
   notes.push(...client.advice(server, path));
   process.stderr.write(`${notes.join("\n")}\n`);

@@ -1,4 +1,4 @@
-/** Cursor: the user-wide ~/.cursor/mcp.json (a project's own is .cursor/mcp.json, via --config). */
+/** Cursor: the user-wide ~/.cursor/mcp.json (a project's own is .cursor/mcp.json, via --config); a remote server is `url` and `headers`. */
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { SetupClient } from "./client.ts";

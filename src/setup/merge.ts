@@ -16,6 +16,8 @@ export type ClientEntry = {
   envField: string;
   /** Fields a person may have tuned (a timeout, say): set only when absent. */
   keep?: string[];
+  /** Fields of the entry's other form (a remote server's url, a started one's command), removed when it changes form. */
+  drop?: string[];
   /**
    * Fields that replace some of `fields` while a variable is still a placeholder, so the
    * client does not start a server bound to fail (Goose: `enabled: false`), and what to tell the person.
@@ -44,6 +46,7 @@ export function mergeEntry(doc: Document, entry: ClientEntry, server: MeshServer
   const envPath = [...entry.at, entry.envField];
   if (doc.hasIn(envPath) && !isMap(doc.getIn(envPath, true))) doc.setIn(envPath, doc.createNode({}));
 
+  if (existed) for (const field of entry.drop ?? []) doc.deleteIn([...entry.at, field]);
   const names = Object.keys(server.env) as MeshEnvName[];
   // Rerunning without a value must not replace a real one with a placeholder.
   const missing = names.filter((name) => server.env[name] === undefined && !isReal(doc.getIn([...envPath, name])));

@@ -10,6 +10,11 @@ export const setupSettings = {
     help: "Merge the entry into the client's config file (keeping a .bak copy) instead of printing it",
   },
   config: { flag: "config", schema: z.string().min(1).optional(), help: "The config file to change (default: the client's own, listed above)" },
+  remote: {
+    flag: "remote",
+    schema: httpUrl.optional(),
+    help: "Connect to the controller's own MCP endpoint (URL/mcp) over HTTP instead of starting agent-mesh; --token goes in a header, or leave it out to sign in by OAuth",
+  },
   controllerUrl: { flag: "controller-url", env: "CONTROLLER_URL", schema: httpUrl.optional(), help: "The controller the MCP server calls" },
   token: {
     flag: "token",

@@ -15,19 +15,28 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { z } from "zod";
-import type { CallOptions, ControllerClient, Failure } from "../client/controller-client.ts";
+import type { CallOptions, Failure } from "../client/controller-client.ts";
+import type { MeshClient } from "../client/mesh-client.ts";
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { Logger } from "../lib/log.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../client/explain.ts";
 
-export type ToolDeps = { client: ControllerClient; log: Logger };
+/**
+ * The client a tool call uses, given the credential its MCP request came with (over
+ * HTTP at the controller, each request's own): one client for a whole `agent-mesh mcp`,
+ * one per caller at the controller's /mcp.
+ */
+export type ClientFor = (authInfo: AuthInfo | undefined) => MeshClient;
+
+export type ToolDeps = { clientFor: ClientFor; log: Logger };
 
 /** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
 export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
 
 export type ToolContext = {
-  client: ControllerClient;
+  client: MeshClient;
   /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
@@ -139,7 +148,7 @@ export function defineTool<I extends z.ZodRawShape, O extends z.ZodRawShape>(spe
             structuredContent: { trace_id: traceId, ...outcome.data },
           };
         }
-        const text = "failure" in outcome ? explainFailure(outcome.failure, deps.client.tokens.origin, audience) : explainRefusal(outcome.refusal, traceId);
+        const text = "failure" in outcome ? explainFailure(outcome.failure, ctx.client.tokens.origin, audience) : explainRefusal(outcome.refusal, traceId);
         return { content: [{ type: "text" as const, text }], isError: true };
       });
     },
@@ -172,7 +181,7 @@ function progressFor(extra: Extra): ((message: string, total?: number) => void) 
 function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext {
   const progress = progressFor(extra);
   return {
-    client: deps.client,
+    client: deps.clientFor(extra.authInfo),
     call: {
       signal: extra.signal,
       log: deps.log,

@@ -11,23 +11,11 @@ import { BINARY, startTestController, type TestController } from "../support/con
 import { rawRequest } from "../support/raw-http.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { serveHttp } from "../../src/mcp/http.ts";
-import { startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
+import { initialize, startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
 
 let controller: TestController;
 beforeAll(async () => (controller = await startTestController()));
 afterAll(() => controller.stop());
-
-const initialize = (url: string, headers: Record<string, string> = {}) =>
-  fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } },
-    }),
-  });
 
 async function connect(url: string, headers: Record<string, string> = {}, capabilities: ClientCapabilities = {}) {
   const client = new Client({ name: "http-test", version: "0" }, { capabilities });

@@ -35,3 +35,16 @@ export async function startHttpAgent(args: string[], env: Record<string, string>
     }
   }
 }
+
+/** A bare initialize request, as any MCP client opens a Streamable HTTP session. */
+export const initialize = (url: string, headers: Record<string, string> = {}) =>
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "0" } },
+    }),
+  });
