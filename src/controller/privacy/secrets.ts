@@ -6,7 +6,10 @@ import { lintSource } from "@secretlint/core";
 import { creator as recommended } from "@secretlint/secretlint-rule-preset-recommend";
 import type { Finding } from "./detectors.ts";
 
-const CONFIG = { rules: [{ id: recommended.meta.id, rule: recommended, options: {} }] };
+/** An access key id alone names a credential, so it is masked too (the preset looks for it only when asked). */
+const CONFIG = {
+  rules: [{ id: recommended.meta.id, rule: recommended, rules: [{ id: "@secretlint/secretlint-rule-aws", options: { enableIDScanRule: true } }] }],
+};
 
 /** A rule's message id as a placeholder's kind: `AWSAccessKeyID` → `AWS_ACCESS_KEY_ID`. */
 export const kindOf = (messageId: string) =>
