@@ -121,10 +121,7 @@ const masked = z
   .describe("What the privacy guard replaced with placeholders such as `[EMAIL]` before storing: send a reference instead of such values.");
 
 /** Findings by kind, as the audit trail records them: counts, never the values. */
-const Findings = z
-  .record(z.string(), z.number().int())
-  .optional()
-  .describe("What the privacy guard masked in this change, by kind; absent when nothing was.");
+const Findings = z.record(z.string(), z.number().int()).optional().describe("What the privacy guard masked in this change, by kind; absent when nothing was.");
 
 export const RouteTaskResponse = z.object({
   task_id: Id,

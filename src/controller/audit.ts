@@ -15,7 +15,12 @@ export type Happened = {
 };
 
 /** Records what the caller did, with whom it concerns, so listeners can tell who may hear of it. */
-export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, at: string, { action, task, approval, from, to, findings }: Happened): Promise<void> {
+export function recordChange(
+  tx: StoreTx,
+  { caller, traceId }: RequestContext,
+  at: string,
+  { action, task, approval, from, to, findings }: Happened,
+): Promise<void> {
   return tx.appendAudit(
     {
       at,

@@ -437,7 +437,14 @@ export class MeshService {
       const decided: ApprovalRecord = { ...approval, status: input.decision, decided_by: caller.subject, comments: fields.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);
-      await recordChange(tx, ctx, now, { action: `approval.${input.decision}`, task, approval, from: "pending", to: input.decision, findings: countsOf(masked) });
+      await recordChange(tx, ctx, now, {
+        action: `approval.${input.decision}`,
+        task,
+        approval,
+        from: "pending",
+        to: input.decision,
+        findings: countsOf(masked),
+      });
       return { ...seenBy(caller, decided, task.status), ...saying(masked) };
     });
   }

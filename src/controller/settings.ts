@@ -22,7 +22,10 @@ const privacyPatterns = z
       for (const pattern of Object.values(parsed)) new RegExp(pattern, "u");
       return parsed;
     } catch (error) {
-      ctx.addIssue({ code: "custom", message: `must be a JSON object of KIND names (A-Z, 0-9, _) and regular expressions (${(error as Error).message.split("\n")[0]})` });
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a JSON object of KIND names (A-Z, 0-9, _) and regular expressions (${(error as Error).message.split("\n")[0]})`,
+      });
       return z.NEVER;
     }
   });

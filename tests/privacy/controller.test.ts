@@ -7,7 +7,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createTestDatabase, type TestDatabase } from "../postgres/database.ts";
 import { startTestController } from "../support/controller.ts";
 
-const PEM_BODY = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB";
+const PEM_BODY =
+  "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQAB";
 /** Published example formats (the card networks' test numbers, ISO 13616's IBAN, providers' documented key shapes). */
 const SAMPLES: Record<string, string> = {
   EMAIL: "jane.doe@example.com",
@@ -50,7 +51,13 @@ for (const engine of ENGINES) {
         const bob = await c.token("bob", ["worker"]);
         const admin = await c.token("root", ["admin"]);
         const data = Object.fromEntries(Object.entries(SAMPLES).map(([kind, value]) => [kind.toLowerCase(), `see ${value} here`]));
-        const sent = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "t", description: `call ${SAMPLES.PHONE}`, data } }, { "idempotency-key": "k1" });
+        const sent = await c.api(
+          alice,
+          "POST",
+          "/tasks/route",
+          { target: "worker", task: { task_type: "t", description: `call ${SAMPLES.PHONE}`, data } },
+          { "idempotency-key": "k1" },
+        );
         expect(sent.status).toBe(202);
         expect(sent.body.masked).toEqual(
           expect.arrayContaining([
@@ -83,7 +90,13 @@ for (const engine of ENGINES) {
       try {
         const alice = await c.token("alice", ["dev"]);
         for (const [kind, value] of Object.entries(SAMPLES)) {
-          const r = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "t", data: { note: `x ${value} y` } } }, { "idempotency-key": kind });
+          const r = await c.api(
+            alice,
+            "POST",
+            "/tasks/route",
+            { target: "worker", task: { task_type: "t", data: { note: `x ${value} y` } } },
+            { "idempotency-key": kind },
+          );
           expect(r.status).toBe(422);
           expect(r.body.errors).toEqual([{ field: "task.data.note", message: `holds a ${kind} value` }]);
           expect(leaks(JSON.stringify(r.body))).toEqual([]);

@@ -126,10 +126,17 @@ function hear(store: Store, target: string) {
 
 /** Everything a database holds, as text: its files on SQLite (the log included), every row of every table on PostgreSQL. */
 async function everythingStored(db: EngineDatabase): Promise<string> {
-  if (db.path) return db.path.files().map((f) => readFileSync(f).toString("latin1")).join("\n");
+  if (db.path)
+    return db.path
+      .files()
+      .map((f) => readFileSync(f).toString("latin1"))
+      .join("\n");
   const tables = await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
   const rows = await Promise.all(tables.map((t) => db.query(`SELECT t::text AS row FROM ${String(t.tablename)} t`)));
-  return rows.flat().map((r) => String(r.row)).join("\n");
+  return rows
+    .flat()
+    .map((r) => String(r.row))
+    .join("\n");
 }
 
 for (const engine of ENGINES) {
@@ -699,7 +706,13 @@ for (const engine of ENGINES) {
         const payload = { description: "secret plan", data: { plan: "secret plan" }, context: { why: "secret plan" } };
         const finished = await Promise.all(
           (["completed", "failed", "cancelled"] as const).map((status) =>
-            addTask(s, { ...payload, status, updated_at: old, result: status === "completed" ? { out: "secret plan" } : null, error: status === "failed" ? "secret plan" : null }),
+            addTask(s, {
+              ...payload,
+              status,
+              updated_at: old,
+              result: status === "completed" ? { out: "secret plan" } : null,
+              error: status === "failed" ? "secret plan" : null,
+            }),
           ),
         );
         const approval = await addApproval(s, finished[0]!, { reason: "secret plan", comments: "secret plan" });
@@ -754,7 +767,7 @@ for (const engine of ENGINES) {
         // Answers kept for retries: erin's own, and carol's decision that quotes erin's approval.
         await s.transaction(async (tx) => {
           await tx.reserveIdempotency("erin", "k1", "h", tick(), "2099-01-01T00:00:00.000Z");
-          await tx.saveIdempotentResponse("erin", "k1", { ...withoutSeq(decided) });
+          await tx.saveIdempotentResponse("erin", "k1", { ...decided });
           await tx.reserveIdempotency("carol", "k2", "h", tick(), "2099-01-01T00:00:00.000Z");
           await tx.saveIdempotentResponse("carol", "k2", { ...asked });
         });

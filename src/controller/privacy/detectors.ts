@@ -31,10 +31,14 @@ const digitsOf = (text: string) => text.replace(/[^0-9]/g, "");
 export const BUILT_IN_DETECTORS: readonly Detector[] = [
   patternDetector("EMAIL", /(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b/),
   // International numbers (E.164, written with + and separators) and North American ones in their usual spellings.
-  patternDetector("PHONE", /(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)|(?<!\w)\(\d{3}\) ?\d{3}-\d{4}(?!\w)|(?<![\w-])\d{3}-\d{3}-\d{4}(?![\w-])/, (m) => {
-    const n = digitsOf(m[0]).length;
-    return n >= 8 && n <= 15;
-  }),
+  patternDetector(
+    "PHONE",
+    /(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)|(?<!\w)\(\d{3}\) ?\d{3}-\d{4}(?!\w)|(?<![\w-])\d{3}-\d{3}-\d{4}(?![\w-])/,
+    (m) => {
+      const n = digitsOf(m[0]).length;
+      return n >= 8 && n <= 15;
+    },
+  ),
   patternDetector("CARD_NUMBER", /(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/, (m) => luhnValid(digitsOf(m[0]))),
   patternDetector("IBAN", /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/, (m) => ibanValid(m[0].replace(/ /g, ""))),
   patternDetector("US_SSN", /(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])/, (m) => ssnValid(m[1]!, m[2]!, m[3]!)),

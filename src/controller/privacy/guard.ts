@@ -25,8 +25,12 @@ export type PrivacyRules = {
 export type Screened<F> = { fields: F; masked: MaskedField[] };
 
 /** Findings by kind, as the audit row and metrics keep them: never the values. */
-export const countsOf = (masked: readonly MaskedField[]): Record<string, number> | null =>
-  masked.length ? masked.reduce<Record<string, number>>((all, m) => ({ ...all, [m.kind]: (all[m.kind] ?? 0) + m.count }), {}) : null;
+export function countsOf(masked: readonly MaskedField[]): Record<string, number> | null {
+  if (!masked.length) return null;
+  const counts: Record<string, number> = {};
+  for (const { kind, count } of masked) counts[kind] = (counts[kind] ?? 0) + count;
+  return counts;
+}
 
 type Leaf = { path: string; text: string };
 
@@ -119,8 +123,7 @@ export class PrivacyGuard {
   }
 }
 
-const exempted = (path: string, exempt: readonly string[]) =>
-  exempt.some((e) => path === e || path.startsWith(`${e}.`) || path.startsWith(`${e}[`));
+const exempted = (path: string, exempt: readonly string[]) => exempt.some((e) => path === e || path.startsWith(`${e}.`) || path.startsWith(`${e}[`));
 
 const childPath = (path: string, key: string | number) => (typeof key === "number" ? `${path}[${key}]` : `${path}.${key}`);
 

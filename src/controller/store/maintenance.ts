@@ -40,7 +40,12 @@ function checkSqlite(path: string): StoreCheck {
   if (!existsSync(path)) throw new Error(`there is no database at ${path}`);
   const db = new Database(path, { readonly: true, strict: true });
   try {
-    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name));
+    const tables = new Set(
+      db
+        .query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .all()
+        .map((r) => r.name),
+    );
     const version = tables.has("schema_migrations") ? (db.query<{ v: number | null }, []>("SELECT max(version) AS v FROM schema_migrations").get()?.v ?? 0) : 0;
     const integrity = db
       .query<{ integrity_check: string }, []>("PRAGMA integrity_check")
