@@ -40,7 +40,7 @@ const SEPARATOR = "\n\n";
 export class PrivacyGuard {
   readonly #rules: PrivacyRules;
   readonly #detectors: readonly Detector[];
-  readonly #secrets: ((text: string) => Promise<Finding[]>) | null;
+  readonly #secrets: ((text: string) => Finding[]) | null;
   readonly #found = new Map<string, number>();
 
   /** `extra` detectors run with the built-in ones (the operator's patterns are added from `rules`). */
@@ -100,7 +100,7 @@ export class PrivacyGuard {
         starts.push(at);
         at += leaf.text.length + SEPARATOR.length;
       }
-      for (const secret of await this.#secrets(leaves.map((l) => l.text).join(SEPARATOR))) {
+      for (const secret of this.#secrets(leaves.map((l) => l.text).join(SEPARATOR))) {
         const i = lastAtOrBefore(starts, secret.start);
         const leafEnd = starts[i]! + leaves[i]!.text.length;
         found[i]!.push({ kind: secret.kind, start: secret.start - starts[i]!, end: Math.min(secret.end, leafEnd) - starts[i]! });
