@@ -3,6 +3,11 @@ import { describe, expect, test } from "bun:test";
 import { ibanValid, luhnValid, spanishIdValid, ssnValid } from "../../src/controller/privacy/checksums.ts";
 import { PrivacyGuard } from "../../src/controller/privacy/guard.ts";
 import { MeshError } from "../../src/contract/errors.ts";
+import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { MeshService } from "../../src/controller/service.ts";
+import { SqliteStore } from "../../src/controller/store/sqlite.ts";
+import { tempDir } from "../support/controller.ts";
 
 describe("check digits", () => {
   test("Luhn: the card networks' published test numbers pass, one changed digit fails", () => {
@@ -23,6 +28,16 @@ describe("check digits", () => {
   });
 });
 
+const failing = () =>
+  new PrivacyGuard({ mode: "mask", kindsOff: [], patterns: {}, exempt: [] }, [
+    {
+      kind: "BROKEN",
+      find: () => {
+        throw new Error("rule set failed to load");
+      },
+    },
+  ]);
+
 const guard = (mode: "mask" | "reject", more: Partial<ConstructorParameters<typeof PrivacyGuard>[0]> = {}) =>
   new PrivacyGuard({ mode, kindsOff: [], patterns: {}, exempt: [], ...more });
 
@@ -40,17 +55,35 @@ describe("the guard", () => {
   });
 
   test("fails closed: a detector that throws is an error, and no screened value comes back", async () => {
-    const broken = new PrivacyGuard({ mode: "mask", kindsOff: [], patterns: {}, exempt: [] }, [
-      {
-        kind: "BROKEN",
-        find: () => {
-          throw new Error("rule set failed to load");
-        },
-      },
-    ]);
-    const error = await broken.screen({ description: "hello" }).catch((e) => e);
+    const error = await failing()
+      .screen({ description: "hello" })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(MeshError);
     expect(error.kind).toBe("internal");
     expect(error.message).toContain("nothing was stored");
   });
+});
+
+test("a controller whose guard cannot scan stores nothing and says so", async () => {
+  const dir = tempDir("mesh-privacy-");
+  const store = new SqliteStore(join(dir, "mesh.db"));
+  try {
+    const service = new MeshService(store, {
+      idempotencyTtlSeconds: 3600,
+      idempotencyKeysPerCaller: 100,
+      idempotencyRetryWindowSeconds: 60,
+      maxWaitsPerCaller: 4,
+      maxOpenApprovalsPerTask: 4,
+      privacy: failing(),
+    });
+    const ctx = { caller: { subject: "alice", roles: new Set<string>(), isAdmin: false }, traceId: "t", idempotencyKey: "k" };
+    const error = await service.routeTask(ctx, { target: "worker", task: { task_type: "t", description: "hello" } }).catch((e) => e);
+    expect(error).toBeInstanceOf(MeshError);
+    expect(error.message).toStartWith("The privacy guard could not scan this request (rule set failed to load), so nothing was stored");
+    expect(await store.listTasks({ order: "asc", limit: 10 })).toEqual([]);
+    expect(await store.listAudit({ limit: 10 })).toEqual([]);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
