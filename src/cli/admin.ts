@@ -113,6 +113,8 @@ export async function runAdmin(argv: string[]): Promise<void> {
     throw new SettingsError(`unknown admin command "${name}"; run agent-mesh admin --help`);
   }
   if (rest.includes("--help") || rest.includes("-h")) return void console.log(`Usage: ${action.usage}\n\n${action.summary}\n\n${settingsHelp(action.spec)}`);
+  // Backups hold everything the store does: nobody else's business on this machine.
+  process.umask(0o077);
   const positional = rest.filter((a, i) => !a.startsWith("-") && (i === 0 || !rest[i - 1]!.startsWith("--")));
   const flags = rest.filter((a) => !positional.includes(a));
   let code: number;

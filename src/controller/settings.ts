@@ -145,7 +145,7 @@ export const controllerSettings = {
   privacyPatterns: {
     env: "MESH_PRIVACY_PATTERNS",
     schema: privacyPatterns,
-    help: 'More kinds for the privacy guard, as JSON: {"EMPLOYEE_ID":"\\bE\\d{6}\\b"}',
+    help: 'More kinds for the privacy guard, as JSON: {"EMPLOYEE_ID":"\\\\bE\\\\d{6}\\\\b"}',
   },
   privacyExempt: {
     env: "MESH_PRIVACY_EXEMPT",
