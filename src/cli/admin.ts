@@ -28,6 +28,13 @@ const eraseSettings = {
 
 const urlOf = (s: { dataDir: string; database?: string }) => s.database ?? `sqlite:${join(s.dataDir, "mesh.db")}`;
 
+/** The SQLite file the settings name; PostgreSQL has tools of its own for this. */
+function sqliteFile(s: { dataDir: string; database?: string }): string {
+  const url = urlOf(s);
+  if (!url.startsWith("sqlite:")) throw new SettingsError(`--db is PostgreSQL. ${PG_BACKUP}`);
+  return url.slice("sqlite:".length);
+}
+
 const PG_BACKUP = `For PostgreSQL use its own tools while the controllers run:
   pg_dump --format=custom --file=mesh.dump "$MESH_DATABASE_URL"
   pg_restore --dbname="$EMPTY_DATABASE_URL" mesh.dump && agent-mesh admin check --db "$EMPTY_DATABASE_URL"`;
@@ -58,9 +65,7 @@ const ACTIONS: Record<string, Action> = {
     spec: backupSettings,
     async run(_positional, flags) {
       const s = loadSettings(backupSettings, flags);
-      const url = urlOf(s);
-      if (!url.startsWith("sqlite:")) throw new SettingsError(`--db is PostgreSQL. ${PG_BACKUP}`);
-      backupSqlite(url.slice("sqlite:".length), s.out);
+      backupSqlite(sqliteFile(s), s.out);
       console.log(`Backed up to ${s.out}.\n${report(await checkStore(`sqlite:${s.out}`))}`);
       return 0;
     },
@@ -72,10 +77,8 @@ const ACTIONS: Record<string, Action> = {
     async run(positional, flags) {
       const [file] = positional;
       if (!file) throw new SettingsError("name the backup file: agent-mesh admin restore FILE");
-      const url = urlOf(loadSettings(storeSettings, flags));
-      if (!url.startsWith("sqlite:")) throw new SettingsError(`--db is PostgreSQL. ${PG_BACKUP}`);
-      const check = restoreSqlite(file, url.slice("sqlite:".length));
-      console.log(`Restored ${file} to ${url.slice("sqlite:".length)}.\n${report(check)}`);
+      const into = sqliteFile(loadSettings(storeSettings, flags));
+      console.log(`Restored ${file} to ${into}.\n${report(restoreSqlite(file, into))}`);
       return 0;
     },
   },
