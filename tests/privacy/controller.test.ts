@@ -110,3 +110,35 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test("MESH_RETENTION: a running controller empties a finished task's payloads on its own, and leaves an open one", async () => {
+  const c = await startTestController({ MESH_RETENTION: "1s" });
+  try {
+    const alice = await c.token("alice", ["dev"]);
+    const bob = await c.token("bob", ["worker"]);
+    const send = async (key: string) =>
+      (
+        await c.api(
+          alice,
+          "POST",
+          "/tasks/route",
+          { target: "worker", task: { task_type: "t", description: "plan", data: { plan: 1 } } },
+          { "idempotency-key": key },
+        )
+      ).body.task_id;
+    const [done, open] = [await send("a"), await send("b")];
+    await c.api(bob, "POST", `/tasks/${done}/claim`);
+    await c.api(bob, "POST", `/tasks/${done}/complete`, { result: { answer: 42 } });
+    let task = (await c.api(alice, "GET", `/tasks/${done}`)).body;
+    while (task.result?.answer === 42) {
+      await Bun.sleep(100);
+      task = (await c.api(alice, "GET", `/tasks/${done}`)).body;
+    }
+    expect(task).toMatchObject({ status: "completed", description: null, data: {}, context: {}, result: {} });
+    expect(task.history.map((h: { action: string }) => h.action)).toEqual(["task.created", "task.claimed", "task.completed"]);
+    expect((await c.api(alice, "GET", `/tasks/${open}`)).body).toMatchObject({ status: "pending", description: "plan", data: { plan: 1 } });
+    expect(c.logs()).toContain("retention removed payloads");
+  } finally {
+    await c.stop();
+  }
+});
