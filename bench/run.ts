@@ -16,6 +16,7 @@ import type { BenchContext } from "./lib/context.ts";
 import { markdown, verdict, type SectionResult, type Target } from "./lib/report.ts";
 import { liveEvents } from "./live-events.ts";
 import { memory } from "./memory.ts";
+import { privacy } from "./privacy.ts";
 import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
 import { toolCalls } from "./tool-calls.ts";
@@ -27,6 +28,7 @@ const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>
   throughput,
   scale,
   memory,
+  privacy,
 };
 
 const progress = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

@@ -23,6 +23,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "Print a one-time link that signs a person in to the web page",
     run: async (argv) => (await import("./cli/dev-credentials.ts")).runLogin(argv),
   },
+  admin: {
+    summary: "Keep the store: check, backup, restore, erase someone's data",
+    run: async (argv) => (await import("./cli/admin.ts")).runAdmin(argv),
+  },
   token: { summary: "Print a JWT signed with the controller's dev key", run: async (argv) => (await import("./cli/dev-credentials.ts")).runToken(argv) },
   setup: {
     summary: "Add agent-mesh to Goose, Claude Code or Cursor (--write edits their config)",

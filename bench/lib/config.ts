@@ -4,7 +4,7 @@
  * run that never ends. BENCH_QUICK=1 is a smoke run of about two minutes; the
  * defaults take about six.
  */
-export const SECTIONS = ["cold-start", "tool-calls", "live-events", "throughput", "scale", "memory"] as const;
+export const SECTIONS = ["cold-start", "tool-calls", "live-events", "throughput", "scale", "memory", "privacy"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export const ENGINES = ["sqlite", "postgres"] as const;

@@ -18,11 +18,15 @@ import {
   CancelTaskRequest,
   ChangeEvent,
   CompleteTaskRequest,
+  DecidedApproval,
   DecisionRequest,
+  Erasure,
+  ErasureRequest,
   EventQuery,
   FailTaskRequest,
   HistoryPage,
   Me,
+  MovedTask,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -88,9 +92,9 @@ export const api = {
     response: ApprovalPage,
   }),
   claimTask: endpoint({ ...ENDPOINTS.claimTask, summary: "Take a pending task for your role", body: NoBody, response: Task }),
-  completeTask: endpoint({ ...ENDPOINTS.completeTask, summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: Task }),
-  failTask: endpoint({ ...ENDPOINTS.failTask, summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: Task }),
-  cancelTask: endpoint({ ...ENDPOINTS.cancelTask, summary: "Withdraw a task you sent", body: CancelTaskRequest, response: Task }),
+  completeTask: endpoint({ ...ENDPOINTS.completeTask, summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: MovedTask }),
+  failTask: endpoint({ ...ENDPOINTS.failTask, summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: MovedTask }),
+  cancelTask: endpoint({ ...ENDPOINTS.cancelTask, summary: "Withdraw a task you sent", body: CancelTaskRequest, response: MovedTask }),
   requestApproval: endpoint({
     ...ENDPOINTS.requestApproval,
     summary: "Ask a role to approve a task",
@@ -109,7 +113,7 @@ export const api = {
     ...ENDPOINTS.decideApproval,
     summary: "Approve or reject (holders of the approver role, once)",
     body: DecisionRequest,
-    response: Approval,
+    response: DecidedApproval,
   }),
   events: endpoint({
     ...ENDPOINTS.events,
@@ -119,6 +123,12 @@ export const api = {
     produces: "text/event-stream",
   }),
   listAudit: endpoint({ ...ENDPOINTS.listAudit, summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage }),
+  eraseSubject: endpoint({
+    ...ENDPOINTS.eraseSubject,
+    summary: "Erase one person's or agent's payloads everywhere (admins); the audit trail keeps its rows",
+    body: ErasureRequest,
+    response: Erasure,
+  }),
 } as const satisfies Record<EndpointName, Endpoint>;
 
 export type Api = typeof api;

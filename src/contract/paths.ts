@@ -22,6 +22,7 @@ export const ENDPOINTS = {
   decideApproval: { method: "POST", path: "/approvals/:id/decision" },
   events: { method: "GET", path: "/events" },
   listAudit: { method: "GET", path: "/audit" },
+  eraseSubject: { method: "POST", path: "/admin/erasures" },
 } as const satisfies Record<string, { method: Method; path: string }>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

@@ -106,10 +106,28 @@ export const RouteTaskRequest = z.strictObject({
 });
 export type RouteTaskRequest = z.infer<typeof RouteTaskRequest>;
 
+/** One kind of finding the controller's privacy guard masked in one field before storing it. */
+export const MaskedField = z.object({
+  field: z.string().describe("Where, as the request named it: `task.data.email`, `result.notes`, `reason`."),
+  kind: z.string().describe("What was found: `EMAIL`, `CARD_NUMBER`, `AWS_ACCESS_KEY_ID`, …"),
+  count: z.number().int(),
+});
+export type MaskedField = z.infer<typeof MaskedField>;
+
+/** Said in the answer to a write when the privacy guard masked something in it; absent when nothing was. */
+const masked = z
+  .array(MaskedField)
+  .optional()
+  .describe("What the privacy guard replaced with placeholders such as `[EMAIL]` before storing: send a reference instead of such values.");
+
+/** Findings by kind, as the audit trail records them: counts, never the values. */
+const Findings = z.record(z.string(), z.number().int()).optional().describe("What the privacy guard masked in this change, by kind; absent when nothing was.");
+
 export const RouteTaskResponse = z.object({
   task_id: Id,
   status: z.literal("pending"),
   trace_id: z.string(),
+  masked,
 });
 export type RouteTaskResponse = z.infer<typeof RouteTaskResponse>;
 
@@ -138,6 +156,7 @@ export const HistoryEntry = z.object({
   to_status: STATUS_CHANGE,
   trace_id: z.string(),
   approval_id: Id.nullable(),
+  findings: Findings,
 });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
@@ -203,6 +222,14 @@ export const TaskDetail = Task.extend({
   older_approvals: olderAt("approvals"),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
+
+/** A task as a move left it, with what the privacy guard masked in what the move stored. */
+export const MovedTask = Task.extend({ masked });
+export type MovedTask = z.infer<typeof MovedTask>;
+
+/** An approval as its decision left it, with what the privacy guard masked in the comments. */
+export const DecidedApproval = Approval.extend({ masked });
+export type DecidedApproval = z.infer<typeof DecidedApproval>;
 
 export const Page = <T extends z.ZodType>(item: T) =>
   z.object({
@@ -273,6 +300,7 @@ export const ApprovalCreated = z.object({
   approval_id: Id,
   status: z.literal("pending"),
   trace_id: z.string(),
+  masked,
 });
 export type ApprovalCreated = z.infer<typeof ApprovalCreated>;
 
@@ -312,6 +340,7 @@ export const AuditEntry = z.object({
   from_status: STATUS_CHANGE,
   to_status: STATUS_CHANGE,
   trace_id: z.string(),
+  findings: Findings,
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
@@ -348,6 +377,20 @@ export const ChangeEvent = AuditEntry.extend({
   approver_role: Role.nullable(),
 });
 export type ChangeEvent = z.infer<typeof ChangeEvent>;
+
+export const ErasureRequest = z.strictObject({
+  subject: Subject.describe("The person or agent whose payloads to erase, as their token's `sub`."),
+});
+export type ErasureRequest = z.infer<typeof ErasureRequest>;
+
+/** That an erasure happened: whose, by whom, when and how many records it emptied. Never what they held. */
+export const Erasure = z.object({
+  subject: Subject,
+  erased_by: Subject,
+  at: Timestamp,
+  records: z.number().int().describe("Tasks, approvals and kept answers whose payloads were removed."),
+});
+export type Erasure = z.infer<typeof Erasure>;
 
 /** RFC 9457 problem details, as every error of the controller is shaped. */
 export const Problem = z.object({

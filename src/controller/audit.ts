@@ -10,10 +10,17 @@ export type Happened = {
   approval?: ApprovalRecord;
   from: string | null;
   to: string | null;
+  /** What the privacy guard masked in the change's payload, by kind (never the values). */
+  findings?: Record<string, number> | null;
 };
 
 /** Records what the caller did, with whom it concerns, so listeners can tell who may hear of it. */
-export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, at: string, { action, task, approval, from, to }: Happened): Promise<void> {
+export function recordChange(
+  tx: StoreTx,
+  { caller, traceId }: RequestContext,
+  at: string,
+  { action, task, approval, from, to, findings }: Happened,
+): Promise<void> {
   return tx.appendAudit(
     {
       at,
@@ -24,6 +31,7 @@ export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, a
       from_status: from,
       to_status: to,
       trace_id: traceId,
+      ...(findings && { findings }),
     },
     { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null },
   );

@@ -8,6 +8,8 @@ export type MetricSources = {
   openWaits: () => number;
   /** Requests answered from an Idempotency-Key record instead of doing the work again. */
   replays: () => number;
+  /** What the privacy guard masked or refused since start, by kind. */
+  privacyFindings: () => ReadonlyMap<string, number>;
   /** Tasks in each state, counted in the database when scraped. */
   tasksByStatus: () => Promise<Record<string, number>>;
 };
@@ -65,6 +67,16 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.reset();
       this.inc(sources.replays());
+    },
+  });
+  new Counter({
+    name: "mesh_privacy_findings_total",
+    help: "Secrets and personal data the privacy guard masked or refused, by kind (never the values)",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of sources.privacyFindings()) this.inc({ kind }, n);
     },
   });
   return {

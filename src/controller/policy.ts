@@ -135,3 +135,8 @@ export function mayDecide(
 export function mayReadAudit(caller: Caller): Verdict {
   return caller.isAdmin ? allowed : forbidden("Only admins may read the audit trail.");
 }
+
+/** Admins may erase a person's or agent's payloads. */
+export function mayErase(caller: Caller): Verdict {
+  return caller.isAdmin ? allowed : forbidden("Only admins may erase someone's data.");
+}

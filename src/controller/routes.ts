@@ -35,6 +35,7 @@ export function apiHandlers(service: MeshService): Handlers {
     decideApproval: ({ ctx, params, body }) => service.decideApproval(ctx, params.id, body),
     events: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
     listAudit: ({ ctx, query }) => service.listAudit(ctx, query),
+    eraseSubject: ({ ctx, body }) => service.eraseSubject(ctx, body.subject),
   };
 }
 

@@ -65,6 +65,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const metrics = createMetrics({
     openWaits: () => service.stats().openWaits,
     replays: () => service.stats().replays,
+    privacyFindings: () => service.stats().privacyFindings,
     tasksByStatus: () => service.tasksByStatus(),
   });
   const shutdown = new AbortController();
@@ -216,12 +217,26 @@ export async function startController(settings: ControllerSettings, log: Logger)
   void purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   purgeTimer.unref();
+  const retention = settings.retention;
+  const retentionTimer =
+    retention === undefined
+      ? undefined
+      : setInterval(
+          () =>
+            void service
+              .removeOldPayloads(retention)
+              .then((tasks) => tasks && log.info("retention removed payloads", { tasks }))
+              .catch((error) => log.warn("could not remove payloads past MESH_RETENTION", { error: String(error) })),
+          Math.min(PURGE_INTERVAL_MS, retention * 250),
+        );
+  retentionTimer?.unref();
 
   log.info("controller started", { url: server.url.href, database, auth: trust.kind, version: VERSION });
   return {
     url: server.url,
     async stop() {
       clearInterval(purgeTimer);
+      clearInterval(retentionTimer);
       shutdown.abort();
       await server.stop();
       await store.close();

@@ -15,10 +15,14 @@ import type {
   ApprovalRequest,
   AuditPage,
   AuditQuery,
+  DecidedApproval,
   DecisionRequest,
+  Erasure,
   HistoryPage,
   JsonObject,
+  MaskedField,
   Me,
+  MovedTask,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -36,6 +40,7 @@ import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
 import {
   mayAskForApproval,
   mayDecide,
+  mayErase,
   mayHear,
   mayMove,
   mayReadApproval,
@@ -50,6 +55,7 @@ import {
 import type { StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
 import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
+import { countsOf, type PrivacyGuard } from "./privacy/guard.ts";
 
 /** What an event stream hands the routes. */
 export { HEARTBEAT, type EventStream } from "./live.ts";
@@ -65,6 +71,8 @@ export type ServiceOptions = {
   maxWaitsPerCaller: number;
   /** Approvals one task may have waiting for a decision at once. */
   maxOpenApprovalsPerTask: number;
+  /** What may be stored: every payload passes it first. */
+  privacy: PrivacyGuard;
   now?: () => Date;
 };
 
@@ -94,6 +102,12 @@ function seenBy(caller: Caller, approval: ApprovalRecord, taskStatus: TaskStatus
   return { ...approval, may_decide: verdict.ok ? { allowed: true } : { allowed: false, refusal: verdict.refusal, detail: verdict.why } };
 }
 
+/** What an answer says of masking: nothing when nothing was masked. */
+const saying = (masked: MaskedField[]) => (masked.length ? { masked } : {});
+
+/** Retention empties this many tasks per transaction, so requests queue behind a short one at most. */
+const RETENTION_BATCH = 200;
+
 /** A refusal from the policy, as the error the API answers with. */
 function enforce(verdict: Verdict): void {
   if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
@@ -105,9 +119,11 @@ export class MeshService {
   readonly #live: Live;
   readonly #work: UnitsOfWork;
   readonly #maxOpenApprovalsPerTask: number;
+  readonly #privacy: PrivacyGuard;
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
+    this.#privacy = options.privacy;
     this.#maxOpenApprovalsPerTask = options.maxOpenApprovalsPerTask;
     this.#clock = options.now ?? (() => new Date());
     this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
@@ -153,7 +169,7 @@ export class MeshService {
 
   // ── tasks ──────────────────────────────────────────────────────────────────
 
-  routeTask(ctx: RequestContext, input: RouteTaskRequest): Promise<RouteTaskResponse> {
+  async routeTask(ctx: RequestContext, input: RouteTaskRequest): Promise<RouteTaskResponse> {
     const { caller, traceId } = ctx;
     if (input.source !== undefined && input.source !== caller.subject) {
       throw new MeshError("forbidden", `source is taken from your token (${caller.subject}); leave it out or set it to that.`);
@@ -166,15 +182,16 @@ export class MeshService {
         ]);
       }
     }
+    const { fields, masked } = await this.#privacy.screen({ "task.description": input.task.description, "task.data": input.task.data, context: input.context });
     return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
       const task: Task = {
         task_id: crypto.randomUUID(),
         target: input.target,
         source: caller.subject,
         task_type: input.task.task_type,
-        description: input.task.description ?? null,
-        data: input.task.data ?? {},
-        context: input.context ?? {},
+        description: fields["task.description"] ?? null,
+        data: fields["task.data"] ?? {},
+        context: fields.context ?? {},
         priority: input.priority ?? "normal",
         status: "pending",
         claimed_by: null,
@@ -186,8 +203,8 @@ export class MeshService {
         trace_id: traceId,
       };
       await tx.insertTask(task);
-      await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending" });
-      return { task_id: task.task_id, status: "pending" as const, trace_id: traceId };
+      await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending", findings: countsOf(masked) });
+      return { task_id: task.task_id, status: "pending" as const, trace_id: traceId, ...saying(masked) };
     });
   }
 
@@ -275,22 +292,31 @@ export class MeshService {
   }
 
   claimTask(ctx: RequestContext, id: string) {
-    return this.#transition(ctx, id, "claim", {});
+    return this.#transition(ctx, id, "claim", {}, []);
   }
 
-  completeTask(ctx: RequestContext, id: string, result: JsonObject | undefined) {
-    return this.#transition(ctx, id, "complete", { result: result ?? {} });
+  async completeTask(ctx: RequestContext, id: string, result: JsonObject | undefined) {
+    const { fields, masked } = await this.#privacy.screen({ result: result ?? {} });
+    return this.#transition(ctx, id, "complete", fields, masked);
   }
 
-  failTask(ctx: RequestContext, id: string, error: string) {
-    return this.#transition(ctx, id, "fail", { error });
+  async failTask(ctx: RequestContext, id: string, error: string) {
+    const { fields, masked } = await this.#privacy.screen({ error });
+    return this.#transition(ctx, id, "fail", fields, masked);
   }
 
-  cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
-    return this.#transition(ctx, id, "cancel", { error: reason ?? null });
+  async cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
+    const { fields, masked } = await this.#privacy.screen({ reason });
+    return this.#transition(ctx, id, "cancel", { error: fields.reason ?? null }, masked);
   }
 
-  #transition(ctx: RequestContext, id: string, move: Transition, outcome: { result?: JsonObject; error?: string | null }): Promise<Task> {
+  #transition(
+    ctx: RequestContext,
+    id: string,
+    move: Transition,
+    outcome: { result?: JsonObject; error?: string | null },
+    masked: MaskedField[],
+  ): Promise<MovedTask> {
     const { caller } = ctx;
     return this.#work.run(ctx, `${move}:${id}`, outcome, TASK_AS_MOVED, async (tx, now) => {
       const task = await tx.getTaskForUpdate(id);
@@ -312,15 +338,16 @@ export class MeshService {
         version: task.version + 1,
       };
       await tx.updateTask(id, updated);
-      await recordChange(tx, ctx, now, { action: `task.${to}`, task, from: task.status, to });
-      return updated;
+      await recordChange(tx, ctx, now, { action: `task.${to}`, task, from: task.status, to, findings: countsOf(masked) });
+      return { ...updated, ...saying(masked) };
     });
   }
 
   // ── approvals ──────────────────────────────────────────────────────────────
 
-  requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
+  async requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
     const { caller, traceId } = ctx;
+    const { fields, masked } = await this.#privacy.screen({ reason: input.reason, comments: input.comments });
     return this.#work.run(ctx, "approval", input, keptWhole(), async (tx, now) => {
       const task = await tx.getTaskForUpdate(input.task_id);
       if (!task) throw new MeshError("not_found", `No task has the id ${input.task_id}.`);
@@ -336,19 +363,19 @@ export class MeshService {
         approval_id: crypto.randomUUID(),
         task_id: task.task_id,
         approver_role: input.approver_role,
-        reason: input.reason,
+        reason: fields.reason,
         status: "pending",
         requested_by: caller.subject,
         decided_by: null,
-        comments: input.comments ?? "",
+        comments: fields.comments ?? "",
         created_at: now,
         decided_at: null,
         trace_id: traceId,
       };
       await tx.insertApproval(approval);
       await this.#touch(tx, task, now);
-      await recordChange(tx, ctx, now, { action: "approval.requested", task, approval, from: null, to: "pending" });
-      return { approval_id: approval.approval_id, status: "pending" as const, trace_id: traceId };
+      await recordChange(tx, ctx, now, { action: "approval.requested", task, approval, from: null, to: "pending", findings: countsOf(masked) });
+      return { approval_id: approval.approval_id, status: "pending" as const, trace_id: traceId, ...saying(masked) };
     });
   }
 
@@ -398,19 +425,27 @@ export class MeshService {
     return { items: await this.#seenBy(ctx.caller, page.rows.map(withoutSeq)), next_cursor: page.next_cursor };
   }
 
-  decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<Approval> {
+  async decideApproval(ctx: RequestContext, id: string, input: DecisionRequest): Promise<DecidedApproval> {
     const { caller } = ctx;
+    const { fields, masked } = await this.#privacy.screen({ comments: input.comments });
     return this.#work.run(ctx, `decide:${id}`, input, keptWhole(), async (tx, now) => {
       const approval = await tx.getApprovalForUpdate(id);
       if (!approval) throw new MeshError("not_found", `No approval has the id ${id}.`);
       const task = await tx.getTaskForUpdate(approval.task_id);
       if (!task) throw new MeshError("not_found", `Approval ${id} refers to a task that does not exist.`);
       enforce(mayDecide(caller, approval, task));
-      const decided: ApprovalRecord = { ...approval, status: input.decision, decided_by: caller.subject, comments: input.comments ?? "", decided_at: now };
+      const decided: ApprovalRecord = { ...approval, status: input.decision, decided_by: caller.subject, comments: fields.comments ?? "", decided_at: now };
       await tx.updateApproval(id, decided);
       await this.#touch(tx, task, now);
-      await recordChange(tx, ctx, now, { action: `approval.${input.decision}`, task, approval, from: "pending", to: input.decision });
-      return seenBy(caller, decided, task.status);
+      await recordChange(tx, ctx, now, {
+        action: `approval.${input.decision}`,
+        task,
+        approval,
+        from: "pending",
+        to: input.decision,
+        findings: countsOf(masked),
+      });
+      return { ...seenBy(caller, decided, task.status), ...saying(masked) };
     });
   }
 
@@ -433,6 +468,29 @@ export class MeshService {
     return { items: page.rows, next_cursor: page.next_cursor };
   }
 
+  // ── data protection ─────────────────────────────────────────────────────────
+
+  /** Removes one person's or agent's payloads everywhere, and records that it happened. */
+  async eraseSubject(ctx: RequestContext, subject: string): Promise<Erasure> {
+    enforce(mayErase(ctx.caller));
+    const at = this.#clock().toISOString();
+    const records = await this.#store.eraseSubject(subject, ctx.caller.subject, at);
+    return { subject, erased_by: ctx.caller.subject, at, records };
+  }
+
+  /** Retention: empties the payloads of tasks finished longer than `seconds` ago, a batch at a time; says how many. */
+  async removeOldPayloads(seconds: number): Promise<number> {
+    const before = new Date(this.#clock().getTime() - seconds * 1000).toISOString();
+    let total = 0;
+    for (;;) {
+      const emptied = await this.#store.removeOldPayloads([...FINISHED], before, RETENTION_BATCH);
+      if (emptied === 0) return total;
+      total += emptied;
+      // Requests that arrived meanwhile go first.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   // ── live ───────────────────────────────────────────────────────────────────
 
   /** A stream of the changes the caller may hear: from the audit trail after `afterSeq` (if given), then live ones. */
@@ -442,7 +500,7 @@ export class MeshService {
 
   /** Figures for /metrics. */
   stats() {
-    return { openWaits: this.#live.openWaits, replays: this.#work.replays };
+    return { openWaits: this.#live.openWaits, replays: this.#work.replays, privacyFindings: this.#privacy.found };
   }
 
   /** Tasks in each state, every state named (zero when none). */

@@ -4,12 +4,34 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { PrivacyGuard } from "./privacy/guard.ts";
 import type { ServiceOptions } from "./service.ts";
 import { mcpSessionSettings } from "../mcp/settings.ts";
 
 /** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"] as const;
 const algorithms = list.pipe(z.array(z.enum(ALGORITHMS, { error: `each must be one of ${ALGORITHMS.join(", ")}` })).min(1, "name at least one"));
+
+/** The operator's own kinds for the privacy guard: `{"KIND": "regular expression"}`. */
+const privacyPatterns = z
+  .string()
+  .optional()
+  .transform((text, ctx) => {
+    if (text === undefined) return {};
+    try {
+      const parsed = z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).parse(JSON.parse(text));
+      for (const pattern of Object.values(parsed)) new RegExp(pattern, "u");
+      return parsed;
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a JSON object of KIND names (A-Z, 0-9, _) and regular expressions (${(error as Error).message.split("\n")[0]})`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const optionalList = list.optional().transform((items) => items ?? []);
 
 export const defaultDataDir = () =>
   resolve(process.env.XDG_DATA_HOME ? join(process.env.XDG_DATA_HOME, "agent-mesh") : join(homedir(), ".local/share/agent-mesh"));
@@ -122,6 +144,32 @@ export const controllerSettings = {
     ...mcpSessionSettings.allowedHosts,
     help: `${mcpSessionSettings.allowedHosts.help}, besides loopback names, --host and MESH_PUBLIC_URL's host`,
   },
+  privacyMode: {
+    env: "MESH_PRIVACY_MODE",
+    schema: z.enum(["mask", "reject", "off"], { error: "must be mask, reject or off" }),
+    fallback: "mask",
+    help: "What the privacy guard does with secrets and personal data in what is stored: mask them ([EMAIL]), reject the request (422), or off",
+  },
+  privacyKindsOff: {
+    env: "MESH_PRIVACY_KINDS_OFF",
+    schema: optionalList,
+    help: "Kinds the privacy guard does not look for, e.g. PHONE,US_SSN (SECRETS: every secretlint rule)",
+  },
+  privacyPatterns: {
+    env: "MESH_PRIVACY_PATTERNS",
+    schema: privacyPatterns,
+    help: 'More kinds for the privacy guard, as JSON: {"EMPLOYEE_ID":"\\\\bE\\\\d{6}\\\\b"}',
+  },
+  privacyExempt: {
+    env: "MESH_PRIVACY_EXEMPT",
+    schema: optionalList,
+    help: "Field paths the privacy guard leaves as sent, with all under them, e.g. task.data.commit,context.repo",
+  },
+  retention: {
+    env: "MESH_RETENTION",
+    schema: durationBetween(1, 100 * 365 * 86400, "the retention period").optional(),
+    help: "How long finished tasks keep their payloads (data, context, result, texts); ids, states, times and the audit stay (default: forever)",
+  },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),
 } satisfies SettingsSpec;
@@ -135,4 +183,10 @@ export const serviceOptionsOf = (settings: ControllerSettings): ServiceOptions =
   idempotencyRetryWindowSeconds: settings.idempotencyRetryWindow,
   maxWaitsPerCaller: settings.maxWaits,
   maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+  privacy: new PrivacyGuard({
+    mode: settings.privacyMode,
+    kindsOff: settings.privacyKindsOff,
+    patterns: settings.privacyPatterns,
+    exempt: settings.privacyExempt,
+  }),
 });

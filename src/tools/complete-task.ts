@@ -1,6 +1,6 @@
 /** `complete_task`: finish a claimed task with its result. */
-import { CompleteTaskRequest, Id, Task } from "../contract/schemas.ts";
-import { taskMoved } from "./describe.ts";
+import { CompleteTaskRequest, Id, MovedTask } from "../contract/schemas.ts";
+import { maskedNote, taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
 
 export const completeTask = defineTool({
@@ -14,11 +14,12 @@ export const completeTask = defineTool({
       .default({})
       .describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
   },
-  output: { task: Task },
+  output: { task: MovedTask },
   annotations: SETTLES,
   async run({ task_id, result }, ctx) {
     const r = await ctx.client.call("completeTask", { params: { id: task_id }, body: { result } }, ctx.call);
     if (!r.ok) return r;
-    return succeed({ task: r.value }, taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value));
+    const done = taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value);
+    return succeed({ task: r.value }, [done, maskedNote(r.value.masked)].filter(Boolean).join("\n"));
   },
 });

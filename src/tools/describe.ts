@@ -1,5 +1,5 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
-import type { Approval, JsonObject, Task, TaskDetail } from "../contract/schemas.ts";
+import type { Approval, JsonObject, MaskedField, Task, TaskDetail } from "../contract/schemas.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
 const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;
@@ -43,6 +43,12 @@ export function taskStatus(t: TaskDetail): string {
 export const taskList = (tasks: Task[]) => tasks.map((t) => [taskLine(t), taskBody(t)].filter(Boolean).join("\n")).join("\n");
 
 /** After a task moved on: what happened, then the task as it is now. */
+/** The line that tells a sender what the controller masked before storing, if it masked anything. */
+export const maskedNote = (masked: readonly MaskedField[] | undefined) =>
+  masked?.length
+    ? `The controller masked before storing: ${masked.map((m) => `${m.field} (${m.count} ${m.kind})`).join(", ")}. Send a reference (a ticket, a vault path) instead of such values.`
+    : "";
+
 export const taskMoved = (headline: string, t: Task) => [headline, taskLine(t), taskBody(t)].filter(Boolean).join("\n");
 
 /** Where a person decides an approval in a browser: the controller's page opens it from this link. */

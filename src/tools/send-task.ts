@@ -1,6 +1,7 @@
 /** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
 import { z } from "zod";
 import { JsonObject, OPEN, Role, RouteTaskResponse, TaskSpec } from "../contract/schemas.ts";
+import { maskedNote } from "./describe.ts";
 import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
 
@@ -59,7 +60,8 @@ export const sendTask = defineTool({
     return succeed(
       { ...r.value, target, task: normalised.task },
       `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.\n` +
-        `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).`,
+        `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).` +
+        (r.value.masked ? `\n${maskedNote(r.value.masked)}` : ""),
     );
   },
 });

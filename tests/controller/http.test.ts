@@ -193,6 +193,7 @@ describe("/openapi.json", () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe("3.1.0");
     expect(Object.keys(res.body.paths).sort()).toEqual([
+      "/admin/erasures",
       "/approvals",
       "/approvals/{id}",
       "/approvals/{id}/decision",

@@ -3,6 +3,7 @@
  * (SQLite in a temp folder, PostgreSQL in a throwaway database).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import type { ApprovalRecord, EventAction, Task } from "../../src/contract/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
@@ -121,6 +122,21 @@ function hear(store: Store, target: string) {
   });
   const until = (n: number) => (heard.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })));
   return { heard, until, stop };
+}
+
+/** Everything a database holds, as text: its files on SQLite (the log included), every row of every table on PostgreSQL. */
+async function everythingStored(db: EngineDatabase): Promise<string> {
+  if (db.path)
+    return db.path
+      .files()
+      .map((f) => readFileSync(f).toString("latin1"))
+      .join("\n");
+  const tables = await db.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'");
+  const rows = await Promise.all(tables.map((t) => db.query(`SELECT t::text AS row FROM ${String(t.tablename)} t`)));
+  return rows
+    .flat()
+    .map((r) => String(r.row))
+    .join("\n");
 }
 
 for (const engine of ENGINES) {
@@ -680,6 +696,102 @@ for (const engine of ENGINES) {
     test("answers a ping while the database is there", async () => {
       await store.ping();
       expect(store.engine).toBe(engine.name);
+    });
+
+    test("retention empties the payloads of old finished tasks only, while other units of work run", async () => {
+      const fresh = await engine.create();
+      const s = await fresh.open();
+      try {
+        const old = "2020-01-01T00:00:00.000Z";
+        const payload = { description: "secret plan", data: { plan: "secret plan" }, context: { why: "secret plan" } };
+        const finished = await Promise.all(
+          (["completed", "failed", "cancelled"] as const).map((status) =>
+            addTask(s, {
+              ...payload,
+              status,
+              updated_at: old,
+              result: status === "completed" ? { out: "secret plan" } : null,
+              error: status === "failed" ? "secret plan" : null,
+            }),
+          ),
+        );
+        const approval = await addApproval(s, finished[0]!, { reason: "secret plan", comments: "secret plan" });
+        const kept = await Promise.all([
+          addTask(s, { ...payload, status: "pending", updated_at: old }),
+          addTask(s, { ...payload, status: "claimed", claimed_by: "bob", updated_at: old }),
+          addTask(s, { ...payload, status: "completed", result: { out: "secret plan" }, updated_at: "2029-06-01T00:00:00.000Z" }),
+        ]);
+        const auditBefore = (await s.listAudit({ limit: 1000 })).length;
+        const before = "2029-01-01T00:00:00.000Z";
+        // Retention in batches of one, racing a burst of new tasks.
+        const [emptied, burst] = await Promise.all([
+          (async () => {
+            let total = 0;
+            for (;;) {
+              const n = await s.removeOldPayloads(["completed", "failed", "cancelled"], before, 1);
+              if (n === 0) return total;
+              total += n;
+            }
+          })(),
+          Promise.all(Array.from({ length: 50 }, () => addTask(s, { ...payload, status: "completed", updated_at: old }))),
+        ]);
+        expect(emptied).toBeGreaterThanOrEqual(3);
+        // Whatever the burst left for the next run, the next run empties; nothing else is touched.
+        await s.removeOldPayloads(["completed", "failed", "cancelled"], before, 1000);
+        for (const t of [...finished, ...burst]) {
+          const now = (await s.getTask(t.task_id))!;
+          expect(now).toEqual({ ...t, description: null, data: {}, context: {}, result: t.result && {}, error: t.error && "" });
+        }
+        expect(await s.getApproval(approval.approval_id)).toEqual({ ...approval, reason: "", comments: "" });
+        for (const t of kept) expect(await s.getTask(t.task_id)).toEqual(t);
+        expect((await s.listAudit({ limit: 1000 })).length).toBe(auditBefore + burst.length);
+        expect(await s.removeOldPayloads(["completed", "failed", "cancelled"], before, 1000)).toBe(0);
+      } finally {
+        await s.close();
+        await fresh.drop();
+      }
+    });
+
+    test("an erasure leaves no payload of the subject anywhere, records itself, and keeps the audit's rows", async () => {
+      const fresh = await engine.create();
+      const s = await fresh.open();
+      const mark = `erin-${crypto.randomUUID()}`;
+      const other = `other-${crypto.randomUUID()}`;
+      try {
+        const sent = await addTask(s, { source: "erin", description: mark, data: { note: mark }, context: { why: mark } });
+        const claimed = await addTask(s, { source: "alice", data: { note: other }, status: "completed", claimed_by: "erin", result: { out: mark } });
+        const asked = await addApproval(s, await addTask(s, { source: "alice", data: { note: other } }), { requested_by: "erin", reason: mark });
+        const onSent = await addApproval(s, sent, { requested_by: "carol", reason: `about ${mark}` });
+        const untouched = await addTask(s, { source: "alice", description: other, data: { note: other } });
+        const decided = await addApproval(s, untouched, { requested_by: "alice", reason: other, status: "approved", decided_by: "erin", comments: mark });
+        // Answers kept for retries: erin's own, and carol's decision that quotes erin's approval.
+        await s.transaction(async (tx) => {
+          await tx.reserveIdempotency("erin", "k1", "h", tick(), "2099-01-01T00:00:00.000Z");
+          await tx.saveIdempotentResponse("erin", "k1", { ...decided });
+          await tx.reserveIdempotency("carol", "k2", "h", tick(), "2099-01-01T00:00:00.000Z");
+          await tx.saveIdempotentResponse("carol", "k2", { ...asked });
+        });
+        const auditBefore = await s.listAudit({ limit: 1000 });
+
+        const records = await s.eraseSubject("erin", "root", tick());
+
+        expect(records).toBe(2 + 3 + 2);
+        expect((await s.getTask(sent.task_id))!.data).toEqual({});
+        expect((await s.getTask(claimed.task_id))!.result).toEqual({});
+        expect((await s.getApproval(asked.approval_id))!.reason).toBe("");
+        expect((await s.getApproval(onSent.approval_id))!.reason).toBe("");
+        expect((await s.getApproval(decided.approval_id))!.comments).toBe("");
+        expect(await s.getTask(untouched.task_id)).toEqual(untouched);
+        expect(await s.listAudit({ limit: 1000 })).toEqual(auditBefore);
+        expect(await fresh.query("SELECT subject, erased_by, records FROM erasures")).toEqual([{ subject: "erin", erased_by: "root", records: 7 }]);
+        // Every byte the database keeps: the files on SQLite, every row of every table on PostgreSQL.
+        const kept = await everythingStored(fresh);
+        expect(kept).toContain(other);
+        expect(kept).not.toContain(mark);
+      } finally {
+        await s.close();
+        await fresh.drop();
+      }
     });
   });
 }

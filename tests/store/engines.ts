@@ -3,7 +3,7 @@
  * SQLite in a temp folder, PostgreSQL in its own throwaway database.
  */
 import { Database } from "bun:sqlite";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PostgresStore } from "../../src/controller/store/postgres.ts";
 import { SqliteStore } from "../../src/controller/store/sqlite.ts";
@@ -19,6 +19,8 @@ export type EngineDatabase = {
   /** Resolves once a unit of work is held up behind another's lock. */
   writerWaits: () => Promise<void>;
   drop: () => Promise<void>;
+  /** SQLite only: the database's files as they are on disk (the write-ahead log included). */
+  path?: { files: () => string[] };
 };
 
 export type Engine = {
@@ -44,6 +46,7 @@ const sqlite: Engine = {
           db.close();
         }
       },
+      path: { files: () => [path, `${path}-wal`, `${path}-shm`].filter((f) => existsSync(f)) },
       // Units of work queue inside the store: the second waits from the moment it is asked for.
       writerWaits: async () => {},
       drop: async () => rmSync(dir, { recursive: true, force: true }),

@@ -71,7 +71,24 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_target ON audit (target, seq);
    CREATE INDEX audit_approver ON audit (approver_role, seq);
    CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
+  // Data protection: what the privacy guard found (kinds and counts), which tasks' payloads retention removed, and erasures.
+  `ALTER TABLE audit ADD COLUMN findings jsonb;
+   ALTER TABLE tasks ADD COLUMN payload_removed_at timestamptz;
+   CREATE INDEX tasks_payload_kept ON tasks (updated_at) WHERE payload_removed_at IS NULL;
+   CREATE INDEX tasks_claimed_by ON tasks (claimed_by);
+   CREATE INDEX approvals_requested_by ON approvals (requested_by);
+   CREATE INDEX approvals_decided_by ON approvals (decided_by);
+   CREATE TABLE erasures (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subject text NOT NULL, erased_by text NOT NULL,
+     at timestamptz NOT NULL, records integer NOT NULL);`,
 ];
+
+/** The newest schema this build knows; a database with a newer one was made by a newer build. */
+export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A task's payload columns, emptied: what retention and erasure leave of them. */
+const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
+  result = CASE WHEN result IS NULL THEN NULL ELSE '{}'::jsonb END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
 const CHANGES_CHANNEL = "agent_mesh_changes";
@@ -358,6 +375,51 @@ export class PostgresStore implements Store {
     );
   }
 
+  removeOldPayloads(statuses: readonly TaskStatus[], before: string, limit: number): Promise<number> {
+    return this.#run(() =>
+      this.#sql.begin(async (q) => {
+        // Rows a unit of work holds are left for the next batch rather than waited for.
+        const rows = await q`SELECT task_id FROM tasks WHERE payload_removed_at IS NULL AND updated_at < ${before}
+          AND status = ANY(${textArray(q, statuses)}) LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
+        if (!rows.length) return 0;
+        const ids = textArray(
+          q,
+          rows.map((r: Row) => String(r.task_id)),
+        );
+        await q.unsafe(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED}, payload_removed_at = now() WHERE task_id = ANY($1::text[])`, [
+          rows.map((r: Row) => String(r.task_id)),
+        ]);
+        await q`UPDATE approvals SET reason = '', comments = '' WHERE task_id = ANY(${ids})`;
+        return rows.length;
+      }),
+    );
+  }
+
+  eraseSubject(subject: string, erasedBy: string, at: string): Promise<number> {
+    refuseUnstorable(subject, "subject");
+    return this.#run(() =>
+      this.#sql.begin(async (q) => {
+        // Answers kept for retries go too: the subject's own, and decisions that quote their approvals.
+        const [row] = await q.unsafe(
+          `WITH erased_tasks AS (
+             UPDATE tasks SET ${TASK_PAYLOAD_REMOVED} WHERE source = $1 OR claimed_by = $1 RETURNING task_id),
+           erased_approvals AS (
+             UPDATE approvals SET reason = '', comments = ''
+             WHERE requested_by = $1 OR decided_by = $1 OR task_id IN (SELECT task_id FROM tasks WHERE source = $1 OR claimed_by = $1)
+             RETURNING approval_id),
+           kept AS (
+             DELETE FROM idempotency WHERE scope = $1 OR response->>'approval_id' IN (SELECT approval_id FROM erased_approvals)
+             RETURNING 1)
+           SELECT (SELECT count(*) FROM erased_tasks) + (SELECT count(*) FROM erased_approvals) + (SELECT count(*) FROM kept) AS records`,
+          [subject],
+        );
+        const records = Number(row.records);
+        await q`INSERT INTO erasures (subject, erased_by, at, records) VALUES (${subject}, ${erasedBy}, ${at}, ${records})`;
+        return records;
+      }),
+    );
+  }
+
   /** Ready means the database answers and this controller hears other controllers' changes. */
   async ping() {
     await this.#run(() => this.#sql`SELECT 1`);
@@ -463,7 +525,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     },
     // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
     appendAudit: async (entry, about) =>
-      later(q`WITH added AS (INSERT INTO audit ${q({ ...entry, ...about })} RETURNING seq)
+      later(q`WITH added AS (INSERT INTO audit ${q({ ...entry, findings: entry.findings ?? null, ...about })} RETURNING seq)
               SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`),
   };
   return { tx, finish };

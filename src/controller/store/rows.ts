@@ -48,7 +48,12 @@ export const toApproval = (r: Row): Positioned<ApprovalRecord> => ({
   trace_id: String(r.trace_id),
 });
 
-export const toAudit = (r: Row): AuditEntry => ({
+export const toAudit = (r: Row): AuditEntry => {
+  const findings = json(r.findings) as Record<string, number> | null;
+  return { ...auditOf(r), ...(findings && { findings }) };
+};
+
+const auditOf = (r: Row): AuditEntry => ({
   seq: Number(r.seq),
   at: time(r.at),
   actor: String(r.actor),

@@ -69,7 +69,23 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_target ON audit (target, seq);
    CREATE INDEX audit_approver ON audit (approver_role, seq);
    CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
+  // Data protection: what the privacy guard found (kinds and counts), which tasks' payloads retention removed, and erasures.
+  `ALTER TABLE audit ADD COLUMN findings TEXT;
+   ALTER TABLE tasks ADD COLUMN payload_removed_at TEXT;
+   CREATE INDEX tasks_payload_kept ON tasks (updated_at) WHERE payload_removed_at IS NULL;
+   CREATE INDEX tasks_claimed_by ON tasks (claimed_by);
+   CREATE INDEX approvals_requested_by ON approvals (requested_by);
+   CREATE INDEX approvals_decided_by ON approvals (decided_by);
+   CREATE TABLE erasures (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, erased_by TEXT NOT NULL, at TEXT NOT NULL, records INTEGER NOT NULL);`,
 ];
+
+/** The newest schema this build knows; a database with a newer one was made by a newer build. */
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A task's payload columns, emptied: what retention and erasure leave of them. */
+const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
+  result = CASE WHEN result IS NULL THEN NULL ELSE '{}' END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
   claimed_by, result, error, created_at, updated_at, version, trace_id`;
@@ -155,6 +171,8 @@ export class SqliteStore implements Store {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.#writer = new Database(path, { create: true, strict: true });
     this.#writer.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    // Removed payloads are overwritten with zeros, not left in free pages (retention, erasure).
+    this.#writer.exec("PRAGMA secure_delete = ON;");
     this.#migrate();
     this.#reader = new Database(path, { readonly: true, strict: true });
     this.#reader.exec("PRAGMA busy_timeout = 5000;");
@@ -323,10 +341,23 @@ export class SqliteStore implements Store {
       appendAudit: async (e, about) => {
         const row = db
           .query<Record<string, unknown>, SQLQueryBindings[]>(
-            `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role)
-             VALUES (${placeholders(11)}) RETURNING *`,
+            `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role, findings)
+             VALUES (${placeholders(12)}) RETURNING *`,
           )
-          .get(e.at, e.actor, e.action, e.task_id, e.approval_id, e.from_status, e.to_status, e.trace_id, about.target, about.source, about.approver_role);
+          .get(
+            e.at,
+            e.actor,
+            e.action,
+            e.task_id,
+            e.approval_id,
+            e.from_status,
+            e.to_status,
+            e.trace_id,
+            about.target,
+            about.source,
+            about.approver_role,
+            e.findings ? JSON.stringify(e.findings) : null,
+          );
         committed.push(toChange(row!));
       },
     };
@@ -463,6 +494,59 @@ export class SqliteStore implements Store {
         0,
       ),
     );
+  }
+
+  removeOldPayloads(statuses: readonly TaskStatus[], before: string, limit: number) {
+    return this.transaction(async () => {
+      const db = this.#writer;
+      const ids = db
+        .query<{ task_id: string }, SQLQueryBindings[]>(
+          `SELECT task_id FROM tasks WHERE payload_removed_at IS NULL AND updated_at < ? AND status IN (${placeholders(statuses.length)}) LIMIT ?`,
+        )
+        .all(before, ...statuses, limit)
+        .map((r) => r.task_id);
+      if (!ids.length) return 0;
+      const inIds = placeholders(ids.length);
+      db.query(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED}, payload_removed_at = ? WHERE task_id IN (${inIds})`).run(new Date().toISOString(), ...ids);
+      db.query(`UPDATE approvals SET reason = '', comments = '' WHERE task_id IN (${inIds})`).run(...ids);
+      return ids.length;
+    });
+  }
+
+  async eraseSubject(subject: string, erasedBy: string, at: string) {
+    refuseUnstorable(subject, "subject");
+    const records = await this.transaction(async () => {
+      const db = this.#writer;
+      db.exec("CREATE TEMP TABLE IF NOT EXISTS erased_tasks (task_id TEXT PRIMARY KEY); DELETE FROM erased_tasks;");
+      db.exec("CREATE TEMP TABLE IF NOT EXISTS erased_approvals (approval_id TEXT PRIMARY KEY); DELETE FROM erased_approvals;");
+      db.query("INSERT OR IGNORE INTO erased_tasks SELECT task_id FROM tasks WHERE source = ?1 OR claimed_by = ?1").run(subject);
+      db.query(
+        `INSERT OR IGNORE INTO erased_approvals SELECT approval_id FROM approvals
+         WHERE requested_by = ?1 OR decided_by = ?1 OR task_id IN (SELECT task_id FROM erased_tasks)`,
+      ).run(subject);
+      const tasks = db.query(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED} WHERE task_id IN (SELECT task_id FROM erased_tasks)`).run().changes;
+      const approvals = db
+        .query("UPDATE approvals SET reason = '', comments = '' WHERE approval_id IN (SELECT approval_id FROM erased_approvals)")
+        .run().changes;
+      // Answers kept for retries: the subject's own, and decisions that quote their approvals.
+      const kept = db
+        .query(
+          `DELETE FROM idempotency WHERE scope = ?1
+             OR (response IS NOT NULL AND json_extract(response, '$.approval_id') IN (SELECT approval_id FROM erased_approvals))`,
+        )
+        .run(subject).changes;
+      const records = tasks + approvals + kept;
+      db.query("INSERT INTO erasures (subject, erased_by, at, records) VALUES (?, ?, ?, ?)").run(subject, erasedBy, at, records);
+      return records;
+    });
+    await this.#checkpoint();
+    return records;
+  }
+
+  /** Copies the write-ahead log into the database and empties it, so replaced pages (and what they held) leave the disk. */
+  async #checkpoint() {
+    while (this.#writer.inTransaction) await new Promise((resolve) => setImmediate(resolve));
+    this.#writer.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   async ping() {

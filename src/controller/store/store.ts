@@ -130,6 +130,19 @@ export interface Store {
   /** Marks a one-time sign-in ticket used; false when it already was (kept until it expires). */
   useTicket(ticketId: string, expiresAt: string): Promise<boolean>;
 
+  /**
+   * Retention: removes the payloads (description, data, context, result, error, approval
+   * texts) of at most `limit` tasks in one of `statuses` last changed before `before`,
+   * keeping ids, states and times. Says how many tasks it emptied; 0 when none is left.
+   */
+  removeOldPayloads(statuses: readonly TaskStatus[], before: string, limit: number): Promise<number>;
+  /**
+   * Erasure: removes every payload `subject` wrote or was sent about (tasks they sent or
+   * claimed, approvals they asked for or decided, answers kept for their retries) and
+   * records that it happened. Says how many records it emptied.
+   */
+  eraseSubject(subject: string, erasedBy: string, at: string): Promise<number>;
+
   /** Forgets idempotency keys, sessions and used tickets that expired by `now`; says how many rows went. */
   purgeExpired(now: string): Promise<number>;
   /** Throws when the database cannot be reached. */
