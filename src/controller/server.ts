@@ -18,6 +18,7 @@ import { compile, json, match, problem, queryOf, readJson, validate } from "./ht
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
+import { a2aRoutes } from "./a2a/routes.ts";
 import { MeshService } from "./service.ts";
 import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
@@ -102,6 +103,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const table: Route[] = [
     ...Object.entries(operations).map(([path, handle]): Route => ({ method: "GET", path, handle })),
     ...pages.map(({ method, path, handle }): Route => ({ method, path, handle: (req, url) => handle(req, url) })),
+    ...a2aRoutes({ service, authenticate, settings, shutdown: shutdown.signal, log }),
     ...apiRoutes(service).map(
       ({ endpoint, handle }): Route => ({
         method: endpoint.method,

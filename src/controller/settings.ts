@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { Role } from "../contract/schemas.ts";
 import type { ServiceOptions } from "./service.ts";
 
 /** Asymmetric algorithms only: an HMAC secret shared with every verifier is no identity. */
@@ -108,6 +109,18 @@ export const controllerSettings = {
     schema: durationBetween(1, 300, "the idle time"),
     fallback: "10s",
     help: "How long an idle connection that has shown no valid token or session is kept",
+  },
+  a2aRoles: {
+    env: "MESH_A2A_ROLES",
+    schema: list.pipe(z.array(Role)),
+    fallback: "",
+    help: "Roles the controller's own A2A card (/.well-known/agent-card.json) lists; every role is an A2A agent at /a2a/ROLE either way",
+  },
+  a2aPushAllow: {
+    env: "MESH_A2A_PUSH_ALLOW",
+    schema: list.pipe(z.array(httpUrl)),
+    fallback: "",
+    help: "Comma-separated URL prefixes A2A push notifications may go to (none: push is off); any other address is refused",
   },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),

@@ -1,0 +1,188 @@
+/**
+ * Agents on other stacks reach the mesh over A2A: the official `@a2a-js/sdk` client
+ * sends a task to a role, a mesh agent (the compiled binary over stdio) claims and
+ * completes it, and the A2A client sees every state and the result, through the same
+ * rules as the REST API.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { TaskState, type StreamResponse } from "@a2a-js/sdk";
+import type { Client } from "@a2a-js/sdk/client";
+import { TaskNotCancelableError } from "@a2a-js/sdk/errors";
+import type { Agent } from "../mcp/support/agent.ts";
+import { startMesh, type Mesh } from "../mcp/support/mesh.ts";
+import { a2aClient, userMessage } from "./support/a2a-client.ts";
+
+let mesh: Mesh;
+let alice: Client; // a developer on another stack, sending work over A2A
+let bob: Agent; // a reviewer: a mesh agent, the compiled binary
+
+beforeAll(async () => {
+  mesh = await startMesh({ MESH_A2A_ROLES: "reviewer,lead" });
+  [alice, bob] = await Promise.all([
+    a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("alice", ["dev"])),
+    mesh.agent("bob", ["reviewer"]),
+  ]);
+});
+afterAll(() => mesh.stop());
+
+/** An event of a stream, in a form a test can compare. */
+function seen(event: StreamResponse) {
+  const p = event.payload!;
+  if (p.$case === "task") return { task: TaskState[p.value.status!.state] };
+  if (p.$case === "statusUpdate") return { status: TaskState[p.value.status!.state], said: p.value.status!.message?.parts[0]?.content?.value };
+  if (p.$case === "artifactUpdate") return { artifact: p.value.artifact!.parts.map((part) => part.content?.value) };
+  return { message: p.value };
+}
+
+test("each role has an Agent Card with its skill, the bearer scheme, its JSON-RPC endpoint and streaming; the controller's card lists the named roles", async () => {
+  const card = (path: string) => fetch(new URL(path, mesh.controller.url)).then((r) => r.json() as Promise<any>);
+  const reviewer = await card("a2a/reviewer/.well-known/agent-card.json");
+  expect(reviewer).toMatchObject({
+    name: "reviewer (Agent Mesh)",
+    supportedInterfaces: [{ url: `${mesh.controller.url}a2a/reviewer`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }],
+    capabilities: { streaming: true, pushNotifications: false },
+    securitySchemes: { bearer: { httpAuthSecurityScheme: { scheme: "Bearer", bearerFormat: "JWT" } } },
+    skills: [{ id: "reviewer", tags: ["agent-mesh", "reviewer"] }],
+  });
+  const mesh_ = await card(".well-known/agent-card.json");
+  expect(mesh_.skills.map((s: any) => s.id)).toEqual(["reviewer", "lead"]);
+  expect(mesh_.description).toContain("/a2a/{role}");
+});
+
+test("a message streams as a task: submitted, working when a mesh agent claims it, then its result as an artifact and completed", async () => {
+  const stream = alice.sendMessageStream({
+    tenant: "",
+    message: userMessage("Review PR 42", { pr: 42, repo: "acme/payments" }),
+    configuration: undefined,
+    metadata: undefined,
+  });
+  const first = await stream.next();
+  expect(seen(first.value as StreamResponse)).toEqual({ task: "TASK_STATE_SUBMITTED" });
+  const taskId = (first.value as any).payload.value.id as string;
+
+  // bob, on the mesh, finds it in his inbox as a task with the text as description and the data as data
+  const inbox = await bob.call("check_inbox", {});
+  expect(inbox.structured.tasks).toContainEqual(
+    expect.objectContaining({ task_id: taskId, source: "alice", target: "reviewer", description: "Review PR 42", data: { pr: 42, repo: "acme/payments" } }),
+  );
+  expect((await bob.call("claim_task", { task_id: taskId })).isError).toBeFalsy();
+  expect(seen((await stream.next()).value as StreamResponse)).toMatchObject({ status: "TASK_STATE_WORKING" });
+  expect((await bob.call("complete_task", { task_id: taskId, result: { verdict: "approve", notes: "Cap retries at 5" } })).isError).toBeFalsy();
+
+  const rest: ReturnType<typeof seen>[] = [];
+  for await (const event of stream) rest.push(seen(event));
+  expect(rest).toEqual([{ artifact: [{ verdict: "approve", notes: "Cap retries at 5" }] }, { status: "TASK_STATE_COMPLETED", said: undefined }]);
+
+  const task = await alice.getTask({ tenant: "", id: taskId, historyLength: undefined });
+  expect(TaskState[task.status!.state]).toBe("TASK_STATE_COMPLETED");
+  expect(task.artifacts[0]!.parts[0]!.content).toEqual({ $case: "data", value: { verdict: "approve", notes: "Cap retries at 5" } });
+});
+
+test("a repeated messageId from the same caller finds the first task; another caller's same messageId is a task of its own", async () => {
+  const message = userMessage("Look at the flaky test", undefined, "retry-me-1");
+  const send = (client: Client) =>
+    client.sendMessage({
+      tenant: "",
+      message,
+      configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
+      metadata: undefined,
+    });
+  const once = (await send(alice)) as any;
+  const twice = (await send(alice)) as any;
+  expect(twice.id).toBe(once.id);
+  const dave = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("dave", ["dev"]));
+  const his = (await send(dave)) as any;
+  expect(his.id).not.toBe(once.id);
+  const all = await mesh.allTasks();
+  expect(
+    all
+      .filter((t) => t.context?.a2a?.messageId === "retry-me-1")
+      .map((t) => t.source)
+      .sort(),
+  ).toEqual(["alice", "dave"]);
+});
+
+test("a blocking send answers once the task is finished, with its result", async () => {
+  const sent = alice.sendMessage({ tenant: "", message: userMessage("Quick check"), configuration: undefined, metadata: undefined });
+  const inbox = await bob.call("check_inbox", { wait_seconds: 20 });
+  const taskId = inbox.structured.tasks.find((t: any) => t.description === "Quick check").task_id;
+  await bob.call("claim_task", { task_id: taskId });
+  await bob.call("complete_task", { task_id: taskId, result: { ok: true } });
+  const task = (await sent) as any;
+  expect({ id: task.id, state: TaskState[task.status.state], result: task.artifacts[0].parts[0].content.value }).toEqual({
+    id: taskId,
+    state: "TASK_STATE_COMPLETED",
+    result: { ok: true },
+  });
+});
+
+test("cancelling over A2A cancels the mesh task: its claimant sees it cancelled", async () => {
+  const task = (await alice.sendMessage({
+    tenant: "",
+    message: userMessage("Long job"),
+    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
+    metadata: undefined,
+  })) as any;
+  await bob.call("claim_task", { task_id: task.id });
+  const cancelled = await alice.cancelTask({ tenant: "", id: task.id, metadata: undefined });
+  expect(TaskState[cancelled.status!.state]).toBe("TASK_STATE_CANCELED");
+  // Cancelling again has the same effect, not an error.
+  expect(TaskState[(await alice.cancelTask({ tenant: "", id: task.id, metadata: undefined })).status!.state]).toBe("TASK_STATE_CANCELED");
+  const status = await bob.call("fetch_status", { task_id: task.id });
+  expect(status.structured.task.status).toBe("cancelled");
+  // A finished task is not cancelable.
+  const done = (await alice.sendMessage({
+    tenant: "",
+    message: userMessage("Done soon"),
+    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
+    metadata: undefined,
+  })) as any;
+  await bob.call("claim_task", { task_id: done.id });
+  await bob.call("complete_task", { task_id: done.id, result: {} });
+  expect(alice.cancelTask({ tenant: "", id: done.id, metadata: undefined })).rejects.toBeInstanceOf(TaskNotCancelableError);
+});
+
+test("cancelling on the mesh ends an A2A subscription with canceled and the reason", async () => {
+  const token = await mesh.controller.token("alice", ["dev"]);
+  const task = (await alice.sendMessage({
+    tenant: "",
+    message: userMessage("Maybe later"),
+    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
+    metadata: undefined,
+  })) as any;
+  const events = alice.resubscribeTask({ tenant: "", id: task.id });
+  expect(seen((await events.next()).value as StreamResponse)).toEqual({ task: "TASK_STATE_SUBMITTED" });
+  // alice's own mesh agent (the binary, the same identity) cancels it
+  const aliceOnMesh = await mesh.agentWith({ CONTROLLER_URL: mesh.controller.url, MESH_JWT_TOKEN: token });
+  expect((await aliceOnMesh.call("cancel_task", { task_id: task.id, reason: "Plans changed" })).isError).toBeFalsy();
+  const rest: ReturnType<typeof seen>[] = [];
+  for await (const event of events) rest.push(seen(event));
+  expect(rest).toEqual([{ status: "TASK_STATE_CANCELED", said: "Plans changed" }]);
+  // A finished task has nothing to subscribe to.
+  expect(alice.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow(/already cancelled/);
+});
+
+test("authorization is the mesh's: no token, no call; someone who may not read a task cannot get, follow or cancel it", async () => {
+  const task = (await alice.sendMessage({
+    tenant: "",
+    message: userMessage("Private to reviewers"),
+    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
+    metadata: undefined,
+  })) as any;
+  const eve = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("eve", ["ops"]));
+  expect(eve.getTask({ tenant: "", id: task.id, historyLength: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
+  expect(eve.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
+  expect(eve.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow();
+  // bob holds the target role: he may read it, but only its source may cancel it
+  const bobOverA2A = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("bob", ["reviewer"]));
+  expect((await bobOverA2A.getTask({ tenant: "", id: task.id, historyLength: undefined })).id).toBe(task.id);
+  expect(bobOverA2A.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toThrow(/source/);
+
+  const anonymous = await fetch(new URL("a2a/reviewer", mesh.controller.url), {
+    method: "POST",
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "GetTask", params: { id: task.id } }),
+  });
+  expect(anonymous.status).toBe(401);
+  expect(((await anonymous.json()) as any).error.code).toBe(-32000);
+  expect(await mesh.allTasks()).toContainEqual(expect.objectContaining({ task_id: task.id, status: "pending" }));
+});
