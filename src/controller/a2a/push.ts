@@ -29,7 +29,7 @@ export function sign(token: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac("sha256", token).update(`${timestamp}.${body}`).digest("hex")}`;
 }
 
-/** Whether `url` is under one of the allowed prefixes: the same origin, and a path at or below the prefix's. */
+/** Whether `url` is under one of the allowed prefixes: the same origin (scheme, host, port), and a path at or below the prefix's. */
 export function allowed(allowList: readonly URL[], url: string): boolean {
   let target: URL;
   try {
@@ -38,7 +38,11 @@ export function allowed(allowList: readonly URL[], url: string): boolean {
     return false;
   }
   if (target.username || target.password) return false;
-  return allowList.some((prefix) => prefix.origin === target.origin && target.pathname.startsWith(prefix.pathname));
+  return allowList.some((prefix) => {
+    const path = prefix.pathname;
+    // A prefix ends at a path segment: /hooks allows /hooks/a, not /hooksmith.
+    return prefix.origin === target.origin && (target.pathname === path || target.pathname.startsWith(path.endsWith("/") ? path : `${path}/`));
+  });
 }
 
 /** A config as kept: with its signing secret and who made it (only they see it). */
