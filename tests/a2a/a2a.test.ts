@@ -10,7 +10,7 @@ import type { Client } from "@a2a-js/sdk/client";
 import { TaskNotCancelableError } from "@a2a-js/sdk/errors";
 import type { Agent } from "../mcp/support/agent.ts";
 import { startMesh, type Mesh } from "../mcp/support/mesh.ts";
-import { a2aClient, userMessage } from "./support/a2a-client.ts";
+import { a2aClient, submit, userMessage } from "./support/a2a-client.ts";
 
 let mesh: Mesh;
 let alice: Client; // a developer on another stack, sending work over A2A
@@ -80,18 +80,11 @@ test("a message streams as a task: submitted, working when a mesh agent claims i
 
 test("a repeated messageId from the same caller finds the first task; another caller's same messageId is a task of its own", async () => {
   const message = userMessage("Look at the flaky test", undefined, "retry-me-1");
-  const send = (client: Client) =>
-    client.sendMessage({
-      tenant: "",
-      message,
-      configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-      metadata: undefined,
-    });
-  const once = (await send(alice)) as any;
-  const twice = (await send(alice)) as any;
+  const once = await submit(alice, message);
+  const twice = await submit(alice, message);
   expect(twice.id).toBe(once.id);
   const dave = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("dave", ["dev"]));
-  const his = (await send(dave)) as any;
+  const his = await submit(dave, message);
   expect(his.id).not.toBe(once.id);
   const all = await mesh.allTasks();
   expect(
@@ -100,6 +93,8 @@ test("a repeated messageId from the same caller finds the first task; another ca
       .map((t) => t.source)
       .sort(),
   ).toEqual(["alice", "dave"]);
+  // Out of bob's inbox, for the tests that follow.
+  await Promise.all([alice.cancelTask({ tenant: "", id: once.id, metadata: undefined }), dave.cancelTask({ tenant: "", id: his.id, metadata: undefined })]);
 });
 
 test("a blocking send answers once the task is finished, with its result", async () => {
@@ -117,12 +112,7 @@ test("a blocking send answers once the task is finished, with its result", async
 });
 
 test("cancelling over A2A cancels the mesh task: its claimant sees it cancelled", async () => {
-  const task = (await alice.sendMessage({
-    tenant: "",
-    message: userMessage("Long job"),
-    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-    metadata: undefined,
-  })) as any;
+  const task = await submit(alice, userMessage("Long job"));
   await bob.call("claim_task", { task_id: task.id });
   const cancelled = await alice.cancelTask({ tenant: "", id: task.id, metadata: undefined });
   expect(TaskState[cancelled.status!.state]).toBe("TASK_STATE_CANCELED");
@@ -131,12 +121,7 @@ test("cancelling over A2A cancels the mesh task: its claimant sees it cancelled"
   const status = await bob.call("fetch_status", { task_id: task.id });
   expect(status.structured.task.status).toBe("cancelled");
   // A finished task is not cancelable.
-  const done = (await alice.sendMessage({
-    tenant: "",
-    message: userMessage("Done soon"),
-    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-    metadata: undefined,
-  })) as any;
+  const done = await submit(alice, userMessage("Done soon"));
   await bob.call("claim_task", { task_id: done.id });
   await bob.call("complete_task", { task_id: done.id, result: {} });
   expect(alice.cancelTask({ tenant: "", id: done.id, metadata: undefined })).rejects.toBeInstanceOf(TaskNotCancelableError);
@@ -144,12 +129,7 @@ test("cancelling over A2A cancels the mesh task: its claimant sees it cancelled"
 
 test("cancelling on the mesh ends an A2A subscription with canceled and the reason", async () => {
   const token = await mesh.controller.token("alice", ["dev"]);
-  const task = (await alice.sendMessage({
-    tenant: "",
-    message: userMessage("Maybe later"),
-    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-    metadata: undefined,
-  })) as any;
+  const task = await submit(alice, userMessage("Maybe later"));
   const events = alice.resubscribeTask({ tenant: "", id: task.id });
   expect(seen((await events.next()).value as StreamResponse)).toEqual({ task: "TASK_STATE_SUBMITTED" });
   // alice's own mesh agent (the binary, the same identity) cancels it
@@ -163,12 +143,7 @@ test("cancelling on the mesh ends an A2A subscription with canceled and the reas
 });
 
 test("authorization is the mesh's: no token, no call; someone who may not read a task cannot get, follow or cancel it", async () => {
-  const task = (await alice.sendMessage({
-    tenant: "",
-    message: userMessage("Private to reviewers"),
-    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-    metadata: undefined,
-  })) as any;
+  const task = await submit(alice, userMessage("Private to reviewers"));
   const eve = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("eve", ["ops"]));
   expect(eve.getTask({ tenant: "", id: task.id, historyLength: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
   expect(eve.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
@@ -185,4 +160,33 @@ test("authorization is the mesh's: no token, no call; someone who may not read a
   expect(anonymous.status).toBe(401);
   expect(((await anonymous.json()) as any).error.code).toBe(-32000);
   expect(await mesh.allTasks()).toContainEqual(expect.objectContaining({ task_id: task.id, status: "pending" }));
+});
+
+test("what the mesh cannot do is answered with A2A's error codes", async () => {
+  const token = await mesh.controller.token("alice", ["dev"]);
+  const call = async (method: string, params: unknown, headers: Record<string, string> = {}) => {
+    const r = await fetch(new URL("a2a/reviewer", mesh.controller.url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "a2a-version": "1.0", ...headers },
+      body: JSON.stringify({ jsonrpc: "2.0", id: "x", method, params }),
+    });
+    const body = (await r.json()) as any;
+    return { id: body.id, code: body.error?.code };
+  };
+  const text = (t: string) => ({ messageId: crypto.randomUUID(), role: "ROLE_USER", parts: [{ text: t }] });
+  const pending = await submit(alice, userMessage("Still pending"));
+  expect(await call("tasks/archive", {})).toEqual({ id: "x", code: -32601 });
+  expect(await call("GetTask", {})).toEqual({ id: "x", code: -32602 });
+  expect(await call("GetTask", { id: "no-such-task" })).toEqual({ id: "x", code: -32001 });
+  expect(await call("SendMessage", { message: text("hi") }, { "a2a-version": "0.5" })).toEqual({ id: "x", code: -32009 });
+  expect(await call("SendMessage", { message: { ...text("a file"), parts: [{ url: "https://example.com/a.pdf" }] } })).toEqual({ id: "x", code: -32005 });
+  // A task takes more messages only when it waits for input.
+  expect(await call("SendMessage", { message: { ...text("more"), taskId: pending.id } })).toEqual({ id: "x", code: -32004 });
+  // The same messageId for another message is refused, not a second task.
+  const again = text("first");
+  await call("SendMessage", { message: again, configuration: { returnImmediately: true } });
+  expect(await call("SendMessage", { message: { ...again, parts: [{ text: "second" }] }, configuration: { returnImmediately: true } })).toEqual({
+    id: "x",
+    code: -32602,
+  });
 });

@@ -8,7 +8,7 @@ import { createHmac } from "node:crypto";
 import type { Client } from "@a2a-js/sdk/client";
 import type { Agent } from "../mcp/support/agent.ts";
 import { startMesh, type Mesh } from "../mcp/support/mesh.ts";
-import { a2aClient, userMessage } from "./support/a2a-client.ts";
+import { a2aClient, submit, userMessage } from "./support/a2a-client.ts";
 
 type Received = { path: string; body: any; headers: Headers; raw: string };
 
@@ -61,15 +61,7 @@ const config = (taskId: string, url: string, token = TOKEN) => ({
   authentication: { scheme: "Bearer", credentials: "what-the-receiver-expects" },
 });
 
-async function newTask(text: string): Promise<string> {
-  const task = (await alice.sendMessage({
-    tenant: "",
-    message: userMessage(text),
-    configuration: { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined },
-    metadata: undefined,
-  })) as any;
-  return task.id;
-}
+const newTask = async (text: string) => (await submit(alice, userMessage(text))).id;
 
 test("an address off the allow-list, or a config without a signing secret, is refused when it is made", async () => {
   const taskId = await newTask("Refused hooks");

@@ -2,7 +2,7 @@
  * A third-party A2A client: the official `@a2a-js/sdk` (v1.0, JSON-RPC), finding a
  * role's agent through its Agent Card and sending the caller's bearer token.
  */
-import { Role, type Message, type Part } from "@a2a-js/sdk";
+import { Role, type Message, type Part, type Task } from "@a2a-js/sdk";
 import { ClientFactory, ClientFactoryOptions, JsonRpcTransportFactory, type Client } from "@a2a-js/sdk/client";
 
 /** A fetch that sends `token` as the caller's bearer token. */
@@ -34,4 +34,12 @@ export function userMessage(text: string, data?: Record<string, unknown>, messag
     extensions: [],
     referenceTaskIds: [],
   };
+}
+
+/** Sends `message` without waiting for the task to finish, and answers the task as first created. */
+export async function submit(client: Client, message: Message): Promise<Task> {
+  const configuration = { acceptedOutputModes: [], returnImmediately: true, historyLength: undefined, taskPushNotificationConfig: undefined };
+  const answer = await client.sendMessage({ tenant: "", message, configuration, metadata: undefined });
+  if (!("status" in answer)) throw new Error(`expected a task, got a message: ${JSON.stringify(answer)}`);
+  return answer;
 }
