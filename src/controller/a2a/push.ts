@@ -10,7 +10,7 @@ import { createHmac } from "node:crypto";
 import { FINISHED } from "../../contract/schemas.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { RequestContext } from "../request-context.ts";
-import { HEARTBEAT, type MeshService } from "../service.ts";
+import { type EventStream, HEARTBEAT, type MeshService } from "../service.ts";
 import { updatesOf } from "./translate.ts";
 import { CODES, type PushConfig, RpcError, type StoredPushConfig, type StreamResponse } from "./wire.ts";
 
@@ -50,6 +50,8 @@ type Entry = StoredPushConfig & { token: string; owner: string };
 
 export class PushNotifications {
   readonly #configs = new Map<string, Entry[]>();
+  /** Tasks whose changes are being heard, one stream each whatever the number of configs. */
+  readonly #following = new Set<string>();
   readonly #allowList: readonly URL[];
   readonly #service: MeshService;
   readonly #log: Logger;
@@ -108,8 +110,15 @@ export class PushNotifications {
       owner: ctx.caller.subject,
       ...(config.authentication && { authentication: config.authentication }),
     };
+    if (!this.#following.has(taskId)) {
+      // Opened now, so a caller over their budget of streams hears so instead of a config that never fires.
+      // The config was allowed when it was made; it lasts until its task finishes, not until the token runs out.
+      const owner: RequestContext = { caller: ctx.caller, traceId: ctx.traceId, signal: this.#stop };
+      const stream = this.#service.openEvents(owner, afterSeq);
+      this.#following.add(taskId);
+      void this.#follow(owner, stream, taskId);
+    }
     this.#configs.set(taskId, [...list.filter((c) => !(c.owner === entry.owner && c.id === entry.id)), entry]);
-    if (list.length === 0) void this.#follow(ctx, taskId, afterSeq);
     return publicOf(entry);
   }
 
@@ -133,27 +142,17 @@ export class PushNotifications {
     else this.#configs.delete(taskId);
   }
 
-  /** Hears the task's changes as the config's owner would, and sends each new state to every config of the task. */
-  async #follow(owner: RequestContext, taskId: string, afterSeq: number): Promise<void> {
-    // The config was allowed when it was made; it lasts until its task finishes, not until the token runs out.
-    const ctx: RequestContext = { caller: owner.caller, traceId: owner.traceId, signal: this.#stop };
-    let stream: ReturnType<MeshService["openEvents"]>;
-    try {
-      stream = this.#service.openEvents(ctx, afterSeq);
-    } catch (error) {
-      this.#log.warn("could not follow a task for push notifications", { task_id: taskId, error: (error as Error).message });
-      this.#configs.delete(taskId);
-      return;
-    }
+  /** Hears the task's changes as the config's owner would, and sends each new state to every config the task has then. */
+  async #follow(owner: RequestContext, stream: EventStream, taskId: string): Promise<void> {
     let queue = Promise.resolve();
     try {
       for await (const change of stream.changes) {
-        if (change === HEARTBEAT || change.task_id !== taskId || change.to_status === null || change.approval_id !== null) continue;
-        const task = await this.#service.getTask(ctx, taskId);
+        if (change === HEARTBEAT || change.task_id !== taskId || change.approval_id !== null) continue;
+        const task = await this.#service.getTask(owner, taskId);
         const updates = updatesOf(task);
         const configs = this.#configs.get(taskId) ?? [];
         queue = queue.then(() => this.#deliverAll(configs, updates));
-        if (FINISHED.has(task.status) || !this.#configs.has(taskId)) break;
+        if (FINISHED.has(task.status)) break;
       }
     } catch (error) {
       this.#log.warn("stopped following a task for push notifications", { task_id: taskId, error: (error as Error).message });
@@ -161,6 +160,7 @@ export class PushNotifications {
       stream.close();
       await queue;
       this.#configs.delete(taskId);
+      this.#following.delete(taskId);
     }
   }
 
