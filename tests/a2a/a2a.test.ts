@@ -39,7 +39,10 @@ test("each role has an Agent Card with its skill, the bearer scheme, its JSON-RP
   const reviewer = await card("a2a/reviewer/.well-known/agent-card.json");
   expect(reviewer).toMatchObject({
     name: "reviewer (Agent Mesh)",
-    supportedInterfaces: [{ url: `${mesh.controller.url}a2a/reviewer`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }],
+    supportedInterfaces: [
+      { url: `${mesh.controller.url}a2a/reviewer`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
+      { url: `${mesh.controller.url}a2a/reviewer`, protocolBinding: "JSONRPC", protocolVersion: "0.3" },
+    ],
     capabilities: { streaming: true, pushNotifications: false },
     securitySchemes: { bearer: { httpAuthSecurityScheme: { scheme: "Bearer", bearerFormat: "JWT" } } },
     skills: [{ id: "reviewer", tags: ["agent-mesh", "reviewer"] }],

@@ -18,6 +18,7 @@ import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
 import { PushNotifications } from "./push.ts";
+import { eventOut, paramsIn, resultOut, V0_3_METHODS } from "./v0_3.ts";
 import { STATES, taskFor, toA2ATask, updatesOf } from "./translate.ts";
 import {
   A2A_VERSION,
@@ -59,6 +60,9 @@ type Updates = { events: AsyncGenerator<StreamResponse | typeof HEARTBEAT>; clos
 
 const SEND_WAIT_SECONDS = LIMITS.waitSeconds;
 
+/** The A2A versions this endpoint speaks, preferred first. */
+const VERSIONS: readonly string[] = [A2A_VERSION, "0.3"];
+
 export function a2aRoutes(o: A2AOptions): A2ARoute[] {
   const { service, settings } = o;
   const push = new PushNotifications(
@@ -73,11 +77,10 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
     return {
       name,
       description,
-      supportedInterfaces: roles.map((role) => ({
-        url: `${baseUrl}/a2a/${encodeURIComponent(role)}`,
-        protocolBinding: "JSONRPC",
-        protocolVersion: A2A_VERSION,
-      })),
+      // The same endpoint speaks v0.3's dialect too; clients prefer the first.
+      supportedInterfaces: roles.flatMap((role) =>
+        VERSIONS.map((protocolVersion) => ({ url: `${baseUrl}/a2a/${encodeURIComponent(role)}`, protocolBinding: "JSONRPC", protocolVersion })),
+      ),
       provider: { organization: "Agent Mesh", url: baseUrl },
       version: VERSION,
       capabilities: { streaming: true, pushNotifications: push.enabled },
@@ -145,23 +148,32 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
           id = envelope.data.id ?? null;
           method = envelope.data.method;
           const version = req.headers.get("a2a-version") ?? url.searchParams.get("A2A-Version");
-          if (version !== null && version !== A2A_VERSION) {
+          if (version !== null && !VERSIONS.includes(version)) {
             throw new RpcError(
               CODES.versionNotSupported,
-              `A2A-Version ${version} is not supported here; this endpoint speaks ${A2A_VERSION}.`,
+              `A2A-Version ${version} is not supported here; this endpoint speaks ${VERSIONS.join(" and ")}.`,
               "VERSION_NOT_SUPPORTED",
             );
           }
-          if (!(METHODS as readonly string[]).includes(method)) {
-            throw new RpcError(CODES.methodNotFound, `There is no method ${method}; this endpoint answers ${METHODS.join(", ")}.`, "METHOD_NOT_FOUND");
+          // v0.3's method names are v1.0's methods with their params and answers translated.
+          const legacy = Object.hasOwn(V0_3_METHODS, method);
+          const a2aMethod = legacy ? V0_3_METHODS[method]! : (METHODS as readonly string[]).includes(method) ? (method as A2AMethod) : null;
+          if (!a2aMethod) {
+            throw new RpcError(
+              CODES.methodNotFound,
+              `There is no method ${method}; this endpoint answers ${METHODS.join(", ")} (and v0.3's ${Object.keys(V0_3_METHODS).join(", ")}).`,
+              "METHOD_NOT_FOUND",
+            );
           }
           const role = roleOf(params.role);
           if (!role) throw new RpcError(CODES.invalidParams, `${params.role} is not a role name.`, "INVALID_ROLE");
           const { caller, expiresAt } = await o.authenticate(req.headers.get("authorization"));
           seen.subject = caller.subject;
           const ctx: RequestContext = { caller, expiresAt, traceId, signal: AbortSignal.any([req.signal, o.shutdown]) };
-          const answer = await methods[method as A2AMethod](ctx, role, envelope.data.params ?? {});
-          return "stream" in answer ? sse(id, answer.stream) : json({ jsonrpc: "2.0", id, result: answer.result });
+          const sent = envelope.data.params ?? {};
+          const answer = await methods[a2aMethod](ctx, role, legacy ? paramsIn(a2aMethod, sent) : sent);
+          if ("stream" in answer) return sse(id, answer.stream, legacy ? eventOut : (event) => event);
+          return json({ jsonrpc: "2.0", id, result: legacy ? resultOut(a2aMethod, answer.result) : answer.result });
         } catch (error) {
           return failure(id, method, error, traceId);
         }
@@ -344,14 +356,16 @@ const roleOf = (text: string | undefined): string | null => (Role.safeParse(text
 const lastSeq = (task: TaskDetail): number => task.history.at(-1)?.seq ?? 0;
 
 /** Stream events as JSON-RPC responses in Server-Sent Events; a comment line keeps a quiet stream open. */
-function sse(id: RpcRequest["id"], { events, close }: Updates): Response {
+function sse(id: RpcRequest["id"], { events, close }: Updates, shape: (event: StreamResponse) => unknown): Response {
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       const next = await events.next();
       if (next.done) return controller.close();
       const event = next.value;
-      controller.enqueue(encoder.encode(event === HEARTBEAT ? ": keep-alive\n\n" : `data: ${JSON.stringify({ jsonrpc: "2.0", id, result: event })}\n\n`));
+      controller.enqueue(
+        encoder.encode(event === HEARTBEAT ? ": keep-alive\n\n" : `data: ${JSON.stringify({ jsonrpc: "2.0", id, result: shape(event) })}\n\n`),
+      );
     },
     async cancel() {
       await events.return(undefined);
