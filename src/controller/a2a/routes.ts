@@ -189,8 +189,8 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
     async SendMessage(ctx, role, params) {
       const request = parse(SendMessageRequest, params);
       let task: TaskDetail = await send(ctx, role, request);
-      // Blocking by default (A2A §3.2.2): until the task finishes, or as long as a long-poll may last.
-      const deadline = Date.now() + SEND_WAIT_SECONDS * 1000;
+      // Blocking by default (A2A §3.2.2): until the task finishes, as long as a long-poll may last, and no longer than the token holds.
+      const deadline = Math.min(Date.now() + SEND_WAIT_SECONDS * 1000, ctx.expiresAt ?? Infinity);
       while (!request.configuration?.returnImmediately && !FINISHED.has(task.status) && !ctx.signal?.aborted) {
         const left = Math.ceil((deadline - Date.now()) / 1000);
         if (left <= 0) break;
