@@ -127,7 +127,7 @@ test("cancelling over A2A cancels the mesh task: its claimant sees it cancelled"
   const done = await submit(alice, userMessage("Done soon"));
   await bob.call("claim_task", { task_id: done.id });
   await bob.call("complete_task", { task_id: done.id, result: {} });
-  expect(alice.cancelTask({ tenant: "", id: done.id, metadata: undefined })).rejects.toBeInstanceOf(TaskNotCancelableError);
+  await expect(alice.cancelTask({ tenant: "", id: done.id, metadata: undefined })).rejects.toBeInstanceOf(TaskNotCancelableError);
 });
 
 test("cancelling on the mesh ends an A2A subscription with canceled and the reason", async () => {
@@ -142,19 +142,19 @@ test("cancelling on the mesh ends an A2A subscription with canceled and the reas
   for await (const event of events) rest.push(seen(event));
   expect(rest).toEqual([{ status: "TASK_STATE_CANCELED", said: "Plans changed" }]);
   // A finished task has nothing to subscribe to.
-  expect(alice.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow(/already cancelled/);
+  await expect(alice.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow(/already cancelled/);
 });
 
 test("authorization is the mesh's: no token, no call; someone who may not read a task cannot get, follow or cancel it", async () => {
   const task = await submit(alice, userMessage("Private to reviewers"));
   const eve = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("eve", ["ops"]));
-  expect(eve.getTask({ tenant: "", id: task.id, historyLength: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
-  expect(eve.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
-  expect(eve.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow();
+  await expect(eve.getTask({ tenant: "", id: task.id, historyLength: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
+  await expect(eve.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toMatchObject({ envelopeCode: -32000 });
+  await expect(eve.resubscribeTask({ tenant: "", id: task.id }).next()).rejects.toThrow();
   // bob holds the target role: he may read it, but only its source may cancel it
   const bobOverA2A = await a2aClient(mesh.controller.url, "reviewer", await mesh.controller.token("bob", ["reviewer"]));
   expect((await bobOverA2A.getTask({ tenant: "", id: task.id, historyLength: undefined })).id).toBe(task.id);
-  expect(bobOverA2A.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toThrow(/source/);
+  await expect(bobOverA2A.cancelTask({ tenant: "", id: task.id, metadata: undefined })).rejects.toThrow(/source/);
 
   const anonymous = await fetch(new URL("a2a/reviewer", mesh.controller.url), {
     method: "POST",

@@ -73,9 +73,21 @@ test("an address off the allow-list, or a config without a signing secret, is re
     `http://127.0.0.1:1/hooks/ok`,
     "http://169.254.169.254/latest",
   ]) {
-    expect(alice.createTaskPushNotificationConfig(config(taskId, url))).rejects.toThrow(/not on the operator's allow-list/);
+    await expect(alice.createTaskPushNotificationConfig(config(taskId, url))).rejects.toThrow(/not on the operator's allow-list/);
   }
-  expect(alice.createTaskPushNotificationConfig(config(taskId, `${base}/hooks/ok`, "short"))).rejects.toThrow(/at least 16 characters/);
+  await expect(alice.createTaskPushNotificationConfig(config(taskId, `${base}/hooks/ok`, "short"))).rejects.toThrow(/at least 16 characters/);
+  // Sent with a message, a refused config leaves no task behind.
+  const before = (await mesh.allTasks()).length;
+  const withHook = {
+    acceptedOutputModes: [],
+    returnImmediately: true,
+    historyLength: undefined,
+    taskPushNotificationConfig: config("", `${base}/elsewhere/evil`),
+  };
+  await expect(alice.sendMessage({ tenant: "", message: userMessage("Tell evil"), configuration: withHook, metadata: undefined })).rejects.toThrow(
+    /allow-list/,
+  );
+  expect(await mesh.allTasks()).toHaveLength(before);
   const listed = await alice.listTaskPushNotificationConfig({ tenant: "", taskId, pageSize: 0, pageToken: "" });
   expect(listed.configs).toEqual([]);
 });

@@ -68,11 +68,8 @@ export class PushNotifications {
     return this.#allowList.length > 0;
   }
 
-  /**
-   * Keeps a config for a task the caller may read (the service checks that) and starts
-   * following the task. `afterSeq`: the last change already reflected in what the caller saw.
-   */
-  async create(ctx: RequestContext, taskId: string, config: PushConfig, afterSeq: number): Promise<StoredPushConfig> {
+  /** Refuses a config that could not be kept: push is off, its address is not allowed, or it has no signing secret. */
+  check(config: PushConfig): asserts config is PushConfig & { token: string } {
     if (!this.enabled) {
       throw new RpcError(
         CODES.pushNotSupported,
@@ -94,6 +91,14 @@ export class PushNotifications {
         "PUSH_TOKEN_REQUIRED",
       );
     }
+  }
+
+  /**
+   * Keeps a config for a task the caller may read (the service checks that) and starts
+   * following the task. `afterSeq`: the last change already reflected in what the caller saw.
+   */
+  async create(ctx: RequestContext, taskId: string, config: PushConfig, afterSeq: number): Promise<StoredPushConfig> {
+    this.check(config);
     const list = this.#configs.get(taskId) ?? [];
     if (list.length >= CONFIGS_PER_TASK) {
       throw new RpcError(

@@ -65,7 +65,7 @@ const VERSIONS: readonly string[] = [A2A_VERSION, "0.3"];
 
 export function a2aRoutes(o: A2AOptions): A2ARoute[] {
   const { service, settings } = o;
-  const push = new PushNotifications(
+  const push: PushNotifications = new PushNotifications(
     settings.a2aPushAllow.map((prefix) => new URL(prefix)),
     service,
     o.log,
@@ -258,10 +258,12 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
         : `Task ${task.task_id} is ${task.status}, not waiting for input; a message continues a task only when it is input-required.`;
       throw new RpcError(CODES.unsupportedOperation, why, "TASK_TAKES_NO_MESSAGES");
     }
+    // A config that cannot be kept is refused before there is a task to leave behind.
+    const config = request.configuration?.taskPushNotificationConfig;
+    if (config) push.check(config);
     const idempotencyKey = `a2a-message:${sha256Hex(message.messageId)}`;
     const created = await service.routeTask({ ...ctx, idempotencyKey }, taskFor(role, message));
     const task = await service.getTask(ctx, created.task_id);
-    const config = request.configuration?.taskPushNotificationConfig;
     if (config) await pushFor(ctx, task, config);
     return task;
   }
