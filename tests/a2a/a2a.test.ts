@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { TaskState, type StreamResponse } from "@a2a-js/sdk";
 import type { Client } from "@a2a-js/sdk/client";
-import { TaskNotCancelableError } from "@a2a-js/sdk/errors";
+import { TaskNotCancelableError, TaskNotFoundError } from "@a2a-js/sdk/errors";
 import type { Agent } from "../mcp/support/agent.ts";
 import { startMesh, type Mesh } from "../mcp/support/mesh.ts";
 import { a2aClient, submit, userMessage } from "./support/a2a-client.ts";
@@ -183,6 +183,10 @@ test("what the mesh cannot do is answered with A2A's error codes", async () => {
   expect(await call("GetTask", { id: "no-such-task" })).toEqual({ id: "x", code: -32001 });
   expect(await call("SendMessage", { message: text("hi") }, { "a2a-version": "0.5" })).toEqual({ id: "x", code: -32009 });
   expect(await call("SendMessage", { message: { ...text("a file"), parts: [{ url: "https://example.com/a.pdf" }] } })).toEqual({ id: "x", code: -32005 });
+  // Each role's agent knows its own tasks only, even to a caller who may read others.
+  const leadAgent = await a2aClient(mesh.controller.url, "lead", token);
+  await expect(leadAgent.getTask({ tenant: "", id: pending.id, historyLength: undefined })).rejects.toBeInstanceOf(TaskNotFoundError);
+  await expect(leadAgent.cancelTask({ tenant: "", id: pending.id, metadata: undefined })).rejects.toBeInstanceOf(TaskNotFoundError);
   // A task takes more messages only when it waits for input.
   expect(await call("SendMessage", { message: { ...text("more"), taskId: pending.id } })).toEqual({ id: "x", code: -32004 });
   // The same messageId for another message is refused, not a second task.

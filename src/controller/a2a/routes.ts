@@ -201,11 +201,12 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
     async SendStreamingMessage(ctx, role, params) {
       return { stream: follow(ctx, await send(ctx, role, parse(SendMessageRequest, params))) };
     },
-    async GetTask(ctx, _role, params) {
-      return { result: toA2ATask(await service.getTask(ctx, parse(TaskIdRequest, params).id)) };
+    async GetTask(ctx, role, params) {
+      return { result: toA2ATask(await taskOf(ctx, role, parse(TaskIdRequest, params).id)) };
     },
-    async CancelTask(ctx, _role, params) {
+    async CancelTask(ctx, role, params) {
       const { id } = parse(TaskIdRequest, params);
+      await taskOf(ctx, role, id);
       try {
         await service.cancelTask(ctx, id, "cancelled through A2A");
       } catch (error) {
@@ -215,30 +216,30 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
       }
       return { result: toA2ATask(await service.getTask(ctx, id)) };
     },
-    async SubscribeToTask(ctx, _role, params) {
-      const task = await service.getTask(ctx, parse(TaskIdRequest, params).id);
+    async SubscribeToTask(ctx, role, params) {
+      const task = await taskOf(ctx, role, parse(TaskIdRequest, params).id);
       if (FINISHED.has(task.status))
         throw new RpcError(CODES.unsupportedOperation, `Task ${task.task_id} is already ${task.status}; there is nothing to follow.`, "TASK_FINISHED");
       return { stream: follow(ctx, task) };
     },
-    async CreateTaskPushNotificationConfig(ctx, _role, params) {
+    async CreateTaskPushNotificationConfig(ctx, role, params) {
       const config = parse(PushConfig, params);
       if (!config.taskId) throw new RpcError(CODES.invalidParams, "taskId: name the task to be notified about.", "INVALID_PARAMS");
-      return { result: await pushFor(ctx, await service.getTask(ctx, config.taskId), config) };
+      return { result: await pushFor(ctx, await taskOf(ctx, role, config.taskId), config) };
     },
-    async GetTaskPushNotificationConfig(ctx, _role, params) {
+    async GetTaskPushNotificationConfig(ctx, role, params) {
       const { taskId, id } = parse(PushConfigRef, params);
-      await service.getTask(ctx, taskId);
+      await taskOf(ctx, role, taskId);
       return { result: push.get(ctx.caller.subject, taskId, id) };
     },
-    async ListTaskPushNotificationConfigs(ctx, _role, params) {
+    async ListTaskPushNotificationConfigs(ctx, role, params) {
       const { taskId } = parse(PushConfigList, params);
-      await service.getTask(ctx, taskId);
+      await taskOf(ctx, role, taskId);
       return { result: { configs: push.list(ctx.caller.subject, taskId), nextPageToken: "" } };
     },
-    async DeleteTaskPushNotificationConfig(ctx, _role, params) {
+    async DeleteTaskPushNotificationConfig(ctx, role, params) {
       const { taskId, id } = parse(PushConfigRef, params);
-      await service.getTask(ctx, taskId);
+      await taskOf(ctx, role, taskId);
       push.delete(ctx.caller.subject, taskId, id);
       return { result: {} };
     },
@@ -252,7 +253,7 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
   async function send(ctx: RequestContext, role: string, request: SendMessageRequest): Promise<TaskDetail> {
     const { message } = request;
     if (message.taskId) {
-      const task = await service.getTask(ctx, message.taskId);
+      const task = await taskOf(ctx, role, message.taskId);
       const why = FINISHED.has(task.status)
         ? `Task ${task.task_id} is already ${task.status}; it takes no more messages.`
         : `Task ${task.task_id} is ${task.status}, not waiting for input; a message continues a task only when it is input-required.`;
@@ -265,6 +266,14 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
     const created = await service.routeTask({ ...ctx, idempotencyKey }, taskFor(role, message));
     const task = await service.getTask(ctx, created.task_id);
     if (config) await pushFor(ctx, task, config);
+    return task;
+  }
+
+  /** A task of this role's agent, as the caller may read it: a task for another role is not this agent's to know of. */
+  async function taskOf(ctx: RequestContext, role: string, id: string): Promise<TaskDetail> {
+    const task = await service.getTask(ctx, id);
+    if (task.target !== role)
+      throw new RpcError(CODES.taskNotFound, `Task ${id} is not for role ${role}; ask the agent of role ${task.target}.`, "TASK_NOT_FOUND");
     return task;
   }
 
