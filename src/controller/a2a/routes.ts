@@ -10,13 +10,12 @@ import type { Method } from "../../contract/paths.ts";
 import { FINISHED, LIMITS, Role, type TaskDetail } from "../../contract/schemas.ts";
 import { sha256Hex } from "../../lib/digest.ts";
 import type { Logger } from "../../lib/log.ts";
-import { discoveryUrl } from "../../lib/oidc.ts";
-import { VERSION } from "../../lib/version.ts";
 import type { Authenticator } from "../auth.ts";
 import { json, problem, readJson } from "../http.ts";
 import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
+import { agentCard } from "./card.ts";
 import { PushNotifications } from "./push.ts";
 import { eventOut, paramsIn, resultOut, V0_3_METHODS } from "./v0_3.ts";
 import { STATES, taskFor, toA2ATask, updatesOf } from "./translate.ts";
@@ -73,32 +72,8 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
   );
   const base = (url: URL) => (settings.publicUrl ?? url.origin).replace(/\/$/, "");
 
-  function card(baseUrl: string, name: string, description: string, roles: readonly string[]) {
-    return {
-      name,
-      description,
-      // The same endpoint speaks v0.3's dialect too; clients prefer the first.
-      supportedInterfaces: roles.flatMap((role) =>
-        VERSIONS.map((protocolVersion) => ({ url: `${baseUrl}/a2a/${encodeURIComponent(role)}`, protocolBinding: "JSONRPC", protocolVersion })),
-      ),
-      provider: { organization: "Agent Mesh", url: baseUrl },
-      version: VERSION,
-      capabilities: { streaming: true, pushNotifications: push.enabled },
-      securitySchemes: {
-        bearer: { httpAuthSecurityScheme: { scheme: "Bearer", bearerFormat: "JWT", description: "A token the mesh accepts, as for its REST API." } },
-        ...(settings.oidcIssuer && { oidc: { openIdConnectSecurityScheme: { openIdConnectUrl: discoveryUrl(settings.oidcIssuer) } } }),
-      },
-      securityRequirements: [{ schemes: { bearer: { list: [] } } }, ...(settings.oidcIssuer ? [{ schemes: { oidc: { list: ["openid"] } } }] : [])],
-      defaultInputModes: ["text/plain", "application/json"],
-      defaultOutputModes: ["application/json"],
-      skills: roles.map((role) => ({
-        id: role,
-        name: `Work for role ${role}`,
-        description: `A task for whoever holds role ${role}: the message's text is its description, its data parts its data; the result comes back as an artifact. Endpoint ${baseUrl}/a2a/${encodeURIComponent(role)}.`,
-        tags: ["agent-mesh", role],
-      })),
-    };
-  }
+  const card = (baseUrl: string, name: string, description: string, roles: readonly string[]) =>
+    agentCard({ baseUrl, name, description, roles, versions: VERSIONS, pushNotifications: push.enabled, oidcIssuer: settings.oidcIssuer });
 
   const cardResponse = (body: unknown) => json(body, 200, { "cache-control": "max-age=300" });
 
