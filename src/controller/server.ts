@@ -16,6 +16,7 @@ import { asMeshError, compile, json, match, problem, queryOf, readJson, validate
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
+import { a2aRoutes } from "./a2a/routes.ts";
 import { MeshService } from "./service.ts";
 import { serviceOptionsOf, type ControllerSettings } from "./settings.ts";
 import { describeDatabase, openStore } from "./store/open.ts";
@@ -101,6 +102,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
   const table: Route[] = [
     ...Object.entries(operations).map(([path, handle]): Route => ({ method: "GET", path, handle })),
     ...pages.map(({ method, path, handle }): Route => ({ method, path, handle: (req, url) => handle(req, url) })),
+    ...a2aRoutes({ service, authenticate, settings, shutdown: shutdown.signal, log }),
     ...apiRoutes(service).map(
       ({ endpoint, handle }): Route => ({
         method: endpoint.method,

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { PrivacyGuard } from "./privacy/guard.ts";
+import { Role } from "../contract/schemas.ts";
 import type { ServiceOptions } from "./service.ts";
 import { mcpSessionSettings } from "../mcp/settings.ts";
 
@@ -169,6 +170,18 @@ export const controllerSettings = {
     env: "MESH_RETENTION",
     schema: durationBetween(1, 100 * 365 * 86400, "the retention period").optional(),
     help: "How long finished tasks keep their payloads (data, context, result, texts); ids, states, times and the audit stay (default: forever)",
+  },
+  a2aRoles: {
+    env: "MESH_A2A_ROLES",
+    schema: list.pipe(z.array(Role)),
+    fallback: "",
+    help: "Roles the controller's own A2A card (/.well-known/agent-card.json) lists; every role is an A2A agent at /a2a/ROLE either way",
+  },
+  a2aPushAllow: {
+    env: "MESH_A2A_PUSH_ALLOW",
+    schema: list.pipe(z.array(httpUrl)),
+    fallback: "",
+    help: "Comma-separated URL prefixes A2A push notifications may go to (none: push is off); any other address is refused",
   },
   poolSize: { env: "MESH_PG_POOL_SIZE", schema: positiveInt(200), fallback: "10", help: "PostgreSQL connections per controller" },
   logLevel: logLevelSetting("info"),
