@@ -63,8 +63,11 @@ export const readApprovalRefusal = (approval: Pick<ApprovalRecord, "approval_id"
   `Approval ${approval.approval_id} is visible to who asked for it, holders of role ${approval.approver_role} and readers of its task.`;
 
 /**
- * Hearing a change (long-polls, event streams): the same people as reading the task it
- * is about, judged from the change itself so no read is needed per listener.
+ * Hearing a change (long-polls, event streams), judged from the change itself so no read
+ * is needed per listener: admins, the task's source, holders of its target role, and,
+ * for a change to an approval, holders of that approval's role. An approver reads the
+ * whole task but hears only its approval's changes (the change row names one approver
+ * role); the approval's `may_decide` says when its task has finished.
  */
 export function mayHear(caller: Caller, change: Pick<ChangeEvent, "source" | "target" | "approver_role">): boolean {
   return (

@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defaultMaxConnections } from "../lib/http-server.ts";
-import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec, SettingsError } from "../lib/settings.ts";
 import { PrivacyGuard } from "./privacy/guard.ts";
 import { Role } from "../contract/schemas.ts";
 import type { ServiceOptions } from "./service.ts";
@@ -189,17 +189,24 @@ export const controllerSettings = {
 
 export type ControllerSettings = SettingsOf<typeof controllerSettings>;
 
-/** What the mesh service takes from the controller's settings. */
-export const serviceOptionsOf = (settings: ControllerSettings): ServiceOptions => ({
-  idempotencyTtlSeconds: settings.idempotencyTtl,
-  idempotencyKeysPerCaller: settings.idempotencyKeys,
-  idempotencyRetryWindowSeconds: settings.idempotencyRetryWindow,
-  maxWaitsPerCaller: settings.maxWaits,
-  maxOpenApprovalsPerTask: settings.maxOpenApprovals,
-  privacy: new PrivacyGuard({
-    mode: settings.privacyMode,
-    kindsOff: settings.privacyKindsOff,
-    patterns: settings.privacyPatterns,
-    exempt: settings.privacyExempt,
-  }),
-});
+/** What the mesh service takes from the controller's settings, once they agree with each other. */
+export function serviceOptionsOf(settings: ControllerSettings): ServiceOptions {
+  if (settings.idempotencyTtl < settings.idempotencyRetryWindow) {
+    throw new SettingsError(
+      `MESH_IDEMPOTENCY_TTL (${settings.idempotencyTtl} s) is shorter than MESH_IDEMPOTENCY_RETRY_WINDOW (${settings.idempotencyRetryWindow} s): a key must be kept at least as long as a retry may come; raise the first or lower the second`,
+    );
+  }
+  return {
+    idempotencyTtlSeconds: settings.idempotencyTtl,
+    idempotencyKeysPerCaller: settings.idempotencyKeys,
+    idempotencyRetryWindowSeconds: settings.idempotencyRetryWindow,
+    maxWaitsPerCaller: settings.maxWaits,
+    maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+    privacy: new PrivacyGuard({
+      mode: settings.privacyMode,
+      kindsOff: settings.privacyKindsOff,
+      patterns: settings.privacyPatterns,
+      exempt: settings.privacyExempt,
+    }),
+  };
+}

@@ -76,6 +76,24 @@ describe("the controller process", () => {
     }
   });
 
+  test("a data folder it cannot use, or settings that contradict each other, stop it with one line saying which", async () => {
+    const file = join(newDir(), "a-file");
+    writeFileSync(file, "");
+    for (const [args, env, message] of [
+      [["--data-dir", file], {}, /--data-dir \/ MESH_DATA_DIR: cannot keep data in .*a-file: a file is in the way/],
+      [["--data-dir", join(file, "sub")], {}, /--data-dir \/ MESH_DATA_DIR: cannot keep data in .*: a part of the path is a file/],
+      [
+        ["--data-dir", newDir()],
+        { MESH_IDEMPOTENCY_TTL: "1m", MESH_IDEMPOTENCY_RETRY_WINDOW: "2h" },
+        /MESH_IDEMPOTENCY_TTL \(60 s\) is shorter than MESH_IDEMPOTENCY_RETRY_WINDOW/,
+      ],
+    ] as const) {
+      const { code, stderr } = run(["controller", "--port", "0", ...args], { env: { ...env } });
+      expect(code, args.join(" ")).toBe(2);
+      expect(stderr.trim().split("\n").at(-1)).toMatch(message);
+    }
+  });
+
   test("keeps its data folder and database private to its user", async () => {
     const dataDir = join(newDir(), "data");
     const ctl = await spawnController(["--data-dir", dataDir]);
