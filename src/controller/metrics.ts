@@ -10,6 +10,8 @@ export type MetricSources = {
   replays: () => number;
   /** Tasks in each state, counted in the database when scraped. */
   tasksByStatus: () => Promise<Record<string, number>>;
+  /** What this controller's clocks did since it started: leases lapsed, retries, dead letters, deadlines missed, approvals expired and escalated. */
+  timers: () => Record<string, number>;
 };
 
 export type Metrics = {
@@ -65,6 +67,16 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.reset();
       this.inc(sources.replays());
+    },
+  });
+  new Counter({
+    name: "mesh_timer_events_total",
+    help: "Leases lapsed, retries scheduled, tasks dead-lettered, deadlines missed, approvals expired and escalated, by this controller",
+    labelNames: ["event"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [event, n] of Object.entries(sources.timers())) this.inc({ event }, n);
     },
   });
   return {

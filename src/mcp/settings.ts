@@ -1,7 +1,8 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../client/client-settings.ts";
-import { list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { LIMITS } from "../contract/schemas.ts";
+import { durationBetween, list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 export const mcpSettings = {
   http: { flag: "http", schema: z.boolean().default(false), boolean: true, help: "Serve MCP over Streamable HTTP at /mcp instead of stdio" },
@@ -22,6 +23,11 @@ export const mcpSettings = {
     env: "MESH_MCP_ALLOWED_HOSTS",
     schema: list.default([]),
     help: "With --http: more host names to accept in Host and Origin, comma-separated (DNS-rebinding guard)",
+  },
+  leaseSeconds: {
+    env: "MESH_LEASE_SECONDS",
+    schema: durationBetween(LIMITS.leaseSeconds.min, LIMITS.leaseSeconds.max, "a lease").optional(),
+    help: "The lease this server asks for when it claims a task (it renews it while the session lives); default the controller's",
   },
   ...clientSettings,
   // Hosts show a stdio server's stderr to their users: only what needs attention, unless asked.

@@ -172,6 +172,14 @@ const ACTION_NAMES: Record<(typeof EVENT_ACTIONS)[number], string> = {
   "approval.requested": "Approval asked",
   "approval.approved": "Approved",
   "approval.rejected": "Rejected",
+  "task.lease_lapsed": "Lease lapsed",
+  "task.retry_scheduled": "Retry scheduled",
+  "task.dead_lettered": "Dead-lettered",
+  "task.expired": "Deadline missed",
+  "task.revived": "Put back",
+  "task.progress": "Progress",
+  "approval.expired": "Approval expired",
+  "approval.escalated": "Escalated",
 };
 const actionName = (action: string) => (ACTION_NAMES as Record<string, string>)[action] ?? action;
 

@@ -17,17 +17,21 @@ import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/proto
 import { z } from "zod";
 import type { CallOptions, ControllerClient, Failure } from "../client/controller-client.ts";
 import type { Logger } from "../lib/log.ts";
+import type { LeaseKeeper } from "../mcp/lease-keeper.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../client/explain.ts";
 
-export type ToolDeps = { client: ControllerClient; log: Logger };
+/** What a session's tools share: the controller client, the logger, and the leases the session holds. */
+export type ToolDeps = { client: ControllerClient; log: Logger; leases: LeaseKeeper };
 
 /** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
 export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
 
 export type ToolContext = {
   client: ControllerClient;
+  /** The leases this session holds, renewed while it lives; each with the attempt it was claimed in. */
+  leases: LeaseKeeper;
   /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
@@ -173,6 +177,7 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
   const progress = progressFor(extra);
   return {
     client: deps.client,
+    leases: deps.leases,
     call: {
       signal: extra.signal,
       log: deps.log,

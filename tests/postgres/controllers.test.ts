@@ -151,7 +151,7 @@ describe("two controllers on one PostgreSQL database", () => {
     expect(asked.status).toBe(202);
     expect((await B(lead, "POST", `/approvals/${asked.body.approval_id}/decision`, { decision: "approved" })).status).toBe(200);
     expect((await A(lead, "POST", `/approvals/${asked.body.approval_id}/decision`, { decision: "rejected" })).status).toBe(409);
-    expect((await A(worker, "POST", `/tasks/${taskId}/complete`, { result: { ok: true } })).status).toBe(200);
+    expect((await A(worker, "POST", `/tasks/${taskId}/complete`, { attempt: 1, result: { ok: true } })).status).toBe(200);
 
     const expected = ["task.created", "task.claimed", "approval.requested", "approval.approved", "task.completed"];
     for (const api of [A, B]) {

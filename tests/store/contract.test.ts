@@ -41,6 +41,12 @@ function newTask(overrides: Partial<Task> = {}): Task {
     updated_at: now,
     version: 1,
     trace_id: "0af7651916cd43dd8448eb211c80319c",
+    attempt: 0,
+    max_attempts: 3,
+    lease_expires_at: null,
+    retry_at: null,
+    deadline: null,
+    progress: null,
     ...overrides,
   };
 }
@@ -58,6 +64,9 @@ function newApproval(task: Task, overrides: Partial<ApprovalRecord> = {}): Appro
     created_at: tick(),
     decided_at: null,
     trace_id: task.trace_id,
+    expires_at: null,
+    escalate_to: null,
+    escalated_from: null,
     ...overrides,
   };
 }

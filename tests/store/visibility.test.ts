@@ -55,6 +55,12 @@ async function store(s: Store, w: World) {
         updated_at: now,
         version: 1,
         trace_id: run,
+        attempt: 0,
+        max_attempts: 3,
+        lease_expires_at: null,
+        retry_at: null,
+        deadline: null,
+        progress: null,
       };
       await tx.insertTask(task);
       tasks.push(task);
@@ -71,6 +77,9 @@ async function store(s: Store, w: World) {
           created_at: now,
           decided_at: null,
           trace_id: run,
+          expires_at: null,
+          escalate_to: null,
+          escalated_from: null,
         };
         await tx.insertApproval(approval);
         approvals.push(approval);

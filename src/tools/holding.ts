@@ -1,0 +1,20 @@
+/** What complete_task and fail_task share: the attempt this session claimed a task in, and letting its lease go once settled. */
+import type { Outcome } from "../client/controller-client.ts";
+import { refuse, type ToolContext, type ToolFailure } from "./tool.ts";
+
+/** The attempt to finish `taskId` in: as given, or as this session claimed it. */
+export function heldAttempt(ctx: ToolContext, taskId: string, given: number | undefined): { ok: true; attempt: number } | ToolFailure {
+  const attempt = given ?? ctx.leases.attemptOf(taskId);
+  if (attempt !== undefined) return { ok: true, attempt };
+  return refuse(
+    `this session has not claimed task ${taskId} (or its lease was lost).`,
+    "Claim it with claim_task first, or, if another session claimed it, pass the attempt that claim answered with.",
+    "task_id",
+  );
+}
+
+/** Once the controller has settled the task, or said the lease is gone, this session stops renewing it. */
+export function settled<T>(ctx: ToolContext, taskId: string, outcome: Outcome<T>): Outcome<T> {
+  if (outcome.ok || outcome.failure.kind === "conflict") ctx.leases.release(taskId);
+  return outcome;
+}
