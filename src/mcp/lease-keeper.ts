@@ -12,10 +12,15 @@ import type { Logger } from "../lib/log.ts";
 
 type Held = { attempt: number; leaseSeconds: number; timer: ReturnType<typeof setInterval>; renewing: boolean };
 
+/** Claims a session remembers the attempts of, renewed or not; enough for any agent's work, bounded for a session that lives for weeks. */
+const REMEMBERED_CLAIMS = 1000;
+
 export class LeaseKeeper {
   readonly #client: ControllerClient;
   readonly #log: Logger;
   readonly #held = new Map<string, Held>();
+  /** The attempt of each task this session claimed, kept after renewing stops, so a repeated finish reaches the controller and hears its answer. */
+  readonly #attempts = new Map<string, number>();
   #stopped = false;
 
   /** The lease this session asks for when it claims; undefined leaves it to the controller (MESH_LEASE_SECONDS there). */
@@ -30,6 +35,9 @@ export class LeaseKeeper {
   /** Starts renewing the lease a claim answered with (a claim of a task already held keeps the one renewal). */
   hold(task: Task) {
     if (this.#stopped || task.lease_expires_at === null) return;
+    this.#attempts.delete(task.task_id);
+    this.#attempts.set(task.task_id, task.attempt);
+    if (this.#attempts.size > REMEMBERED_CLAIMS) this.#attempts.delete(this.#attempts.keys().next().value!);
     const current = this.#held.get(task.task_id);
     if (current?.attempt === task.attempt) return;
     this.release(task.task_id);
@@ -39,9 +47,9 @@ export class LeaseKeeper {
     this.#held.set(task.task_id, { attempt: task.attempt, leaseSeconds, timer, renewing: false });
   }
 
-  /** The attempt this session holds `taskId` in, if it does. */
+  /** The attempt this session last claimed `taskId` in, if it did. */
   attemptOf(taskId: string): number | undefined {
-    return this.#held.get(taskId)?.attempt;
+    return this.#attempts.get(taskId);
   }
 
   /** Stops renewing: the task is finished, cancelled, or no longer this session's. */

@@ -7,7 +7,7 @@ export function heldAttempt(ctx: ToolContext, taskId: string, given: number | un
   const attempt = given ?? ctx.leases.attemptOf(taskId);
   if (attempt !== undefined) return { ok: true, attempt };
   return refuse(
-    `this session has not claimed task ${taskId} (or its lease was lost).`,
+    `this session has not claimed task ${taskId}.`,
     "Claim it with claim_task first, or, if another session claimed it, pass the attempt that claim answered with.",
     "task_id",
   );

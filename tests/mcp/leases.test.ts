@@ -70,6 +70,29 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(done.structured.task.status).toBe("completed");
     });
 
+    test("request_approval(wait_seconds) hears that its approval passed to the escalation role; fetch_status says the attempt and the lease", async () => {
+      const id = await route();
+      const sender = await startAgent({ CONTROLLER_URL: c.url.replace(/\/$/, ""), MESH_JWT_TOKEN: alice });
+      agents.push(sender);
+      const asked = await sender.call("request_approval", {
+        task_id: id,
+        approver_role: "lead",
+        reason: "sign off",
+        expires_in_seconds: 1,
+        escalate_to: "head",
+        wait_seconds: 20,
+      });
+      expect(asked.structured).toMatchObject({ status: "pending", approver_role: "head", escalated_from: "lead" });
+      expect(asked.text).toContain("passed to role head");
+
+      const agent = await worker("frank");
+      await agent.call("claim_task", { task_id: id });
+      const status = await sender.call("fetch_status", { task_id: id });
+      expect(status.text).toContain("Attempt: 1 of 3");
+      expect(status.text).toContain("Lease: held by frank until");
+      expect(status.text).toContain("escalated from role lead");
+    });
+
     test("a task this session did not claim cannot be completed without its attempt", async () => {
       const id = await route();
       await c.api(await c.token("erin", ["worker"]), "POST", `/tasks/${id}/claim`, {});
