@@ -29,7 +29,7 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../contract/schemas.ts";
-import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type EventAction, type Transition } from "../contract/schemas.ts";
+import { LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type EventAction, type Transition } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./request-context.ts";
