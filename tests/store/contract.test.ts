@@ -291,6 +291,35 @@ for (const engine of ENGINES) {
       expect(await second).toMatchObject({ status: "claimed", claimed_by: "first", version: 2 });
     });
 
+    test("says when the next lease, deadline or approval expiry falls due, and hands each due one to one unit of work", async () => {
+      const at = (second: number) => new Date(Date.UTC(2001, 0, 1, 0, 0, second)).toISOString();
+      const leased = await addTask(store, { status: "claimed", claimed_by: "bob", attempt: 1, lease_expires_at: at(2) });
+      const deadlined = await addTask(store, { deadline: at(1) });
+      await addTask(store, { status: "claimed", claimed_by: "bob", attempt: 1, lease_expires_at: "2999-01-01T00:00:00.000Z" });
+      await addTask(store, { status: "completed", deadline: at(0) }); // finished: its deadline no longer counts
+      const expiring = await addApproval(store, await addTask(store), { expires_at: at(3) });
+      expect(await store.nextDueAt()).toBe(at(1));
+
+      const now = at(5);
+      const hold = gate();
+      const locked = gate();
+      // The first unit of work takes the earliest due task and acts on it; the second, at the same time, gets the other one.
+      const first = store.transaction(async (tx) => {
+        const due = await tx.lockDueTask(now);
+        await tx.updateTask(due!.task_id, { ...due!, status: "expired", version: due!.version + 1, updated_at: now });
+        locked.open();
+        await hold.opened;
+        return due!.task_id;
+      });
+      await locked.opened;
+      const second = store.transaction(async (tx) => (await tx.lockDueTask(now))?.task_id);
+      hold.open();
+      expect([await first, await second]).toEqual([deadlined.task_id, leased.task_id]);
+      expect((await store.transaction((tx) => tx.lockDueApproval(now)))?.approval_id).toBe(expiring.approval_id);
+      expect(await store.transaction((tx) => tx.lockDueTask(at(0)))).toBeNull();
+      expect(await store.transaction((tx) => tx.lockDueApproval(at(0)))).toBeNull();
+    });
+
     test("a unit of work that locks an approval makes the next one wait, then see its decision", async () => {
       const task = await addTask(store);
       const approval = await addApproval(store, task);
