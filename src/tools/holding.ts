@@ -19,8 +19,8 @@ export async function heldAttempt(ctx: ToolContext, taskId: string, given: numbe
   );
 }
 
-/** Once the controller has settled the task, or said the lease is gone, this session stops renewing it. */
-export function settled<T>(ctx: ToolContext, taskId: string, outcome: Outcome<T>): Outcome<T> {
-  if (outcome.ok || outcome.failure.kind === "conflict") ctx.leases.release(taskId);
+/** Once the controller says the lease is gone, or (`finished`) has settled the task, this session stops renewing it. */
+export function settled<T extends { status: string }>(ctx: ToolContext, taskId: string, outcome: Outcome<T>): Outcome<T> {
+  if (outcome.ok ? outcome.value.status !== "claimed" : outcome.failure.kind === "conflict") ctx.leases.release(taskId);
   return outcome;
 }

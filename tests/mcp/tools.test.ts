@@ -46,6 +46,7 @@ describe("the tool list", () => {
         "fetch_status",
         "list_approvals",
         "notify",
+        "report_progress",
         "request_approval",
         "send_task",
       ].sort(),
