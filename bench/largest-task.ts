@@ -56,7 +56,7 @@ try {
       ids.push((await call(alice, "POST", "/approvals", { task_id, approver_role: "lead", reason: widest, comments: widest })).approval_id);
     for (const id of ids) await call(lead, "POST", `/approvals/${id}/decision`, { decision: "approved", comments: widest });
   }
-  await call(worker, "POST", `/tasks/${task_id}/complete`, { result: filling(LIMITS.bodyBytes - 100) });
+  await call(worker, "POST", `/tasks/${task_id}/complete`, { attempt: 1, result: filling(LIMITS.bodyBytes - 100) });
 
   const answer = await fetch(`${controller.url}/tasks/${task_id}`, { headers: { authorization: `Bearer ${alice}` } });
   const bytes = (await answer.arrayBuffer()).byteLength;

@@ -145,7 +145,8 @@ function httpAgent(name: string, client: ControllerClient): Agent {
       return r.ok ? true : null;
     },
     async complete(id, marker) {
-      const r = await client.call("completeTask", { params: { id }, body: { result: { marker: marker as string, by: name } } });
+      // Each task is claimed once, well within its lease: the first attempt.
+      const r = await client.call("completeTask", { params: { id }, body: { attempt: 1, result: { marker: marker as string, by: name } } });
       failed(`complete ${id}`, r);
       return r.ok;
     },

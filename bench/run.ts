@@ -19,6 +19,7 @@ import { memory } from "./memory.ts";
 import { privacy } from "./privacy.ts";
 import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
+import { timers } from "./timers.ts";
 import { toolCalls } from "./tool-calls.ts";
 
 const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>> = {
@@ -29,6 +30,7 @@ const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>
   scale,
   memory,
   privacy,
+  timers,
 };
 
 const progress = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

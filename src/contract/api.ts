@@ -4,7 +4,7 @@
  * the answer), the controller client derives its calls from the same values, and
  * /openapi.json is generated from them.
  */
-import { z } from "zod";
+import type { z } from "zod";
 import { ENDPOINTS, type EndpointName, type Method } from "./paths.ts";
 import {
   Approval,
@@ -16,6 +16,9 @@ import {
   AuditPage,
   AuditQuery,
   CancelTaskRequest,
+  ClaimTaskRequest,
+  HeartbeatRequest,
+  RetryTaskRequest,
   ChangeEvent,
   CompleteTaskRequest,
   DecidedApproval,
@@ -65,8 +68,6 @@ function endpoint<const E extends Pick<Endpoint, "method" | "path" | "summary" |
   return { ...defaults, ...spec } as Omit<Defaults<E["method"]>, keyof E> & E;
 }
 
-const NoBody = z.strictObject({});
-
 export const api = {
   routeTask: endpoint({
     ...ENDPOINTS.routeTask,
@@ -91,10 +92,29 @@ export const api = {
     query: TaskListQuery,
     response: ApprovalPage,
   }),
-  claimTask: endpoint({ ...ENDPOINTS.claimTask, summary: "Take a pending task for your role", body: NoBody, response: Task }),
+  claimTask: endpoint({
+    ...ENDPOINTS.claimTask,
+    summary: "Take a pending task for your role, as a lease that heartbeats renew",
+    body: ClaimTaskRequest,
+    response: Task,
+  }),
   completeTask: endpoint({ ...ENDPOINTS.completeTask, summary: "Finish a task you claimed, with its result", body: CompleteTaskRequest, response: MovedTask }),
   failTask: endpoint({ ...ENDPOINTS.failTask, summary: "Give up a task you claimed, saying why", body: FailTaskRequest, response: MovedTask }),
   cancelTask: endpoint({ ...ENDPOINTS.cancelTask, summary: "Withdraw a task you sent", body: CancelTaskRequest, response: MovedTask }),
+  heartbeatTask: endpoint({
+    ...ENDPOINTS.heartbeatTask,
+    summary: "Renew the lease on a task you hold, saying how far along it is",
+    body: HeartbeatRequest,
+    response: Task,
+    // A renewal is safe to repeat, and a session sends one every third of a lease: keeping each answer would only fill the key budget.
+    idempotency: "none",
+  }),
+  retryTask: endpoint({
+    ...ENDPOINTS.retryTask,
+    summary: "Put a dead-lettered task back to pending with a fresh budget of attempts (its sender, admins)",
+    body: RetryTaskRequest,
+    response: Task,
+  }),
   requestApproval: endpoint({
     ...ENDPOINTS.requestApproval,
     summary: "Ask a role to approve a task",

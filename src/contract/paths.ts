@@ -16,6 +16,8 @@ export const ENDPOINTS = {
   completeTask: { method: "POST", path: "/tasks/:id/complete" },
   failTask: { method: "POST", path: "/tasks/:id/fail" },
   cancelTask: { method: "POST", path: "/tasks/:id/cancel" },
+  heartbeatTask: { method: "POST", path: "/tasks/:id/heartbeat" },
+  retryTask: { method: "POST", path: "/tasks/:id/retry" },
   requestApproval: { method: "POST", path: "/approvals" },
   listApprovals: { method: "GET", path: "/approvals" },
   getApproval: { method: "GET", path: "/approvals/:id" },

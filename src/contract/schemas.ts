@@ -23,6 +23,13 @@ export const LIMITS = {
   /** A task's detail shows this many of its newest history entries and approvals; the rest are a link away. */
   detailHistory: 50,
   detailApprovals: 20,
+  /** A claim's lease: from a second (tests) to a day; heartbeats renew it. */
+  leaseSeconds: { min: 1, max: 86_400 },
+  /** Attempts a sender may allow one task, and the default. */
+  maxAttempts: 100,
+  defaultMaxAttempts: 3,
+  /** How far ahead a deadline or an approval's expiry may be set. */
+  horizonSeconds: 366 * 86_400,
 } as const;
 
 const name = (what: string) =>
@@ -48,31 +55,45 @@ export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 
 export const Priority = z.enum(["low", "normal", "high"]);
 export type Priority = z.infer<typeof Priority>;
 
-export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled"]);
+export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled", "dead_lettered", "expired"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
-/** The task state machine: which states each move starts from and where it ends. */
+/**
+ * The task state machine: which states each move starts from and where it ends. The
+ * controller's clocks make three of them: a lease that lapses, a task out of attempts
+ * (dead-lettered), a deadline that passes.
+ */
 export const TRANSITIONS = {
   claim: { from: ["pending"], to: "claimed" },
   complete: { from: ["claimed"], to: "completed" },
   fail: { from: ["claimed"], to: "failed" },
+  /** A failure worth another attempt: claimable again after a backoff. */
+  retry: { from: ["claimed"], to: "pending" },
   cancel: { from: ["pending", "claimed"], to: "cancelled" },
+  lapse: { from: ["claimed"], to: "pending" },
+  dead_letter: { from: ["claimed"], to: "dead_lettered" },
+  expire: { from: ["pending", "claimed"], to: "expired" },
+  /** A dead letter put back by its sender or an admin, with a fresh budget of attempts. */
+  revive: { from: ["dead_lettered"], to: "pending" },
 } as const satisfies Record<string, { from: readonly TaskStatus[]; to: TaskStatus }>;
 export type Transition = keyof typeof TRANSITIONS;
 
 /** Whether `move` may start from a task in `status`. */
 export const startsFrom = (move: Transition, status: TaskStatus): boolean => (TRANSITIONS[move].from as readonly TaskStatus[]).includes(status);
 
-/** A task in one of these is finished: no move starts from it, and its approvals decide nothing. */
+/**
+ * A task in one of these is finished: no work starts from it, and its approvals decide
+ * nothing. Reviving a dead letter is not work on it, so a dead letter is finished until revived.
+ */
 export const FINISHED: ReadonlySet<TaskStatus> = new Set(
-  TaskStatus.options.filter((status) => !(Object.keys(TRANSITIONS) as Transition[]).some((move) => startsFrom(move, status))),
+  TaskStatus.options.filter((status) => (Object.keys(TRANSITIONS) as Transition[]).every((move) => move === "revive" || !startsFrom(move, status))),
 );
 
 /** What the audit trail and the event stream say happened. */
 export const EventAction = z.enum(EVENT_ACTIONS);
 export type EventAction = z.infer<typeof EventAction>;
 
-export const ApprovalStatus = z.enum(["pending", "approved", "rejected"]);
+export const ApprovalStatus = z.enum(["pending", "approved", "rejected", "expired"]);
 export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
 
 export const Decision = z.enum(["approved", "rejected"]);
@@ -103,6 +124,26 @@ export const RouteTaskRequest = z.strictObject({
   context: JsonObject.optional().describe("Where the task comes from: conversation, repo, ticket."),
   priority: Priority.optional().describe("Defaults to `normal`."),
   source: Subject.optional().describe("Must equal the caller's own identity if given; the token decides it."),
+  max_attempts: z
+    .number()
+    .int()
+    .min(1)
+    .max(LIMITS.maxAttempts)
+    .optional()
+    .describe(
+      `How many claims the task may have before it is dead-lettered (lapsed leases and retried failures count). Defaults to ${LIMITS.defaultMaxAttempts}.`,
+    ),
+  deadline: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe("RFC 3339 time by which the task must be finished; past it the task is `expired`. Or give `deadline_seconds`."),
+  deadline_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(LIMITS.horizonSeconds)
+    .optional()
+    .describe("Seconds from now by which the task must be finished; the same as `deadline`."),
 });
 export type RouteTaskRequest = z.infer<typeof RouteTaskRequest>;
 
@@ -131,11 +172,42 @@ export const RouteTaskResponse = z.object({
 });
 export type RouteTaskResponse = z.infer<typeof RouteTaskResponse>;
 
+/** Which claim a call belongs to: a call from an attempt that is no longer current is refused (fencing). */
+export const Attempt = z.number().int().min(1).describe("The attempt your claim answered with; a call from an attempt that is no longer current is a 409.");
+const LeaseSeconds = z
+  .number()
+  .int()
+  .min(LIMITS.leaseSeconds.min)
+  .max(LIMITS.leaseSeconds.max)
+  .describe("How long the lease lasts without a heartbeat; defaults to the controller's MESH_LEASE_SECONDS.");
+
+export const ClaimTaskRequest = z.strictObject({ lease_seconds: LeaseSeconds.optional() });
+
+/** How far along the work is, as its holder last said. */
+export const Progress = z.strictObject({
+  message: z.string().max(LIMITS.textLength).optional(),
+  percent: z.number().min(0).max(100).optional(),
+});
+export type Progress = z.infer<typeof Progress>;
+
+export const HeartbeatRequest = z.strictObject({
+  attempt: Attempt,
+  lease_seconds: LeaseSeconds.optional(),
+  progress: Progress.optional().describe("How far along the work is; the sender sees it."),
+});
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+
 export const CompleteTaskRequest = z.strictObject({
+  attempt: Attempt,
   result: JsonObject.optional().describe("The outcome, for whoever sent the task."),
 });
 export const FailTaskRequest = z.strictObject({
+  attempt: Attempt,
   error: z.string().min(1).max(LIMITS.textLength).describe("Why the task could not be done."),
+  retry: z.boolean().optional().describe("Worth trying again: the task goes back to pending after a backoff, until its attempts run out."),
+});
+export const RetryTaskRequest = z.strictObject({
+  max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional().describe(`The fresh budget of attempts; defaults to ${LIMITS.defaultMaxAttempts}.`),
 });
 export const CancelTaskRequest = z.strictObject({
   reason: z.string().max(LIMITS.textLength).optional(),
@@ -173,11 +245,14 @@ export const ApprovalRecord = z.object({
   created_at: Timestamp,
   decided_at: Timestamp.nullable(),
   trace_id: z.string(),
+  expires_at: Timestamp.describe("When the approval expires or escalates if undecided; null when it waits for ever.").nullable(),
+  escalate_to: Role.describe("The role it passes to when it expires undecided; null when it just expires.").nullable(),
+  escalated_from: Role.describe("The role first asked, once the approval has escalated; null before.").nullable(),
 });
 export type ApprovalRecord = z.infer<typeof ApprovalRecord>;
 
 /** Why a caller may not decide an approval, as the controller's policy judged it. */
-export const DecideRefusal = z.enum(["not_an_approver", "asked_for_it", "already_decided", "task_finished"]);
+export const DecideRefusal = z.enum(["not_an_approver", "asked_for_it", "already_decided", "expired", "task_finished"]);
 export type DecideRefusal = z.infer<typeof DecideRefusal>;
 
 /** An approval as one caller reads it: the record, and whether this caller may decide it now. */
@@ -185,7 +260,9 @@ export const Approval = ApprovalRecord.extend({
   may_decide: z
     .object({
       allowed: z.boolean(),
-      refusal: DecideRefusal.optional().describe("When not allowed: `not_an_approver`, `asked_for_it` (four eyes), `already_decided` or `task_finished`."),
+      refusal: DecideRefusal.optional().describe(
+        "When not allowed: `not_an_approver`, `asked_for_it` (four eyes), `already_decided`, `expired` or `task_finished`.",
+      ),
       detail: z.string().optional().describe("When not allowed: why, in words for you."),
     })
     .describe("Whether you, the caller, may decide this approval now, and if not why."),
@@ -209,6 +286,12 @@ export const Task = z.object({
   updated_at: Timestamp,
   version: z.number().int().describe("Grows by one with every change; pass it as `after_version` to wait for the next."),
   trace_id: z.string(),
+  attempt: z.number().int().describe("How many times the task has been claimed; each claim is a new attempt (0 before the first)."),
+  max_attempts: z.number().int().describe("The attempt after which a lapsed lease or a retried failure dead-letters the task."),
+  lease_expires_at: Timestamp.describe("When the holder's lease runs out unless renewed; null unless claimed.").nullable(),
+  retry_at: Timestamp.describe("When a retried task may be claimed again; null when it may be now.").nullable(),
+  deadline: Timestamp.describe("When the task expires unless finished; null when it has none.").nullable(),
+  progress: Progress.describe("How far along the holder said the work is; null before it said.").nullable(),
 });
 export type Task = z.infer<typeof Task>;
 
@@ -220,6 +303,7 @@ export const TaskDetail = Task.extend({
   approvals: z.array(Approval).describe(`The newest ${LIMITS.detailApprovals} approvals, oldest first.`),
   older_history: olderAt("changes"),
   older_approvals: olderAt("approvals"),
+  may_retry: z.boolean().describe("Whether you, the caller, may put this dead-lettered task back now (POST /tasks/{id}/retry): its sender or an admin."),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 
@@ -293,6 +377,14 @@ export const ApprovalRequest = z.strictObject({
   reason: z.string().min(1).max(LIMITS.textLength).describe("Why approval is needed, for the person deciding."),
   decision: z.literal("pending").optional().describe("Kept for the seed's contract; only `pending` is accepted."),
   comments: z.string().max(LIMITS.textLength).optional(),
+  expires_in_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(LIMITS.horizonSeconds)
+    .optional()
+    .describe("Undecided after this many seconds, the approval expires, or passes to `escalate_to`."),
+  escalate_to: Role.optional().describe("With `expires_in_seconds`: the role the approval passes to when undecided in time."),
 });
 export type ApprovalRequest = z.infer<typeof ApprovalRequest>;
 

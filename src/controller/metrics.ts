@@ -12,6 +12,8 @@ export type MetricSources = {
   privacyFindings: () => ReadonlyMap<string, number>;
   /** Tasks in each state, counted in the database when scraped. */
   tasksByStatus: () => Promise<Record<string, number>>;
+  /** What this controller's clocks did since it started: leases lapsed, retries, dead letters, deadlines missed, approvals expired and escalated. */
+  timers: () => Record<string, number>;
 };
 
 export type Metrics = {
@@ -77,6 +79,16 @@ export function createMetrics(sources: MetricSources): Metrics {
     collect() {
       this.reset();
       for (const [kind, n] of sources.privacyFindings()) this.inc({ kind }, n);
+    },
+  });
+  new Counter({
+    name: "mesh_timer_events_total",
+    help: "Leases lapsed, retries scheduled, tasks dead-lettered, deadlines missed, approvals expired and escalated, by this controller",
+    labelNames: ["event"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [event, n] of Object.entries(sources.timers())) this.inc({ event }, n);
     },
   });
   return {

@@ -78,25 +78,55 @@ export function mayHear(caller: Caller, change: Pick<ChangeEvent, "source" | "ta
   );
 }
 
+/** The moves a caller makes; the others (a lease lapsing, a dead letter, a deadline passing) only the controller's clocks make. */
+export type CallerMove = Exclude<Transition, "lapse" | "dead_letter" | "expire">;
+
 /**
  * Moving a task on: holders of the target role claim; only the claimant finishes
- * (ADR 0001 §2); the source or an admin cancels (§3). Whether the task's state allows
- * the move is the state machine's question, not this one.
+ * (ADR 0001 §2); the source or an admin cancels (§3) and revives a dead letter. Whether
+ * the task's state allows the move is the state machine's question, not this one.
  */
-export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: Transition): Verdict {
+export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: CallerMove): Verdict {
   switch (move) {
     case "claim":
       return caller.roles.has(task.target) ? allowed : forbidden(`Only holders of role ${task.target} may claim task ${task.task_id}.`);
+    // Which claimant may finish is holdsLease's question: the attempt says it.
     case "complete":
     case "fail":
-      if (!caller.roles.has(task.target)) return forbidden(`Only holders of role ${task.target} may finish task ${task.task_id}.`);
-      return task.claimed_by === null || task.claimed_by === caller.subject
-        ? allowed
-        : forbidden(`Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`);
+    case "retry":
+      return caller.roles.has(task.target) ? allowed : forbidden(`Only holders of role ${task.target} may finish task ${task.task_id}.`);
     case "cancel":
       return caller.isAdmin || task.source === caller.subject ? allowed : forbidden(`Only the task's source (${task.source}) or an admin may cancel it.`);
+    case "revive":
+      return caller.isAdmin || task.source === caller.subject
+        ? allowed
+        : forbidden(`Only the task's source (${task.source}) or an admin may put task ${task.task_id} back.`);
   }
 }
+
+/**
+ * Holding the lease (fencing): a heartbeat, complete or fail counts only from the
+ * current attempt of a claimed task, by its claimant. A call from an attempt that lapsed
+ * is refused even when the same identity holds the new one (a restarted agent, a second
+ * process), so two holders can never both finish a task.
+ */
+export function holdsLease(caller: Caller, task: Pick<Task, "task_id" | "target" | "status" | "claimed_by" | "attempt">, attempt: number): Verdict {
+  if (!caller.roles.has(task.target)) return forbidden(`Only holders of role ${task.target} may work on task ${task.task_id}.`);
+  if (task.status === "claimed" && task.attempt === attempt) {
+    return task.claimed_by === caller.subject ? allowed : forbidden(`Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`);
+  }
+  return conflict(leaseLost(task, attempt));
+}
+
+/** Why a call from an attempt that is no longer current counts for nothing. */
+export function leaseLost(task: Pick<Task, "task_id" | "status" | "claimed_by" | "attempt">, attempt: number): string {
+  const now =
+    task.status === "claimed" ? `it is now attempt ${task.attempt}, held by ${task.claimed_by}` : `it is now ${task.status} (attempt ${task.attempt})`;
+  return `The lease on task ${task.task_id} for attempt ${attempt} was lost: ${now}. Your work on it no longer counts; leave it and check your inbox for other work.`;
+}
+
+/** Putting a dead-lettered task back: its source or an admin, as for cancelling. */
+export const mayRevive = (caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">): boolean => mayMove(caller, task, "revive").ok;
 
 /** Asking for approval on a task: its source, holders of its target role, admins; only while it is open. */
 export function mayAskForApproval(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "status">): Verdict {
@@ -125,6 +155,7 @@ export function mayDecide(
   if (approval.requested_by === caller.subject) {
     return { ...forbidden(`You asked for approval ${id}; another holder of role ${role} must decide it.`), refusal: "asked_for_it" };
   }
+  if (approval.status === "expired") return { ...conflict(`Approval ${id} expired undecided; ask again if it is still needed.`), refusal: "expired" };
   if (approval.status !== "pending") {
     return { ...conflict(`Approval ${id} was already ${approval.status} by ${approval.decided_by}; a decision is made once.`), refusal: "already_decided" };
   }

@@ -13,6 +13,7 @@ import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts"
 import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
 import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type RouteMethod } from "./http.ts";
+import { Clocks } from "./clocks.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiRoutes, idempotencyKeyOf } from "./routes.ts";
@@ -68,6 +69,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
     replays: () => service.stats().replays,
     privacyFindings: () => service.stats().privacyFindings,
     tasksByStatus: () => service.tasksByStatus(),
+    timers: () => service.stats().timers,
   });
   const shutdown = new AbortController();
   const database = describeDatabase(settings.database, settings.dataDir);
@@ -215,6 +217,9 @@ export async function startController(settings: ControllerSettings, log: Logger)
     throw error;
   }
 
+  const clocks = new Clocks({ nextDueAt: () => service.nextDueAt(), actOnDue: () => service.actOnDue(), onChange: (l) => store.onChange(l) }, log);
+  clocks.start();
+
   const purge = () => service.purgeExpired().catch((error) => log.warn("could not purge expired keys and sessions", { error: String(error) }));
   void purge();
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
@@ -240,6 +245,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
       clearInterval(purgeTimer);
       clearInterval(retentionTimer);
       shutdown.abort();
+      await clocks.stop();
       await server.stop();
       await store.close();
       log.info("controller stopped");

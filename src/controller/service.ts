@@ -18,6 +18,7 @@ import type {
   DecidedApproval,
   DecisionRequest,
   Erasure,
+  HeartbeatRequest,
   HistoryPage,
   JsonObject,
   MaskedField,
@@ -32,12 +33,16 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../contract/schemas.ts";
-import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type Transition } from "../contract/schemas.ts";
+import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type EventAction } from "../contract/schemas.ts";
+import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./request-context.ts";
 import { Live, type EventStream } from "./live.ts";
 import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
 import {
+  callerOf,
+  holdsLease,
+  leaseLost,
   mayAskForApproval,
   mayDecide,
   mayErase,
@@ -46,10 +51,12 @@ import {
   mayReadApproval,
   mayReadAudit,
   mayReadTask,
+  mayRevive,
   readApprovalRefusal,
   readTaskRefusal,
   visibilityOf,
   type Caller,
+  type CallerMove,
   type Verdict,
 } from "./policy.ts";
 import type { StoreTx, Store } from "./store/store.ts";
@@ -71,19 +78,47 @@ export type ServiceOptions = {
   maxWaitsPerCaller: number;
   /** Approvals one task may have waiting for a decision at once. */
   maxOpenApprovalsPerTask: number;
+  /** A claim's lease when the claimant does not say. */
+  leaseSeconds: number;
   /** What may be stored: every payload passes it first. */
   privacy: PrivacyGuard;
   now?: () => Date;
 };
 
+/** Who the audit trail says acted when the controller's clocks move a task (a lease lapsing, a deadline passing). */
+export const CONTROLLER_ACTOR = "agent-mesh";
+
+/** Expiries one controller acts on at once; each is still its own unit of work. */
+const DUE_WORKERS = 4;
+
+/** Backoff before a retried task may be claimed again: exponential from 1 s, at most 5 min, with jitter (half to all of it). */
+export const retryDelayMs = (attempt: number) => Math.min(300_000, 1000 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+
+const secondsAfter = (iso: string, seconds: number) => new Date(Date.parse(iso) + seconds * 1000).toISOString();
+
+/** What the clocks did, for /metrics. */
+export type TimerCounts = Record<"leases_lapsed" | "retries" | "dead_letters" | "deadlines_missed" | "approvals_expired" | "approvals_escalated", number>;
+
 /** What a move changes in a task; the rest of it stays as it was sent. */
-const TaskAsMoved = TaskSchema.pick({ task_id: true, status: true, claimed_by: true, updated_at: true, version: true });
+const TaskAsMoved = TaskSchema.pick({
+  task_id: true,
+  status: true,
+  claimed_by: true,
+  error: true,
+  updated_at: true,
+  version: true,
+  attempt: true,
+  max_attempts: true,
+  lease_expires_at: true,
+  retry_at: true,
+  progress: true,
+});
 
 /**
  * A move answers with the task as the move left it; a replay must get that task again
  * even if it has moved on since (ADR 0003). Only what a move changes is kept. The rest
- * is the task as it is now: result and error are set only by the move that finishes a
- * task, and nothing changes a finished task, so they are null before and final after.
+ * is the task as it is now: the result is set only by the move that completes a task,
+ * and nothing changes a completed task, so it is null before and final after.
  */
 const TASK_AS_MOVED: Keeping<Task> = {
   keep: (task) => TaskAsMoved.parse(task),
@@ -91,8 +126,7 @@ const TASK_AS_MOVED: Keeping<Task> = {
     const moved = TaskAsMoved.parse(kept);
     const now = await tx.getTaskForUpdate(moved.task_id);
     if (!now) throw new Error(`task ${moved.task_id} of a kept answer is gone`);
-    const finished = FINISHED.has(moved.status);
-    return { ...now, ...moved, result: finished ? now.result : null, error: finished ? now.error : null };
+    return { ...now, ...moved, result: moved.status === "completed" ? now.result : null };
   },
 };
 
@@ -119,12 +153,22 @@ export class MeshService {
   readonly #live: Live;
   readonly #work: UnitsOfWork;
   readonly #maxOpenApprovalsPerTask: number;
+  readonly #leaseSeconds: number;
   readonly #privacy: PrivacyGuard;
+  readonly #timerCounts: TimerCounts = {
+    leases_lapsed: 0,
+    retries: 0,
+    dead_letters: 0,
+    deadlines_missed: 0,
+    approvals_expired: 0,
+    approvals_escalated: 0,
+  };
 
   constructor(store: Store, options: ServiceOptions) {
     this.#store = store;
-    this.#privacy = options.privacy;
     this.#maxOpenApprovalsPerTask = options.maxOpenApprovalsPerTask;
+    this.#leaseSeconds = options.leaseSeconds;
+    this.#privacy = options.privacy;
     this.#clock = options.now ?? (() => new Date());
     this.#live = new Live(store, { maxWaitsPerCaller: options.maxWaitsPerCaller });
     this.#work = new UnitsOfWork(store, {
@@ -182,8 +226,20 @@ export class MeshService {
         ]);
       }
     }
+    if (input.deadline !== undefined && input.deadline_seconds !== undefined) {
+      throw new MeshError("invalid", "Give deadline or deadline_seconds, not both.", [{ field: "deadline_seconds", message: "not with deadline" }]);
+    }
     const { fields, masked } = await this.#privacy.screen({ "task.description": input.task.description, "task.data": input.task.data, context: input.context });
     return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
+      const deadline =
+        input.deadline_seconds !== undefined
+          ? secondsAfter(now, input.deadline_seconds)
+          : input.deadline === undefined
+            ? null
+            : new Date(input.deadline).toISOString();
+      if (deadline !== null && deadline <= now) {
+        throw new MeshError("invalid", `The deadline ${input.deadline} has already passed.`, [{ field: "deadline", message: "must be in the future" }]);
+      }
       const task: Task = {
         task_id: crypto.randomUUID(),
         target: input.target,
@@ -201,6 +257,12 @@ export class MeshService {
         updated_at: now,
         version: 1,
         trace_id: traceId,
+        attempt: 0,
+        max_attempts: input.max_attempts ?? LIMITS.defaultMaxAttempts,
+        lease_expires_at: null,
+        retry_at: null,
+        deadline,
+        progress: null,
       };
       await tx.insertTask(task);
       await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending", findings: countsOf(masked) });
@@ -233,6 +295,7 @@ export class MeshService {
       approvals: approvals.items.toReversed(),
       older_history: olderAt("history", history.next_cursor),
       older_approvals: olderAt("approvals", approvals.next_cursor),
+      may_retry: task.status === "dead_lettered" && mayRevive(ctx.caller, task),
     };
   }
 
@@ -291,34 +354,99 @@ export class MeshService {
     return { items, next_cursor: page.next_cursor, resume_cursor: last ? encodeCursor(last.seq) : (query.cursor ?? encodeCursor(0)) };
   }
 
-  claimTask(ctx: RequestContext, id: string) {
-    return this.#transition(ctx, id, "claim", {}, []);
+  claimTask(ctx: RequestContext, id: string, leaseSeconds = this.#leaseSeconds) {
+    return this.#transition(ctx, id, "claim", { lease_seconds: leaseSeconds }, [], (task, now) => {
+      const retryAt = task.retry_at;
+      if (retryAt !== null && retryAt > now) {
+        throw new MeshError("conflict", `Task ${id} is waiting to be retried; it may be claimed from ${retryAt}.`);
+      }
+      return {
+        action: "task.claimed",
+        changes: {
+          claimed_by: ctx.caller.subject,
+          attempt: task.attempt + 1,
+          lease_expires_at: secondsAfter(now, leaseSeconds),
+          retry_at: null,
+          progress: null,
+        },
+      };
+    });
   }
 
-  async completeTask(ctx: RequestContext, id: string, result: JsonObject | undefined) {
+  async completeTask(ctx: RequestContext, id: string, attempt: number, result: JsonObject | undefined) {
     const { fields, masked } = await this.#privacy.screen({ result: result ?? {} });
-    return this.#transition(ctx, id, "complete", fields, masked);
+    return this.#transition(ctx, id, "complete", { attempt, result }, masked, (task) => {
+      enforce(holdsLease(ctx.caller, task, attempt));
+      return { action: "task.completed", changes: { result: fields.result, lease_expires_at: null } };
+    });
   }
 
-  async failTask(ctx: RequestContext, id: string, error: string) {
-    const { fields, masked } = await this.#privacy.screen({ error });
-    return this.#transition(ctx, id, "fail", fields, masked);
+  /** A failure ends the task, or with `retry` puts it back after a backoff, until its attempts run out. */
+  async failTask(ctx: RequestContext, id: string, attempt: number, reason: string, retry = false) {
+    const move = retry ? "retry" : "fail";
+    const { fields, masked } = await this.#privacy.screen({ error: reason });
+    const error = fields.error;
+    return this.#transition(ctx, id, move, { attempt, error: reason, retry }, masked, (task, now) => {
+      enforce(holdsLease(ctx.caller, task, attempt));
+      if (!retry) return { action: "task.failed", changes: { error, lease_expires_at: null } };
+      if (task.attempt >= task.max_attempts) return { action: "task.dead_lettered", to: "dead_lettered", changes: this.#deadLetter(task, error) };
+      const retryAt = new Date(Date.parse(now) + retryDelayMs(task.attempt)).toISOString();
+      this.#timerCounts.retries++;
+      return { action: "task.retry_scheduled", changes: { error, claimed_by: null, lease_expires_at: null, retry_at: retryAt } };
+    });
   }
 
   async cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
     const { fields, masked } = await this.#privacy.screen({ reason });
-    return this.#transition(ctx, id, "cancel", { error: fields.reason ?? null }, masked);
+    return this.#transition(ctx, id, "cancel", { reason }, masked, () => ({
+      action: "task.cancelled",
+      changes: { error: fields.reason ?? null, lease_expires_at: null, retry_at: null },
+    }));
+  }
+
+  /** A dead letter back to pending, by its sender or an admin, with a fresh budget of attempts. */
+  retryTask(ctx: RequestContext, id: string, maxAttempts: number = LIMITS.defaultMaxAttempts) {
+    return this.#transition(ctx, id, "revive", { max_attempts: maxAttempts }, [], (task) => ({
+      action: "task.revived",
+      changes: { claimed_by: null, max_attempts: task.attempt + maxAttempts, retry_at: null, lease_expires_at: null },
+    }));
+  }
+
+  /** The holder renews its lease, and may say how far along it is (which the sender sees, so that is a change). */
+  heartbeatTask(ctx: RequestContext, id: string, input: HeartbeatRequest): Promise<Task> {
+    return this.#work.run(ctx, `heartbeat:${id}`, input, TASK_AS_MOVED, async (tx, now) => {
+      const task = await tx.getTaskForUpdate(id);
+      if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
+      enforce(holdsLease(ctx.caller, task, input.attempt));
+      const renewed: Task = { ...task, lease_expires_at: secondsAfter(now, input.lease_seconds ?? this.#leaseSeconds) };
+      if (input.progress === undefined) {
+        // A bare renewal changes nothing anyone reads, so it is no event: no version, no audit row.
+        await tx.updateTask(id, renewed);
+        return renewed;
+      }
+      const updated: Task = { ...renewed, progress: input.progress, updated_at: now, version: task.version + 1 };
+      await tx.updateTask(id, updated);
+      await recordChange(tx, ctx, now, { action: "task.progress", task, from: "claimed", to: "claimed" });
+      return updated;
+    });
+  }
+
+  /** What a move sets on the task besides its status, and the action the audit trail names. */
+  #deadLetter(task: Task, error: string): Partial<Task> {
+    this.#timerCounts.dead_letters++;
+    return { error: `${error} (attempt ${task.attempt} of ${task.max_attempts}, the last)`, lease_expires_at: null, retry_at: null };
   }
 
   #transition(
     ctx: RequestContext,
     id: string,
-    move: Transition,
-    outcome: { result?: JsonObject; error?: string | null },
+    move: CallerMove,
+    input: JsonObject,
     masked: MaskedField[],
+    apply: (task: Task, now: string) => { action: EventAction; to?: TaskStatus; changes: Partial<Task> },
   ): Promise<MovedTask> {
     const { caller } = ctx;
-    return this.#work.run(ctx, `${move}:${id}`, outcome, TASK_AS_MOVED, async (tx, now) => {
+    return this.#work.run(ctx, `${move}:${id}`, input, TASK_AS_MOVED, async (tx, now) => {
       const task = await tx.getTaskForUpdate(id);
       if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
       enforce(mayMove(caller, task, move));
@@ -326,27 +454,109 @@ export class MeshService {
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
       if (!startsFrom(move, task.status)) {
-        throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.`);
+        const attempt = typeof input.attempt === "number" && input.attempt <= task.attempt ? ` ${leaseLost(task, input.attempt)}` : "";
+        throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.${attempt}`);
       }
-      const updated: Task = {
-        ...task,
-        status: to,
-        claimed_by: move === "claim" ? caller.subject : task.claimed_by,
-        result: outcome.result ?? task.result,
-        error: outcome.error ?? task.error,
-        updated_at: now,
-        version: task.version + 1,
-      };
+      const { action, to: status = to, changes } = apply(task, now);
+      const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
-      await recordChange(tx, ctx, now, { action: `task.${to}`, task, from: task.status, to, findings: countsOf(masked) });
+      await recordChange(tx, ctx, now, { action, task, from: task.status, to: status, findings: countsOf(masked) });
       return { ...updated, ...saying(masked) };
     });
+  }
+
+  // ── the clocks ─────────────────────────────────────────────────────────────
+
+  /**
+   * Acts on every lease, deadline and approval expiry due by now, each as its own unit
+   * of work with its audit row and event; says how many. Several controllers may run
+   * this at once: the store hands each due row to one of them.
+   */
+  async actOnDue(): Promise<number> {
+    let acted = 0;
+    const drain = async (one: (tx: StoreTx, now: string) => Promise<boolean>) => {
+      while (await this.#store.transaction((tx) => one(tx, this.#clock().toISOString()))) acted++;
+    };
+    const workers = (one: (tx: StoreTx, now: string) => Promise<boolean>) => Promise.all(Array.from({ length: DUE_WORKERS }, () => drain(one)));
+    await workers((tx, now) => this.#dueTask(tx, now));
+    await workers((tx, now) => this.#dueApproval(tx, now));
+    return acted;
+  }
+
+  /** The clocks' own context: the controller acts, with a trace of its own. */
+  #clockContext(): RequestContext {
+    return { caller: callerOf(CONTROLLER_ACTOR, [], ""), traceId: newTraceId() };
+  }
+
+  async #dueTask(tx: StoreTx, now: string): Promise<boolean> {
+    const task = await tx.lockDueTask(now);
+    if (!task) return false;
+    const holder = task.claimed_by ? ` held by ${task.claimed_by}` : "";
+    let action: EventAction;
+    let changes: Partial<Task>;
+    let status: TaskStatus;
+    if (task.deadline !== null && task.deadline <= now) {
+      this.#timerCounts.deadlines_missed++;
+      [action, status] = ["task.expired", "expired"];
+      changes = { error: `Not finished by its deadline, ${task.deadline}.`, lease_expires_at: null, retry_at: null };
+    } else if (task.attempt >= task.max_attempts) {
+      [action, status] = ["task.dead_lettered", "dead_lettered"];
+      changes = this.#deadLetter(task, `The lease of attempt ${task.attempt}${holder} lapsed`);
+    } else {
+      this.#timerCounts.leases_lapsed++;
+      [action, status] = ["task.lease_lapsed", "pending"];
+      changes = { claimed_by: null, lease_expires_at: null };
+    }
+    const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
+    await tx.updateTask(task.task_id, updated);
+    await recordChange(tx, this.#clockContext(), now, { action, task, from: task.status, to: status });
+    return true;
+  }
+
+  /** An approval undecided in time passes to its escalation role (once, for another window as long), or expires. */
+  async #dueApproval(tx: StoreTx, now: string): Promise<boolean> {
+    const approval = await tx.lockDueApproval(now);
+    if (!approval) return false;
+    const task = await tx.getTaskForUpdate(approval.task_id);
+    if (!task) throw new Error(`approval ${approval.approval_id} refers to a missing task`);
+    const window = Date.parse(approval.expires_at!) - Date.parse(approval.created_at);
+    const escalated = approval.escalate_to !== null;
+    const after: ApprovalRecord = escalated
+      ? {
+          ...approval,
+          approver_role: approval.escalate_to!,
+          escalated_from: approval.approver_role,
+          escalate_to: null,
+          expires_at: new Date(Date.parse(now) + window).toISOString(),
+        }
+      : { ...approval, status: "expired", decided_at: now };
+    this.#timerCounts[escalated ? "approvals_escalated" : "approvals_expired"]++;
+    await tx.updateApproval(approval.approval_id, after);
+    await this.#touch(tx, task, now);
+    await recordChange(tx, this.#clockContext(), now, {
+      action: escalated ? "approval.escalated" : "approval.expired",
+      task,
+      approval: after,
+      from: "pending",
+      to: after.status,
+    });
+    return true;
+  }
+
+  /** The earliest time a clock falls due, for the controller's timer. */
+  nextDueAt(): Promise<string | null> {
+    return this.#store.nextDueAt();
   }
 
   // ── approvals ──────────────────────────────────────────────────────────────
 
   async requestApproval(ctx: RequestContext, input: ApprovalRequest): Promise<ApprovalCreated> {
     const { caller, traceId } = ctx;
+    if (input.escalate_to !== undefined && input.expires_in_seconds === undefined) {
+      throw new MeshError("invalid", "escalate_to needs expires_in_seconds: say after how long the approval passes on.", [
+        { field: "expires_in_seconds", message: "required with escalate_to" },
+      ]);
+    }
     const { fields, masked } = await this.#privacy.screen({ reason: input.reason, comments: input.comments });
     return this.#work.run(ctx, "approval", input, keptWhole(), async (tx, now) => {
       const task = await tx.getTaskForUpdate(input.task_id);
@@ -371,6 +581,9 @@ export class MeshService {
         created_at: now,
         decided_at: null,
         trace_id: traceId,
+        expires_at: input.expires_in_seconds === undefined ? null : secondsAfter(now, input.expires_in_seconds),
+        escalate_to: input.escalate_to ?? null,
+        escalated_from: null,
       };
       await tx.insertApproval(approval);
       await this.#touch(tx, task, now);
@@ -386,9 +599,10 @@ export class MeshService {
 
   async getApproval(ctx: RequestContext, id: string, query: ApprovalReadQuery = {}): Promise<Approval> {
     const first = await this.#readableApproval(ctx.caller, id);
+    // Decided, expired, or passed on to another role: each is news for whoever waits.
     const decided = async () => {
       const now = await this.#store.getApproval(id);
-      return now && now.status !== "pending" ? now : null;
+      return now && (now.status !== "pending" || now.approver_role !== first.approver_role) ? now : null;
     };
     const approval =
       query.wait && first.status === "pending" ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? first) : first;
@@ -500,7 +714,7 @@ export class MeshService {
 
   /** Figures for /metrics. */
   stats() {
-    return { openWaits: this.#live.openWaits, replays: this.#work.replays, privacyFindings: this.#privacy.found };
+    return { openWaits: this.#live.openWaits, replays: this.#work.replays, timers: { ...this.#timerCounts }, privacyFindings: this.#privacy.found };
   }
 
   /** Tasks in each state, every state named (zero when none). */

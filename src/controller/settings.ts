@@ -2,6 +2,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { LIMITS } from "../contract/schemas.ts";
 import { defaultMaxConnections } from "../lib/http-server.ts";
 import { durationBetween, httpUrl, list, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec, SettingsError } from "../lib/settings.ts";
 import { PrivacyGuard } from "./privacy/guard.ts";
@@ -127,6 +128,12 @@ export const controllerSettings = {
     fallback: "10",
     help: "Approvals one task may have waiting for a decision at once",
   },
+  leaseSeconds: {
+    env: "MESH_LEASE_SECONDS",
+    schema: durationBetween(LIMITS.leaseSeconds.min, LIMITS.leaseSeconds.max, "a lease"),
+    fallback: "300",
+    help: "How long a claim lasts without a heartbeat when the claimant does not say; then the task goes back to pending",
+  },
   maxConnections: {
     env: "MESH_MAX_CONNECTIONS",
     schema: positiveInt(1_000_000),
@@ -202,6 +209,7 @@ export function serviceOptionsOf(settings: ControllerSettings): ServiceOptions {
     idempotencyRetryWindowSeconds: settings.idempotencyRetryWindow,
     maxWaitsPerCaller: settings.maxWaits,
     maxOpenApprovalsPerTask: settings.maxOpenApprovals,
+    leaseSeconds: settings.leaseSeconds,
     privacy: new PrivacyGuard({
       mode: settings.privacyMode,
       kindsOff: settings.privacyKindsOff,

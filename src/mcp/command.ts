@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<void> {
   const client = connect(settings, log);
   const tokens = client.tokens;
   const { createMcpServer } = await import("./server.ts");
-  const newServer = () => createMcpServer({ clientFor: () => client, log });
+  const newServer = () => createMcpServer({ clientFor: () => client, log, leaseSeconds: settings.leaseSeconds });
 
   if (settings.http) {
     const { serveHttp } = await import("./http.ts");

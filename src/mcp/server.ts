@@ -7,13 +7,14 @@ import { SetLevelRequestSchema, type LoggingLevel } from "@modelcontextprotocol/
 import { LOG_LEVELS, type Logger, type LogLevel } from "../lib/log.ts";
 import { VERSION } from "../lib/version.ts";
 import { TOOLS } from "../tools/index.ts";
-import type { ToolDeps } from "../tools/tool.ts";
+import type { ClientFor } from "../tools/tool.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
 
-export type ServerDeps = ToolDeps;
+export type ServerDeps = { clientFor: ClientFor; log: Logger; leaseSeconds?: number };
 
 const INSTRUCTIONS = `Agent Mesh hands work between agents and people through a shared controller.
 To delegate: send_task (or notify, or request_approval), then follow it with fetch_status(task_id, wait_seconds); request_approval(wait_seconds) can wait for the decision itself.
-To serve a role: check_inbox(wait_seconds), claim_task, do the work, then complete_task(result) or fail_task(reason).
+To serve a role: check_inbox(wait_seconds), claim_task, do the work, then complete_task(result) or fail_task(reason). While this session lives it keeps your claims' leases alive; report_progress tells the sender how far along you are.
 To approve: list_approvals, read the task with fetch_status, then decide_approval.
 To let your person approve: ask_person_to_decide shows them the approval as a form (if this client shows forms) and records their answer.
 A failed call says what happened and what to do next; quote its trace id when asking for help.`;
@@ -41,6 +42,9 @@ function forwardLogs(base: Logger, server: McpServer): Logger {
 export function createMcpServer(deps: ServerDeps): McpServer {
   const server = new McpServer({ name: "agent-mesh", title: "Agent Mesh", version: VERSION }, { capabilities: { logging: {} }, instructions: INSTRUCTIONS });
   const log = forwardLogs(deps.log, server);
-  for (const tool of TOOLS) tool.register(server, { ...deps, log });
+  const leases = new LeaseKeeper(log, deps.leaseSeconds);
+  // The session's end ends its renewals; whoever else waits for the close is told after.
+  server.server.onclose = () => leases.stop();
+  for (const tool of TOOLS) tool.register(server, { clientFor: deps.clientFor, log, leases });
   return server;
 }

@@ -1,7 +1,8 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../client/client-settings.ts";
-import { list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { LIMITS } from "../contract/schemas.ts";
+import { durationBetween, list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 /** Sessions and the DNS-rebinding guard, the same for `agent-mesh mcp --http` and the controller's /mcp. */
 export const mcpSessionSettings = {
@@ -37,6 +38,11 @@ export const mcpSettings = {
     help: "With --http: the bearer token MCP clients must send (required when --host is not a loopback address)",
   },
   ...withHttp(mcpSessionSettings),
+  leaseSeconds: {
+    env: "MESH_LEASE_SECONDS",
+    schema: durationBetween(LIMITS.leaseSeconds.min, LIMITS.leaseSeconds.max, "a lease").optional(),
+    help: "The lease this server asks for when it claims a task (it renews it while the session lives); default the controller's",
+  },
   ...clientSettings,
   // Hosts show a stdio server's stderr to their users: only what needs attention, unless asked.
   logLevel: {

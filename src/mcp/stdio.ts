@@ -8,7 +8,13 @@ export async function serveStdio(server: McpServer, log: Logger): Promise<void> 
   console.log = console.info = console.debug = console.error;
   if (process.stdin.isTTY)
     process.stderr.write("agent-mesh mcp speaks MCP on stdin/stdout for an agent host such as Goose to start; see agent-mesh mcp --help.\n");
-  const closed = new Promise<void>((resolve) => (server.server.onclose = resolve));
+  const closed = new Promise<void>((resolve) => {
+    const before = server.server.onclose;
+    server.server.onclose = () => {
+      before?.();
+      resolve();
+    };
+  });
   server.server.onerror = (error) => log.warn("mcp transport error", { error: error.message });
   await server.connect(new LineTransport(process.stdin, process.stdout));
   await closed;

@@ -40,6 +40,8 @@ function whyCannotDecide(a: Approval, task: TaskDetail | ApiError): string | nul
       return null;
     case "already_decided":
       return `Already ${a.status}; a decision is made once.`;
+    case "expired":
+      return "It expired undecided; whoever asked may ask again.";
     case "not_an_approver":
       return `Only holders of role ${a.approver_role} may decide this approval. ${me.roles.length ? `You hold ${rolesPhrase(me.roles)}.` : "You hold no roles."}`;
     case "asked_for_it":

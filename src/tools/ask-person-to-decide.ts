@@ -67,6 +67,8 @@ function whyNot(a: Approval, task: Task, me: Me): string | null {
       return `you asked for approval ${a.approval_id} yourself; another holder of role ${a.approver_role} must decide it`;
     case "already_decided":
       return `approval ${a.approval_id} is already ${a.status}`;
+    case "expired":
+      return `approval ${a.approval_id} expired undecided`;
     case "task_finished":
       return `task ${task.task_id} is already ${task.status}, so approval ${a.approval_id} no longer decides anything`;
   }

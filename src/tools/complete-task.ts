@@ -1,7 +1,8 @@
 /** `complete_task`: finish a claimed task with its result. */
-import { CompleteTaskRequest, Id, MovedTask } from "../contract/schemas.ts";
+import { Attempt, CompleteTaskRequest, Id, MovedTask } from "../contract/schemas.ts";
 import { maskedNote, taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
+import { heldAttempt, settled } from "./holding.ts";
 
 export const completeTask = defineTool({
   name: "complete_task",
@@ -13,11 +14,14 @@ export const completeTask = defineTool({
       .unwrap()
       .default({})
       .describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
+    attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
   },
   output: { task: MovedTask },
   annotations: SETTLES,
-  async run({ task_id, result }, ctx) {
-    const r = await ctx.client.call("completeTask", { params: { id: task_id }, body: { result } }, ctx.call);
+  async run({ task_id, result, attempt }, ctx) {
+    const held = await heldAttempt(ctx, task_id, attempt);
+    if (!held.ok) return held;
+    const r = settled(ctx, task_id, await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result } }, ctx.call));
     if (!r.ok) return r;
     const done = taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value);
     return succeed({ task: r.value }, [done, maskedNote(r.value.masked)].filter(Boolean).join("\n"));

@@ -1,5 +1,6 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
 import type { Approval, JsonObject, MaskedField, Task, TaskDetail } from "../contract/schemas.ts";
+import { approvalClock, taskClocks } from "../lib/clocks-in-words.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
 const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;
@@ -14,6 +15,7 @@ export function taskLine(t: Task): string {
 /** Everything a taker needs to act on a task. */
 export function taskBody(t: Task): string {
   return [
+    ...taskClocks(t).map((line) => `  ${line}`),
     t.description && `  Description: ${t.description}`,
     hasKeys(t.data) && `  Data: ${json(t.data)}`,
     hasKeys(t.context) && `  Context: ${json(t.context)}`,
@@ -25,7 +27,9 @@ export function taskBody(t: Task): string {
 }
 
 export const approvalLine = (a: Approval) =>
-  `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
+  `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)
+    .map((part) => `; ${part}`)
+    .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
 export function taskStatus(t: TaskDetail): string {
   return [

@@ -9,6 +9,7 @@ import { failTask } from "./fail-task.ts";
 import { fetchStatus } from "./fetch-status.ts";
 import { listApprovals } from "./list-approvals.ts";
 import { notify } from "./notify.ts";
+import { reportProgress } from "./report-progress.ts";
 import { requestApproval } from "./request-approval.ts";
 import { sendTask } from "./send-task.ts";
 import type { MeshTool } from "./tool.ts";
@@ -20,6 +21,7 @@ export const TOOLS: readonly MeshTool[] = [
   fetchStatus,
   checkInbox,
   claimTask,
+  reportProgress,
   completeTask,
   failTask,
   cancelTask,

@@ -1,4 +1,5 @@
 /** `request_approval(task_id, approver_role, reason, decision = "pending", comments = "")`, optionally waiting for the decision. */
+import type { z } from "zod";
 import { explainFailure } from "../client/explain.ts";
 import { Approval, ApprovalRequest, LIMITS } from "../contract/schemas.ts";
 import { approvalPage } from "./describe.ts";
@@ -8,22 +9,40 @@ import { CREATES, defineTool, succeed, type ToolContext } from "./tool.ts";
 /** A longer wait is several long-polls in a row; ten minutes is as long as one call should hold a client. */
 const MAX_WAIT_SECONDS = 600;
 
-const { task_id, approver_role, reason, decision, comments } = ApprovalRequest.shape;
+const { task_id, approver_role, reason, decision, comments, expires_in_seconds, escalate_to } = ApprovalRequest.shape;
 
 /** The approval as the requester sees it, decided or not. */
-const Asked = Approval.pick({ approval_id: true, status: true, task_id: true, approver_role: true, decided_by: true, comments: true });
+const Asked = Approval.pick({
+  approval_id: true,
+  status: true,
+  task_id: true,
+  approver_role: true,
+  decided_by: true,
+  comments: true,
+  expires_at: true,
+  escalated_from: true,
+});
 
 const keepWaiting = (taskId: string) =>
   `Wait for the decision with fetch_status(task_id="${taskId}", wait_seconds=60); calling request_approval again would ask a second time.`;
 
-/** Long-polls the approval, one controller wait after another, until it is decided or `seconds` are up. */
-async function waitForDecision(id: string, seconds: number, ctx: ToolContext) {
+/** Long-polls the approval, one controller wait after another, until it is decided, expires, escalates or `seconds` are up. */
+async function waitForDecision(id: string, role: string, seconds: number, ctx: ToolContext) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const wait = Math.min(LIMITS.waitSeconds, Math.max(0, deadline - Date.now()) / 1000);
     const r = await ctx.client.call("getApproval", { params: { id }, query: { wait } }, ctx.call);
-    if (!r.ok || r.value.status !== "pending" || Date.now() >= deadline) return r;
+    if (!r.ok || r.value.status !== "pending" || r.value.approver_role !== role || Date.now() >= deadline) return r;
   }
+}
+
+/** What became of an approval that is no longer simply waiting, in words for the agent. */
+function outcome(a: z.infer<typeof Asked>, seconds: number): string {
+  if (a.status === "expired") return "Nobody decided it in time, so it expired; ask again if it is still needed.";
+  if (a.status !== "pending") return `${a.decided_by} ${a.status} it${a.comments ? `, commenting: ${a.comments}` : ", without comments"}.`;
+  if (a.escalated_from)
+    return `Role ${a.escalated_from} did not decide it in time, so it passed to role ${a.approver_role}; it is pending.\n${keepWaiting(a.task_id)}`;
+  return `Still pending after ${seconds} s.\n${keepWaiting(a.task_id)}`;
 }
 
 export const requestApproval = defineTool({
@@ -40,12 +59,14 @@ export const requestApproval = defineTool({
     reason: reason.describe("Why approval is needed, in words the person deciding can judge."),
     decision: decision.unwrap().default("pending").describe("Kept for the seed's contract: always `pending`. The approver decides with decide_approval."),
     comments: comments.unwrap().default("").describe("Anything else the approver should know."),
+    expires_in_seconds,
+    escalate_to,
     idempotency_key: idempotencyKey,
     wait_seconds: waitSeconds("for the decision", MAX_WAIT_SECONDS),
   },
   output: {
     ...Asked.shape,
-    status: Asked.shape.status.describe("`pending` until someone decides, then `approved` or `rejected`."),
+    status: Asked.shape.status.describe("`pending` until someone decides, then `approved` or `rejected`; `expired` if nobody decided in time."),
     comments: Asked.shape.comments.describe("The decider's comments once decided; until then the ones sent with the request."),
   },
   annotations: CREATES,
@@ -61,16 +82,17 @@ export const requestApproval = defineTool({
       approver_role: args.approver_role,
       decided_by: null,
       comments: args.comments,
+      expires_at: null,
+      escalated_from: null,
     };
     if (wait_seconds === 0) return succeed(pending, `${asked} It is pending.\n${keepWaiting(args.task_id)}`);
 
     const stop = ctx.waiting(wait_seconds, `waiting for role ${args.approver_role} to decide approval ${id}`);
-    const waited = await waitForDecision(id, wait_seconds, ctx).finally(stop);
+    const waited = await waitForDecision(id, args.approver_role, wait_seconds, ctx).finally(stop);
     // The approval stands even if waiting failed: say so, or the caller may ask again.
     if (!waited.ok)
       return succeed(pending, `${asked} It is pending, but waiting for the decision failed:\n${explainFailure(waited.failure, ctx.client.tokens.origin)}`);
-    const a = waited.value;
-    if (a.status === "pending") return succeed(Asked.parse(a), `${asked} Still pending after ${wait_seconds} s.\n${keepWaiting(args.task_id)}`);
-    return succeed(Asked.parse(a), `${asked}\n${a.decided_by} ${a.status} it${a.comments ? `, commenting: ${a.comments}` : ", without comments"}.`);
+    const a = Asked.parse(waited.value);
+    return succeed(a, `${asked}\n${outcome(a, wait_seconds)}`);
   },
 });

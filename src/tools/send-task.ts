@@ -1,6 +1,6 @@
 /** `send_task(target, task, context = {})`: the seed's way to hand work to a role. */
 import { z } from "zod";
-import { JsonObject, OPEN, Role, RouteTaskResponse, TaskSpec } from "../contract/schemas.ts";
+import { JsonObject, OPEN, Role, RouteTaskRequest, RouteTaskResponse, TaskSpec } from "../contract/schemas.ts";
 import { maskedNote } from "./describe.ts";
 import { idempotencyKey } from "./fields.ts";
 import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
@@ -48,18 +48,23 @@ export const sendTask = defineTool({
     target: Role.describe("The role that should do the work, e.g. `reviewer`."),
     task: FreeFormTask,
     context: JsonObject.default({}).describe("Where the task comes from, for the taker: conversation, repository, ticket."),
+    max_attempts: RouteTaskRequest.shape.max_attempts,
+    deadline: RouteTaskRequest.shape.deadline,
+    deadline_seconds: RouteTaskRequest.shape.deadline_seconds,
     idempotency_key: idempotencyKey,
   },
   output,
   annotations: CREATES,
-  async run({ target, task, context, idempotency_key }, ctx) {
+  async run({ target, task, context, idempotency_key, ...limits }, ctx) {
     const normalised = normaliseTask(task);
     if (!normalised.ok) return refuse(normalised.message, "Correct that field and call again.", normalised.field);
-    const r = await ctx.client.call("routeTask", { body: { target, task: normalised.task, context } }, { ...ctx.call, idempotencyKey: idempotency_key });
+    const body = { target, task: normalised.task, context, ...limits };
+    const r = await ctx.client.call("routeTask", { body }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     return succeed(
       { ...r.value, target, task: normalised.task },
-      `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.\n` +
+      `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.` +
+        (limits.deadline !== undefined || limits.deadline_seconds !== undefined ? " It expires if not finished by its deadline.\n" : "\n") +
         `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).` +
         (r.value.masked ? `\n${maskedNote(r.value.masked)}` : ""),
     );

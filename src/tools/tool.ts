@@ -19,6 +19,7 @@ import type { CallOptions, Failure } from "../client/controller-client.ts";
 import type { MeshClient } from "../client/mesh-client.ts";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { Logger } from "../lib/log.ts";
+import type { LeaseKeeper } from "../mcp/lease-keeper.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../client/explain.ts";
@@ -30,13 +31,16 @@ import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type R
  */
 export type ClientFor = (authInfo: AuthInfo | undefined) => MeshClient;
 
-export type ToolDeps = { clientFor: ClientFor; log: Logger };
+/** What a session's tools share: how to reach the controller for a request, the logger, and the leases the session holds. */
+export type ToolDeps = { clientFor: ClientFor; log: Logger; leases: LeaseKeeper };
 
 /** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
 export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
 
 export type ToolContext = {
   client: MeshClient;
+  /** The leases this session holds, renewed while it lives; each with the attempt it was claimed in. */
+  leases: LeaseKeeper;
   /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
@@ -61,6 +65,8 @@ export const CREATES: ToolAnnotations = { readOnlyHint: false, destructiveHint: 
  * same call changes nothing more (the controller answers "conflict"): idempotent.
  */
 export const SETTLES: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+/** Says something new about work in progress (it replaces what was said before): not destructive, and repeating it changes nothing more. */
+export const REPORTS: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true };
 /**
  * Asks a person, then settles what they answered for everyone: destructive. Not idempotent:
  * every call asks again, and may ask about another approval.
@@ -182,6 +188,7 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
   const progress = progressFor(extra);
   return {
     client: deps.clientFor(extra.authInfo),
+    leases: deps.leases,
     call: {
       signal: extra.signal,
       log: deps.log,

@@ -67,10 +67,10 @@ describe("moving a task", () => {
     const id = await newTask();
     await c.api(t.bob!, "POST", `/tasks/${id}/claim`, {});
     for (const who of ["carol", "alice", "eve", "root"]) {
-      forbidden(await c.api(t[who]!, "POST", `/tasks/${id}/complete`, { result: {} }));
-      forbidden(await c.api(t[who]!, "POST", `/tasks/${id}/fail`, { error: "x" }));
+      forbidden(await c.api(t[who]!, "POST", `/tasks/${id}/complete`, { attempt: 1, result: {} }));
+      forbidden(await c.api(t[who]!, "POST", `/tasks/${id}/fail`, { attempt: 1, error: "x" }));
     }
-    expect((await c.api(t.bob!, "POST", `/tasks/${id}/complete`, { result: { ok: true } })).status).toBe(200);
+    expect((await c.api(t.bob!, "POST", `/tasks/${id}/complete`, { attempt: 1, result: { ok: true } })).status).toBe(200);
   });
 
   test("only the source or an admin cancels", async () => {

@@ -208,7 +208,9 @@ describe("/openapi.json", () => {
       "/tasks/{id}/claim",
       "/tasks/{id}/complete",
       "/tasks/{id}/fail",
+      "/tasks/{id}/heartbeat",
       "/tasks/{id}/history",
+      "/tasks/{id}/retry",
     ]);
     const route = res.body.paths["/tasks/route"].post;
     expect(route.requestBody.content["application/json"].schema.required).toEqual(["target", "task"]);

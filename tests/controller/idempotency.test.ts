@@ -8,7 +8,7 @@ let c: TestController;
 let alice: string;
 let admin: string;
 beforeAll(async () => {
-  c = await startTestController({ MESH_IDEMPOTENCY_TTL: "2s" });
+  c = await startTestController({ MESH_IDEMPOTENCY_TTL: "2s", MESH_IDEMPOTENCY_RETRY_WINDOW: "1s" });
   alice = await c.token("alice", []);
   admin = await c.token("root", ["admin"]);
 });
@@ -68,7 +68,7 @@ test("a retried completion replays its success instead of a 409", async () => {
   const worker = await c.token("wendy", ["worker"]);
   const { task_id } = (await route(alice, "for-complete")).body;
   await c.api(worker, "POST", `/tasks/${task_id}/claim`, {});
-  const complete = (key: string) => c.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { n: 1 } }, { "idempotency-key": key });
+  const complete = (key: string) => c.api(worker, "POST", `/tasks/${task_id}/complete`, { attempt: 1, result: { n: 1 } }, { "idempotency-key": key });
   const first = await complete("done-1");
   const retry = await complete("done-1");
   expect(first.status).toBe(200);
@@ -156,7 +156,7 @@ for (const engine of engines) {
         const claimed = await claim("first");
         const reclaimed = await claim("again");
         await k.api(sender, "POST", "/approvals", { task_id, approver_role: "lead", reason: "r" }, { "idempotency-key": "ask" });
-        const completed = await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" });
+        const completed = await k.api(worker, "POST", `/tasks/${task_id}/complete`, { attempt: 1, result: { ok: true } }, { "idempotency-key": "done" });
         const cancelled = await k.api(sender, "POST", `/tasks/${task_id}/cancel`, { reason: "too late" }, { "idempotency-key": "cancel" });
         expect(cancelled.status).toBe(409);
         expect(claimed.body).toMatchObject({ status: "claimed", claimed_by: "wes", result: null, error: null, version: 2 });
@@ -164,7 +164,7 @@ for (const engine of engines) {
         expect(completed.body).toMatchObject({ status: "completed", result: { ok: true }, version: 4 });
         expect((await claim("first")).body).toEqual(claimed.body);
         expect((await claim("again")).body).toEqual(claimed.body);
-        expect((await k.api(worker, "POST", `/tasks/${task_id}/complete`, { result: { ok: true } }, { "idempotency-key": "done" })).body).toEqual(
+        expect((await k.api(worker, "POST", `/tasks/${task_id}/complete`, { attempt: 1, result: { ok: true } }, { "idempotency-key": "done" })).body).toEqual(
           completed.body,
         );
       } finally {

@@ -55,7 +55,7 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(approval.status).toBe(422);
       expect(approval.body.errors[0].field).toBe("reason");
       await c.api(alice, "POST", `/tasks/${taskId}/claim`, {});
-      const done = await c.api(alice, "POST", `/tasks/${taskId}/complete`, `{"result":{"score":1e999}}`);
+      const done = await c.api(alice, "POST", `/tasks/${taskId}/complete`, `{"attempt":1,"result":{"score":1e999}}`);
       expect(done.status).toBe(422);
       expect(done.body.errors[0].field).toBe("result.score");
     });

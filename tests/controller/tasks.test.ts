@@ -111,7 +111,7 @@ describe("the state machine", () => {
     const claimed = await move(bob, id, "claim");
     expect(claimed.status).toBe(200);
     expect(claimed.body).toMatchObject({ status: "claimed", claimed_by: "bob", version: 2 });
-    const done = await move(bob, id, "complete", { result: { verdict: "lgtm" } });
+    const done = await move(bob, id, "complete", { attempt: 1, result: { verdict: "lgtm" } });
     expect(done.status).toBe(200);
     expect(done.body).toMatchObject({ status: "completed", result: { verdict: "lgtm" }, version: 3 });
     const read = await c.api(alice, "GET", `/tasks/${id}`);
@@ -126,7 +126,7 @@ describe("the state machine", () => {
   test("pending → claimed → failed keeps the error", async () => {
     const id = await newTask();
     await move(bob, id, "claim");
-    const failed = await move(bob, id, "fail", { error: "repo is gone" });
+    const failed = await move(bob, id, "fail", { attempt: 1, error: "repo is gone" });
     expect(failed.body).toMatchObject({ status: "failed", error: "repo is gone" });
   });
 
@@ -144,21 +144,21 @@ describe("the state machine", () => {
     await move(bob, claimed, "claim");
     const completed = await newTask();
     await move(bob, completed, "claim");
-    await move(bob, completed, "complete", { result: {} });
+    await move(bob, completed, "complete", { attempt: 1, result: {} });
     const failed = await newTask();
     await move(bob, failed, "claim");
-    await move(bob, failed, "fail", { error: "x" });
+    await move(bob, failed, "fail", { attempt: 1, error: "x" });
     const cancelled = await newTask();
     await move(alice, cancelled, "cancel");
 
     const illegal: [string, string, string, unknown][] = [
-      [pending, "complete", bob, { result: {} }],
-      [pending, "fail", bob, { error: "x" }],
+      [pending, "complete", bob, { attempt: 1, result: {} }],
+      [pending, "fail", bob, { attempt: 1, error: "x" }],
       [claimed, "claim", carol, {}],
       ...[completed, failed, cancelled].flatMap((id): [string, string, string, unknown][] => [
         [id, "claim", bob, {}],
-        [id, "complete", bob, { result: {} }],
-        [id, "fail", bob, { error: "x" }],
+        [id, "complete", bob, { attempt: 1, result: {} }],
+        [id, "fail", bob, { attempt: 1, error: "x" }],
         [id, "cancel", alice, {}],
       ]),
     ];
@@ -181,7 +181,8 @@ describe("the state machine", () => {
 
   test("unknown task: 404 for every move", async () => {
     for (const to of ["claim", "complete", "fail", "cancel"]) {
-      expect((await move(bob, "missing", to, to === "fail" ? { error: "x" } : {})).status).toBe(404);
+      const body = { claim: {}, complete: { attempt: 1 }, fail: { attempt: 1, error: "x" }, cancel: {} }[to];
+      expect((await move(bob, "missing", to, body)).status).toBe(404);
     }
   });
 

@@ -127,6 +127,9 @@ describe("request_approval with wait_seconds", () => {
       created_at: "2030-01-01T00:00:00.000Z",
       decided_at: decided_by ? "2030-01-01T00:00:02.000Z" : null,
       trace_id: "x",
+      expires_at: null,
+      escalate_to: null,
+      escalated_from: null,
       may_decide: decided_by ? { allowed: false, refusal: "already_decided" } : { allowed: false, refusal: "asked_for_it" },
     });
     const stillPending = { afterMs: 500, response: Response.json(approval("pending", null)) };

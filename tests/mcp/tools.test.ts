@@ -46,14 +46,25 @@ describe("the tool list", () => {
         "fetch_status",
         "list_approvals",
         "notify",
+        "report_progress",
         "request_approval",
         "send_task",
       ].sort(),
     );
     const args = (name: string) => Object.keys(byName[name]!.inputSchema.properties ?? {});
     // The seed's arguments, in the seed's order; after them only optional ones: a key for repeating a failed call, and a wait.
-    expect(args("send_task")).toEqual(["target", "task", "context", "idempotency_key"]);
-    expect(args("request_approval")).toEqual(["task_id", "approver_role", "reason", "decision", "comments", "idempotency_key", "wait_seconds"]);
+    expect(args("send_task")).toEqual(["target", "task", "context", "max_attempts", "deadline", "deadline_seconds", "idempotency_key"]);
+    expect(args("request_approval")).toEqual([
+      "task_id",
+      "approver_role",
+      "reason",
+      "decision",
+      "comments",
+      "expires_in_seconds",
+      "escalate_to",
+      "idempotency_key",
+      "wait_seconds",
+    ]);
     expect(args("notify")).toEqual(["target", "message", "priority", "idempotency_key"]);
     expect(args("fetch_status")[0]).toBe("task_id");
     expect(byName.send_task!.inputSchema.required).toEqual(["target", "task"]);

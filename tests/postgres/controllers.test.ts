@@ -91,6 +91,23 @@ describe("two controllers on one PostgreSQL database", () => {
     expect(claims.map((c) => c.n)).toEqual(tasks.map(() => 1));
   });
 
+  test("each of 100 lapsing leases is acted on exactly once, by one of the two controllers", async () => {
+    const target = unique("role");
+    const sender = await cluster.token(unique("sender"));
+    const worker = await cluster.token(unique("worker"), [target]);
+    const tasks = await Promise.all(Array.from({ length: 100 }, (_, i) => routeTask(either(i), sender, target)));
+    const claims = await Promise.all(tasks.map((id, i) => either(i + 1)(worker, "POST", `/tasks/${id}/claim`, { lease_seconds: 1 })));
+    expect(claims.map((c) => c.status)).toEqual(tasks.map(() => 200));
+    await until(async () => {
+      const [row] = await rows("SELECT count(*)::int AS n FROM tasks WHERE target = $1 AND status = 'pending'", target);
+      return row!.n === tasks.length;
+    }, "every lease lapsed");
+    await Bun.sleep(500); // a second act on any of them would land now
+    const lapses = await rows("SELECT task_id, count(*)::int AS n FROM audit WHERE target = $1 AND action = 'task.lease_lapsed' GROUP BY task_id", target);
+    expect(lapses.length).toBe(tasks.length);
+    expect(lapses.filter((l) => l.n !== 1)).toEqual([]);
+  });
+
   test("a long-poll waiting on one controller wakes when the change is made through the other", async () => {
     const target = unique("role");
     const worker = await cluster.token(unique("worker"), [target]);
@@ -151,7 +168,7 @@ describe("two controllers on one PostgreSQL database", () => {
     expect(asked.status).toBe(202);
     expect((await B(lead, "POST", `/approvals/${asked.body.approval_id}/decision`, { decision: "approved" })).status).toBe(200);
     expect((await A(lead, "POST", `/approvals/${asked.body.approval_id}/decision`, { decision: "rejected" })).status).toBe(409);
-    expect((await A(worker, "POST", `/tasks/${taskId}/complete`, { result: { ok: true } })).status).toBe(200);
+    expect((await A(worker, "POST", `/tasks/${taskId}/complete`, { attempt: 1, result: { ok: true } })).status).toBe(200);
 
     const expected = ["task.created", "task.claimed", "approval.requested", "approval.approved", "task.completed"];
     for (const api of [A, B]) {

@@ -66,8 +66,8 @@ for (const engine of ENGINES) {
           ]),
         );
         const id = sent.body.task_id;
-        await c.api(bob, "POST", `/tasks/${id}/claim`);
-        const done = await c.api(bob, "POST", `/tasks/${id}/complete`, { result: { contact: SAMPLES.EMAIL } });
+        const { attempt } = (await c.api(bob, "POST", `/tasks/${id}/claim`)).body;
+        const done = await c.api(bob, "POST", `/tasks/${id}/complete`, { attempt, result: { contact: SAMPLES.EMAIL } });
         expect(done.body.masked).toEqual([{ field: "result.contact", kind: "EMAIL", count: 1 }]);
         const task = await c.api(alice, "GET", `/tasks/${id}`);
         expect(task.body.description).toBe("call [PHONE]");
@@ -127,8 +127,8 @@ test("MESH_RETENTION: a running controller empties a finished task's payloads on
         )
       ).body.task_id;
     const [done, open] = [await send("a"), await send("b")];
-    await c.api(bob, "POST", `/tasks/${done}/claim`);
-    await c.api(bob, "POST", `/tasks/${done}/complete`, { result: { answer: 42 } });
+    const { attempt } = (await c.api(bob, "POST", `/tasks/${done}/claim`)).body;
+    await c.api(bob, "POST", `/tasks/${done}/complete`, { attempt, result: { answer: 42 } });
     let task = (await c.api(alice, "GET", `/tasks/${done}`)).body;
     while (task.result?.answer === 42) {
       await Bun.sleep(100);

@@ -73,6 +73,7 @@ test("a controller whose guard cannot scan stores nothing and says so", async ()
       idempotencyKeysPerCaller: 100,
       idempotencyRetryWindowSeconds: 60,
       maxWaitsPerCaller: 4,
+      leaseSeconds: 300,
       maxOpenApprovalsPerTask: 4,
       privacy: failing(),
     });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { ApprovalRecord, EventAction, Task } from "../../src/contract/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
-import { ENGINES, type EngineDatabase } from "./engines.ts";
+import { ENGINES, NO_CLOCKS, type EngineDatabase } from "./engines.ts";
 
 let clock = Date.parse("2030-01-01T00:00:00.000Z");
 /** Strictly increasing timestamps, so orderings in the tests are unambiguous. */
@@ -42,6 +42,7 @@ function newTask(overrides: Partial<Task> = {}): Task {
     updated_at: now,
     version: 1,
     trace_id: "0af7651916cd43dd8448eb211c80319c",
+    ...NO_CLOCKS,
     ...overrides,
   };
 }
@@ -59,6 +60,9 @@ function newApproval(task: Task, overrides: Partial<ApprovalRecord> = {}): Appro
     created_at: tick(),
     decided_at: null,
     trace_id: task.trace_id,
+    expires_at: null,
+    escalate_to: null,
+    escalated_from: null,
     ...overrides,
   };
 }
@@ -296,6 +300,35 @@ for (const engine of ENGINES) {
       await first;
       expect(waited).toBe(true);
       expect(await second).toMatchObject({ status: "claimed", claimed_by: "first", version: 2 });
+    });
+
+    test("says when the next lease, deadline or approval expiry falls due, and hands each due one to one unit of work", async () => {
+      const at = (second: number) => new Date(Date.UTC(2001, 0, 1, 0, 0, second)).toISOString();
+      const leased = await addTask(store, { status: "claimed", claimed_by: "bob", attempt: 1, lease_expires_at: at(2) });
+      const deadlined = await addTask(store, { deadline: at(1) });
+      await addTask(store, { status: "claimed", claimed_by: "bob", attempt: 1, lease_expires_at: "2999-01-01T00:00:00.000Z" });
+      await addTask(store, { status: "completed", deadline: at(0) }); // finished: its deadline no longer counts
+      const expiring = await addApproval(store, await addTask(store), { expires_at: at(3) });
+      expect(await store.nextDueAt()).toBe(at(1));
+
+      const now = at(5);
+      const hold = gate();
+      const locked = gate();
+      // The first unit of work takes the earliest due task and acts on it; the second, at the same time, gets the other one.
+      const first = store.transaction(async (tx) => {
+        const due = await tx.lockDueTask(now);
+        await tx.updateTask(due!.task_id, { ...due!, status: "expired", version: due!.version + 1, updated_at: now });
+        locked.open();
+        await hold.opened;
+        return due!.task_id;
+      });
+      await locked.opened;
+      const second = store.transaction(async (tx) => (await tx.lockDueTask(now))?.task_id);
+      hold.open();
+      expect([await first, await second]).toEqual([deadlined.task_id, leased.task_id]);
+      expect((await store.transaction((tx) => tx.lockDueApproval(now)))?.approval_id).toBe(expiring.approval_id);
+      expect(await store.transaction((tx) => tx.lockDueTask(at(0)))).toBeNull();
+      expect(await store.transaction((tx) => tx.lockDueApproval(at(0)))).toBeNull();
     });
 
     test("a unit of work that locks an approval makes the next one wait, then see its decision", async () => {

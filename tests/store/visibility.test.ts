@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { callerOf, mayReadApproval, mayReadTask, visibilityOf, type Caller } from "../../src/controller/policy.ts";
 import type { Store } from "../../src/controller/store/store.ts";
 import type { ApprovalRecord, Task } from "../../src/contract/schemas.ts";
-import { ENGINES, type EngineDatabase } from "./engines.ts";
+import { ENGINES, NO_CLOCKS, type EngineDatabase } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol", "dave"];
 const ROLES = ["dev", "ops", "lead", "qa", "admin"];
@@ -55,6 +55,7 @@ async function store(s: Store, w: World) {
         updated_at: now,
         version: 1,
         trace_id: run,
+        ...NO_CLOCKS,
       };
       await tx.insertTask(task);
       tasks.push(task);
@@ -71,6 +72,9 @@ async function store(s: Store, w: World) {
           created_at: now,
           decided_at: null,
           trace_id: run,
+          expires_at: null,
+          escalate_to: null,
+          escalated_from: null,
         };
         await tx.insertApproval(approval);
         approvals.push(approval);

@@ -12,6 +12,9 @@ export const STATES: Record<MeshStatus, TaskState> = {
   completed: "TASK_STATE_COMPLETED",
   failed: "TASK_STATE_FAILED",
   cancelled: "TASK_STATE_CANCELED",
+  // Out of attempts, or past its deadline: failed, with the reason as the status message.
+  dead_lettered: "TASK_STATE_FAILED",
+  expired: "TASK_STATE_FAILED",
 };
 
 /** States after which nothing changes: a stream ends there. */
@@ -28,10 +31,15 @@ const originOf = (task: Task): A2AOrigin => {
 /** The context a task belongs to: the one its sender gave, or else the task's own id. */
 export const contextOf = (task: Task): string => originOf(task).contextId ?? task.task_id;
 
-/** The words that go with a state, from the agent: why it failed or was cancelled. */
+/** The words that go with a state, from the agent: why it failed, ran out of attempts or time, or was cancelled. */
 function statusOf(task: Task): TaskStatus {
   const state = STATES[task.status];
-  const words = task.status === "failed" || task.status === "cancelled" ? task.error : null;
+  const words =
+    task.status === "expired"
+      ? (task.error ?? `Its deadline (${task.deadline}) passed before it was finished.`)
+      : task.status === "failed" || task.status === "cancelled" || task.status === "dead_lettered"
+        ? task.error
+        : null;
   const message: OutMessage | undefined = words
     ? { messageId: `${task.task_id}-v${task.version}`, contextId: contextOf(task), taskId: task.task_id, role: "ROLE_AGENT", parts: [{ text: words }] }
     : undefined;

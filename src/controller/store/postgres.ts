@@ -9,7 +9,7 @@ import { SQL } from "bun";
 import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
-import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, timeOrNull, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -81,6 +81,16 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE erasures (
      seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, subject text NOT NULL, erased_by text NOT NULL,
      at timestamptz NOT NULL, records integer NOT NULL);`,
+  // Leases, attempts, deadlines and expiring approvals; the partial indexes find the next timer due.
+  `ALTER TABLE tasks ADD COLUMN attempt integer NOT NULL DEFAULT 0,
+     ADD COLUMN max_attempts integer NOT NULL DEFAULT 3,
+     ADD COLUMN lease_expires_at timestamptz, ADD COLUMN retry_at timestamptz,
+     ADD COLUMN deadline timestamptz, ADD COLUMN progress jsonb;
+   UPDATE tasks SET attempt = 1 WHERE status IN ('claimed', 'completed', 'failed');
+   CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE status = 'claimed';
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed');
+   ALTER TABLE approvals ADD COLUMN expires_at timestamptz, ADD COLUMN escalate_to text, ADD COLUMN escalated_from text;
+   CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE status = 'pending';`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -334,6 +344,17 @@ export class PostgresStore implements Store {
     return new Map(rows);
   }
 
+  async nextDueAt() {
+    const [row] = await this.#rows(
+      this.#sql`SELECT least(
+        (SELECT min(lease_expires_at) FROM tasks WHERE status = 'claimed'),
+        (SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed')),
+        (SELECT min(expires_at) FROM approvals WHERE status = 'pending')) AS due`,
+      (r) => timeOrNull(r.due),
+    );
+    return row ?? null;
+  }
+
   async countTasksByStatus() {
     const rows = await this.#rows(this.#sql`SELECT status, count(*)::int AS n FROM tasks GROUP BY status`, (r) => [String(r.status), Number(r.n)] as const);
     return Object.fromEntries(rows);
@@ -507,7 +528,20 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     },
     updateTask: async (id, patch) => {
       await finish();
-      await q`UPDATE tasks SET ${q(patch, "status", "claimed_by", "result", "error", "updated_at", "version")} WHERE task_id = ${id}`;
+      await q`UPDATE tasks SET ${q(
+        patch,
+        "status",
+        "claimed_by",
+        "result",
+        "error",
+        "updated_at",
+        "version",
+        "attempt",
+        "max_attempts",
+        "lease_expires_at",
+        "retry_at",
+        "progress",
+      )} WHERE task_id = ${id}`;
     },
     insertApproval: async (approval) => later(q`INSERT INTO approvals ${q({ ...approval })}`),
     countPendingApprovals: async (taskId) => {
@@ -521,7 +555,25 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     },
     updateApproval: async (id, patch) => {
       await finish();
-      await q`UPDATE approvals SET ${q(patch, "status", "decided_by", "comments", "decided_at")} WHERE approval_id = ${id}`;
+      await q`UPDATE approvals SET ${q(patch, "status", "decided_by", "comments", "decided_at", "approver_role", "expires_at", "escalate_to", "escalated_from")}
+        WHERE approval_id = ${id}`;
+    },
+    // SKIP LOCKED: a row another controller is acting on is left to it; the WHERE is checked again on the row as committed.
+    lockDueTask: async (now) => {
+      await finish();
+      const due = async (condition: SQL.Query<unknown>, order: SQL.Query<unknown>) => {
+        const [row] = await q`SELECT * FROM tasks WHERE ${condition} ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED`;
+        return row ? withoutSeq(toTask(row)) : null;
+      };
+      return (
+        (await due(q`status IN ('pending', 'claimed') AND deadline <= ${now}`, q`deadline`)) ??
+        (await due(q`status = 'claimed' AND lease_expires_at <= ${now}`, q`lease_expires_at`))
+      );
+    },
+    lockDueApproval: async (now) => {
+      await finish();
+      const [row] = await q`SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ${now} ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+      return row ? withoutSeq(toApproval(row)) : null;
     },
     // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
     appendAudit: async (entry, about) =>

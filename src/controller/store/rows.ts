@@ -11,7 +11,7 @@ const json = (value: unknown): JsonObject | null =>
 
 /** PostgreSQL hands back timestamptz as Date, SQLite as the text we stored. */
 const time = (value: unknown): string => (value instanceof Date ? value.toISOString() : String(value));
-const timeOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : time(value));
+export const timeOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : time(value));
 
 export const toTask = (r: Row): Positioned<Task> => ({
   seq: Number(r.seq),
@@ -31,6 +31,12 @@ export const toTask = (r: Row): Positioned<Task> => ({
   updated_at: time(r.updated_at),
   version: Number(r.version),
   trace_id: String(r.trace_id),
+  attempt: Number(r.attempt),
+  max_attempts: Number(r.max_attempts),
+  lease_expires_at: timeOrNull(r.lease_expires_at),
+  retry_at: timeOrNull(r.retry_at),
+  deadline: timeOrNull(r.deadline),
+  progress: json(r.progress),
 });
 
 export const toApproval = (r: Row): Positioned<ApprovalRecord> => ({
@@ -46,6 +52,9 @@ export const toApproval = (r: Row): Positioned<ApprovalRecord> => ({
   created_at: time(r.created_at),
   decided_at: timeOrNull(r.decided_at),
   trace_id: String(r.trace_id),
+  expires_at: timeOrNull(r.expires_at),
+  escalate_to: (r.escalate_to as string | null) ?? null,
+  escalated_from: (r.escalated_from as string | null) ?? null,
 });
 
 export const toAudit = (r: Row): AuditEntry => {

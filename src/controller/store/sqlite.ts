@@ -78,6 +78,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX approvals_decided_by ON approvals (decided_by);
    CREATE TABLE erasures (
      seq INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, erased_by TEXT NOT NULL, at TEXT NOT NULL, records INTEGER NOT NULL);`,
+  // Leases, attempts, deadlines and expiring approvals; the partial indexes find the next timer due.
+  `ALTER TABLE tasks ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tasks ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 3;
+   ALTER TABLE tasks ADD COLUMN lease_expires_at TEXT;
+   ALTER TABLE tasks ADD COLUMN retry_at TEXT;
+   ALTER TABLE tasks ADD COLUMN deadline TEXT;
+   ALTER TABLE tasks ADD COLUMN progress TEXT;
+   UPDATE tasks SET attempt = 1 WHERE status IN ('claimed', 'completed', 'failed');
+   CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE status = 'claimed';
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed');
+   ALTER TABLE approvals ADD COLUMN expires_at TEXT;
+   ALTER TABLE approvals ADD COLUMN escalate_to TEXT;
+   ALTER TABLE approvals ADD COLUMN escalated_from TEXT;
+   CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE status = 'pending';`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -88,7 +102,11 @@ const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
   result = CASE WHEN result IS NULL THEN NULL ELSE '{}' END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
-  claimed_by, result, error, created_at, updated_at, version, trace_id`;
+  claimed_by, result, error, created_at, updated_at, version, trace_id,
+  attempt, max_attempts, lease_expires_at, retry_at, deadline, progress`;
+
+/** JSON columns are text in SQLite. */
+const jsonText = (value: object | null) => (value === null ? null : JSON.stringify(value));
 
 type Clause = { sql: string; params: SQLQueryBindings[] };
 
@@ -287,8 +305,9 @@ export class SqliteStore implements Store {
       insertTask: async (t: Task) => {
         db.query(
           `INSERT INTO tasks (task_id, target, source, task_type, description, data, context, priority, status,
-             claimed_by, result, error, created_at, updated_at, version, trace_id)
-           VALUES (${placeholders(16)})`,
+             claimed_by, result, error, created_at, updated_at, version, trace_id,
+             attempt, max_attempts, lease_expires_at, retry_at, deadline, progress)
+           VALUES (${placeholders(22)})`,
         ).run(
           t.task_id,
           t.target,
@@ -306,37 +325,73 @@ export class SqliteStore implements Store {
           t.updated_at,
           t.version,
           t.trace_id,
+          t.attempt,
+          t.max_attempts,
+          t.lease_expires_at,
+          t.retry_at,
+          t.deadline,
+          jsonText(t.progress),
         );
       },
       getTaskForUpdate: async (id) => this.#getTask(db, id),
       updateTask: async (id, p) => {
-        db.query("UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ? WHERE task_id = ?").run(
+        db.query(
+          `UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ?, version = ?,
+             attempt = ?, max_attempts = ?, lease_expires_at = ?, retry_at = ?, progress = ? WHERE task_id = ?`,
+        ).run(
           p.status,
           p.claimed_by,
-          p.result === null ? null : JSON.stringify(p.result),
+          jsonText(p.result),
           p.error,
           p.updated_at,
           p.version,
+          p.attempt,
+          p.max_attempts,
+          p.lease_expires_at,
+          p.retry_at,
+          jsonText(p.progress),
           id,
         );
       },
       insertApproval: async (a: ApprovalRecord) => {
         db.query(
           `INSERT INTO approvals (approval_id, task_id, approver_role, reason, status, requested_by, decided_by, comments,
-             created_at, decided_at, trace_id) VALUES (${placeholders(11)})`,
-        ).run(a.approval_id, a.task_id, a.approver_role, a.reason, a.status, a.requested_by, a.decided_by, a.comments, a.created_at, a.decided_at, a.trace_id);
+             created_at, decided_at, trace_id, expires_at, escalate_to, escalated_from) VALUES (${placeholders(14)})`,
+        ).run(
+          a.approval_id,
+          a.task_id,
+          a.approver_role,
+          a.reason,
+          a.status,
+          a.requested_by,
+          a.decided_by,
+          a.comments,
+          a.created_at,
+          a.decided_at,
+          a.trace_id,
+          a.expires_at,
+          a.escalate_to,
+          a.escalated_from,
+        );
       },
       countPendingApprovals: async (taskId) =>
         db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM approvals WHERE task_id = ? AND status = 'pending'").get(taskId)!.n,
       getApprovalForUpdate: async (id) => this.#getApproval(db, id),
       updateApproval: async (id, p) => {
-        db.query("UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ? WHERE approval_id = ?").run(
-          p.status,
-          p.decided_by,
-          p.comments,
-          p.decided_at,
-          id,
-        );
+        db.query(
+          `UPDATE approvals SET status = ?, decided_by = ?, comments = ?, decided_at = ?,
+             approver_role = ?, expires_at = ?, escalate_to = ?, escalated_from = ? WHERE approval_id = ?`,
+        ).run(p.status, p.decided_by, p.comments, p.decided_at, p.approver_role, p.expires_at, p.escalate_to, p.escalated_from, id);
+      },
+      // One writer: nothing to skip. A deadline comes first, as it ends the task whatever its lease.
+      lockDueTask: async (now) => {
+        const due = (sql: string) => db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE ${sql} LIMIT 1`).get(now);
+        const row = due("status IN ('pending', 'claimed') AND deadline <= ?") ?? due("status = 'claimed' AND lease_expires_at <= ?");
+        return row ? withoutSeq(toTask(row)) : null;
+      },
+      lockDueApproval: async (now) => {
+        const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT 1").get(now);
+        return row ? withoutSeq(toApproval(row)) : null;
       },
       appendAudit: async (e, about) => {
         const row = db
@@ -453,6 +508,18 @@ export class SqliteStore implements Store {
       .query<{ task_id: string; status: TaskStatus }, string[]>(`SELECT task_id, status FROM tasks WHERE task_id IN (${placeholders(ids.length)})`)
       .all(...ids);
     return new Map(rows.map((r) => [r.task_id, r.status]));
+  }
+
+  async nextDueAt() {
+    const row = this.#reader
+      .query<{ due: string | null }, []>(
+        `SELECT min(t) AS due FROM (
+           SELECT min(lease_expires_at) AS t FROM tasks WHERE status = 'claimed'
+           UNION ALL SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed')
+           UNION ALL SELECT min(expires_at) FROM approvals WHERE status = 'pending')`,
+      )
+      .get();
+    return row?.due ?? null;
   }
 
   async countTasksByStatus() {

@@ -65,8 +65,14 @@ export type WebSession = {
 /** Rows come back with their keyset position so the service can make cursors. */
 export type Positioned<T> = T & { seq: number };
 
-export type TaskPatch = Pick<Task, "status" | "claimed_by" | "result" | "error" | "updated_at" | "version">;
-export type ApprovalPatch = Pick<ApprovalRecord, "status" | "decided_by" | "comments" | "decided_at">;
+export type TaskPatch = Pick<
+  Task,
+  "status" | "claimed_by" | "result" | "error" | "updated_at" | "version" | "attempt" | "max_attempts" | "lease_expires_at" | "retry_at" | "progress"
+>;
+export type ApprovalPatch = Pick<
+  ApprovalRecord,
+  "status" | "decided_by" | "comments" | "decided_at" | "approver_role" | "expires_at" | "escalate_to" | "escalated_from"
+>;
 
 /** The operations allowed inside one atomic unit of work. */
 export interface StoreTx {
@@ -94,6 +100,15 @@ export interface StoreTx {
   getApprovalForUpdate(id: string): Promise<ApprovalRecord | null>;
   updateApproval(id: string, patch: ApprovalPatch): Promise<void>;
 
+  /**
+   * A task whose deadline or lease has passed by `now`, locked for this unit of work;
+   * null when none is due. Rows another controller holds are skipped, so each expiry
+   * is acted on once however many controllers look.
+   */
+  lockDueTask(now: string): Promise<Task | null>;
+  /** A pending approval whose expiry has passed by `now`, locked likewise; null when none is due. */
+  lockDueApproval(now: string): Promise<ApprovalRecord | null>;
+
   /** Appends to the audit trail; listeners hear of it after commit. */
   appendAudit(entry: NewAuditEntry, about: Pick<Change, "target" | "source" | "approver_role">): Promise<void>;
 }
@@ -119,6 +134,9 @@ export interface Store {
 
   /** Calls `listener` for every committed change, from any controller on this database. */
   onChange(listener: (change: Change) => void): () => void;
+
+  /** The earliest time a lease, a deadline or an approval's expiry falls due; null when none is set. */
+  nextDueAt(): Promise<string | null>;
 
   /** How many tasks are in each state, for /metrics. */
   countTasksByStatus(): Promise<Partial<Record<TaskStatus, number>>>;

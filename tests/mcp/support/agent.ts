@@ -12,6 +12,8 @@ export type Agent = {
   /** Calls a tool and returns its result, text joined. */
   call: (name: string, args?: Record<string, unknown>, options?: Parameters<Client["callTool"]>[2]) => Promise<ToolResult>;
   stderr: () => string;
+  /** The server process's id, e.g. to kill it as a crash would. */
+  pid: () => number | null;
   close: () => Promise<void>;
 };
 
@@ -39,6 +41,7 @@ export async function startAgent(env: Record<string, string>, capabilities: Clie
       return { ...result, text, structured: result.structuredContent };
     },
     stderr: () => log,
+    pid: () => transport.pid,
     close: () => client.close(),
   };
 }
