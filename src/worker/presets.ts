@@ -123,6 +123,8 @@ export const PRESETS: Record<PresetName, Preset> = {
       "goose",
       "run",
       "--no-session",
+      // Only the model's answer on stdout, where the result is read from.
+      "--quiet",
       "--with-extension",
       [server.command, ...server.args].map(shellWord).join(" "),
       ...extra,
