@@ -284,6 +284,7 @@ export const TaskDetail = Task.extend({
   approvals: z.array(Approval).describe(`The newest ${LIMITS.detailApprovals} approvals, oldest first.`),
   older_history: olderAt("changes"),
   older_approvals: olderAt("approvals"),
+  may_retry: z.boolean().describe("Whether you, the caller, may put this dead-lettered task back now (POST /tasks/{id}/retry): its sender or an admin."),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 

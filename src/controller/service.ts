@@ -46,6 +46,7 @@ import {
   mayReadApproval,
   mayReadAudit,
   mayReadTask,
+  mayRevive,
   readApprovalRefusal,
   readTaskRefusal,
   visibilityOf,
@@ -277,6 +278,7 @@ export class MeshService {
       approvals: approvals.items.toReversed(),
       older_history: olderAt("history", history.next_cursor),
       older_approvals: olderAt("approvals", approvals.next_cursor),
+      may_retry: task.status === "dead_lettered" && mayRevive(ctx.caller, task),
     };
   }
 
