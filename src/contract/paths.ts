@@ -24,6 +24,8 @@ export const ENDPOINTS = {
   decideApproval: { method: "POST", path: "/approvals/:id/decision" },
   events: { method: "GET", path: "/events" },
   listAudit: { method: "GET", path: "/audit" },
+  listRoles: { method: "GET", path: "/roles" },
+  reportPresence: { method: "POST", path: "/roles/presence" },
 } as const satisfies Record<string, { method: Method; path: string }>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

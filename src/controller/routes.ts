@@ -37,6 +37,8 @@ export function apiHandlers(service: MeshService): Handlers {
     decideApproval: ({ ctx, params, body }) => service.decideApproval(ctx, params.id, body),
     events: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
     listAudit: ({ ctx, query }) => service.listAudit(ctx, query),
+    listRoles: ({ ctx }) => service.listRoles(ctx),
+    reportPresence: ({ ctx, body }) => service.reportPresence(ctx, body),
   };
 }
 
