@@ -23,7 +23,7 @@ import { newTraceId } from "../lib/trace.ts";
 import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type Refusal } from "../client/explain.ts";
 
 /** What a session's tools share: the controller client, the logger, and the leases the session holds. */
-export type ToolDeps = { client: ControllerClient; log: Logger; leases: LeaseKeeper };
+export type ToolDeps = { client: ControllerClient; log: Logger; leases: LeaseKeeper; session: string };
 
 /** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
 export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
@@ -32,6 +32,8 @@ export type ToolContext = {
   client: ControllerClient;
   /** The leases this session holds, renewed while it lives; each with the attempt it was claimed in. */
   leases: LeaseKeeper;
+  /** This MCP session, as GET /roles counts the sessions that wait on their inbox. */
+  session: string;
   /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
@@ -178,6 +180,7 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
   return {
     client: deps.client,
     leases: deps.leases,
+    session: deps.session,
     call: {
       signal: extra.signal,
       log: deps.log,

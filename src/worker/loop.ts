@@ -20,6 +20,9 @@ export type LoopOptions = {
 /** While only retried tasks wait, how often the loop looks for new ones (a long-poll would return the waiting ones at once). */
 const RETRY_CHECK_MS = 10_000;
 
+/** How often a worker says it serves its role: well inside LIMITS.servingSeconds. */
+const PRESENCE_EVERY_MS = (LIMITS.servingSeconds * 1000) / 3;
+
 const claimableNow = (t: Task, now: number) => t.retry_at === null || Date.parse(t.retry_at) <= now;
 
 export class WorkerLoop {
@@ -31,6 +34,9 @@ export class WorkerLoop {
   readonly #stopping = new AbortController();
   /** Wakes the loop when a task ends (a slot is free). */
   #slotFreed: () => void = () => {};
+  /** This worker, as GET /roles counts it. */
+  readonly #instance = crypto.randomUUID();
+  #reportedAt = 0;
 
   constructor(c: TaskRunContext, o: LoopOptions) {
     this.#c = c;
@@ -84,6 +90,7 @@ export class WorkerLoop {
   /** Pending tasks of the role, waiting up to a minute for some when there are none; null if the call failed (after a pause). */
   async #pending(room: number): Promise<Task[] | null> {
     const wait = this.#o.once ? undefined : LIMITS.waitSeconds;
+    await this.#reportPresence();
     const r = await this.#client.call(
       "listTasks",
       { query: { for: "me", target: this.#c.role, status: "pending", limit: Math.min(LIMITS.pageSize, room * 2), wait } },
@@ -115,6 +122,14 @@ export class WorkerLoop {
       this.#slotFreed();
     });
     return true;
+  }
+
+  /** Tells the controller this worker serves its role, as often as GET /roles needs to count it. */
+  async #reportPresence() {
+    if (Date.now() - this.#reportedAt < PRESENCE_EVERY_MS) return;
+    const r = await this.#client.call("reportPresence", { body: { kind: "worker", instance: this.#instance, roles: [this.#c.role] } }, { signal: this.#stopping.signal });
+    if (r.ok) this.#reportedAt = Date.now();
+    else if (r.failure.kind !== "cancelled") this.#log.warn("could not tell the controller this worker serves its role", { detail: r.failure.detail });
   }
 
   #untilSlotFree(): Promise<void> {
