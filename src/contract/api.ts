@@ -140,7 +140,11 @@ export const api = {
     produces: "text/event-stream",
   }),
   listAudit: endpoint({ ...ENDPOINTS.listAudit, summary: "The audit trail, newest first (admins)", query: AuditQuery, response: AuditPage }),
-  listRoles: endpoint({ ...ENDPOINTS.listRoles, summary: "Each role someone served recently: how many workers and sessions, and when each was last seen", response: RoleList }),
+  listRoles: endpoint({
+    ...ENDPOINTS.listRoles,
+    summary: "Each role someone served recently: how many workers and sessions, and when each was last seen",
+    response: RoleList,
+  }),
   reportPresence: endpoint({
     ...ENDPOINTS.reportPresence,
     summary: "Say that a worker or a waiting MCP session serves roles you hold (on each long-poll)",

@@ -41,7 +41,8 @@ async function unservedNote(target: string, ctx: ToolContext): Promise<string> {
   if (!roles.ok) return "";
   const served = roles.value.items.find((r) => r.role === target);
   if (!served) return `\nNote: no agent has served role ${target} in the last hour; the task waits until one does (e.g. agent-mesh worker --role ${target}).`;
-  if (served.workers + served.sessions === 0) return `\nNote: no agent serves role ${target} right now (one last did at ${served.servers[0]?.last_seen}); the task waits until one does.`;
+  if (served.workers + served.sessions === 0)
+    return `\nNote: no agent serves role ${target} right now (one last did at ${served.servers[0]?.last_seen}); the task waits until one does.`;
   return "";
 }
 

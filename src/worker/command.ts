@@ -74,7 +74,13 @@ export async function run(argv: string[]): Promise<void> {
   const stop = (signal: string) => () => loop.stop(signal);
   process.on("SIGTERM", stop("SIGTERM"));
   process.on("SIGINT", stop("SIGINT"));
-  log.info("worker started", { role: s.role, concurrency: s.concurrency, command: s.preset ?? command.argv[0], controller: s.controllerUrl, data: resolve(s.dataDir) });
+  log.info("worker started", {
+    role: s.role,
+    concurrency: s.concurrency,
+    command: s.preset ?? command.argv[0],
+    controller: s.controllerUrl,
+    data: resolve(s.dataDir),
+  });
   await loop.run();
   log.info("worker stopped", { role: s.role });
 }

@@ -111,7 +111,8 @@ export class WorkerLoop {
     });
     if (!r.ok) {
       // Another worker was quicker, or the task moved on: not this worker's.
-      if (r.failure.kind !== "conflict" && r.failure.kind !== "not_found") this.#log.warn("could not claim a task", { task_id: task.task_id, detail: r.failure.detail });
+      if (r.failure.kind !== "conflict" && r.failure.kind !== "not_found")
+        this.#log.warn("could not claim a task", { task_id: task.task_id, detail: r.failure.detail });
       return false;
     }
     const claimedAt = performance.now();
@@ -127,7 +128,11 @@ export class WorkerLoop {
   /** Tells the controller this worker serves its role, as often as GET /roles needs to count it. */
   async #reportPresence() {
     if (Date.now() - this.#reportedAt < PRESENCE_EVERY_MS) return;
-    const r = await this.#client.call("reportPresence", { body: { kind: "worker", instance: this.#instance, roles: [this.#c.role] } }, { signal: this.#stopping.signal });
+    const r = await this.#client.call(
+      "reportPresence",
+      { body: { kind: "worker", instance: this.#instance, roles: [this.#c.role] } },
+      { signal: this.#stopping.signal },
+    );
     if (r.ok) this.#reportedAt = Date.now();
     else if (r.failure.kind !== "cancelled") this.#log.warn("could not tell the controller this worker serves its role", { detail: r.failure.detail });
   }

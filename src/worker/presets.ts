@@ -28,8 +28,7 @@ export const MESH_SERVER_NAME = "agent-mesh";
 const claudeTools = (extra: string[]) => [`mcp__${MESH_SERVER_NAME}`, ...extra];
 
 /** The result inside an agent's final text: its last JSON line, else the text itself. */
-const fromText = (text: unknown): Record<string, unknown> | undefined =>
-  typeof text === "string" ? (lastJsonObject(text) ?? { output: text }) : undefined;
+const fromText = (text: unknown): Record<string, unknown> | undefined => (typeof text === "string" ? (lastJsonObject(text) ?? { output: text }) : undefined);
 
 /** `${NAME}` for each variable, which Claude Code and Gemini CLI expand in their MCP server configuration. */
 const envReferences = (names: string[]) => Object.fromEntries(names.map((n) => [n, `\${${n}}`]));

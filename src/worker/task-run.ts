@@ -90,9 +90,19 @@ export class TaskRun {
       report.kind === "complete"
         ? await c.client.call("completeTask", { params: { id: task.task_id }, body: { attempt: task.attempt, result: report.result } })
         : await c.client.call("failTask", { params: { id: task.task_id }, body: { attempt: task.attempt, error: report.error, retry: report.retry } });
-    const fields = { task_id: task.task_id, attempt: task.attempt, ending: describe(finished.ending), output: folder.dir, exit_to_report_ms: round(performance.now() - exitedAt) };
+    const fields = {
+      task_id: task.task_id,
+      attempt: task.attempt,
+      ending: describe(finished.ending),
+      output: folder.dir,
+      exit_to_report_ms: round(performance.now() - exitedAt),
+    };
     if (r.ok) c.log.info(report.kind === "complete" ? "task completed" : "task failed", { ...fields, status: r.value.status });
-    else c.log.warn(`task ended but the controller did not take its ${report.kind === "complete" ? "result" : "failure"}`, { ...fields, detail: r.failure.detail });
+    else
+      c.log.warn(`task ended but the controller did not take its ${report.kind === "complete" ? "result" : "failure"}`, {
+        ...fields,
+        detail: r.failure.detail,
+      });
   }
 
   #outcome(f: Finished, dir: string): { kind: "complete"; result: JsonObject } | { kind: "fail"; error: string; retry: boolean } {
@@ -102,7 +112,8 @@ export class TaskRun {
       const result = this.#c.command.result?.(stdout) ?? lastJsonObject(stdout) ?? { output: stdout };
       return { kind: "complete", result };
     }
-    if (e.kind === "stopped") return { kind: "fail", error: `The worker stopped (${this.#stopReason ?? "stopped"}) before the command finished; output in ${dir}`, retry: true };
+    if (e.kind === "stopped")
+      return { kind: "fail", error: `The worker stopped (${this.#stopReason ?? "stopped"}) before the command finished; output in ${dir}`, retry: true };
     const stderr = f.stderr.tail().trim();
     const error = `${describe(e)}${stderr ? `; stderr ends: ${stderr}` : ""}; output in ${dir}`;
     // A command that cannot start will not start on a retry either.
@@ -146,7 +157,10 @@ class LeaseKeeping {
     const progress = this.#progress;
     this.#progress = undefined;
     const { task } = this;
-    const r = await this.client.call("heartbeatTask", { params: { id: task.task_id }, body: { attempt: task.attempt, lease_seconds: this.#leaseSeconds, progress } });
+    const r = await this.client.call("heartbeatTask", {
+      params: { id: task.task_id },
+      body: { attempt: task.attempt, lease_seconds: this.#leaseSeconds, progress },
+    });
     this.#sending = false;
     if (this.#stopped) return;
     if (r.ok) {

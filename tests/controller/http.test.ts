@@ -181,6 +181,8 @@ describe("/openapi.json", () => {
       "/audit",
       "/events",
       "/me",
+      "/roles",
+      "/roles/presence",
       "/tasks",
       "/tasks/route",
       "/tasks/{id}",

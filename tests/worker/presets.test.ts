@@ -26,14 +26,18 @@ describe("each preset's command line uses only flags its CLI lists", () => {
   for (const name of Object.keys(PRESETS) as PresetName[]) {
     const argv = PRESETS[name].command(server, []);
     const binary = Bun.which(argv[0]!, { PATH: searchPath });
-    test.skipIf(binary === null)(`${name}: ${argv[0]} ${HELP_OF[name].join(" ")}`, async () => {
-      const help = Bun.spawnSync([binary!, ...HELP_OF[name]], { env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 });
-      const text = help.stdout.toString() + help.stderr.toString();
-      const missing = flagsOf(argv.slice(1)).filter((flag) => !new RegExp(`(^|[\\s,])${flag}([\\s,=<\\[]|$)`, "m").test(text));
-      expect(missing).toEqual([]);
-      // The subcommand (codex exec, goose run) is the one whose help was read.
-      if (HELP_OF[name].length > 1) expect(argv[1]).toBe(HELP_OF[name][0]!);
-    }, 90_000);
+    test.skipIf(binary === null)(
+      `${name}: ${argv[0]} ${HELP_OF[name].join(" ")}`,
+      async () => {
+        const help = Bun.spawnSync([binary!, ...HELP_OF[name]], { env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 });
+        const text = help.stdout.toString() + help.stderr.toString();
+        const missing = flagsOf(argv.slice(1)).filter((flag) => !new RegExp(`(^|[\\s,])${flag}([\\s,=<\\[]|$)`, "m").test(text));
+        expect(missing).toEqual([]);
+        // The subcommand (codex exec, goose run) is the one whose help was read.
+        if (HELP_OF[name].length > 1) expect(argv[1]).toBe(HELP_OF[name][0]!);
+      },
+      90_000,
+    );
     if (binary === null) console.warn(`skipped the ${name} preset's check: ${argv[0]} is not installed (put it on PATH or AGENT_CLIS_PATH)`);
   }
 });

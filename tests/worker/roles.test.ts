@@ -48,7 +48,11 @@ describe("who serves a role", () => {
     const a = await agent("reviewer-bot", ["reviewer"]);
     await a.call("check_inbox", { wait_seconds: 1 });
     await until(async () => (await roles()).some((r) => r.role === "reviewer"), "the session reported");
-    expect((await roles()).find((r) => r.role === "reviewer")).toMatchObject({ workers: 0, sessions: 1, servers: [{ kind: "session", subject: "reviewer-bot" }] });
+    expect((await roles()).find((r) => r.role === "reviewer")).toMatchObject({
+      workers: 0,
+      sessions: 1,
+      servers: [{ kind: "session", subject: "reviewer-bot" }],
+    });
   }, 20_000);
 
   test("send_task to a role no one has served still sends, and says so; to a served role it says nothing of the kind", async () => {

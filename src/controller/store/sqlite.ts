@@ -542,7 +542,9 @@ export class SqliteStore implements Store {
 
   async listPresence(since: string) {
     return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT role, kind, subject, instance, last_seen FROM presence WHERE last_seen >= ? ORDER BY last_seen DESC, role, instance")
+      .query<Record<string, unknown>, [string]>(
+        "SELECT role, kind, subject, instance, last_seen FROM presence WHERE last_seen >= ? ORDER BY last_seen DESC, role, instance",
+      )
       .all(since)
       .map(toPresence);
   }
