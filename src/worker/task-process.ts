@@ -52,11 +52,12 @@ export class TaskProcess {
       const [file, ...args] = o.argv;
       // detached: the child leads a new process group (setsid), which kill(-pid) reaches as a whole.
       const child = spawn(file!, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+      // Set at once when the process was made; undefined when it could not be (the error says why).
+      this.#pid = child.pid;
       child.on("error", (error) => {
         if (this.#pid === undefined) done({ kind: "unstartable", reason: error.message });
       });
       child.on("spawn", () => {
-        this.#pid = child.pid;
         const timer = setTimeout(() => this.#end({ kind: "timed_out", seconds: o.timeoutSeconds }, "SIGKILL"), o.timeoutSeconds * 1000);
         let exit: Ending = { kind: "signalled", signal: "unknown" };
         child.on("exit", (code, signal) => {
