@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ControllerClient } from "../client/controller-client.ts";
-import type { JsonObject, Progress, Task } from "../contract/schemas.ts";
+import { type JsonObject, LIMITS, type Progress, type Task } from "../contract/schemas.ts";
 import type { Logger } from "../lib/log.ts";
 import { lastJsonObject } from "./output.ts";
 import { renderPrompt } from "./prompt.ts";
@@ -117,7 +117,7 @@ export class TaskRun {
     const stderr = f.stderr.tail().trim();
     const error = `${describe(e)}${stderr ? `; stderr ends: ${stderr}` : ""}; output in ${dir}`;
     // A command that cannot start will not start on a retry either.
-    return { kind: "fail", error: error.slice(-16 * 1024), retry: e.kind !== "unstartable" };
+    return { kind: "fail", error: error.slice(0, LIMITS.textLength), retry: e.kind !== "unstartable" };
   }
 }
 

@@ -102,6 +102,16 @@ echo "$task" > stdin.json`,
     expect((await read(id)).result).toEqual({ output: "just words\n" });
   }, 30_000);
 
+  test("--prompt-file replaces the prompt: its {placeholders} filled from the task, other braces kept", async () => {
+    const template = join(dir, "prompt.txt");
+    writeFileSync(template, "{type} for {role} from {source}: {description} {unknown}");
+    const agent = script("prompt-agent.sh", `cat > /dev/null\nprintf '{"prompt":"%s"}\\n' "$1"`);
+    await worker("w11", "prompted", ["--prompt-file", template, "--", agent, "{prompt}"]);
+    const id = await route("prompted", { task_type: "review", description: "PR 7" });
+    await settled(id, "completed");
+    expect((await read(id)).result).toEqual({ prompt: "review for prompted from alice: PR 7 {unknown}" });
+  }, 30_000);
+
   test("a script that runs for three lease lengths keeps its task and completes it", async () => {
     const agent = script("slow-agent.sh", `sleep 6\necho '{"slow":true}'`);
     await worker("w3", "slow", ["--", agent]);
