@@ -169,5 +169,5 @@ test("the tasks view lists who serves each role: how many workers and waiting se
   await page.goto(new URL("/?view=tasks", c.url).href);
   const builder = page.locator('#list-roles [data-role="builder"]');
   await builder.waitFor();
-  expect(await builder.innerText()).toContain("1 worker, 0 waiting sessions");
+  expect(await builder.textContent()).toContain("1 worker, 0 waiting sessions");
 });
