@@ -19,7 +19,7 @@ export const completeTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, result, attempt }, ctx) {
-    const held = heldAttempt(ctx, task_id, attempt);
+    const held = await heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
     const r = settled(ctx, task_id, await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result } }, ctx.call));
     if (!r.ok) return r;
