@@ -29,6 +29,9 @@ export type TaskRunContext = {
   env: Record<string, string>;
 };
 
+/** The field of a completed task's result that names the folder its run's output is kept in. */
+const OUTPUT_FIELD = "worker_output";
+
 export class TaskRun {
   readonly task: Task;
   readonly done: Promise<void>;
@@ -110,7 +113,8 @@ export class TaskRun {
     if (e.kind === "exited" && e.code === 0) {
       const stdout = f.stdout.tail();
       const result = this.#c.command.result?.(stdout) ?? lastJsonObject(stdout) ?? { output: stdout };
-      return { kind: "complete", result };
+      // Where the run's whole output is kept, for a person who wants to see what the agent did (the agent's own field of that name wins).
+      return { kind: "complete", result: { [OUTPUT_FIELD]: dir, ...result } };
     }
     if (e.kind === "stopped")
       return { kind: "fail", error: `The worker stopped (${this.#stopReason ?? "stopped"}) before the command finished; output in ${dir}`, retry: true };

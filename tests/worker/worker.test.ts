@@ -99,7 +99,9 @@ echo "$task" > stdin.json`,
     const id = await route("plain", { task_type: "say" });
     await until(async () => (await read(id)).progress?.percent === 50, "progress reported");
     await settled(id, "completed");
-    expect((await read(id)).result).toEqual({ output: "just words\n" });
+    const { result } = await read(id);
+    expect(result).toEqual({ output: "just words\n", worker_output: expect.stringContaining(`${id}.1`) });
+    expect(readFileSync(join(result.worker_output, "stderr.log"), "utf8")).toContain("MESH_PROGRESS");
   }, 30_000);
 
   test("--prompt-file replaces the prompt: its {placeholders} filled from the task, other braces kept", async () => {
@@ -109,7 +111,7 @@ echo "$task" > stdin.json`,
     await worker("w11", "prompted", ["--prompt-file", template, "--", agent, "{prompt}"]);
     const id = await route("prompted", { task_type: "review", description: "PR 7" });
     await settled(id, "completed");
-    expect((await read(id)).result).toEqual({ prompt: "review for prompted from alice: PR 7 {unknown}" });
+    expect((await read(id)).result).toMatchObject({ prompt: "review for prompted from alice: PR 7 {unknown}" });
   }, 30_000);
 
   test("a script that runs for three lease lengths keeps its task and completes it", async () => {
@@ -198,7 +200,7 @@ echo "$task" > stdin.json`,
     const id = await route("lead", { task_type: "plan" });
     await settled(id, "completed");
     const t = await read(id);
-    expect(t.result.sub_result).toEqual({ leaf: "done" });
+    expect(t.result.sub_result).toMatchObject({ leaf: "done" });
     const sub = await c.api(await c.token("lead-bot", ["lead"]), "GET", `/tasks/${t.result.delegated_to}`);
     expect(sub.body).toMatchObject({ source: "lead-bot", target: "helper", claimed_by: "helper-bot", status: "completed", data: { parent: id } });
   }, 40_000);
