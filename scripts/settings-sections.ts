@@ -4,12 +4,14 @@ import { controllerSettings } from "../src/controller/settings.ts";
 import { settingsTable, type SettingsSpec } from "../src/lib/settings.ts";
 import { mcpSettings } from "../src/mcp/settings.ts";
 import { setupSettings } from "../src/setup/settings.ts";
+import { workerSettings } from "../src/worker/settings.ts";
 
 export const settingsSections: Record<string, SettingsSpec> = {
   controller: controllerSettings,
   token: tokenSettings,
   login: loginSettings,
   mcp: mcpSettings,
+  worker: workerSettings,
   setup: setupSettings,
 };
 

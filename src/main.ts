@@ -13,6 +13,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "Serve the mesh tools to an MCP client over stdio or Streamable HTTP (the default)",
     run: async (argv) => (await import("./mcp/command.ts")).run(argv),
   },
+  worker: {
+    summary: "Serve a role: run a headless agent (Goose, Claude Code, Codex, Gemini CLI or any command) for each task",
+    run: async (argv) => (await import("./worker/command.ts")).run(argv),
+  },
   controller: { summary: "Serve the controller HTTP API", run: async (argv) => (await import("./controller/command.ts")).runController(argv) },
   tasks: { summary: "List and show tasks from a terminal (list, show)", run: async (argv) => (await import("./cli/people.ts")).runTasks(argv) },
   approvals: {

@@ -30,6 +30,9 @@ import {
   HistoryPage,
   Me,
   MovedTask,
+  PresenceRecorded,
+  PresenceReport,
+  RoleList,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -148,6 +151,17 @@ export const api = {
     summary: "Erase one person's or agent's payloads everywhere (admins); the audit trail keeps its rows",
     body: ErasureRequest,
     response: Erasure,
+  }),
+  listRoles: endpoint({
+    ...ENDPOINTS.listRoles,
+    summary: "Each role someone served recently: how many workers and sessions, and when each was last seen",
+    response: RoleList,
+  }),
+  reportPresence: endpoint({
+    ...ENDPOINTS.reportPresence,
+    summary: "Say that a worker or a waiting MCP session serves roles you hold (on each long-poll)",
+    body: PresenceReport,
+    response: PresenceRecorded,
   }),
 } as const satisfies Record<EndpointName, Endpoint>;
 

@@ -25,6 +25,8 @@ export const ENDPOINTS = {
   events: { method: "GET", path: "/events" },
   listAudit: { method: "GET", path: "/audit" },
   eraseSubject: { method: "POST", path: "/admin/erasures" },
+  listRoles: { method: "GET", path: "/roles" },
+  reportPresence: { method: "POST", path: "/roles/presence" },
 } as const satisfies Record<string, { method: Method; path: string }>;
 
 export type EndpointName = keyof typeof ENDPOINTS;

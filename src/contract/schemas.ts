@@ -30,6 +30,10 @@ export const LIMITS = {
   defaultMaxAttempts: 3,
   /** How far ahead a deadline or an approval's expiry may be set. */
   horizonSeconds: 366 * 86_400,
+  /** A worker or session seen this recently serves its role (it reports on every long-poll, each at most a minute). */
+  servingSeconds: 150,
+  /** GET /roles lists who served each role this recently; send_task says when no one has. */
+  presenceWindowSeconds: 3600,
 } as const;
 
 const name = (what: string) =>
@@ -456,6 +460,36 @@ export const Me = z.object({
   is_admin: z.boolean(),
 });
 export type Me = z.infer<typeof Me>;
+
+/** Who serves a role: a worker (`agent-mesh worker`) or an MCP session waiting on its inbox. */
+export const ServerKind = z.enum(["worker", "session"]);
+export type ServerKind = z.infer<typeof ServerKind>;
+
+export const PresenceReport = z.strictObject({
+  kind: ServerKind,
+  instance: z.string().min(1).max(64).describe("Which worker process or session this is, the same on each report (e.g. a random id made at start)."),
+  roles: z.array(Role).min(1).max(64).optional().describe("The roles it serves, each one you hold; default every role your token grants."),
+});
+export type PresenceReport = z.infer<typeof PresenceReport>;
+
+/** One worker or session seen serving a role. */
+export const Presence = z.object({ role: Role, kind: ServerKind, subject: Subject, instance: z.string(), last_seen: Timestamp });
+export type Presence = z.infer<typeof Presence>;
+
+export const PresenceRecorded = z.object({ roles: z.array(Role), last_seen: Timestamp });
+export type PresenceRecorded = z.infer<typeof PresenceRecorded>;
+
+export const RoleServing = z.object({
+  role: Role,
+  workers: z.number().int().describe(`Workers seen in the last ${LIMITS.servingSeconds} s.`),
+  sessions: z.number().int().describe(`MCP sessions seen waiting on their inbox in the last ${LIMITS.servingSeconds} s.`),
+  last_seen: Timestamp.describe("When anyone last served the role; null when no one has in the window.").nullable(),
+  servers: z.array(Presence).describe(`Each worker and session seen in the last ${LIMITS.presenceWindowSeconds / 3600} h, the most recent first.`),
+});
+export type RoleServing = z.infer<typeof RoleServing>;
+
+export const RoleList = z.object({ items: z.array(RoleServing) });
+export type RoleList = z.infer<typeof RoleList>;
 
 export const EventQuery = z.strictObject({
   since: queryNumber("a whole number").int().min(0).optional().describe("Resume after this event id (the same as sending Last-Event-ID)."),

@@ -174,3 +174,11 @@ export function mayReadAudit(caller: Caller): Verdict {
 export function mayErase(caller: Caller): Verdict {
   return caller.isAdmin ? allowed : forbidden("Only admins may erase someone's data.");
 }
+
+/** Serving a role (a worker, a session waiting on its inbox) takes holding it: no one is shown serving a role they cannot claim for. */
+export function mayServe(caller: Caller, roles: readonly string[]): Verdict {
+  const missing = roles.filter((r) => !caller.roles.has(r));
+  return missing.length === 0
+    ? allowed
+    : forbidden(`You do not hold the role${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, so you cannot serve ${missing.length > 1 ? "them" : "it"}.`);
+}

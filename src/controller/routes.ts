@@ -38,6 +38,8 @@ export function apiHandlers(service: MeshService): Handlers {
     events: async ({ ctx, query, headers }) => eventStream(service.openEvents(ctx, resumeAfter(headers, query.since))),
     listAudit: ({ ctx, query }) => service.listAudit(ctx, query),
     eraseSubject: ({ ctx, body }) => service.eraseSubject(ctx, body.subject),
+    listRoles: ({ ctx }) => service.listRoles(ctx),
+    reportPresence: ({ ctx, body }) => service.reportPresence(ctx, body),
   };
 }
 

@@ -24,6 +24,9 @@ import type {
   MaskedField,
   Me,
   MovedTask,
+  PresenceRecorded,
+  PresenceReport,
+  RoleList,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -52,6 +55,7 @@ import {
   mayReadAudit,
   mayReadTask,
   mayRevive,
+  mayServe,
   readApprovalRefusal,
   readTaskRefusal,
   visibilityOf,
@@ -726,6 +730,38 @@ export class MeshService {
   /** Readiness: the database answers. */
   ready(): Promise<void> {
     return this.#store.ping();
+  }
+
+  // ── who serves each role ──────────────────────────────────────────────────
+
+  /** A worker or a waiting session says it serves the caller's roles (all of them, or the ones it names). */
+  async reportPresence(ctx: RequestContext, report: PresenceReport): Promise<PresenceRecorded> {
+    const roles = report.roles ?? [...ctx.caller.roles];
+    enforce(mayServe(ctx.caller, roles));
+    const now = this.#clock();
+    const last_seen = now.toISOString();
+    const seen = roles.map((role) => ({ role, kind: report.kind, instance: report.instance, subject: ctx.caller.subject, last_seen }));
+    await this.#store.recordPresence(seen, new Date(now.getTime() + LIMITS.presenceWindowSeconds * 1000).toISOString());
+    return { roles, last_seen };
+  }
+
+  /** Each role served in the last hour: who, and how many serve it now. */
+  async listRoles(_ctx: RequestContext): Promise<RoleList> {
+    const now = this.#clock().getTime();
+    const seen = await this.#store.listPresence(new Date(now - LIMITS.presenceWindowSeconds * 1000).toISOString());
+    const serving = new Date(now - LIMITS.servingSeconds * 1000).toISOString();
+    const byRole = Map.groupBy(seen, (p) => p.role);
+    const items = [...byRole].map(([role, servers]) => {
+      const live = servers.filter((p) => p.last_seen >= serving);
+      return {
+        role,
+        workers: live.filter((p) => p.kind === "worker").length,
+        sessions: live.filter((p) => p.kind === "session").length,
+        last_seen: live[0]?.last_seen ?? null,
+        servers,
+      };
+    });
+    return { items: items.sort((a, b) => a.role.localeCompare(b.role)) };
   }
 
   /** Forgets expired idempotency keys, web sessions and used sign-in tickets. */

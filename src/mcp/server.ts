@@ -45,6 +45,6 @@ export function createMcpServer(deps: ServerDeps): McpServer {
   const leases = new LeaseKeeper(log, deps.leaseSeconds);
   // The session's end ends its renewals; whoever else waits for the close is told after.
   server.server.onclose = () => leases.stop();
-  for (const tool of TOOLS) tool.register(server, { clientFor: deps.clientFor, log, leases });
+  for (const tool of TOOLS) tool.register(server, { clientFor: deps.clientFor, log, leases, session: crypto.randomUUID() });
   return server;
 }

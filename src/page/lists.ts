@@ -1,6 +1,6 @@
-/** The four lists: approvals waiting for me, my decisions, tasks I sent, tasks for my roles. */
+/** The four lists: approvals waiting for me, my decisions, tasks I sent, tasks for my roles; and who serves each role. */
 import { ENDPOINTS } from "../contract/paths.ts";
-import type { Approval, Task } from "../contract/schemas.ts";
+import type { Approval, RoleList, RoleServing, Task } from "../contract/schemas.ts";
 import { api, asApiError } from "./api.ts";
 import { badge, byId, type Child, clip, enc, h, present, rolesPhrase, who } from "./dom.ts";
 import { sayError } from "./messages.ts";
@@ -198,4 +198,32 @@ export const lists: Record<ListKey, { refresh(): Promise<void> }> = {
   }),
 };
 
-export const refreshAllLists = () => Promise.all(Object.values(lists).map((l) => l.refresh()));
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+function roleRow(r: RoleServing): HTMLLIElement {
+  const serving = r.workers + r.sessions > 0;
+  return h(
+    "li",
+    { class: "card", "data-role": r.role },
+    h("span", { class: "title" }, r.role, " ", badge(serving ? "served" : "unserved")),
+    h(
+      "span",
+      { class: "meta" },
+      serving ? `${plural(r.workers, "worker")}, ${plural(r.sessions, "waiting session")} · last seen ` : "No one serves it now · last seen ",
+      timeEl(r.last_seen ?? r.servers[0]!.last_seen),
+    ),
+  );
+}
+
+/** Who serves each role: a short list in the tasks view, so a person sees where a task will wait. */
+export async function refreshRoles() {
+  try {
+    const { items } = await api<RoleList>(ENDPOINTS.listRoles.path);
+    replaceKeepingFocus(byId("list-roles"), items.map(roleRow));
+    byId("empty-roles").hidden = items.length > 0;
+  } catch (e) {
+    sayError(e, "Could not load who serves each role: ");
+  }
+}
+
+export const refreshAllLists = () => Promise.all([...Object.values(lists).map((l) => l.refresh()), refreshRoles()]);

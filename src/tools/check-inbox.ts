@@ -23,6 +23,8 @@ export const checkInbox = defineTool({
   output: { tasks: z.array(Task), more: z.boolean().describe("More tasks match than the limit let through.") },
   annotations: READS,
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
+    // A session that waits on its inbox serves its roles; GET /roles shows it (a refusal here changes nothing for the inbox).
+    if (wait_seconds) void ctx.client.call("reportPresence", { body: { kind: "session", instance: ctx.session, roles: role ? [role] : undefined } }, ctx.call);
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
     const filters = { for: "me", target: role, status, task_type } as const;
     const r = await ctx.client.call("listTasks", { query: { ...filters, limit, wait: wait_seconds || undefined } }, ctx.call).finally(stop);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { JsonObject, OPEN, Role, RouteTaskRequest, RouteTaskResponse, TaskSpec } from "../contract/schemas.ts";
 import { maskedNote } from "./describe.ts";
 import { idempotencyKey } from "./fields.ts";
-import { CREATES, defineTool, refuse, succeed } from "./tool.ts";
+import { CREATES, defineTool, refuse, succeed, type ToolContext } from "./tool.ts";
 
 const FreeFormTask = TaskSpec.partial()
   .extend({ type: z.string().optional().describe("Accepted in place of task_type.") })
@@ -36,6 +36,17 @@ export function normaliseTask(raw: z.infer<typeof FreeFormTask>): Normalised {
   return { ok: false, field: `task.${field}`, message: issue.message };
 }
 
+/** A line for a task sent to a role no worker or session has served lately: it waits until one does. Nothing when unknown. */
+async function unservedNote(target: string, ctx: ToolContext): Promise<string> {
+  const roles = await ctx.client.call("listRoles", {}, ctx.call);
+  if (!roles.ok) return "";
+  const served = roles.value.items.find((r) => r.role === target);
+  if (!served) return `\nNote: no agent has served role ${target} in the last hour; the task waits until one does (e.g. agent-mesh worker --role ${target}).`;
+  if (served.workers + served.sessions === 0)
+    return `\nNote: no agent serves role ${target} right now (one last did at ${served.servers[0]?.last_seen}); the task waits until one does.`;
+  return "";
+}
+
 const output = RouteTaskResponse.extend({ target: Role, task: TaskSpec.describe("The task as sent, after normalising.") }).shape;
 
 export const sendTask = defineTool({
@@ -61,12 +72,14 @@ export const sendTask = defineTool({
     const body = { target, task: normalised.task, context, ...limits };
     const r = await ctx.client.call("routeTask", { body }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
+    const unserved = await unservedNote(target, ctx);
     return succeed(
       { ...r.value, target, task: normalised.task },
       `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.` +
         (limits.deadline !== undefined || limits.deadline_seconds !== undefined ? " It expires if not finished by its deadline.\n" : "\n") +
         `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).` +
-        (r.value.masked ? `\n${maskedNote(r.value.masked)}` : ""),
+        (r.value.masked ? `\n${maskedNote(r.value.masked)}` : "") +
+        unserved,
     );
   },
 });

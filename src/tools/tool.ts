@@ -31,8 +31,8 @@ import { explainFailure, explainRefusal, FOR_AGENTS, FOR_AGENTS_SETTLING, type R
  */
 export type ClientFor = (authInfo: AuthInfo | undefined) => MeshClient;
 
-/** What a session's tools share: how to reach the controller for a request, the logger, and the leases the session holds. */
-export type ToolDeps = { clientFor: ClientFor; log: Logger; leases: LeaseKeeper };
+/** What a session's tools share: how to reach the controller for a request, the logger, the leases the session holds, and the session's id. */
+export type ToolDeps = { clientFor: ClientFor; log: Logger; leases: LeaseKeeper; session: string };
 
 /** What came of a form put to the client's user: their answer (not yet checked), or why there is none. */
 export type FormOutcome = ElicitResult | { action: "unsupported" } | { action: "unanswered"; detail: string };
@@ -41,6 +41,8 @@ export type ToolContext = {
   client: MeshClient;
   /** The leases this session holds, renewed while it lives; each with the attempt it was claimed in. */
   leases: LeaseKeeper;
+  /** This MCP session, as GET /roles counts the sessions that wait on their inbox. */
+  session: string;
   /** Pass to every controller call: the client's cancellation, this call's logger, its one trace id and where retries are reported. */
   call: Required<Omit<CallOptions, "idempotencyKey">>;
   /** Sends progress while a call waits, if the client asked for progress; returns a stop function. */
@@ -189,6 +191,7 @@ function contextFor(deps: ToolDeps, extra: Extra, session: Server): ToolContext 
   return {
     client: deps.clientFor(extra.authInfo),
     leases: deps.leases,
+    session: deps.session,
     call: {
       signal: extra.signal,
       log: deps.log,

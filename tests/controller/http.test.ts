@@ -200,6 +200,8 @@ describe("/openapi.json", () => {
       "/audit",
       "/events",
       "/me",
+      "/roles",
+      "/roles/presence",
       "/tasks",
       "/tasks/route",
       "/tasks/{id}",

@@ -715,6 +715,22 @@ for (const engine of ENGINES) {
       expect(await store.useTicket(ticket, "2099-01-01T00:00:00.000Z")).toBe(false);
     });
 
+    test("remembers who serves each role: one row per role and worker or session, the newest report wins, forgotten once expired", async () => {
+      const role = unique("role");
+      const seen = (instance: string, kind: "worker" | "session", last_seen: string) => ({ role, kind, instance, subject: "bot", last_seen });
+      await store.recordPresence(
+        [seen("w1", "worker", "2040-01-01T00:00:00.000Z"), seen("s1", "session", "2040-01-01T00:00:01.000Z")],
+        "2040-01-01T01:00:00.000Z",
+      );
+      await store.recordPresence([seen("w1", "worker", "2040-01-01T00:00:02.000Z")], "2040-01-01T01:00:02.000Z");
+      await store.recordPresence([{ ...seen("w1", "worker", "2040-01-01T00:00:02.000Z"), role: unique("other") }], "2040-01-01T01:00:02.000Z");
+      const mine = (await store.listPresence("2040-01-01T00:00:00.000Z")).filter((p) => p.role === role);
+      expect(mine).toEqual([seen("w1", "worker", "2040-01-01T00:00:02.000Z"), seen("s1", "session", "2040-01-01T00:00:01.000Z")]);
+      expect((await store.listPresence("2040-01-01T00:00:01.500Z")).filter((p) => p.role === role).map((p) => p.instance)).toEqual(["w1"]);
+      expect(await store.purgeExpired("2040-01-01T01:00:01.000Z")).toBeGreaterThanOrEqual(1);
+      expect((await store.listPresence("2000-01-01T00:00:00.000Z")).filter((p) => p.role === role).map((p) => p.instance)).toEqual(["w1"]);
+    });
+
     test("counts tasks by status", async () => {
       const before = await store.countTasksByStatus();
       const claimed = await addTask(store);

@@ -163,3 +163,12 @@ test("a dead-lettered task shows its attempts and error, and its sender puts it 
   await sender.locator("#retry-task").waitFor({ state: "detached" });
   expect((await c.api(worker, "GET", `/tasks/${id}`)).body).toMatchObject({ status: "pending", max_attempts: 4 });
 });
+
+test("the tasks view lists who serves each role: how many workers and waiting sessions, and when last seen", async () => {
+  await c.api(await c.token("build-bot", ["builder"]), "POST", "/roles/presence", { kind: "worker", instance: "page-test" });
+  const page = await signedIn("pia", ["ops"]);
+  await page.goto(new URL("/?view=tasks", c.url).href);
+  const builder = page.locator('#list-roles [data-role="builder"]');
+  await builder.waitFor();
+  expect(await builder.textContent()).toContain("1 worker, 0 waiting sessions");
+});

@@ -6,10 +6,10 @@
  * pool and the listener reconnect by themselves when the database is back.
  */
 import { SQL } from "bun";
-import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../contract/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
-import { keepingText, refuseUnstorable, timeOrNull, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, timeOrNull, toApproval, toAudit, toChange, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -91,6 +91,13 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed');
    ALTER TABLE approvals ADD COLUMN expires_at timestamptz, ADD COLUMN escalate_to text, ADD COLUMN escalated_from text;
    CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE status = 'pending';`,
+  // Who serves each role: a row per role and worker or session, its last report.
+  `CREATE TABLE presence (
+     role text NOT NULL, kind text NOT NULL, instance text NOT NULL, subject text NOT NULL,
+     last_seen timestamptz NOT NULL, expires_at timestamptz NOT NULL,
+     PRIMARY KEY (role, kind, instance));
+   CREATE INDEX presence_seen ON presence (last_seen);
+   CREATE INDEX presence_expiry ON presence (expires_at);`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -383,6 +390,22 @@ export class PostgresStore implements Store {
     );
   }
 
+  async recordPresence(seen: readonly Presence[], expiresAt: string) {
+    if (seen.length === 0) return;
+    const rows = seen.map((p) => ({ role: p.role, kind: p.kind, instance: p.instance, subject: p.subject, last_seen: p.last_seen, expires_at: expiresAt }));
+    await this.#run(
+      () => this.#sql`INSERT INTO presence ${this.#sql(rows)}
+        ON CONFLICT (role, kind, instance) DO UPDATE SET subject = excluded.subject, last_seen = excluded.last_seen, expires_at = excluded.expires_at`,
+    );
+  }
+
+  listPresence(since: string) {
+    return this.#rows(
+      this.#sql`SELECT role, kind, subject, instance, last_seen FROM presence WHERE last_seen >= ${since} ORDER BY last_seen DESC, role, instance`,
+      toPresence,
+    );
+  }
+
   purgeExpired(now: string): Promise<number> {
     return this.#run(() =>
       this.#sql.begin(async (q) => {
@@ -390,6 +413,7 @@ export class PostgresStore implements Store {
           q`DELETE FROM idempotency WHERE expires_at <= ${now}`,
           q`DELETE FROM web_sessions WHERE expires_at <= ${now}`,
           q`DELETE FROM used_tickets WHERE expires_at <= ${now}`,
+          q`DELETE FROM presence WHERE expires_at <= ${now}`,
         ]);
         return removed.reduce((n, r) => n + r.count, 0);
       }),

@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
 import { refuseUnkeepable } from "../../contract/keepable.ts";
-import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Task } from "../../contract/schemas.ts";
+import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Presence, Task } from "../../contract/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -111,3 +111,11 @@ export function keepingText(tx: StoreTx): StoreTx {
   ]);
   return Object.fromEntries(checked) as StoreTx;
 }
+
+export const toPresence = (r: Record<string, unknown>): Presence => ({
+  role: String(r.role),
+  kind: r.kind as Presence["kind"],
+  subject: String(r.subject),
+  instance: String(r.instance),
+  last_seen: time(r.last_seen),
+});

@@ -6,10 +6,10 @@
 import { Database, type SQLQueryBindings } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { ApprovalRecord, AuditEntry, Task, TaskStatus } from "../../contract/schemas.ts";
+import type { ApprovalRecord, AuditEntry, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
-import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -92,6 +92,13 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE approvals ADD COLUMN escalate_to TEXT;
    ALTER TABLE approvals ADD COLUMN escalated_from TEXT;
    CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE status = 'pending';`,
+  // Who serves each role: a row per role and worker or session, its last report.
+  `CREATE TABLE presence (
+     role TEXT NOT NULL, kind TEXT NOT NULL, instance TEXT NOT NULL, subject TEXT NOT NULL,
+     last_seen TEXT NOT NULL, expires_at TEXT NOT NULL,
+     PRIMARY KEY (role, kind, instance));
+   CREATE INDEX presence_seen ON presence (last_seen);
+   CREATE INDEX presence_expiry ON presence (expires_at);`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -554,9 +561,28 @@ export class SqliteStore implements Store {
     );
   }
 
+  async recordPresence(seen: readonly Presence[], expiresAt: string) {
+    await this.transaction(async () => {
+      const upsert = this.#writer.query(
+        `INSERT INTO presence (role, kind, instance, subject, last_seen, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (role, kind, instance) DO UPDATE SET subject = excluded.subject, last_seen = excluded.last_seen, expires_at = excluded.expires_at`,
+      );
+      for (const p of seen) upsert.run(p.role, p.kind, p.instance, p.subject, p.last_seen, expiresAt);
+    });
+  }
+
+  async listPresence(since: string) {
+    return this.#reader
+      .query<Record<string, unknown>, [string]>(
+        "SELECT role, kind, subject, instance, last_seen FROM presence WHERE last_seen >= ? ORDER BY last_seen DESC, role, instance",
+      )
+      .all(since)
+      .map(toPresence);
+  }
+
   purgeExpired(now: string) {
     return this.transaction(async () =>
-      ["idempotency", "web_sessions", "used_tickets"].reduce(
+      ["idempotency", "web_sessions", "used_tickets", "presence"].reduce(
         (n, table) => n + this.#writer.query(`DELETE FROM ${table} WHERE expires_at <= ?`).run(now).changes,
         0,
       ),

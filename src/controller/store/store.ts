@@ -4,7 +4,7 @@
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
 import type { Visibility } from "../policy.ts";
-import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Task, TaskStatus } from "../../contract/schemas.ts";
+import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
 export type Change = ChangeEvent;
@@ -161,7 +161,11 @@ export interface Store {
    */
   eraseSubject(subject: string, erasedBy: string, at: string): Promise<number>;
 
-  /** Forgets idempotency keys, sessions and used tickets that expired by `now`; says how many rows went. */
+  /** Remembers that each worker or session was seen serving its role, until `expiresAt` (purgeExpired forgets it). */
+  recordPresence(seen: readonly Presence[], expiresAt: string): Promise<void>;
+  /** Each worker or session seen since `since`, the most recent first. */
+  listPresence(since: string): Promise<Presence[]>;
+  /** Forgets idempotency keys, sessions, used tickets and presence that expired by `now`; says how many rows went. */
   purgeExpired(now: string): Promise<number>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
