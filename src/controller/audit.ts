@@ -25,6 +25,6 @@ export function recordChange(tx: StoreTx, { caller, traceId }: RequestContext, a
       to_status: to,
       trace_id: traceId,
     },
-    { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null },
+    { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null, parent_task_id: task.parent_task_id },
   );
 }

@@ -20,6 +20,11 @@ import type {
   HistoryPage,
   JsonObject,
   Me,
+  NoteRequest,
+  ReplyRequest,
+  AskRequest,
+  Subtask,
+  ThreadMessage,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -29,7 +34,19 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../contract/schemas.ts";
-import { LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type EventAction, type Transition } from "../contract/schemas.ts";
+import {
+  FINISHED,
+  HELD,
+  LIMITS,
+  Priority,
+  startsFrom,
+  Subtask as SubtaskSchema,
+  Task as TaskSchema,
+  TaskStatus,
+  TRANSITIONS,
+  type EventAction,
+  type Transition,
+} from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./request-context.ts";
@@ -39,10 +56,13 @@ import {
   callerOf,
   holdsLease,
   leaseLost,
+  mayAddSubtask,
   mayAskForApproval,
+  mayCompleteWith,
   mayDecide,
   mayHear,
   mayMove,
+  mayNote,
   mayReadApproval,
   mayReadAudit,
   mayReadTask,
@@ -53,7 +73,7 @@ import {
   type CallerMove,
   type Verdict,
 } from "./policy.ts";
-import type { StoreTx, Store } from "./store/store.ts";
+import type { NewThreadMessage, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
 import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
 
@@ -213,6 +233,7 @@ export class MeshService {
       throw new MeshError("invalid", "Give deadline or deadline_seconds, not both.", [{ field: "deadline_seconds", message: "not with deadline" }]);
     }
     return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
+      const parent = input.parent_task_id === undefined ? null : await this.#parentFor(tx, caller, input.parent_task_id);
       const deadline =
         input.deadline_seconds !== undefined
           ? secondsAfter(now, input.deadline_seconds)
@@ -245,11 +266,30 @@ export class MeshService {
         retry_at: null,
         deadline,
         progress: null,
+        parent_task_id: parent?.task_id ?? null,
       };
       await tx.insertTask(task);
+      if (parent) await this.#touch(tx, parent, now);
       await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending" });
       return { task_id: task.task_id, status: "pending" as const, trace_id: traceId };
     });
+  }
+
+  /** The task a new one is a subtask of, locked: held by the caller, not too deep, not too many children. */
+  async #parentFor(tx: StoreTx, caller: Caller, id: string): Promise<Task> {
+    const parent = await tx.getTaskForUpdate(id);
+    if (!parent) throw new MeshError("not_found", `No task has the id ${id}.`, [{ field: "parent_task_id", message: "no such task" }]);
+    enforce(mayAddSubtask(caller, parent));
+    let depth = 1;
+    // Ancestors never change, so reading them outside this unit of work is safe.
+    for (let up = parent.parent_task_id; up !== null; up = (await this.#store.getTask(up))?.parent_task_id ?? null) depth++;
+    if (depth >= LIMITS.subtaskDepth) {
+      throw new MeshError("conflict", `Task ${id} is ${depth} levels deep; subtasks nest at most ${LIMITS.subtaskDepth} levels. Do this part yourself.`);
+    }
+    if ((await tx.lockSubtasks(id)).length >= LIMITS.subtasksPerTask) {
+      throw new MeshError("conflict", `Task ${id} already has ${LIMITS.subtasksPerTask} subtasks, the most one task may have.`);
+    }
+    return parent;
   }
 
   async getTask(ctx: RequestContext, id: string, query: TaskReadQuery = {}): Promise<TaskDetail> {
@@ -262,13 +302,16 @@ export class MeshService {
             ctx,
             query.wait,
             async () => changed(await this.#store.getTask(id)),
-            (c) => c.task_id === id,
+            // A subtask's change moves its parent's version too, so a planner waits for its children here.
+            (c) => c.task_id === id || c.parent_task_id === id,
           )) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
-    const [history, approvals] = await Promise.all([
+    const [history, approvals, thread, children] = await Promise.all([
       this.#history(id, { limit: LIMITS.detailHistory }),
       this.#approvals(ctx.caller, task, { limit: LIMITS.detailApprovals }),
+      this.#store.listThread(id),
+      this.#store.listSubtasks(id),
     ]);
     const olderAt = (list: string, cursor: string | null) => cursor && `/tasks/${encodeURIComponent(id)}/${list}?cursor=${cursor}`;
     return {
@@ -277,6 +320,8 @@ export class MeshService {
       approvals: approvals.items.toReversed(),
       older_history: olderAt("history", history.next_cursor),
       older_approvals: olderAt("approvals", approvals.next_cursor),
+      thread,
+      children: children.map((c): Subtask => SubtaskSchema.parse(c)),
     };
   }
 
@@ -354,9 +399,12 @@ export class MeshService {
     });
   }
 
-  completeTask(ctx: RequestContext, id: string, attempt: number, result: JsonObject | undefined) {
-    return this.#transition(ctx, id, "complete", { attempt, result }, (task) => {
+  completeTask(ctx: RequestContext, id: string, attempt: number, result: JsonObject | undefined, force = false) {
+    return this.#transition(ctx, id, "complete", { attempt, result, force }, async (task) => {
       enforce(holdsLease(ctx.caller, task, attempt));
+      // Read, not locked: a subtask that finishes meanwhile only makes this stricter, and none can be added without the parent's lock.
+      const unfinished = (await this.#store.listSubtasks(id)).filter((c) => !FINISHED.has(c.status)).length;
+      enforce(mayCompleteWith(task, unfinished, force));
       return { action: "task.completed", changes: { result: result ?? {}, lease_expires_at: null } };
     });
   }
@@ -374,11 +422,70 @@ export class MeshService {
     });
   }
 
+  /** Cancelling a task cancels its unfinished subtasks too, all the way down, each with its own history row. */
   cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
-    return this.#transition(ctx, id, "cancel", { reason }, () => ({
-      action: "task.cancelled",
-      changes: { error: reason ?? null, lease_expires_at: null, retry_at: null },
-    }));
+    return this.#transition(ctx, id, "cancel", { reason }, async (task, now, tx) => {
+      await this.#cancelSubtasks(tx, ctx, task, now);
+      return { action: "task.cancelled", changes: { error: reason ?? null, lease_expires_at: null, retry_at: null } };
+    });
+  }
+
+  async #cancelSubtasks(tx: StoreTx, ctx: RequestContext, parent: Task, now: string): Promise<void> {
+    for (const child of await tx.lockSubtasks(parent.task_id)) {
+      if (!startsFrom("cancel", child.status)) continue;
+      await this.#cancelSubtasks(tx, ctx, child, now);
+      const cancelled: Task = {
+        ...child,
+        status: "cancelled",
+        error: `Its parent task ${parent.task_id} was cancelled.`,
+        lease_expires_at: null,
+        retry_at: null,
+        updated_at: now,
+        version: child.version + 1,
+      };
+      await tx.updateTask(child.task_id, cancelled);
+      await recordChange(tx, ctx, now, { action: "task.cancelled", task: child, from: child.status, to: "cancelled" });
+    }
+  }
+
+  // ── the thread ─────────────────────────────────────────────────────────────
+
+  /** The holder asks the sender; the task waits in input_required, its lease not running, its deadline still. */
+  askSender(ctx: RequestContext, id: string, input: AskRequest) {
+    return this.#transition(ctx, id, "ask", input, async (task, now, tx) => {
+      enforce(holdsLease(ctx.caller, task, input.attempt));
+      await this.#addMessage(tx, id, { kind: "question", author: ctx.caller.subject, at: now, text: input.question, data: input.data ?? null });
+      return { action: "task.input_required", changes: {} };
+    });
+  }
+
+  /** The sender answers; the same holder has the task again, with at least a fresh lease. */
+  replyToTask(ctx: RequestContext, id: string, input: ReplyRequest) {
+    return this.#transition(ctx, id, "answer", input, async (task, now, tx) => {
+      await this.#addMessage(tx, id, { kind: "answer", author: ctx.caller.subject, at: now, text: input.answer, data: input.data ?? null });
+      const fresh = secondsAfter(now, this.#leaseSeconds);
+      return { action: "task.answered", changes: { lease_expires_at: task.lease_expires_at !== null && task.lease_expires_at > fresh ? task.lease_expires_at : fresh } };
+    });
+  }
+
+  /** A note from either side; the task's state stays, its version moves so whoever waits hears of it. */
+  noteTask(ctx: RequestContext, id: string, input: NoteRequest): Promise<ThreadMessage> {
+    return this.#work.run(ctx, `note:${id}`, input, keptWhole(), async (tx, now) => {
+      const task = await tx.getTaskForUpdate(id);
+      if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
+      enforce(mayNote(ctx.caller, task));
+      const message = await this.#addMessage(tx, id, { kind: "note", author: ctx.caller.subject, at: now, text: input.text, data: input.data ?? null });
+      await this.#touch(tx, task, now);
+      await recordChange(tx, ctx, now, { action: "task.noted", task, from: task.status, to: task.status });
+      return message;
+    });
+  }
+
+  async #addMessage(tx: StoreTx, id: string, message: NewThreadMessage): Promise<ThreadMessage> {
+    if ((await tx.countMessages(id)) >= LIMITS.threadMessages) {
+      throw new MeshError("conflict", `Task ${id}'s thread already holds ${LIMITS.threadMessages} messages, the most one task may have; send a new task.`);
+    }
+    return tx.insertMessage(id, message);
   }
 
   /** A dead letter back to pending, by its sender or an admin, with a fresh budget of attempts. */
@@ -419,7 +526,11 @@ export class MeshService {
     id: string,
     move: CallerMove,
     input: JsonObject,
-    apply: (task: Task, now: string) => { action: EventAction; to?: TaskStatus; changes: Partial<Task> },
+    apply: (
+      task: Task,
+      now: string,
+      tx: StoreTx,
+    ) => { action: EventAction; to?: TaskStatus; changes: Partial<Task> } | Promise<{ action: EventAction; to?: TaskStatus; changes: Partial<Task> }>,
   ): Promise<Task> {
     const { caller } = ctx;
     return this.#work.run(ctx, `${move}:${id}`, input, TASK_AS_MOVED, async (tx, now) => {
@@ -430,12 +541,15 @@ export class MeshService {
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
       if (!startsFrom(move, task.status)) {
-        const attempt = typeof input.attempt === "number" && input.attempt <= task.attempt ? ` ${leaseLost(task, input.attempt)}` : "";
+        // A holder that called too early (complete while waiting for an answer) still holds its lease.
+        const lost = typeof input.attempt === "number" && (input.attempt < task.attempt || (input.attempt === task.attempt && !HELD.has(task.status)));
+        const attempt = lost ? ` ${leaseLost(task, input.attempt as number)}` : "";
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.${attempt}`);
       }
-      const { action, to: status = to, changes } = apply(task, now);
+      const { action, to: status = to, changes } = await apply(task, now, tx);
       const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
+      await this.#touchParent(tx, task, now);
       await recordChange(tx, ctx, now, { action, task, from: task.status, to: status });
       return updated;
     });
@@ -485,6 +599,7 @@ export class MeshService {
     }
     const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
     await tx.updateTask(task.task_id, updated);
+    await this.#touchParent(tx, task, now);
     await recordChange(tx, this.#clockContext(), now, { action, task, from: task.status, to: status });
     return true;
   }
@@ -567,9 +682,16 @@ export class MeshService {
     });
   }
 
-  /** An approval changes what the task looks like, so its version moves and waiters wake. */
+  /** An approval, a note or a subtask changes what the task looks like, so its version moves and waiters wake. */
   async #touch(tx: StoreTx, task: Task, now: string) {
     await tx.updateTask(task.task_id, { ...task, updated_at: now, version: task.version + 1 });
+  }
+
+  /** A subtask's state shows in its parent, so the parent's version moves with it. */
+  async #touchParent(tx: StoreTx, task: Task, now: string) {
+    if (task.parent_task_id === null) return;
+    const parent = await tx.getTaskForUpdate(task.parent_task_id);
+    if (parent) await this.#touch(tx, parent, now);
   }
 
   async getApproval(ctx: RequestContext, id: string, query: ApprovalReadQuery = {}): Promise<Approval> {

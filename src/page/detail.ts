@@ -178,6 +178,9 @@ const ACTION_NAMES: Record<(typeof EVENT_ACTIONS)[number], string> = {
   "task.expired": "Deadline missed",
   "task.revived": "Put back",
   "task.progress": "Progress",
+  "task.input_required": "Asked the sender",
+  "task.answered": "Answered",
+  "task.noted": "Note",
   "approval.expired": "Approval expired",
   "approval.escalated": "Escalated",
 };

@@ -47,6 +47,7 @@ function newTask(overrides: Partial<Task> = {}): Task {
     retry_at: null,
     deadline: null,
     progress: null,
+    parent_task_id: null,
     ...overrides,
   };
 }
@@ -83,7 +84,7 @@ const entry = (task: Task, action: EventAction, overrides: Partial<NewAuditEntry
   ...overrides,
 });
 
-const about = (task: Task, approver_role: string | null = null) => ({ target: task.target, source: task.source, approver_role });
+const about = (task: Task, approver_role: string | null = null) => ({ target: task.target, source: task.source, approver_role, parent_task_id: task.parent_task_id });
 
 async function addTask(store: Store, overrides: Partial<Task> = {}): Promise<Task> {
   const task = newTask(overrides);

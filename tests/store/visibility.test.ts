@@ -60,6 +60,7 @@ async function store(s: Store, w: World) {
         lease_expires_at: null,
         retry_at: null,
         deadline: null,
+        parent_task_id: null,
         progress: null,
       };
       await tx.insertTask(task);
