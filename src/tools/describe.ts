@@ -1,5 +1,5 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
-import type { Approval, JsonObject, Task, TaskDetail } from "../contract/schemas.ts";
+import type { Approval, JsonObject, Subtask, Task, TaskDetail, ThreadMessage } from "../contract/schemas.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
 const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;
@@ -22,6 +22,9 @@ function clocksOf(t: Task): (string | false)[] {
     progress !== "" && `  Progress: ${progress}`,
     t.status === "pending" && t.retry_at !== null && `  Retry: the last attempt failed; it may be claimed again from ${t.retry_at}`,
     t.deadline !== null && `  Deadline: ${t.deadline}${t.status === "expired" ? " (missed)" : ""}`,
+    t.parent_task_id !== null && `  Subtask of: ${t.parent_task_id}`,
+    t.status === "input_required" &&
+      `  Waiting for an answer: its holder ${t.claimed_by} asked its sender ${t.source} a question (the sender replies with reply_to_task)`,
     t.status === "dead_lettered" && `  Dead letter: all ${t.max_attempts} attempts are used; its sender or an admin may put it back with a fresh budget`,
   ];
 }
@@ -50,6 +53,11 @@ function approvalClock(a: Approval): string {
 export const approvalLine = (a: Approval) =>
   `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
+const messageLine = (m: ThreadMessage) =>
+  `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
+
+const subtaskLine = (c: Subtask) => `- ${c.task_id} (${c.task_type}) ${c.status}: role ${c.target}${c.claimed_by ? `, claimed by ${c.claimed_by}` : ""}`;
+
 export function taskStatus(t: TaskDetail): string {
   return [
     `Task ${t.task_id} (${t.task_type}) is ${t.status}; version ${t.version}, updated ${t.updated_at}.`,
@@ -58,6 +66,10 @@ export function taskStatus(t: TaskDetail): string {
     t.approvals.length
       ? `Approvals${t.older_approvals ? ` (the ${t.approvals.length} newest; there are older ones)` : ""}:\n${t.approvals.map(approvalLine).join("\n")}`
       : "No approvals asked for.",
+    t.thread.length > 0 && `Thread (oldest first):\n${t.thread.map(messageLine).join("\n")}`,
+    t.status === "input_required" &&
+      `The holder waits for the sender's answer: if you sent this task, answer with reply_to_task(task_id="${t.task_id}", answer=…).`,
+    t.children.length > 0 && `Subtasks:\n${t.children.map(subtaskLine).join("\n")}`,
   ]
     .filter(Boolean)
     .join("\n");
