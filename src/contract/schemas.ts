@@ -158,8 +158,8 @@ export const RouteTaskRequest = z.strictObject({
     .optional()
     .describe("Seconds from now by which the task must be finished; the same as `deadline`."),
   parent_task_id: Id.optional().describe(
-      `Makes this a subtask of a task you hold (claimed): the parent shows it, and cancelling the parent cancels it. At most ${LIMITS.subtasksPerTask} per task, ${LIMITS.subtaskDepth} levels deep.`,
-    ),
+    `Makes this a subtask of a task you hold (claimed): the parent shows it, and cancelling the parent cancels it. At most ${LIMITS.subtasksPerTask} per task, ${LIMITS.subtaskDepth} levels deep.`,
+  ),
 });
 export type RouteTaskRequest = z.infer<typeof RouteTaskRequest>;
 

@@ -121,8 +121,7 @@ export function holdsLease(caller: Caller, task: Pick<Task, "task_id" | "target"
 
 /** Why a call from an attempt that is no longer current counts for nothing. */
 export function leaseLost(task: Pick<Task, "task_id" | "status" | "claimed_by" | "attempt">, attempt: number): string {
-  const now =
-    HELD.has(task.status) ? `it is now attempt ${task.attempt}, held by ${task.claimed_by}` : `it is now ${task.status} (attempt ${task.attempt})`;
+  const now = HELD.has(task.status) ? `it is now attempt ${task.attempt}, held by ${task.claimed_by}` : `it is now ${task.status} (attempt ${task.attempt})`;
   return `The lease on task ${task.task_id} for attempt ${attempt} was lost: ${now}. Your work on it no longer counts; leave it and check your inbox for other work.`;
 }
 

@@ -464,7 +464,10 @@ export class MeshService {
     return this.#transition(ctx, id, "answer", input, async (task, now, tx) => {
       await this.#addMessage(tx, id, { kind: "answer", author: ctx.caller.subject, at: now, text: input.answer, data: input.data ?? null });
       const fresh = secondsAfter(now, this.#leaseSeconds);
-      return { action: "task.answered", changes: { lease_expires_at: task.lease_expires_at !== null && task.lease_expires_at > fresh ? task.lease_expires_at : fresh } };
+      return {
+        action: "task.answered",
+        changes: { lease_expires_at: task.lease_expires_at !== null && task.lease_expires_at > fresh ? task.lease_expires_at : fresh },
+      };
     });
   }
 

@@ -22,7 +22,11 @@ export const completeTask = defineTool({
   async run({ task_id, result, attempt, force }, ctx) {
     const held = heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
-    const r = settled(ctx, task_id, await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result, force } }, ctx.call));
+    const r = settled(
+      ctx,
+      task_id,
+      await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result, force } }, ctx.call),
+    );
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value));
   },

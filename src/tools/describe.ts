@@ -53,8 +53,7 @@ function approvalClock(a: Approval): string {
 export const approvalLine = (a: Approval) =>
   `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
-const messageLine = (m: ThreadMessage) =>
-  `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
+const messageLine = (m: ThreadMessage) => `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
 
 const subtaskLine = (c: Subtask) => `- ${c.task_id} (${c.task_type}) ${c.status}: role ${c.target}${c.claimed_by ? `, claimed by ${c.claimed_by}` : ""}`;
 

@@ -21,10 +21,7 @@ export const replyToTask = defineTool({
     if (!r.ok) return r;
     return succeed(
       { task: r.value },
-      taskMoved(
-        `Answered; task ${task_id} is back with ${r.value.claimed_by}. Follow it with fetch_status(task_id="${task_id}", wait_seconds=30).`,
-        r.value,
-      ),
+      taskMoved(`Answered; task ${task_id} is back with ${r.value.claimed_by}. Follow it with fetch_status(task_id="${task_id}", wait_seconds=30).`, r.value),
     );
   },
 });

@@ -166,7 +166,10 @@ for (const engine of CONTROLLER_ENGINES) {
       for (const id of [middle, pendingChild, ...leaves]) {
         const task = await read(id, bob);
         expect(task.status, id).toBe("cancelled");
-        expect(task.history.filter((h: any) => h.action === "task.cancelled"), id).toHaveLength(1);
+        expect(
+          task.history.filter((h: any) => h.action === "task.cancelled"),
+          id,
+        ).toHaveLength(1);
       }
       expect((await read(done, bob)).status).toBe("completed");
       // Cancelling again changes nothing more.

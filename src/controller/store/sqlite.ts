@@ -396,8 +396,7 @@ export class SqliteStore implements Store {
           .get(taskId, m.kind, m.author, m.at, m.text, jsonText(m.data));
         return toMessage(row!);
       },
-      countMessages: async (taskId) =>
-        db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM task_messages WHERE task_id = ?").get(taskId)!.n,
+      countMessages: async (taskId) => db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM task_messages WHERE task_id = ?").get(taskId)!.n,
       lockSubtasks: async (parentId) => this.#subtasks(db, parentId),
       appendAudit: async (e, about) => {
         const row = db
@@ -443,10 +442,7 @@ export class SqliteStore implements Store {
 
   async listThread(taskId: string) {
     refuseUnstorable(taskId, "id");
-    return this.#reader
-      .query<Record<string, unknown>, [string]>("SELECT * FROM task_messages WHERE task_id = ? ORDER BY seq")
-      .all(taskId)
-      .map(toMessage);
+    return this.#reader.query<Record<string, unknown>, [string]>("SELECT * FROM task_messages WHERE task_id = ? ORDER BY seq").all(taskId).map(toMessage);
   }
 
   #getApproval(db: Database, id: string): ApprovalRecord | null {
