@@ -45,7 +45,6 @@ import {
   TaskStatus,
   TRANSITIONS,
   type EventAction,
-  type Transition,
 } from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
