@@ -13,8 +13,12 @@ export function heldAttempt(ctx: ToolContext, taskId: string, given: number | un
   );
 }
 
-/** Once the controller has settled the task, or said the lease is gone, this session stops renewing it. */
-export function settled<T>(ctx: ToolContext, taskId: string, outcome: Outcome<T>): Outcome<T> {
-  if (outcome.ok || outcome.failure.kind === "conflict") ctx.leases.release(taskId);
+/**
+ * Once the controller has settled the task, or said the lease is gone, this session stops
+ * renewing it. A refusal that leaves the task held (completing a parent whose subtasks
+ * still run) keeps it: `keepOnConflict`, and a lease truly lost is learnt by the next renewal.
+ */
+export function settled<T>(ctx: ToolContext, taskId: string, outcome: Outcome<T>, keepOnConflict = false): Outcome<T> {
+  if (outcome.ok || (outcome.failure.kind === "conflict" && !keepOnConflict)) ctx.leases.release(taskId);
   return outcome;
 }
