@@ -18,6 +18,7 @@ import { liveEvents } from "./live-events.ts";
 import { memory } from "./memory.ts";
 import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
+import { timers } from "./timers.ts";
 import { toolCalls } from "./tool-calls.ts";
 
 const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>> = {
@@ -27,6 +28,7 @@ const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>
   throughput,
   scale,
   memory,
+  timers,
 };
 
 const progress = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

@@ -1,7 +1,7 @@
 /** The controller's HTTP API as the bench calls it: plain fetch, one caller's token, answers checked. */
 export type MeshApi = {
-  /** POST /tasks/route with a fresh Idempotency-Key; resolves with the new task's id. */
-  route: (target: string) => Promise<string>;
+  /** POST /tasks/route with a fresh Idempotency-Key (and `extra` fields, e.g. a deadline); resolves with the new task's id. */
+  route: (target: string, extra?: Record<string, unknown>) => Promise<string>;
   /** GET `path` (e.g. /tasks/ID, /tasks?…); resolves with the parsed body. */
   get: (path: string) => Promise<any>;
   /** POST /approvals asking `role` to approve `taskId`; resolves with the new approval's id. */
@@ -18,7 +18,8 @@ async function expect(response: Response, status: number, what: string) {
 
 export function meshApi(baseUrl: string, token: string): MeshApi {
   const authorization = `Bearer ${token}`;
-  const routeBody = (target: string) => JSON.stringify({ target, task: { task_type: "review", description: "bench task", data: { pr: 7 } } });
+  const routeBody = (target: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ target, task: { task_type: "review", description: "bench task", data: { pr: 7 } }, ...extra });
   // With a fresh Idempotency-Key, as the agent's own client sends every POST.
   const post = (path: string, body: string) =>
     fetch(new URL(path, baseUrl), {
@@ -27,8 +28,8 @@ export function meshApi(baseUrl: string, token: string): MeshApi {
       body,
     });
   return {
-    async route(target) {
-      return (await expect(await post("/tasks/route", routeBody(target)), 202, "POST /tasks/route")).task_id;
+    async route(target, extra) {
+      return (await expect(await post("/tasks/route", routeBody(target, extra)), 202, "POST /tasks/route")).task_id;
     },
     async get(path) {
       return expect(await fetch(new URL(path, baseUrl), { headers: { authorization } }), 200, `GET ${path}`);

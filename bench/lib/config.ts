@@ -4,7 +4,7 @@
  * run that never ends. BENCH_QUICK=1 is a smoke run of about two minutes; the
  * defaults take about six.
  */
-export const SECTIONS = ["cold-start", "tool-calls", "live-events", "throughput", "scale", "memory"] as const;
+export const SECTIONS = ["cold-start", "tool-calls", "live-events", "throughput", "scale", "memory", "timers"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export const ENGINES = ["sqlite", "postgres"] as const;
@@ -28,6 +28,8 @@ export type BenchConfig = {
   scaleTiers: number[];
   /** Requests per latency figure in the scale table. */
   scaleSamples: number;
+  /** Deadlines pending while the timers section measures how late expiries fire and the idle controller's CPU. */
+  pendingTimers: number;
   /** A database on the PostgreSQL server where the bench may create and drop its own. */
   postgresUrl: string;
   /** Where the JSON report goes. */
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = process.env): BenchConfig {
     seconds: int(env.BENCH_SECONDS, quick ? 2 : 8, 1, 120, "BENCH_SECONDS"),
     scaleTiers: ints(env.BENCH_SCALE, quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], 10_000, 5_000_000, "BENCH_SCALE"),
     scaleSamples: int(env.BENCH_SCALE_SAMPLES, quick ? 100 : 400, 10, 10_000, "BENCH_SCALE_SAMPLES"),
+    pendingTimers: int(env.BENCH_TIMERS, quick ? 2000 : 10_000, 100, 1_000_000, "BENCH_TIMERS"),
     postgresUrl: loopback(env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test", "BENCH_POSTGRES_URL"),
     out: env.BENCH_OUT ?? "bench/results/latest.json",
   };

@@ -9,6 +9,7 @@ import type { Outcome } from "../client/controller-client.ts";
 import { explainFailure, FOR_PEOPLE } from "../client/explain.ts";
 import { createLogger } from "../lib/log.ts";
 import { ApprovalStatus, Id, Role, Subject, TaskStatus, TaskSpec } from "../contract/schemas.ts";
+import { taskClocks } from "../lib/clocks-in-words.ts";
 import { loadSettings, logLevelSetting, positiveInt, SettingsError, settingsHelp, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { shortTime, table } from "./table.ts";
 
@@ -23,7 +24,7 @@ const taskFilters = {
   ...common,
   target: { flag: "target", schema: Role.optional(), help: "Only tasks for this role" },
   source: { flag: "source", schema: Subject.optional(), help: "Only tasks sent by this identity" },
-  status: { flag: "status", schema: TaskStatus.optional(), help: "pending, claimed, completed, failed or cancelled" },
+  status: { flag: "status", schema: TaskStatus.optional(), help: `One of ${TaskStatus.options.join(", ")}` },
   type: { flag: "type", schema: TaskSpec.shape.task_type.optional(), help: "Only tasks of this task_type" },
   limit: { flag: "limit", schema: positiveInt(200), fallback: "50", help: "At most this many, newest first" },
 } satisfies SettingsSpec;
@@ -81,8 +82,18 @@ const TASKS: Record<string, Action> = {
         (page) =>
           page.items.length
             ? table(
-                ["TASK", "TYPE", "STATUS", "FROM", "TO ROLE", "CLAIMED BY", "CREATED"],
-                page.items.map((t) => [t.task_id, t.task_type, t.status, t.source, t.target, t.claimed_by ?? "", shortTime(t.created_at)]),
+                ["TASK", "TYPE", "STATUS", "FROM", "TO ROLE", "CLAIMED BY", "ATTEMPT", "CREATED", "DEADLINE"],
+                page.items.map((t) => [
+                  t.task_id,
+                  t.task_type,
+                  t.status,
+                  t.source,
+                  t.target,
+                  t.claimed_by ?? "",
+                  t.attempt ? `${t.attempt}/${t.max_attempts}` : "",
+                  shortTime(t.created_at),
+                  t.deadline ? shortTime(t.deadline) : "",
+                ]),
               )
             : "No tasks match.",
         origin,
@@ -103,6 +114,7 @@ const TASKS: Record<string, Action> = {
           [
             `Task ${t.task_id}: ${t.task_type}, ${t.status}${t.claimed_by ? ` (claimed by ${t.claimed_by})` : ""}`,
             `From ${t.source} to role ${t.target}, priority ${t.priority}, created ${t.created_at}`,
+            ...taskClocks(t),
             t.description && `Description: ${t.description}`,
             Object.keys(t.data).length > 0 && `Data: ${JSON.stringify(t.data)}`,
             t.result && `Result: ${JSON.stringify(t.result)}`,
@@ -119,6 +131,21 @@ const TASKS: Record<string, Action> = {
           ]
             .filter(Boolean)
             .join("\n"),
+        origin,
+      );
+    },
+  },
+  retry: {
+    usage: "agent-mesh tasks retry TASK_ID [--json]",
+    summary: "Put a dead-lettered task back to pending with a fresh budget of attempts (its sender, admins)",
+    spec: common,
+    needsId: true,
+    async run(id, argv) {
+      const { settings: s, client, origin } = open(common, argv);
+      return show(
+        client.call("retryTask", { params: { id: id! }, body: {} }),
+        s.json,
+        (t) => `Task ${t.task_id} is ${t.status} again; it may be claimed until attempt ${t.max_attempts}.`,
         origin,
       );
     },

@@ -341,6 +341,7 @@ export const TaskDetail = Task.extend({
   older_approvals: olderAt("approvals"),
   thread: z.array(ThreadMessage).describe("Questions, answers and notes between the sender and the holder, oldest first."),
   children: z.array(Subtask).describe("The task's subtasks, oldest first, with their states."),
+  may_retry: z.boolean().describe("Whether you, the caller, may put this dead-lettered task back now (POST /tasks/{id}/retry): its sender or an admin."),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
 

@@ -65,6 +65,7 @@ import {
   mayReadApproval,
   mayReadAudit,
   mayReadTask,
+  mayRevive,
   readApprovalRefusal,
   readTaskRefusal,
   visibilityOf,
@@ -321,6 +322,7 @@ export class MeshService {
       older_approvals: olderAt("approvals", approvals.next_cursor),
       thread,
       children: children.map((c): Subtask => SubtaskSchema.parse(c)),
+      may_retry: task.status === "dead_lettered" && mayRevive(ctx.caller, task),
     };
   }
 

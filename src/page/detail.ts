@@ -10,6 +10,7 @@ import { lastListView, listHref, route } from "./routing.ts";
 import { me } from "./session.ts";
 import { renderThread, renderTree } from "./thread.ts";
 import { timeEl } from "./times.ts";
+import { approvalClock, taskClocks } from "../lib/clocks-in-words.ts";
 
 const detailEl = byId("view-detail");
 /** Grows with every load: an answer for an older load is dropped. */
@@ -91,6 +92,7 @@ function renderApproval(slots: Slots, a: Approval, task: TaskDetail | ApiError) 
       fact("Approver role", a.approver_role),
       fact("Asked", timeEl(a.created_at, true)),
       a.comments && fact(a.status === "pending" ? "Note from the asker" : "Decision comment", prose(a.comments)),
+      approvalClock(a).length > 0 && fact("Time limit", approvalClock(a).join("; ")),
       fact("Approval id", h("code", {}, a.approval_id)),
     ),
   );
@@ -116,6 +118,7 @@ function renderTask(slots: Slots, t: TaskDetail) {
     h("p", { class: "eyebrow" }, "Task ", badge(t.status)),
     h("h1", { id: "detail-title", tabindex: -1, dir: "auto", "data-task-id": t.task_id }, t.task_type),
     t.description && h("p", { class: "prose lead", dir: "auto" }, t.description),
+    t.may_retry && retryButton(t),
   );
   fill(
     slots.decide,
@@ -126,6 +129,24 @@ function renderTask(slots: Slots, t: TaskDetail) {
   );
   fill(slots.task, h("h2", {}, "Details"), ...taskFacts(t));
   fill(slots.history, ...historyList(t.history));
+}
+
+/** For a dead letter, to those the controller says may: put it back to pending with a fresh budget of attempts. */
+function retryButton(t: TaskDetail): HTMLElement {
+  const said = h("p", { class: "hint", id: "retry-outcome", role: "status" });
+  const button = h("button", { type: "button", id: "retry-task", class: "approve" }, "Retry: put it back to pending");
+  const key = crypto.randomUUID();
+  button.addEventListener("click", async () => {
+    button.setAttribute("disabled", "");
+    try {
+      await api(pathWith(ENDPOINTS.retryTask.path, { id: t.task_id }), { body: {}, key });
+      await loadDetail(false);
+    } catch (e) {
+      said.textContent = asApiError(e).message;
+      button.removeAttribute("disabled");
+    }
+  });
+  return h("div", { class: "retry" }, h("p", {}, "All its attempts are used. "), button, said);
 }
 
 function taskFacts(t: TaskDetail): Child[] {
@@ -140,6 +161,10 @@ function taskFacts(t: TaskDetail): Child[] {
       fact("Sent by", who(t.source), t.source === me.subject && " (you)"),
       fact("For role", t.target),
       t.claimed_by && fact("Claimed by", who(t.claimed_by)),
+      ...taskClocks(t).map((line) => {
+        const [name, ...rest] = line.split(": ");
+        return fact(name!, rest.join(": "));
+      }),
       fact("Created", timeEl(t.created_at, true)),
       fact("Updated", timeEl(t.updated_at, true)),
       fact("Task id", h("code", {}, t.task_id)),

@@ -1,5 +1,6 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
 import type { Approval, JsonObject, Subtask, Task, TaskDetail, ThreadMessage } from "../contract/schemas.ts";
+import { approvalClock, taskClocks } from "../lib/clocks-in-words.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
 const hasKeys = (value: JsonObject | null): value is JsonObject => value !== null && Object.keys(value).length > 0;
@@ -11,30 +12,13 @@ export function taskLine(t: Task): string {
   return `- ${t.task_id} (${t.task_type})${priority} ${t.status}: from ${t.source} to role ${t.target}${holder}, created ${t.created_at}`;
 }
 
-/** How far a task has come in its attempts, its lease, its deadline: the clocks that bear on it, in words. */
-function clocksOf(t: Task): (string | false)[] {
-  const percent = t.progress?.percent === undefined ? "" : `${t.progress.percent}%`;
-  const progress = [percent, t.progress?.message].filter(Boolean).join(", ");
-  return [
-    t.attempt > 0 && `  Attempt: ${t.attempt} of ${t.max_attempts}`,
-    t.status === "input_required" && `  Lease: kept for ${t.claimed_by} while the task waits for its sender's answer`,
-    t.status === "claimed" &&
-      t.lease_expires_at !== null &&
-      `  Lease: held by ${t.claimed_by} until ${t.lease_expires_at} unless renewed (its holder's MCP session renews it while it lives)`,
-    progress !== "" && `  Progress: ${progress}`,
-    t.status === "pending" && t.retry_at !== null && `  Retry: the last attempt failed; it may be claimed again from ${t.retry_at}`,
-    t.deadline !== null && `  Deadline: ${t.deadline}${t.status === "expired" ? " (missed)" : ""}`,
-    t.parent_task_id !== null && `  Subtask of: ${t.parent_task_id}`,
-    t.status === "input_required" &&
-      `  Waiting for an answer: its holder ${t.claimed_by} asked its sender ${t.source} a question (the sender replies with reply_to_task)`,
-    t.status === "dead_lettered" && `  Dead letter: all ${t.max_attempts} attempts are used; its sender or an admin may put it back with a fresh budget`,
-  ];
-}
-
 /** Everything a taker needs to act on a task. */
 export function taskBody(t: Task): string {
   return [
-    ...clocksOf(t),
+    ...taskClocks(t).map((line) => `  ${line}`),
+    t.parent_task_id !== null && `  Subtask of: ${t.parent_task_id}`,
+    t.status === "input_required" &&
+      `  Waiting for an answer: its holder ${t.claimed_by} asked its sender ${t.source} a question (the sender replies with reply_to_task)`,
     t.description && `  Description: ${t.description}`,
     hasKeys(t.data) && `  Data: ${json(t.data)}`,
     hasKeys(t.context) && `  Context: ${json(t.context)}`,
@@ -45,15 +29,10 @@ export function taskBody(t: Task): string {
     .join("\n");
 }
 
-/** When an undecided approval expires or passes on, and whether it already did. */
-function approvalClock(a: Approval): string {
-  const from = a.escalated_from ? `; escalated from role ${a.escalated_from}, who did not decide in time` : "";
-  if (a.status !== "pending" || a.expires_at === null) return from;
-  return `${from}; ${a.escalate_to ? `passes to role ${a.escalate_to}` : "expires"} at ${a.expires_at} if undecided`;
-}
-
 export const approvalLine = (a: Approval) =>
-  `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
+  `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)
+    .map((part) => `; ${part}`)
+    .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
 const messageLine = (m: ThreadMessage) => `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
 

@@ -41,7 +41,7 @@ test("tasks list prints a table of what the caller may see", async () => {
   const r = await mesh(alice, "tasks", "list");
   expect(r.code).toBe(0);
   const [header, row] = r.stdout.trim().split("\n");
-  expect(header).toMatch(/^TASK\s+TYPE\s+STATUS\s+FROM\s+TO ROLE\s+CLAIMED BY\s+CREATED$/);
+  expect(header).toMatch(/^TASK\s+TYPE\s+STATUS\s+FROM\s+TO ROLE\s+CLAIMED BY\s+ATTEMPT\s+CREATED\s+DEADLINE$/);
   expect(row).toContain(taskId);
   expect(row).toMatch(/deploy\s+pending\s+alice\s+worker/);
   expect((await mesh(mia, "tasks", "list", "--status", "completed")).stdout.trim()).toBe("No tasks match.");
@@ -56,6 +56,23 @@ test("tasks show prints the task, its approvals and history; --json prints the A
   expect(r.stdout).toMatch(/alice\s+task.created/);
   const json = JSON.parse((await mesh(alice, "tasks", "show", taskId, "--json")).stdout);
   expect(json).toMatchObject({ task_id: taskId, status: "pending", approvals: [{ approval_id: approvalId }] });
+});
+
+test("tasks show says a dead letter's attempts and error, and tasks retry puts it back, for its sender", async () => {
+  const bob = await c.token("bob", ["worker"]);
+  const routed = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "sync" }, max_attempts: 1 }, { "idempotency-key": "dead" });
+  const id = routed.body.task_id;
+  await c.api(bob, "POST", `/tasks/${id}/claim`, {});
+  await c.api(bob, "POST", `/tasks/${id}/fail`, { attempt: 1, error: "upstream down", retry: true });
+  const shown = await mesh(alice, "tasks", "show", id);
+  expect(shown.stdout).toContain(`Task ${id}: sync, dead_lettered`);
+  expect(shown.stdout).toContain("Attempt: 1 of 1");
+  expect(shown.stdout).toContain("Dead letter: all 1 attempts are used");
+  expect(shown.stdout).toContain("upstream down");
+  expect((await mesh(bob, "tasks", "retry", id)).code).not.toBe(0);
+  const revived = await mesh(alice, "tasks", "retry", id);
+  expect(revived.code).toBe(0);
+  expect(revived.stdout.trim()).toBe(`Task ${id} is pending again; it may be claimed until attempt 4.`);
 });
 
 test("approvals list and approve with a comment, as the approver", async () => {

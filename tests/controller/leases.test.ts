@@ -198,6 +198,14 @@ for (const engine of CONTROLLER_ENGINES) {
       const noWindow = await c.api(alice, "POST", "/approvals", { task_id: id, approver_role: "lead", reason: "x", escalate_to: "head" });
       expect(noWindow.status).toBe(422);
     });
+
+    test("/metrics counts what the clocks did: leases lapsed, retries, dead letters, deadlines missed, approvals expired and escalated", async () => {
+      const text = await (await fetch(new URL("/metrics", c.url))).text();
+      for (const event of ["leases_lapsed", "retries", "dead_letters", "deadlines_missed", "approvals_expired", "approvals_escalated"]) {
+        const count = new RegExp(`^mesh_timer_events_total\\{event="${event}"\\} (\\d+)$`, "m").exec(text);
+        expect({ event, counted: Number(count?.[1] ?? 0) > 0 }).toEqual({ event, counted: true });
+      }
+    });
   });
 }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ApprovalRecord, EventAction, Task } from "../../src/contract/schemas.ts";
 import type { Change, NewAuditEntry, Store, StoreTx, WebSession } from "../../src/controller/store/store.ts";
 import { withoutSeq } from "../../src/controller/store/rows.ts";
-import { ENGINES, type EngineDatabase } from "./engines.ts";
+import { ENGINES, NO_CLOCKS, type EngineDatabase } from "./engines.ts";
 
 let clock = Date.parse("2030-01-01T00:00:00.000Z");
 /** Strictly increasing timestamps, so orderings in the tests are unambiguous. */
@@ -41,12 +41,7 @@ function newTask(overrides: Partial<Task> = {}): Task {
     updated_at: now,
     version: 1,
     trace_id: "0af7651916cd43dd8448eb211c80319c",
-    attempt: 0,
-    max_attempts: 3,
-    lease_expires_at: null,
-    retry_at: null,
-    deadline: null,
-    progress: null,
+    ...NO_CLOCKS,
     parent_task_id: null,
     ...overrides,
   };

@@ -11,6 +11,9 @@ import type { Store } from "../../src/controller/store/store.ts";
 import { tempDir } from "../support/controller.ts";
 import { createTestDatabase, someoneWaitsForALock } from "../postgres/database.ts";
 
+/** A new task's clocks as the service sets them: not claimed yet, the default budget of attempts, no deadline. */
+export const NO_CLOCKS = { attempt: 0, max_attempts: 3, lease_expires_at: null, retry_at: null, deadline: null, progress: null } as const;
+
 export type EngineDatabase = {
   /** A store on this database; call it twice for two controllers sharing it. */
   open: () => Promise<Store>;

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { callerOf, mayReadApproval, mayReadTask, visibilityOf, type Caller } from "../../src/controller/policy.ts";
 import type { Store } from "../../src/controller/store/store.ts";
 import type { ApprovalRecord, Task } from "../../src/contract/schemas.ts";
-import { ENGINES, type EngineDatabase } from "./engines.ts";
+import { ENGINES, NO_CLOCKS, type EngineDatabase } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol", "dave"];
 const ROLES = ["dev", "ops", "lead", "qa", "admin"];
@@ -55,13 +55,8 @@ async function store(s: Store, w: World) {
         updated_at: now,
         version: 1,
         trace_id: run,
-        attempt: 0,
-        max_attempts: 3,
-        lease_expires_at: null,
-        retry_at: null,
-        deadline: null,
+        ...NO_CLOCKS,
         parent_task_id: null,
-        progress: null,
       };
       await tx.insertTask(task);
       tasks.push(task);

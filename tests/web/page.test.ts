@@ -173,3 +173,29 @@ test("a person who sent a task reads the question on the page and answers it the
     await worker.close();
   }
 });
+
+test("a dead-lettered task shows its attempts and error, and its sender puts it back with the Retry button; a worker is offered none", async () => {
+  const worker = await c.token("wes", ["syncer"]);
+  const routed = await c.api(
+    await c.token("pia", ["ops"]),
+    "POST",
+    "/tasks/route",
+    { target: "syncer", task: { task_type: "sync" }, max_attempts: 1 },
+    { "idempotency-key": crypto.randomUUID() },
+  );
+  const id = routed.body.task_id;
+  await c.api(worker, "POST", `/tasks/${id}/claim`, {});
+  await c.api(worker, "POST", `/tasks/${id}/fail`, { attempt: 1, error: "upstream down", retry: true });
+
+  const onlooker = await signedIn("wes", ["syncer"]);
+  await onlooker.goto(new URL(`/?task=${id}`, c.url).href);
+  await onlooker.getByText("upstream down").filter({ visible: true }).first().waitFor();
+  expect(await onlooker.locator("#retry-task").count()).toBe(0);
+
+  const sender = await signedIn("pia", ["ops"]);
+  await sender.goto(new URL(`/?task=${id}`, c.url).href);
+  await sender.getByText("1 of 1").filter({ visible: true }).first().waitFor();
+  await sender.getByRole("button", { name: "Retry: put it back to pending" }).click();
+  await sender.locator("#retry-task").waitFor({ state: "detached" });
+  expect((await c.api(worker, "GET", `/tasks/${id}`)).body).toMatchObject({ status: "pending", max_attempts: 4 });
+});
