@@ -214,7 +214,7 @@ export const ReplyRequest = z.strictObject({
 });
 export const NoteRequest = z.strictObject({
   text: MessageText("A note for the other side; the task's state does not change."),
-  data: JsonObject.optional(),
+  data: JsonObject.optional().describe("Anything structured that goes with the note."),
 });
 export type AskRequest = z.infer<typeof AskRequest>;
 export type ReplyRequest = z.infer<typeof ReplyRequest>;
