@@ -26,6 +26,8 @@ export const completeTask = defineTool({
       ctx,
       task_id,
       await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result, force } }, ctx.call),
+      // Refused for unfinished subtasks or a question still open, the task stays this session's.
+      true,
     );
     if (!r.ok) return r;
     return succeed({ task: r.value }, taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value));

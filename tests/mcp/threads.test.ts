@@ -23,8 +23,8 @@ for (const engine of ["sqlite", "postgres"] as const) {
       controller = await spawnController(["--data-dir", dataDir], { port, env: db ? { MESH_DATABASE_URL: db.url() } : {} });
       port = controller.port;
     };
-    const agent = async (name: string, roles: string[]) => {
-      const a = await startAgent({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await tokenFor(dataDir, name, roles) });
+    const agent = async (name: string, roles: string[], env: Record<string, string> = {}) => {
+      const a = await startAgent({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: await tokenFor(dataDir, name, roles), ...env });
       agents.push(a);
       return a;
     };
@@ -79,7 +79,8 @@ for (const engine of ["sqlite", "postgres"] as const) {
 
     test("a planner splits its task, waits for the subtask in one call, and may not complete before it is done unless forced", async () => {
       const sender = await agent("carol", ["dev"]);
-      const planner = await agent("paul", ["planner"]);
+      // A 1 s lease: the planner's session must keep renewing it while the subtask runs.
+      const planner = await agent("paul", ["planner"], { MESH_LEASE_SECONDS: "1" });
       const tester = await agent("tina", ["tester"]);
       const epic = (await sender.call("send_task", { target: "planner", task: { task_type: "epic" } })).structured.task_id as string;
       await planner.call("claim_task", { task_id: epic });
@@ -89,6 +90,9 @@ for (const engine of ["sqlite", "postgres"] as const) {
       const early = await planner.call("complete_task", { task_id: epic });
       expect(early.isError).toBe(true);
       expect(early.text).toContain("unfinished subtask");
+      // The refusal left the task the planner's: its session still renews the lease, well past one lease.
+      await Bun.sleep(2500);
+      expect((await planner.call("fetch_status", { task_id: epic })).structured.task).toMatchObject({ status: "claimed", claimed_by: "paul", attempt: 1 });
 
       const { version } = (await planner.call("fetch_status", { task_id: epic })).structured.task;
       const waiting = planner.call("fetch_status", { task_id: epic, wait_seconds: 30, after_version: version });
