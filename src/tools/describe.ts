@@ -34,7 +34,12 @@ export const approvalLine = (a: Approval) =>
     .map((part) => `; ${part}`)
     .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
-const messageLine = (m: ThreadMessage) => `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
+/** A thread, one line per message, oldest first. */
+export const threadLines = (thread: ThreadMessage[]) => thread.map(messageLine).join("\n");
+
+function messageLine(m: ThreadMessage): string {
+  return `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
+}
 
 const subtaskLine = (c: Subtask) => `- ${c.task_id} (${c.task_type}) ${c.status}: role ${c.target}${c.claimed_by ? `, claimed by ${c.claimed_by}` : ""}`;
 
@@ -46,7 +51,7 @@ export function taskStatus(t: TaskDetail): string {
     t.approvals.length
       ? `Approvals${t.older_approvals ? ` (the ${t.approvals.length} newest; there are older ones)` : ""}:\n${t.approvals.map(approvalLine).join("\n")}`
       : "No approvals asked for.",
-    t.thread.length > 0 && `Thread (oldest first):\n${t.thread.map(messageLine).join("\n")}`,
+    t.thread.length > 0 && `Thread (oldest first):\n${threadLines(t.thread)}`,
     t.status === "input_required" &&
       `The holder waits for the sender's answer: if you sent this task, answer with reply_to_task(task_id="${t.task_id}", answer=…).`,
     t.children.length > 0 && `Subtasks:\n${t.children.map(subtaskLine).join("\n")}`,

@@ -64,6 +64,9 @@ for (const engine of ["sqlite", "postgres"] as const) {
       expect(replied.structured.task).toMatchObject({ status: "claimed", claimed_by: "bob" });
       const seen = await taker.call("fetch_status", { task_id: id });
       expect(seen.text).toContain("answer from alice");
+      const inbox = await taker.call("check_inbox", { status: "claimed" });
+      expect(inbox.structured.threads[id].map((m: { kind: string }) => m.kind)).toEqual(["question", "answer"]);
+      expect(inbox.text).toContain("answer from alice at");
       expect((await taker.call("complete_task", { task_id: id, result: { approved: true } })).structured.task.status).toBe("completed");
 
       await controller.kill9();
