@@ -286,7 +286,8 @@ export class MeshService {
     if (depth >= LIMITS.subtaskDepth) {
       throw new MeshError("conflict", `Task ${id} is ${depth} levels deep; subtasks nest at most ${LIMITS.subtaskDepth} levels. Do this part yourself.`);
     }
-    if ((await tx.lockSubtasks(id)).length >= LIMITS.subtasksPerTask) {
+    // Read, not locked: only the parent's holder adds subtasks, under the parent's lock, which this unit of work holds.
+    if ((await this.#store.listSubtasks(id)).length >= LIMITS.subtasksPerTask) {
       throw new MeshError("conflict", `Task ${id} already has ${LIMITS.subtasksPerTask} subtasks, the most one task may have.`);
     }
     return parent;

@@ -187,5 +187,15 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(tooDeep.status).toBe(409);
       expect(tooDeep.body.detail).toContain(`at most ${LIMITS.subtaskDepth} levels`);
     });
+
+    test(`a task has at most ${LIMITS.subtasksPerTask} subtasks`, async () => {
+      const parent = await routed(alice);
+      await claimed(bob, parent);
+      for (let i = 0; i < LIMITS.subtasksPerTask; i++) await routed(bob, "tester", { parent_task_id: parent });
+      const oneTooMany = await route(bob, "tester", { parent_task_id: parent });
+      expect(oneTooMany.status).toBe(409);
+      expect(oneTooMany.body.detail).toContain(`already has ${LIMITS.subtasksPerTask} subtasks`);
+      expect((await read(parent)).children).toHaveLength(LIMITS.subtasksPerTask);
+    });
   });
 }
