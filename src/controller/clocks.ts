@@ -18,6 +18,11 @@ const SETS_A_TIME: ReadonlySet<EventAction> = new Set(["task.created", "task.cla
 const LONGEST_SLEEP_MS = 2 ** 31 - 1;
 /** After a failure (the database away), look again this much later. */
 const AFTER_FAILURE_MS = 1000;
+/**
+ * When a wake-up found nothing to act on although something is due (another controller
+ * holds it and is about to commit), the next look waits this long rather than spin.
+ */
+const AFTER_NOTHING_MS = 50;
 
 export type ClockSource = {
   nextDueAt: () => Promise<string | null>;
@@ -34,6 +39,8 @@ export class Clocks {
   #looking: Promise<void> | null = null;
   #lookAgain = false;
   #stopped = false;
+  /** The last wake-up acted on nothing. */
+  #foundNothing = false;
   #unsubscribe: (() => void) | null = null;
 
   constructor(source: ClockSource, log: Logger) {
@@ -80,13 +87,14 @@ export class Clocks {
     this.#timer = null;
     this.#wakeAt = at;
     if (at === null || this.#stopped) return;
-    this.#timer = setTimeout(() => void this.#fire(), Math.min(Math.max(0, at - Date.now()), LONGEST_SLEEP_MS));
+    const soonest = this.#foundNothing ? AFTER_NOTHING_MS : 0;
+    this.#timer = setTimeout(() => void this.#fire(), Math.min(Math.max(soonest, at - Date.now()), LONGEST_SLEEP_MS));
   }
 
   async #fire() {
     this.#timer = null;
     try {
-      await this.#source.actOnDue();
+      this.#foundNothing = (await this.#source.actOnDue()) === 0;
     } catch (error) {
       this.#log.warn("could not act on expired leases, deadlines or approvals; trying again", { error: String(error) });
       this.#set(Date.now() + AFTER_FAILURE_MS);

@@ -41,7 +41,8 @@ export const capital = (word: string) => word.charAt(0).toUpperCase() + word.sli
 /** Someone's name; `dir=auto` keeps right-to-left tricks in it from reordering the text around it. */
 export const who = (subject: string) => h("strong", { dir: "auto" }, subject);
 export const prose = (text: string) => h("span", { class: "prose", dir: "auto" }, text);
-export const badge = (value: string, kind = "status") => h("span", { class: "badge", [`data-${kind}`]: value }, capital(value));
+/** A status or priority as a badge; `dead_lettered` reads "Dead lettered". */
+export const badge = (value: string, kind = "status") => h("span", { class: "badge", [`data-${kind}`]: value }, capital(value.replaceAll("_", " ")));
 export const fact = (term: string, ...desc: Child[]) => h("div", { class: "fact" }, h("dt", {}, term), h("dd", {}, ...desc));
 const listFormat = new Intl.ListFormat("en", { type: "conjunction" });
 export const rolesPhrase = (roles: string[]) => `${roles.length === 1 ? "role" : "roles"} ${listFormat.format(roles)}`;

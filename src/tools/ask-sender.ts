@@ -20,7 +20,7 @@ export const askSender = defineTool({
   output: { task: Task },
   annotations: CREATES,
   async run({ task_id, question, data, attempt }, ctx) {
-    const held = heldAttempt(ctx, task_id, attempt);
+    const held = await heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
     const r = await ctx.client.call("askSender", { params: { id: task_id }, body: { attempt: held.attempt, question, data } }, ctx.call);
     if (!r.ok) return r;

@@ -20,7 +20,7 @@ export const completeTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, result, attempt, force }, ctx) {
-    const held = heldAttempt(ctx, task_id, attempt);
+    const held = await heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
     const r = settled(
       ctx,

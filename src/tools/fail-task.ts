@@ -26,7 +26,7 @@ export const failTask = defineTool({
   output: { task: Task },
   annotations: SETTLES,
   async run({ task_id, reason, retry, attempt }, ctx) {
-    const held = heldAttempt(ctx, task_id, attempt);
+    const held = await heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
     const body = { attempt: held.attempt, error: reason, retry };
     const r = settled(ctx, task_id, await ctx.client.call("failTask", { params: { id: task_id }, body }, ctx.call));

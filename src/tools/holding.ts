@@ -2,13 +2,19 @@
 import type { Outcome } from "../client/controller-client.ts";
 import { refuse, type ToolContext, type ToolFailure } from "./tool.ts";
 
-/** The attempt to finish `taskId` in: as given, or as this session claimed it. */
-export function heldAttempt(ctx: ToolContext, taskId: string, given: number | undefined): { ok: true; attempt: number } | ToolFailure {
+/**
+ * The attempt to finish `taskId` in: as given, or as this session claimed it. Without
+ * either, the task is looked up, so an unknown or unreadable one is said as such.
+ */
+export async function heldAttempt(ctx: ToolContext, taskId: string, given: number | undefined): Promise<{ ok: true; attempt: number } | ToolFailure> {
   const attempt = given ?? ctx.leases.attemptOf(taskId);
   if (attempt !== undefined) return { ok: true, attempt };
+  const task = await ctx.client.call("getTask", { params: { id: taskId } }, ctx.call);
+  if (!task.ok) return task;
+  const holder = task.value.claimed_by ? `, attempt ${task.value.attempt} held by ${task.value.claimed_by}` : "";
   return refuse(
-    `this session has not claimed task ${taskId}.`,
-    "Claim it with claim_task first, or, if another session claimed it, pass the attempt that claim answered with.",
+    `this session has not claimed task ${taskId} (it is ${task.value.status}${holder}).`,
+    "Claim it with claim_task first, or, if another session of yours claimed it, pass the attempt that claim answered with.",
     "task_id",
   );
 }

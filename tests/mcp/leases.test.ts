@@ -93,6 +93,15 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(status.text).toContain("escalated from role lead");
     });
 
+    test("a renewal that finds the lease lost says so in the server's log, and renews no more", async () => {
+      const id = await route();
+      const agent = await worker("gina");
+      await agent.call("claim_task", { task_id: id });
+      expect((await c.api(alice, "POST", `/tasks/${id}/cancel`, { reason: "not needed" })).status).toBe(200);
+      await until(async () => agent.stderr().includes("lost the lease"), "the server logged the lost lease");
+      expect(agent.stderr()).toContain(id);
+    });
+
     test("a task this session did not claim cannot be completed without its attempt", async () => {
       const id = await route();
       await c.api(await c.token("erin", ["worker"]), "POST", `/tasks/${id}/claim`, {});

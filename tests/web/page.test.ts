@@ -195,6 +195,7 @@ test("a dead-lettered task shows its attempts and error, and its sender puts it 
   const sender = await signedIn("pia", ["ops"]);
   await sender.goto(new URL(`/?task=${id}`, c.url).href);
   await sender.getByText("1 of 1").filter({ visible: true }).first().waitFor();
+  await sender.locator('.badge[data-status="dead_lettered"]', { hasText: "Dead lettered" }).filter({ visible: true }).first().waitFor();
   await sender.getByRole("button", { name: "Retry: put it back to pending" }).click();
   await sender.locator("#retry-task").waitFor({ state: "detached" });
   expect((await c.api(worker, "GET", `/tasks/${id}`)).body).toMatchObject({ status: "pending", max_attempts: 4 });
