@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { LIMITS } from "../../src/contract/schemas.ts";
 import { until } from "../postgres/cluster.ts";
+import { openSse } from "../support/sse.ts";
 import type { TestController } from "../support/controller.ts";
 import { CONTROLLER_ENGINES } from "../support/engines.ts";
 
@@ -70,6 +71,27 @@ for (const engine of CONTROLLER_ENGINES) {
         ["answer", "alice", "dev"],
       ]);
       expect(done.history.map((h: any) => h.action)).toEqual(["task.created", "task.claimed", "task.input_required", "task.answered", "task.completed"]);
+    });
+
+    test("the sender's event stream carries the question, and a parent's holder hears its subtasks' changes", async () => {
+      const id = await routed(alice);
+      const attempt = await claimed(bob, id);
+      const child = await routed(bob, "tester", { parent_task_id: id });
+      const stream = await openSse(new URL("/events", c.url).href, alice);
+      try {
+        await post(bob, id, "ask", { attempt, question: "Which one?" });
+        const heard = await stream.next(10_000);
+        expect(heard).toMatchObject({ event: "task.input_required", data: { task_id: id, to_status: "input_required", parent_task_id: null } });
+      } finally {
+        stream.close();
+      }
+      const planner = await openSse(new URL("/events", c.url).href, bob);
+      try {
+        await claimed(dave, child);
+        expect(await planner.next(10_000)).toMatchObject({ event: "task.claimed", data: { task_id: child, parent_task_id: id } });
+      } finally {
+        planner.close();
+      }
     });
 
     test("the wrong callers are refused: asking, answering, noting and reading the thread", async () => {
