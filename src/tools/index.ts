@@ -12,6 +12,7 @@ import { fetchStatus } from "./fetch-status.ts";
 import { listApprovals } from "./list-approvals.ts";
 import { notify } from "./notify.ts";
 import { replyToTask } from "./reply-to-task.ts";
+import { reportProgress } from "./report-progress.ts";
 import { requestApproval } from "./request-approval.ts";
 import { sendTask } from "./send-task.ts";
 import type { MeshTool } from "./tool.ts";
@@ -23,6 +24,7 @@ export const TOOLS: readonly MeshTool[] = [
   fetchStatus,
   checkInbox,
   claimTask,
+  reportProgress,
   completeTask,
   failTask,
   cancelTask,

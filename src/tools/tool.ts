@@ -56,6 +56,8 @@ export const CREATES: ToolAnnotations = { readOnlyHint: false, destructiveHint: 
  * same call changes nothing more (the controller answers "conflict"): idempotent.
  */
 export const SETTLES: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true };
+/** Says something new about work in progress (it replaces what was said before): not destructive, and repeating it changes nothing more. */
+export const REPORTS: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true };
 /**
  * Asks a person, then settles what they answered for everyone: destructive. Not idempotent:
  * every call asks again, and may ask about another approval.

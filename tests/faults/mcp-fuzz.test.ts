@@ -33,6 +33,7 @@ const TOOLS = [
   "ask_sender",
   "reply_to_task",
   "add_task_note",
+  "report_progress",
 ];
 /**
  * What a tool's success writes at the controller (its audit action). Claiming a task you
@@ -44,7 +45,8 @@ const WRITES: Record<string, { actions: string[]; exact: boolean }> = {
   request_approval: { actions: ["approval.requested"], exact: true },
   claim_task: { actions: ["task.claimed"], exact: false },
   complete_task: { actions: ["task.completed"], exact: true },
-  fail_task: { actions: ["task.failed"], exact: true },
+  fail_task: { actions: ["task.failed", "task.retry_scheduled", "task.dead_lettered"], exact: true },
+  report_progress: { actions: ["task.progress"], exact: true },
   cancel_task: { actions: ["task.cancelled"], exact: true },
   decide_approval: { actions: ["approval.approved", "approval.rejected"], exact: true },
   ask_sender: { actions: ["task.input_required"], exact: true },

@@ -63,7 +63,10 @@ for (const engine of CONTROLLER_ENGINES) {
       const id = await route();
       const agent = await worker("dave");
       await agent.call("claim_task", { task_id: id });
+      const reported = await agent.call("report_progress", { task_id: id, message: "tests pass", percent: 40 });
+      expect(reported.isError).toBeFalsy();
       await Bun.sleep(3500);
+      expect((await read(id)).progress).toEqual({ message: "tests pass", percent: 40 });
       expect(await read(id)).toMatchObject({ status: "claimed", claimed_by: "dave", attempt: 1 });
       const done = await agent.call("complete_task", { task_id: id, result: {} });
       expect(done.isError).toBeFalsy();

@@ -93,7 +93,7 @@ test("garbage and oversize frames get JSON-RPC errors; the server keeps serving;
   expect(invalid.result.isError).toBe(true);
   expect(invalid.result.content[0].text).toContain("task_id");
   raw.write(rpc(10, "tools/list"));
-  expect((await raw.next()).result.tools).toHaveLength(15);
+  expect((await raw.next()).result.tools).toHaveLength(16);
 
   raw.proc.stdin.end();
   const all = await raw.drain();

@@ -49,6 +49,7 @@ describe("the tool list", () => {
         "list_approvals",
         "notify",
         "reply_to_task",
+        "report_progress",
         "request_approval",
         "send_task",
       ].sort(),
