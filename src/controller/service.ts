@@ -515,7 +515,7 @@ export class MeshService {
       }
       const updated: Task = { ...renewed, progress: input.progress, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
-      await recordChange(tx, ctx, now, { action: "task.progress", task, from: "claimed", to: "claimed" });
+      await recordChange(tx, ctx, now, { action: "task.progress", task, from: task.status, to: task.status });
       return updated;
     });
   }

@@ -138,6 +138,27 @@ for (const engine of CONTROLLER_ENGINES) {
       expect((await read(id)).history.map((h: any) => h.action)).toEqual(["task.created", "task.claimed", "task.input_required", "task.expired"]);
     });
 
+    test("once answered, the task's lease runs again: a holder that no longer renews loses it", async () => {
+      const quick = await engine.start({ MESH_LEASE_SECONDS: "1" });
+      try {
+        const [sender, holder] = await Promise.all([quick.token("alice", ["dev"]), quick.token("bob", ["worker"])]);
+        const res = await quick.api(sender, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" } }, { "idempotency-key": "quick" });
+        const id = res.body.task_id;
+        const { attempt } = (await quick.api(holder, "POST", `/tasks/${id}/claim`, {})).body;
+        await quick.api(holder, "POST", `/tasks/${id}/ask`, { attempt, question: "Which one?" });
+        // Past the claim's lease: the clocks looked then and found nothing due, as the task waited.
+        await Bun.sleep(1500);
+        await quick.api(sender, "POST", `/tasks/${id}/reply`, { answer: "This one" });
+        await until(async () => (await quick.api(sender, "GET", `/tasks/${id}`)).body.status === "pending", "the lease lapsed after the answer");
+        expect((await quick.api(sender, "GET", `/tasks/${id}`)).body.history.map((h: any) => h.action).slice(-2)).toEqual([
+          "task.answered",
+          "task.lease_lapsed",
+        ]);
+      } finally {
+        await quick.stop();
+      }
+    });
+
     test("only the parent's holder adds subtasks, while it holds the parent", async () => {
       const parent = await routed(alice);
       const notYetHeld = await route(bob, "tester", { parent_task_id: parent });

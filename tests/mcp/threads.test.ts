@@ -20,7 +20,8 @@ for (const engine of ["sqlite", "postgres"] as const) {
     const agents: Agent[] = [];
 
     const start = async () => {
-      controller = await spawnController(["--data-dir", dataDir], { port, env: db ? { MESH_DATABASE_URL: db.url() } : {} });
+      // Leases of 1 s: whatever this session holds must be kept renewed, also while it waits for an answer.
+      controller = await spawnController(["--data-dir", dataDir], { port, env: { MESH_LEASE_SECONDS: "1", ...(db ? { MESH_DATABASE_URL: db.url() } : {}) } });
       port = controller.port;
     };
     const agent = async (name: string, roles: string[], env: Record<string, string> = {}) => {
@@ -59,10 +60,15 @@ for (const engine of ["sqlite", "postgres"] as const) {
       expect(woke.structured.task.thread).toMatchObject([{ kind: "question", author: "bob", text: "Which branch?" }]);
       expect(woke.text).toContain("reply_to_task");
 
+      // The taker says how far along it is while it waits; the wait outlasts a lease, and so does the time after the answer.
+      expect((await taker.call("report_progress", { task_id: id, message: "read the diff; waiting for the branch" })).isError).toBeFalsy();
+      await Bun.sleep(2500);
       const replied = await sender.call("reply_to_task", { task_id: id, answer: "fix-7" });
       expect(replied.isError).toBeFalsy();
       expect(replied.structured.task).toMatchObject({ status: "claimed", claimed_by: "bob" });
+      await Bun.sleep(2500);
       const seen = await taker.call("fetch_status", { task_id: id });
+      expect(seen.structured.task).toMatchObject({ status: "claimed", claimed_by: "bob", attempt: 1 });
       expect(seen.text).toContain("answer from alice");
       const inbox = await taker.call("check_inbox", { status: "claimed" });
       expect(inbox.structured.threads[id].map((m: { kind: string }) => m.kind)).toEqual(["question", "answer"]);
