@@ -106,6 +106,8 @@ export const api = {
     summary: "Renew the lease on a task you hold, saying how far along it is",
     body: HeartbeatRequest,
     response: Task,
+    // A renewal is safe to repeat, and a session sends one every third of a lease: keeping each answer would only fill the key budget.
+    idempotency: "none",
   }),
   retryTask: endpoint({
     ...ENDPOINTS.retryTask,

@@ -96,6 +96,16 @@ for (const engine of CONTROLLER_ENGINES) {
       expect(task.history.map((h: any) => h.action)).toEqual(["task.created", "task.claimed", "task.progress"]);
     });
 
+    test("a heartbeat keeps no Idempotency-Key: a session renews every third of a lease, and a renewal is safe to repeat", async () => {
+      const id = await route();
+      await post(bob, id, "claim");
+      const key = { "idempotency-key": "beat" };
+      expect((await c.api(bob, "POST", `/tasks/${id}/heartbeat`, { attempt: 1 }, key)).status).toBe(200);
+      const other = await c.api(bob, "POST", `/tasks/${id}/heartbeat`, { attempt: 1, progress: { percent: 10 } }, key);
+      expect(other.status).toBe(200);
+      expect(other.body.progress).toEqual({ percent: 10 });
+    });
+
     test("a failure worth retrying waits out a backoff, runs out of attempts into the dead-letter state, and its sender revives it", async () => {
       const id = await route({ max_attempts: 2 });
       await post(bob, id, "claim");
