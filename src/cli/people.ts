@@ -102,7 +102,7 @@ const TASKS: Record<string, Action> = {
   },
   show: {
     usage: "agent-mesh tasks show TASK_ID [--json]",
-    summary: "One task: its data, result, approvals and history",
+    summary: "One task: its data, result, thread, subtasks, approvals and history",
     spec: common,
     needsId: true,
     async run(id, argv) {
@@ -119,6 +119,19 @@ const TASKS: Record<string, Action> = {
             Object.keys(t.data).length > 0 && `Data: ${JSON.stringify(t.data)}`,
             t.result && `Result: ${JSON.stringify(t.result)}`,
             t.error && `Error: ${t.error}`,
+            t.parent_task_id && `Subtask of: ${t.parent_task_id}`,
+            t.status === "input_required" &&
+              `Waiting for an answer from ${t.source} to ${t.claimed_by}'s question (answer on the page, or with reply_to_task).`,
+            t.thread.length > 0 &&
+              `\nThread:\n${table(
+                ["WHEN", "WHO", "WHAT", "TEXT"],
+                t.thread.map((m) => [shortTime(m.at), m.author, m.kind, m.text]),
+              )}`,
+            t.children.length > 0 &&
+              `\nSubtasks:\n${table(
+                ["TASK", "TYPE", "STATUS", "TO ROLE", "CLAIMED BY"],
+                t.children.map((c) => [c.task_id, c.task_type, c.status, c.target, c.claimed_by ?? ""]),
+              )}`,
             t.approvals.length > 0 &&
               `\nApprovals${t.older_approvals ? ` (the newest; all at ${t.older_approvals})` : ""}:\n${table(
                 ["APPROVAL", "ROLE", "STATUS", "DECIDED BY", "REASON"],

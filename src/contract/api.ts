@@ -13,6 +13,9 @@ import {
   ApprovalQuery,
   ApprovalReadQuery,
   ApprovalRequest,
+  AskRequest,
+  NoteRequest,
+  ReplyRequest,
   AuditPage,
   AuditQuery,
   CancelTaskRequest,
@@ -41,6 +44,7 @@ import {
   TaskQuery,
   TaskListQuery,
   TaskReadQuery,
+  ThreadMessage,
 } from "./schemas.ts";
 
 /** Whether a POST takes an Idempotency-Key, and whether it must. */
@@ -117,6 +121,24 @@ export const api = {
     summary: "Put a dead-lettered task back to pending with a fresh budget of attempts (its sender, admins)",
     body: RetryTaskRequest,
     response: Task,
+  }),
+  askSender: endpoint({
+    ...ENDPOINTS.askSender,
+    summary: "Ask the sender of a task you hold a question; the task waits in input_required, its lease paused, until answered",
+    body: AskRequest,
+    response: Task,
+  }),
+  replyToTask: endpoint({
+    ...ENDPOINTS.replyToTask,
+    summary: "Answer the question on a task you sent; it goes back to its holder, claimed",
+    body: ReplyRequest,
+    response: Task,
+  }),
+  noteTask: endpoint({
+    ...ENDPOINTS.noteTask,
+    summary: "Add a note to a task's thread (its sender or holder) without changing its state",
+    body: NoteRequest,
+    response: ThreadMessage,
   }),
   requestApproval: endpoint({
     ...ENDPOINTS.requestApproval,

@@ -34,6 +34,12 @@ export const LIMITS = {
   servingSeconds: 150,
   /** GET /roles lists who served each role this recently; send_task says when no one has. */
   presenceWindowSeconds: 3600,
+  /** How deep subtasks nest: a task and this many levels below it, counted from the root (the root is level 1). */
+  subtaskDepth: 5,
+  /** Subtasks one task may have; its detail shows them all. */
+  subtasksPerTask: 50,
+  /** Questions, answers and notes one task's thread may hold; its detail shows them all. */
+  threadMessages: 200,
 } as const;
 
 const name = (what: string) =>
@@ -59,7 +65,7 @@ export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, "must be 
 export const Priority = z.enum(["low", "normal", "high"]);
 export type Priority = z.infer<typeof Priority>;
 
-export const TaskStatus = z.enum(["pending", "claimed", "completed", "failed", "cancelled", "dead_lettered", "expired"]);
+export const TaskStatus = z.enum(["pending", "claimed", "input_required", "completed", "failed", "cancelled", "dead_lettered", "expired"]);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 /**
@@ -73,10 +79,14 @@ export const TRANSITIONS = {
   fail: { from: ["claimed"], to: "failed" },
   /** A failure worth another attempt: claimable again after a backoff. */
   retry: { from: ["claimed"], to: "pending" },
-  cancel: { from: ["pending", "claimed"], to: "cancelled" },
+  /** The holder asks the sender a question (A2A's `input-required`); its lease stops running while it waits. */
+  ask: { from: ["claimed"], to: "input_required" },
+  /** The sender answers: the task is the same holder's again, with a fresh lease. */
+  answer: { from: ["input_required"], to: "claimed" },
+  cancel: { from: ["pending", "claimed", "input_required"], to: "cancelled" },
   lapse: { from: ["claimed"], to: "pending" },
   dead_letter: { from: ["claimed"], to: "dead_lettered" },
-  expire: { from: ["pending", "claimed"], to: "expired" },
+  expire: { from: ["pending", "claimed", "input_required"], to: "expired" },
   /** A dead letter put back by its sender or an admin, with a fresh budget of attempts. */
   revive: { from: ["dead_lettered"], to: "pending" },
 } as const satisfies Record<string, { from: readonly TaskStatus[]; to: TaskStatus }>;
@@ -92,6 +102,9 @@ export const startsFrom = (move: Transition, status: TaskStatus): boolean => (TR
 export const FINISHED: ReadonlySet<TaskStatus> = new Set(
   TaskStatus.options.filter((status) => (Object.keys(TRANSITIONS) as Transition[]).every((move) => move === "revive" || !startsFrom(move, status))),
 );
+
+/** A task its holder is working on: claimed, or waiting for its sender's answer (the lease is held through both). */
+export const HELD: ReadonlySet<TaskStatus> = new Set(["claimed", "input_required"]);
 
 /** What the audit trail and the event stream say happened. */
 export const EventAction = z.enum(EVENT_ACTIONS);
@@ -148,6 +161,9 @@ export const RouteTaskRequest = z.strictObject({
     .max(LIMITS.horizonSeconds)
     .optional()
     .describe("Seconds from now by which the task must be finished; the same as `deadline`."),
+  parent_task_id: Id.optional().describe(
+    `Makes this a subtask of a task you hold (claimed): the parent shows it, and cancelling the parent cancels it. At most ${LIMITS.subtasksPerTask} per task, ${LIMITS.subtaskDepth} levels deep.`,
+  ),
 });
 export type RouteTaskRequest = z.infer<typeof RouteTaskRequest>;
 
@@ -204,7 +220,39 @@ export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 export const CompleteTaskRequest = z.strictObject({
   attempt: Attempt,
   result: JsonObject.optional().describe("The outcome, for whoever sent the task."),
+  force: z.boolean().optional().describe("Complete even though some subtasks are unfinished (they go on by themselves)."),
 });
+
+/** What a thread message says: text for the reader, and optional data for a program. */
+const MessageText = (what: string) => z.string().min(1).max(LIMITS.textLength).describe(what);
+export const AskRequest = z.strictObject({
+  attempt: Attempt,
+  question: MessageText("What you need from the sender to go on."),
+  data: JsonObject.optional().describe("Anything structured that goes with the question, e.g. the choices."),
+});
+export const ReplyRequest = z.strictObject({
+  answer: MessageText("The answer to the holder's question."),
+  data: JsonObject.optional().describe("Anything structured that goes with the answer."),
+});
+export const NoteRequest = z.strictObject({
+  text: MessageText("A note for the other side; the task's state does not change."),
+  data: JsonObject.optional().describe("Anything structured that goes with the note."),
+});
+export type AskRequest = z.infer<typeof AskRequest>;
+export type ReplyRequest = z.infer<typeof ReplyRequest>;
+export type NoteRequest = z.infer<typeof NoteRequest>;
+
+export const ThreadMessageKind = z.enum(["question", "answer", "note"]);
+/** One entry of a task's thread: a question its holder asked, the sender's answer, or a note from either. */
+export const ThreadMessage = z.object({
+  seq: z.number().int(),
+  kind: ThreadMessageKind,
+  author: Subject,
+  at: Timestamp,
+  text: z.string(),
+  data: JsonObject.describe("Structured data with the message; null when none was given.").nullable(),
+});
+export type ThreadMessage = z.infer<typeof ThreadMessage>;
 export const FailTaskRequest = z.strictObject({
   attempt: Attempt,
   error: z.string().min(1).max(LIMITS.textLength).describe("Why the task could not be done."),
@@ -292,12 +340,19 @@ export const Task = z.object({
   trace_id: z.string(),
   attempt: z.number().int().describe("How many times the task has been claimed; each claim is a new attempt (0 before the first)."),
   max_attempts: z.number().int().describe("The attempt after which a lapsed lease or a retried failure dead-letters the task."),
-  lease_expires_at: Timestamp.describe("When the holder's lease runs out unless renewed; null unless claimed.").nullable(),
+  lease_expires_at: Timestamp.describe(
+    "When the holder's lease runs out unless renewed (it does not run out while the task waits in input_required); null unless held.",
+  ).nullable(),
   retry_at: Timestamp.describe("When a retried task may be claimed again; null when it may be now.").nullable(),
   deadline: Timestamp.describe("When the task expires unless finished; null when it has none.").nullable(),
   progress: Progress.describe("How far along the holder said the work is; null before it said.").nullable(),
+  parent_task_id: Id.describe("The task this one is a subtask of; null for a task of its own.").nullable(),
 });
 export type Task = z.infer<typeof Task>;
+
+/** A subtask as its parent shows it. */
+export const Subtask = Task.pick({ task_id: true, target: true, task_type: true, status: true, claimed_by: true, updated_at: true });
+export type Subtask = z.infer<typeof Subtask>;
 
 /** Where the older entries of a task's detail are: a path to GET (a paginated list), or null when the detail shows them all. */
 const olderAt = (what: string) => z.string().describe(`The path of the paginated list of the older ${what}; null when all are shown.`).nullable();
@@ -307,6 +362,8 @@ export const TaskDetail = Task.extend({
   approvals: z.array(Approval).describe(`The newest ${LIMITS.detailApprovals} approvals, oldest first.`),
   older_history: olderAt("changes"),
   older_approvals: olderAt("approvals"),
+  thread: z.array(ThreadMessage).describe("Questions, answers and notes between the sender and the holder, oldest first."),
+  children: z.array(Subtask).describe("The task's subtasks, oldest first, with their states."),
   may_retry: z.boolean().describe("Whether you, the caller, may put this dead-lettered task back now (POST /tasks/{id}/retry): its sender or an admin."),
 });
 export type TaskDetail = z.infer<typeof TaskDetail>;
@@ -501,6 +558,7 @@ export const ChangeEvent = AuditEntry.extend({
   target: Role,
   source: Subject,
   approver_role: Role.nullable(),
+  parent_task_id: Id.describe("The parent of the task that changed, so a wait on the parent wakes; null when it has none.").nullable(),
 });
 export type ChangeEvent = z.infer<typeof ChangeEvent>;
 

@@ -33,6 +33,6 @@ export function recordChange(
       trace_id: traceId,
       ...(findings && { findings }),
     },
-    { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null },
+    { target: task.target, source: task.source, approver_role: approval?.approver_role ?? null, parent_task_id: task.parent_task_id },
   );
 }

@@ -12,7 +12,14 @@ import type { Logger } from "../lib/log.ts";
 import type { Change } from "./store/store.ts";
 
 /** Changes that may set a time earlier than the one the timer waits for. */
-const SETS_A_TIME: ReadonlySet<EventAction> = new Set(["task.created", "task.claimed", "task.revived", "approval.requested", "approval.escalated"]);
+const SETS_A_TIME: ReadonlySet<EventAction> = new Set([
+  "task.created",
+  "task.claimed",
+  "task.revived",
+  "task.answered",
+  "approval.requested",
+  "approval.escalated",
+]);
 
 /** setTimeout holds at most this (about 24.8 days); a later time is looked at again then. */
 const LONGEST_SLEEP_MS = 2 ** 31 - 1;

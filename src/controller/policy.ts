@@ -4,7 +4,7 @@
  * `mayReadTask` and `mayHear` for lists (the property test in tests/store proves they
  * agree); the answers carry the verdicts so tools and the page show them, not re-derive them.
  */
-import { FINISHED, type ApprovalRecord, type ChangeEvent, type DecideRefusal, type Task, type Transition } from "../contract/schemas.ts";
+import { FINISHED, HELD, type ApprovalRecord, type ChangeEvent, type DecideRefusal, type Task, type Transition } from "../contract/schemas.ts";
 
 /** Who is asking, as a verified token or a signed-in session says. Only `callerOf` makes one. */
 export type Caller = {
@@ -82,8 +82,9 @@ export function mayHear(caller: Caller, change: Pick<ChangeEvent, "source" | "ta
 export type CallerMove = Exclude<Transition, "lapse" | "dead_letter" | "expire">;
 
 /**
- * Moving a task on: holders of the target role claim; only the claimant finishes
- * (ADR 0001 §2); the source or an admin cancels (§3) and revives a dead letter. Whether
+ * Moving a task on: holders of the target role claim; only the claimant finishes or
+ * asks the sender a question (ADR 0001 §2); only the sender answers it; the source or
+ * an admin cancels (§3) and revives a dead letter. Whether
  * the task's state allows the move is the state machine's question, not this one.
  */
 export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | "source" | "claimed_by">, move: CallerMove): Verdict {
@@ -94,9 +95,12 @@ export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | 
     case "complete":
     case "fail":
     case "retry":
+    case "ask":
       return caller.roles.has(task.target) ? allowed : forbidden(`Only holders of role ${task.target} may finish task ${task.task_id}.`);
     case "cancel":
       return caller.isAdmin || task.source === caller.subject ? allowed : forbidden(`Only the task's source (${task.source}) or an admin may cancel it.`);
+    case "answer":
+      return mayReply(caller, task);
     case "revive":
       return caller.isAdmin || task.source === caller.subject
         ? allowed
@@ -112,7 +116,7 @@ export function mayMove(caller: Caller, task: Pick<Task, "task_id" | "target" | 
  */
 export function holdsLease(caller: Caller, task: Pick<Task, "task_id" | "target" | "status" | "claimed_by" | "attempt">, attempt: number): Verdict {
   if (!caller.roles.has(task.target)) return forbidden(`Only holders of role ${task.target} may work on task ${task.task_id}.`);
-  if (task.status === "claimed" && task.attempt === attempt) {
+  if (HELD.has(task.status) && task.attempt === attempt) {
     return task.claimed_by === caller.subject ? allowed : forbidden(`Task ${task.task_id} was claimed by ${task.claimed_by}; only they may finish it.`);
   }
   return conflict(leaseLost(task, attempt));
@@ -120,9 +124,36 @@ export function holdsLease(caller: Caller, task: Pick<Task, "task_id" | "target"
 
 /** Why a call from an attempt that is no longer current counts for nothing. */
 export function leaseLost(task: Pick<Task, "task_id" | "status" | "claimed_by" | "attempt">, attempt: number): string {
-  const now =
-    task.status === "claimed" ? `it is now attempt ${task.attempt}, held by ${task.claimed_by}` : `it is now ${task.status} (attempt ${task.attempt})`;
+  const now = HELD.has(task.status) ? `it is now attempt ${task.attempt}, held by ${task.claimed_by}` : `it is now ${task.status} (attempt ${task.attempt})`;
   return `The lease on task ${task.task_id} for attempt ${attempt} was lost: ${now}. Your work on it no longer counts; leave it and check your inbox for other work.`;
+}
+
+/** Answering the holder's question: the task's sender, who asked for the work and knows what it needs. */
+export function mayReply(caller: Caller, task: Pick<Task, "task_id" | "source">): Verdict {
+  return task.source === caller.subject ? allowed : forbidden(`Only the sender of task ${task.task_id} (${task.source}) may answer its questions.`);
+}
+
+/** A note on a task's thread: either side of it, its sender or its holder while they hold it; never on a finished task. */
+export function mayNote(caller: Caller, task: Pick<Task, "task_id" | "source" | "status" | "claimed_by">): Verdict {
+  const holder = HELD.has(task.status) && task.claimed_by === caller.subject;
+  if (task.source !== caller.subject && !holder) return forbidden(`Only the sender of task ${task.task_id} or its holder may add a note to its thread.`);
+  if (FINISHED.has(task.status)) return conflict(`Task ${task.task_id} is already ${task.status}; its thread is closed.`);
+  return allowed;
+}
+
+/** Adding a subtask: only the parent's holder, while they hold it (claimed, or waiting for an answer). */
+export function mayAddSubtask(caller: Caller, parent: Pick<Task, "task_id" | "status" | "claimed_by">): Verdict {
+  if (HELD.has(parent.status) && parent.claimed_by === caller.subject) return allowed;
+  if (HELD.has(parent.status)) return forbidden(`Task ${parent.task_id} is held by ${parent.claimed_by}; only its holder may add subtasks to it.`);
+  return conflict(`Task ${parent.task_id} is ${parent.status}; subtasks can be added only by its holder while it is claimed.`);
+}
+
+/** Completing a task whose subtasks are not all finished: only when its holder says so (`force`). */
+export function mayCompleteWith(task: Pick<Task, "task_id">, unfinishedSubtasks: number, force: boolean): Verdict {
+  if (unfinishedSubtasks === 0 || force) return allowed;
+  return conflict(
+    `Task ${task.task_id} has ${unfinishedSubtasks} unfinished subtask(s); wait for them (fetch_status on this task wakes when one changes), cancel them, or complete with force.`,
+  );
 }
 
 /** Putting a dead-lettered task back: its source or an admin, as for cancelling. */

@@ -27,6 +27,11 @@ import type {
   PresenceRecorded,
   PresenceReport,
   RoleList,
+  NoteRequest,
+  ReplyRequest,
+  AskRequest,
+  Subtask,
+  ThreadMessage,
   RouteTaskRequest,
   RouteTaskResponse,
   Task,
@@ -36,7 +41,18 @@ import type {
   TaskQuery,
   TaskReadQuery,
 } from "../contract/schemas.ts";
-import { FINISHED, LIMITS, Priority, startsFrom, Task as TaskSchema, TaskStatus, TRANSITIONS, type EventAction } from "../contract/schemas.ts";
+import {
+  FINISHED,
+  HELD,
+  LIMITS,
+  Priority,
+  startsFrom,
+  Subtask as SubtaskSchema,
+  Task as TaskSchema,
+  TaskStatus,
+  TRANSITIONS,
+  type EventAction,
+} from "../contract/schemas.ts";
 import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./request-context.ts";
@@ -46,11 +62,14 @@ import {
   callerOf,
   holdsLease,
   leaseLost,
+  mayAddSubtask,
   mayAskForApproval,
+  mayCompleteWith,
   mayDecide,
   mayErase,
   mayHear,
   mayMove,
+  mayNote,
   mayReadApproval,
   mayReadAudit,
   mayReadTask,
@@ -63,7 +82,7 @@ import {
   type CallerMove,
   type Verdict,
 } from "./policy.ts";
-import type { StoreTx, Store } from "./store/store.ts";
+import type { NewThreadMessage, StoreTx, Store } from "./store/store.ts";
 import { withoutSeq } from "./store/rows.ts";
 import { keptWhole, UnitsOfWork, type Keeping } from "./unit-of-work.ts";
 import { countsOf, type PrivacyGuard } from "./privacy/guard.ts";
@@ -235,6 +254,7 @@ export class MeshService {
     }
     const { fields, masked } = await this.#privacy.screen({ "task.description": input.task.description, "task.data": input.task.data, context: input.context });
     return this.#work.run(ctx, "route", { ...input, source: caller.subject }, keptWhole(), async (tx, now) => {
+      const parent = input.parent_task_id === undefined ? null : await this.#parentFor(tx, caller, input.parent_task_id);
       const deadline =
         input.deadline_seconds !== undefined
           ? secondsAfter(now, input.deadline_seconds)
@@ -267,11 +287,31 @@ export class MeshService {
         retry_at: null,
         deadline,
         progress: null,
+        parent_task_id: parent?.task_id ?? null,
       };
       await tx.insertTask(task);
+      if (parent) await this.#touch(tx, parent, now);
       await recordChange(tx, ctx, now, { action: "task.created", task, from: null, to: "pending", findings: countsOf(masked) });
       return { task_id: task.task_id, status: "pending" as const, trace_id: traceId, ...saying(masked) };
     });
+  }
+
+  /** The task a new one is a subtask of, locked: held by the caller, not too deep, not too many children. */
+  async #parentFor(tx: StoreTx, caller: Caller, id: string): Promise<Task> {
+    const parent = await tx.getTaskForUpdate(id);
+    if (!parent) throw new MeshError("not_found", `No task has the id ${id}.`, [{ field: "parent_task_id", message: "no such task" }]);
+    enforce(mayAddSubtask(caller, parent));
+    let depth = 1;
+    // Ancestors never change, so reading them outside this unit of work is safe.
+    for (let up = parent.parent_task_id; up !== null; up = (await this.#store.getTask(up))?.parent_task_id ?? null) depth++;
+    if (depth >= LIMITS.subtaskDepth) {
+      throw new MeshError("conflict", `Task ${id} is ${depth} levels deep; subtasks nest at most ${LIMITS.subtaskDepth} levels. Do this part yourself.`);
+    }
+    // Read, not locked: only the parent's holder adds subtasks, under the parent's lock, which this unit of work holds.
+    if ((await this.#store.listSubtasks(id)).length >= LIMITS.subtasksPerTask) {
+      throw new MeshError("conflict", `Task ${id} already has ${LIMITS.subtasksPerTask} subtasks, the most one task may have.`);
+    }
+    return parent;
   }
 
   async getTask(ctx: RequestContext, id: string, query: TaskReadQuery = {}): Promise<TaskDetail> {
@@ -284,13 +324,16 @@ export class MeshService {
             ctx,
             query.wait,
             async () => changed(await this.#store.getTask(id)),
-            (c) => c.task_id === id,
+            // A subtask's change moves its parent's version too, so a planner waits for its children here.
+            (c) => c.task_id === id || c.parent_task_id === id,
           )) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
-    const [history, approvals] = await Promise.all([
+    const [history, approvals, thread, children] = await Promise.all([
       this.#history(id, { limit: LIMITS.detailHistory }),
       this.#approvals(ctx.caller, task, { limit: LIMITS.detailApprovals }),
+      this.#store.listThread(id),
+      this.#store.listSubtasks(id),
     ]);
     const olderAt = (list: string, cursor: string | null) => cursor && `/tasks/${encodeURIComponent(id)}/${list}?cursor=${cursor}`;
     return {
@@ -299,6 +342,8 @@ export class MeshService {
       approvals: approvals.items.toReversed(),
       older_history: olderAt("history", history.next_cursor),
       older_approvals: olderAt("approvals", approvals.next_cursor),
+      thread,
+      children: children.map((c): Subtask => SubtaskSchema.parse(c)),
       may_retry: task.status === "dead_lettered" && mayRevive(ctx.caller, task),
     };
   }
@@ -377,10 +422,13 @@ export class MeshService {
     });
   }
 
-  async completeTask(ctx: RequestContext, id: string, attempt: number, result: JsonObject | undefined) {
+  async completeTask(ctx: RequestContext, id: string, attempt: number, result: JsonObject | undefined, force = false) {
     const { fields, masked } = await this.#privacy.screen({ result: result ?? {} });
-    return this.#transition(ctx, id, "complete", { attempt, result }, masked, (task) => {
+    return this.#transition(ctx, id, "complete", { attempt, result, force }, masked, async (task) => {
       enforce(holdsLease(ctx.caller, task, attempt));
+      // Read, not locked: a subtask that finishes meanwhile only makes this stricter, and none can be added without the parent's lock.
+      const unfinished = (await this.#store.listSubtasks(id)).filter((c) => !FINISHED.has(c.status)).length;
+      enforce(mayCompleteWith(task, unfinished, force));
       return { action: "task.completed", changes: { result: fields.result, lease_expires_at: null } };
     });
   }
@@ -400,12 +448,77 @@ export class MeshService {
     });
   }
 
+  /** Cancelling a task cancels its unfinished subtasks too, all the way down, each with its own history row. */
   async cancelTask(ctx: RequestContext, id: string, reason: string | undefined) {
     const { fields, masked } = await this.#privacy.screen({ reason });
-    return this.#transition(ctx, id, "cancel", { reason }, masked, () => ({
-      action: "task.cancelled",
-      changes: { error: fields.reason ?? null, lease_expires_at: null, retry_at: null },
-    }));
+    return this.#transition(ctx, id, "cancel", { reason }, masked, async (task, now, tx) => {
+      await this.#cancelSubtasks(tx, ctx, task, now);
+      return { action: "task.cancelled", changes: { error: fields.reason ?? null, lease_expires_at: null, retry_at: null } };
+    });
+  }
+
+  async #cancelSubtasks(tx: StoreTx, ctx: RequestContext, parent: Task, now: string): Promise<void> {
+    for (const child of await tx.lockSubtasks(parent.task_id)) {
+      if (!startsFrom("cancel", child.status)) continue;
+      await this.#cancelSubtasks(tx, ctx, child, now);
+      const cancelled: Task = {
+        ...child,
+        status: "cancelled",
+        error: `Its parent task ${parent.task_id} was cancelled.`,
+        lease_expires_at: null,
+        retry_at: null,
+        updated_at: now,
+        version: child.version + 1,
+      };
+      await tx.updateTask(child.task_id, cancelled);
+      await recordChange(tx, ctx, now, { action: "task.cancelled", task: child, from: child.status, to: "cancelled" });
+    }
+  }
+
+  // ── the thread ─────────────────────────────────────────────────────────────
+
+  /** The holder asks the sender; the task waits in input_required, its lease not running, its deadline still. */
+  async askSender(ctx: RequestContext, id: string, input: AskRequest) {
+    const { fields, masked } = await this.#privacy.screen({ question: input.question, data: input.data });
+    return this.#transition(ctx, id, "ask", input, masked, async (task, now, tx) => {
+      enforce(holdsLease(ctx.caller, task, input.attempt));
+      await this.#addMessage(tx, id, { kind: "question", author: ctx.caller.subject, at: now, text: fields.question, data: fields.data ?? null });
+      return { action: "task.input_required", changes: {} };
+    });
+  }
+
+  /** The sender answers; the same holder has the task again, with at least a fresh lease. */
+  async replyToTask(ctx: RequestContext, id: string, input: ReplyRequest) {
+    const { fields, masked } = await this.#privacy.screen({ answer: input.answer, data: input.data });
+    return this.#transition(ctx, id, "answer", input, masked, async (task, now, tx) => {
+      await this.#addMessage(tx, id, { kind: "answer", author: ctx.caller.subject, at: now, text: fields.answer, data: fields.data ?? null });
+      const fresh = secondsAfter(now, this.#leaseSeconds);
+      return {
+        action: "task.answered",
+        changes: { lease_expires_at: task.lease_expires_at !== null && task.lease_expires_at > fresh ? task.lease_expires_at : fresh },
+      };
+    });
+  }
+
+  /** A note from either side; the task's state stays, its version moves so whoever waits hears of it. */
+  async noteTask(ctx: RequestContext, id: string, input: NoteRequest): Promise<ThreadMessage> {
+    const { fields, masked } = await this.#privacy.screen({ text: input.text, data: input.data });
+    return this.#work.run(ctx, `note:${id}`, input, keptWhole(), async (tx, now) => {
+      const task = await tx.getTaskForUpdate(id);
+      if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
+      enforce(mayNote(ctx.caller, task));
+      const message = await this.#addMessage(tx, id, { kind: "note", author: ctx.caller.subject, at: now, text: fields.text, data: fields.data ?? null });
+      await this.#touch(tx, task, now);
+      await recordChange(tx, ctx, now, { action: "task.noted", task, from: task.status, to: task.status, findings: countsOf(masked) });
+      return message;
+    });
+  }
+
+  async #addMessage(tx: StoreTx, id: string, message: NewThreadMessage): Promise<ThreadMessage> {
+    if ((await tx.countMessages(id)) >= LIMITS.threadMessages) {
+      throw new MeshError("conflict", `Task ${id}'s thread already holds ${LIMITS.threadMessages} messages, the most one task may have; send a new task.`);
+    }
+    return tx.insertMessage(id, message);
   }
 
   /** A dead letter back to pending, by its sender or an admin, with a fresh budget of attempts. */
@@ -430,7 +543,7 @@ export class MeshService {
       }
       const updated: Task = { ...renewed, progress: input.progress, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
-      await recordChange(tx, ctx, now, { action: "task.progress", task, from: "claimed", to: "claimed" });
+      await recordChange(tx, ctx, now, { action: "task.progress", task, from: task.status, to: task.status });
       return updated;
     });
   }
@@ -447,7 +560,11 @@ export class MeshService {
     move: CallerMove,
     input: JsonObject,
     masked: MaskedField[],
-    apply: (task: Task, now: string) => { action: EventAction; to?: TaskStatus; changes: Partial<Task> },
+    apply: (
+      task: Task,
+      now: string,
+      tx: StoreTx,
+    ) => { action: EventAction; to?: TaskStatus; changes: Partial<Task> } | Promise<{ action: EventAction; to?: TaskStatus; changes: Partial<Task> }>,
   ): Promise<MovedTask> {
     const { caller } = ctx;
     return this.#work.run(ctx, `${move}:${id}`, input, TASK_AS_MOVED, async (tx, now) => {
@@ -458,12 +575,15 @@ export class MeshService {
       if (move === "claim" && task.status === "claimed" && task.claimed_by === caller.subject) return task;
       const { from, to } = TRANSITIONS[move];
       if (!startsFrom(move, task.status)) {
-        const attempt = typeof input.attempt === "number" && input.attempt <= task.attempt ? ` ${leaseLost(task, input.attempt)}` : "";
+        // A holder that called too early (complete while waiting for an answer) still holds its lease.
+        const lost = typeof input.attempt === "number" && (input.attempt < task.attempt || (input.attempt === task.attempt && !HELD.has(task.status)));
+        const attempt = lost ? ` ${leaseLost(task, input.attempt as number)}` : "";
         throw new MeshError("conflict", `Task ${id} is ${task.status}; it can be ${to} only when ${from.join(" or ")}.${attempt}`);
       }
-      const { action, to: status = to, changes } = apply(task, now);
+      const { action, to: status = to, changes } = await apply(task, now, tx);
       const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
+      await this.#touchParent(tx, task, now);
       await recordChange(tx, ctx, now, { action, task, from: task.status, to: status, findings: countsOf(masked) });
       return { ...updated, ...saying(masked) };
     });
@@ -513,6 +633,7 @@ export class MeshService {
     }
     const updated: Task = { ...task, ...changes, status, updated_at: now, version: task.version + 1 };
     await tx.updateTask(task.task_id, updated);
+    await this.#touchParent(tx, task, now);
     await recordChange(tx, this.#clockContext(), now, { action, task, from: task.status, to: status });
     return true;
   }
@@ -596,9 +717,16 @@ export class MeshService {
     });
   }
 
-  /** An approval changes what the task looks like, so its version moves and waiters wake. */
+  /** An approval, a note or a subtask changes what the task looks like, so its version moves and waiters wake. */
   async #touch(tx: StoreTx, task: Task, now: string) {
     await tx.updateTask(task.task_id, { ...task, updated_at: now, version: task.version + 1 });
+  }
+
+  /** A subtask's state shows in its parent, so the parent's version moves with it. */
+  async #touchParent(tx: StoreTx, task: Task, now: string) {
+    if (task.parent_task_id === null) return;
+    const parent = await tx.getTaskForUpdate(task.parent_task_id);
+    if (parent) await this.#touch(tx, parent, now);
   }
 
   async getApproval(ctx: RequestContext, id: string, query: ApprovalReadQuery = {}): Promise<Approval> {

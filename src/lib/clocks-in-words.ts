@@ -11,7 +11,9 @@ export function taskClocks(t: Task): string[] {
   const progress = [percent, t.progress?.message].filter(Boolean).join(", ");
   const lines = [
     t.attempt > 0 && `Attempt: ${t.attempt} of ${t.max_attempts}`,
-    t.lease_expires_at !== null &&
+    t.status === "input_required" && `Lease: kept for ${t.claimed_by} while the task waits for its sender's answer`,
+    t.status === "claimed" &&
+      t.lease_expires_at !== null &&
       `Lease: held by ${t.claimed_by} until ${t.lease_expires_at} unless renewed (its holder's MCP session renews it while it lives)`,
     progress !== "" && `Progress: ${progress}`,
     t.status === "pending" && t.retry_at !== null && `Retry: the last attempt failed; it may be claimed again from ${t.retry_at}`,

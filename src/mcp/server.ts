@@ -15,6 +15,7 @@ export type ServerDeps = { clientFor: ClientFor; log: Logger; leaseSeconds?: num
 const INSTRUCTIONS = `Agent Mesh hands work between agents and people through a shared controller.
 To delegate: send_task (or notify, or request_approval), then follow it with fetch_status(task_id, wait_seconds); request_approval(wait_seconds) can wait for the decision itself.
 To serve a role: check_inbox(wait_seconds), claim_task, do the work, then complete_task(result) or fail_task(reason). While this session lives it keeps your claims' leases alive; report_progress tells the sender how far along you are.
+When a task lacks something, ask_sender(question) instead of failing it; a sender answers with reply_to_task, and either side may add_task_note. To split work, send_task(parent_task_id) from a task you hold, then wait for the subtasks with fetch_status on it.
 To approve: list_approvals, read the task with fetch_status, then decide_approval.
 To let your person approve: ask_person_to_decide shows them the approval as a form (if this client shows forms) and records their answer.
 A failed call says what happened and what to do next; quote its trace id when asking for help.`;

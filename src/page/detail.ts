@@ -8,6 +8,7 @@ import { badge, byId, type Child, fact, fill, h, prose, who } from "./dom.ts";
 import { approvalRow, approvalTitle } from "./lists.ts";
 import { lastListView, listHref, route } from "./routing.ts";
 import { me } from "./session.ts";
+import { renderThread, renderTree } from "./thread.ts";
 import { timeEl } from "./times.ts";
 import { approvalClock, taskClocks } from "../lib/clocks-in-words.ts";
 
@@ -121,6 +122,8 @@ function renderTask(slots: Slots, t: TaskDetail) {
   );
   fill(
     slots.decide,
+    ...renderThread(t),
+    ...renderTree(t),
     h("h2", {}, "Approvals"),
     t.approvals.length ? h("ul", { class: "cards" }, ...t.approvals.map(approvalRow)) : h("p", { class: "hint" }, "No approval has been asked for this task."),
   );
@@ -203,6 +206,9 @@ const ACTION_NAMES: Record<(typeof EVENT_ACTIONS)[number], string> = {
   "task.expired": "Deadline missed",
   "task.revived": "Put back",
   "task.progress": "Progress",
+  "task.input_required": "Asked the sender",
+  "task.answered": "Answered",
+  "task.noted": "Note",
   "approval.expired": "Approval expired",
   "approval.escalated": "Escalated",
 };

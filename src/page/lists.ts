@@ -107,7 +107,7 @@ function replaceKeepingFocus(ul: HTMLElement, rows: HTMLLIElement[]) {
 }
 
 export const approvalHref = (id: string) => `/?approval=${enc(id)}`;
-const taskHref = (id: string) => `/?task=${enc(id)}`;
+export const taskHref = (id: string) => `/?task=${enc(id)}`;
 
 /** An approval is titled by its reason, the one text that is its own, wherever it is shown. */
 export const approvalTitle = (a: Approval) => clip(a.reason, 280);

@@ -57,7 +57,11 @@ function onChange(e: MessageEvent<string>) {
   lastSeq = Number(e.lastEventId) || change.seq;
   if (change.action.startsWith("approval.")) dirty.add("pending").add("decided");
   else dirty.add("sent").add("for");
-  if (route.kind !== "list" && (change.task_id === openTaskId || change.approval_id === (route.kind === "approval" ? route.id : null))) detailDirty = true;
+  if (
+    route.kind !== "list" &&
+    (change.task_id === openTaskId || change.parent_task_id === openTaskId || change.approval_id === (route.kind === "approval" ? route.id : null))
+  )
+    detailDirty = true;
   scheduleFlush();
 }
 

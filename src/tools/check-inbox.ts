@@ -1,7 +1,7 @@
 /** `check_inbox`: the tasks addressed to my roles, optionally waiting for new ones. */
 import { z } from "zod";
-import { LIMITS, Role, Task, TaskSpec, TaskStatus } from "../contract/schemas.ts";
-import { taskList } from "./describe.ts";
+import { HELD, Id, LIMITS, Role, Task, TaskSpec, TaskStatus, ThreadMessage } from "../contract/schemas.ts";
+import { taskList, threadLines } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
 import { defineTool, READS, succeed } from "./tool.ts";
 
@@ -20,7 +20,13 @@ export const checkInbox = defineTool({
     wait_seconds: waitSeconds("for a matching task when there is none yet"),
     limit: z.number().int().min(1).max(LIMITS.pageSize).default(20).describe("At most this many tasks."),
   },
-  output: { tasks: z.array(Task), more: z.boolean().describe("More tasks match than the limit let through.") },
+  output: {
+    tasks: z.array(Task),
+    more: z.boolean().describe("More tasks match than the limit let through."),
+    threads: z
+      .record(Id, z.array(ThreadMessage))
+      .describe("For claimed or input_required tasks: each one's questions, answers and notes, by task id (tasks without any are left out)."),
+  },
   annotations: READS,
   async run({ role, status, task_type, wait_seconds, limit }, ctx) {
     // A session that waits on its inbox serves its roles; GET /roles shows it (a refusal here changes nothing for the inbox).
@@ -34,13 +40,21 @@ export const checkInbox = defineTool({
     const cursor = r.value.next_cursor;
     const beyond = tasks.length && cursor ? await ctx.client.call("listTasks", { query: { ...filters, cursor, limit: 1 } }, ctx.call) : undefined;
     const more = beyond?.ok === true && beyond.value.items.length > 0;
+    // Work under way may have a conversation: the taker sees the answers where it looks for its work.
+    const threads: Record<string, ThreadMessage[]> = {};
+    if (HELD.has(status)) {
+      const details = await Promise.all(tasks.map((t) => ctx.client.call("getTask", { params: { id: t.task_id } }, ctx.call)));
+      for (const d of details) if (d.ok && d.value.thread.length > 0) threads[d.value.task_id] = d.value.thread;
+    }
     const whose = role ? `role ${role}` : "your roles";
+    const talks = Object.entries(threads).map(([id, thread]) => `Thread of ${id}:\n${threadLines(thread)}`);
     const text = tasks.length
       ? `${more ? `The oldest ${tasks.length}` : tasks.length} ${status} task(s) for ${whose}:\n${taskList(tasks)}` +
+        (talks.length ? `\n${talks.join("\n")}` : "") +
         (more
           ? `\nMore are waiting: call check_inbox with a larger limit (up to ${LIMITS.pageSize})${status === "pending" ? ", or again once these are claimed" : ""}.`
           : "")
       : `No ${status} tasks for ${whose}${wait_seconds ? ` after waiting ${wait_seconds} s` : ""}.`;
-    return succeed({ tasks, more }, text);
+    return succeed({ tasks, more, threads }, text);
   },
 });

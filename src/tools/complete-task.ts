@@ -15,13 +15,20 @@ export const completeTask = defineTool({
       .default({})
       .describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
     attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
+    force: CompleteTaskRequest.shape.force,
   },
   output: { task: MovedTask },
   annotations: SETTLES,
-  async run({ task_id, result, attempt }, ctx) {
+  async run({ task_id, result, attempt, force }, ctx) {
     const held = await heldAttempt(ctx, task_id, attempt);
     if (!held.ok) return held;
-    const r = settled(ctx, task_id, await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result } }, ctx.call));
+    const r = settled(
+      ctx,
+      task_id,
+      await ctx.client.call("completeTask", { params: { id: task_id }, body: { attempt: held.attempt, result, force } }, ctx.call),
+      // Refused for unfinished subtasks or a question still open, the task stays this session's.
+      true,
+    );
     if (!r.ok) return r;
     const done = taskMoved(`Completed task ${task_id}; its sender can see the result.`, r.value);
     return succeed({ task: r.value }, [done, maskedNote(r.value.masked)].filter(Boolean).join("\n"));

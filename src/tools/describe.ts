@@ -1,5 +1,5 @@
 /** Tasks and approvals in a few readable lines, for the text half of tool results. */
-import type { Approval, JsonObject, MaskedField, Task, TaskDetail } from "../contract/schemas.ts";
+import type { Approval, JsonObject, MaskedField, Subtask, Task, TaskDetail, ThreadMessage } from "../contract/schemas.ts";
 import { approvalClock, taskClocks } from "../lib/clocks-in-words.ts";
 
 const json = (value: JsonObject) => JSON.stringify(value);
@@ -16,6 +16,9 @@ export function taskLine(t: Task): string {
 export function taskBody(t: Task): string {
   return [
     ...taskClocks(t).map((line) => `  ${line}`),
+    t.parent_task_id !== null && `  Subtask of: ${t.parent_task_id}`,
+    t.status === "input_required" &&
+      `  Waiting for an answer: its holder ${t.claimed_by} asked its sender ${t.source} a question (the sender replies with reply_to_task)`,
     t.description && `  Description: ${t.description}`,
     hasKeys(t.data) && `  Data: ${json(t.data)}`,
     hasKeys(t.context) && `  Context: ${json(t.context)}`,
@@ -31,6 +34,15 @@ export const approvalLine = (a: Approval) =>
     .map((part) => `; ${part}`)
     .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
 
+/** A thread, one line per message, oldest first. */
+export const threadLines = (thread: ThreadMessage[]) => thread.map(messageLine).join("\n");
+
+function messageLine(m: ThreadMessage): string {
+  return `- ${m.kind} from ${m.author} at ${m.at}: ${m.text}${m.data === null ? "" : ` (data: ${json(m.data)})`}`;
+}
+
+const subtaskLine = (c: Subtask) => `- ${c.task_id} (${c.task_type}) ${c.status}: role ${c.target}${c.claimed_by ? `, claimed by ${c.claimed_by}` : ""}`;
+
 export function taskStatus(t: TaskDetail): string {
   return [
     `Task ${t.task_id} (${t.task_type}) is ${t.status}; version ${t.version}, updated ${t.updated_at}.`,
@@ -39,6 +51,10 @@ export function taskStatus(t: TaskDetail): string {
     t.approvals.length
       ? `Approvals${t.older_approvals ? ` (the ${t.approvals.length} newest; there are older ones)` : ""}:\n${t.approvals.map(approvalLine).join("\n")}`
       : "No approvals asked for.",
+    t.thread.length > 0 && `Thread (oldest first):\n${threadLines(t.thread)}`,
+    t.status === "input_required" &&
+      `The holder waits for the sender's answer: if you sent this task, answer with reply_to_task(task_id="${t.task_id}", answer=…).`,
+    t.children.length > 0 && `Subtasks:\n${t.children.map(subtaskLine).join("\n")}`,
   ]
     .filter(Boolean)
     .join("\n");

@@ -1,5 +1,6 @@
 /** What complete_task and fail_task share: the attempt this session claimed a task in, and letting its lease go once settled. */
 import type { Outcome } from "../client/controller-client.ts";
+import { HELD, type TaskStatus } from "../contract/schemas.ts";
 import { refuse, type ToolContext, type ToolFailure } from "./tool.ts";
 
 /**
@@ -19,8 +20,12 @@ export async function heldAttempt(ctx: ToolContext, taskId: string, given: numbe
   );
 }
 
-/** Once the controller says the lease is gone, or (`finished`) has settled the task, this session stops renewing it. */
-export function settled<T extends { status: string }>(ctx: ToolContext, taskId: string, outcome: Outcome<T>): Outcome<T> {
-  if (outcome.ok ? outcome.value.status !== "claimed" : outcome.failure.kind === "conflict") ctx.leases.release(taskId);
+/**
+ * Once the controller says the lease is gone, or (`finished`) has settled the task, this
+ * session stops renewing it. A refusal that leaves the task held (completing a parent whose
+ * subtasks still run) keeps it: `keepOnConflict`; a lease truly lost is learnt by the next renewal.
+ */
+export function settled<T extends { status: string }>(ctx: ToolContext, taskId: string, outcome: Outcome<T>, keepOnConflict = false): Outcome<T> {
+  if (outcome.ok ? !HELD.has(outcome.value.status as TaskStatus) : outcome.failure.kind === "conflict" && !keepOnConflict) ctx.leases.release(taskId);
   return outcome;
 }

@@ -62,14 +62,15 @@ export const sendTask = defineTool({
     max_attempts: RouteTaskRequest.shape.max_attempts,
     deadline: RouteTaskRequest.shape.deadline,
     deadline_seconds: RouteTaskRequest.shape.deadline_seconds,
+    parent_task_id: RouteTaskRequest.shape.parent_task_id,
     idempotency_key: idempotencyKey,
   },
   output,
   annotations: CREATES,
-  async run({ target, task, context, idempotency_key, ...limits }, ctx) {
+  async run({ target, task, context, idempotency_key, parent_task_id, ...limits }, ctx) {
     const normalised = normaliseTask(task);
     if (!normalised.ok) return refuse(normalised.message, "Correct that field and call again.", normalised.field);
-    const body = { target, task: normalised.task, context, ...limits };
+    const body = { target, task: normalised.task, context, parent_task_id, ...limits };
     const r = await ctx.client.call("routeTask", { body }, { ...ctx.call, idempotencyKey: idempotency_key });
     if (!r.ok) return r;
     const unserved = await unservedNote(target, ctx);
@@ -77,7 +78,9 @@ export const sendTask = defineTool({
       { ...r.value, target, task: normalised.task },
       `Sent task ${r.value.task_id} (${normalised.task.task_type}) to role ${target}; it is pending until a holder of ${target} claims it.` +
         (limits.deadline !== undefined || limits.deadline_seconds !== undefined ? " It expires if not finished by its deadline.\n" : "\n") +
-        `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).` +
+        (parent_task_id === undefined
+          ? `Follow it with fetch_status(task_id="${r.value.task_id}", wait_seconds=30).`
+          : `It is a subtask of ${parent_task_id}: fetch_status(task_id="${parent_task_id}", wait_seconds=60) wakes when any of its subtasks changes.`) +
         (r.value.masked ? `\n${maskedNote(r.value.masked)}` : "") +
         unserved,
     );

@@ -58,6 +58,22 @@ test("tasks show prints the task, its approvals and history; --json prints the A
   expect(json).toMatchObject({ task_id: taskId, status: "pending", approvals: [{ approval_id: approvalId }] });
 });
 
+test("tasks show prints the task's thread and its subtasks", async () => {
+  const bob = await c.token("bob", ["worker"]);
+  const id = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "review" } }, { "idempotency-key": "talks" })).body.task_id;
+  await c.api(bob, "POST", `/tasks/${id}/claim`, {});
+  const child = (
+    await c.api(bob, "POST", "/tasks/route", { target: "tester", task: { task_type: "test_run" }, parent_task_id: id }, { "idempotency-key": "split" })
+  ).body.task_id;
+  await c.api(bob, "POST", `/tasks/${id}/ask`, { attempt: 1, question: "Which branch?" });
+  const shown = await mesh(alice, "tasks", "show", id);
+  expect(shown.stdout).toContain(`Task ${id}: review, input_required`);
+  expect(shown.stdout).toContain("Waiting for an answer from alice to bob's question");
+  expect(shown.stdout).toMatch(/bob\s+question\s+Which branch\?/);
+  expect(shown.stdout).toMatch(new RegExp(`${child}\\s+test_run\\s+pending\\s+tester`));
+  expect((await mesh(bob, "tasks", "show", child)).stdout).toContain(`Subtask of: ${id}`);
+});
+
 test("tasks show says a dead letter's attempts and error, and tasks retry puts it back, for its sender", async () => {
   const bob = await c.token("bob", ["worker"]);
   const routed = await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "sync" }, max_attempts: 1 }, { "idempotency-key": "dead" });

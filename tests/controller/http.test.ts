@@ -206,12 +206,15 @@ describe("/openapi.json", () => {
       "/tasks/route",
       "/tasks/{id}",
       "/tasks/{id}/approvals",
+      "/tasks/{id}/ask",
       "/tasks/{id}/cancel",
       "/tasks/{id}/claim",
       "/tasks/{id}/complete",
       "/tasks/{id}/fail",
       "/tasks/{id}/heartbeat",
       "/tasks/{id}/history",
+      "/tasks/{id}/notes",
+      "/tasks/{id}/reply",
       "/tasks/{id}/retry",
     ]);
     const route = res.body.paths["/tasks/route"].post;

@@ -30,6 +30,9 @@ const TOOLS = [
   "list_approvals",
   "decide_approval",
   "ask_person_to_decide",
+  "ask_sender",
+  "reply_to_task",
+  "add_task_note",
   "report_progress",
 ];
 /**
@@ -46,6 +49,9 @@ const WRITES: Record<string, { actions: string[]; exact: boolean }> = {
   report_progress: { actions: ["task.progress"], exact: true },
   cancel_task: { actions: ["task.cancelled"], exact: true },
   decide_approval: { actions: ["approval.approved", "approval.rejected"], exact: true },
+  ask_sender: { actions: ["task.input_required"], exact: true },
+  reply_to_task: { actions: ["task.answered"], exact: true },
+  add_task_note: { actions: ["task.noted"], exact: true },
 };
 
 /** Successful calls by tool, to hold the audit trail against. */

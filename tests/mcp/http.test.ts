@@ -169,7 +169,7 @@ describe("a bearer token", () => {
       expect(missing.headers.get("www-authenticate")).toContain("Bearer");
       expect((await initialize(agent.url, { authorization: "Bearer wrong-horse-battery-staple" })).status).toBe(401);
       const client = await connect(agent.url, { authorization: `Bearer ${secret}` });
-      expect((await client.listTools()).tools.length).toBe(13);
+      expect((await client.listTools()).tools.length).toBe(16);
       await client.close();
     } finally {
       await agent.stop();

@@ -93,7 +93,7 @@ test("garbage and oversize frames get JSON-RPC errors; the server keeps serving;
   expect(invalid.result.isError).toBe(true);
   expect(invalid.result.content[0].text).toContain("task_id");
   raw.write(rpc(10, "tools/list"));
-  expect((await raw.next()).result.tools).toHaveLength(13);
+  expect((await raw.next()).result.tools).toHaveLength(16);
 
   raw.proc.stdin.end();
   const all = await raw.drain();
@@ -125,11 +125,13 @@ test("a cancelled call aborts its request to the controller", async () => {
   const agent = await startAgent({ CONTROLLER_URL: controller.url, MESH_JWT_TOKEN: "a.b.c" });
   const cancel = new AbortController();
   const call = agent.call("check_inbox", { role: "reviewer", wait_seconds: 60 }, { signal: cancel.signal });
-  await controller.received(1);
-  expect(controller.seen[0]!.path).toBe("/tasks?for=me&target=reviewer&status=pending&limit=20&wait=60");
+  // The long-poll, and beside it the session's report that it serves the role (GET /roles).
+  await controller.received(2);
+  const poll = controller.seen.find((r) => r.path.startsWith("/tasks"))!;
+  expect(poll.path).toBe("/tasks?for=me&target=reviewer&status=pending&limit=20&wait=60");
   cancel.abort("changed my mind");
   expect(await call.catch((e) => String(e))).toContain("changed my mind");
-  await controller.seen[0]!.aborted;
+  await poll.aborted;
   // and the server is still there for the next call
   await agent.client.ping();
   await agent.close();

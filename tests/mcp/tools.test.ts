@@ -36,7 +36,9 @@ describe("the tool list", () => {
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
     expect(Object.keys(byName).sort()).toEqual(
       [
+        "add_task_note",
         "ask_person_to_decide",
+        "ask_sender",
         "cancel_task",
         "check_inbox",
         "claim_task",
@@ -46,6 +48,7 @@ describe("the tool list", () => {
         "fetch_status",
         "list_approvals",
         "notify",
+        "reply_to_task",
         "report_progress",
         "request_approval",
         "send_task",
@@ -53,7 +56,7 @@ describe("the tool list", () => {
     );
     const args = (name: string) => Object.keys(byName[name]!.inputSchema.properties ?? {});
     // The seed's arguments, in the seed's order; after them only optional ones: a key for repeating a failed call, and a wait.
-    expect(args("send_task")).toEqual(["target", "task", "context", "max_attempts", "deadline", "deadline_seconds", "idempotency_key"]);
+    expect(args("send_task")).toEqual(["target", "task", "context", "max_attempts", "deadline", "deadline_seconds", "parent_task_id", "idempotency_key"]);
     expect(args("request_approval")).toEqual([
       "task_id",
       "approver_role",

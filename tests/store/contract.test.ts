@@ -43,6 +43,7 @@ function newTask(overrides: Partial<Task> = {}): Task {
     version: 1,
     trace_id: "0af7651916cd43dd8448eb211c80319c",
     ...NO_CLOCKS,
+    parent_task_id: null,
     ...overrides,
   };
 }
@@ -79,7 +80,12 @@ const entry = (task: Task, action: EventAction, overrides: Partial<NewAuditEntry
   ...overrides,
 });
 
-const about = (task: Task, approver_role: string | null = null) => ({ target: task.target, source: task.source, approver_role });
+const about = (task: Task, approver_role: string | null = null) => ({
+  target: task.target,
+  source: task.source,
+  approver_role,
+  parent_task_id: task.parent_task_id,
+});
 
 async function addTask(store: Store, overrides: Partial<Task> = {}): Promise<Task> {
   const task = newTask(overrides);
@@ -583,6 +589,51 @@ for (const engine of ENGINES) {
       expect(asked).toMatchObject({ action: "approval.requested", approval_id: approval.approval_id, approver_role: approval.approver_role });
       expect(asked!.seq).toBeGreaterThan(created!.seq);
       expect(await store.changesSince(created!.seq - 1, 2)).toEqual(listener.heard);
+    });
+
+    test("keeps a task's thread in order, with its data, and counts it inside a unit of work", async () => {
+      const task = await addTask(store);
+      const [question, answer] = await store.transaction(async (tx) => [
+        await tx.insertMessage(task.task_id, { kind: "question", author: "bob", at: tick(), text: "Which branch?", data: { choices: ["a", "b"] } }),
+        await tx.insertMessage(task.task_id, { kind: "answer", author: task.source, at: tick(), text: "b", data: null }),
+      ]);
+      expect(answer!.seq).toBeGreaterThan(question!.seq);
+      expect(await store.listThread(task.task_id)).toEqual([question!, answer!]);
+      expect(question).toMatchObject({ kind: "question", author: "bob", text: "Which branch?", data: { choices: ["a", "b"] } });
+      expect(await store.transaction((tx) => tx.countMessages(task.task_id))).toBe(2);
+      expect(await store.listThread((await addTask(store)).task_id)).toEqual([]);
+      // A rolled-back unit of work leaves no message behind.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.insertMessage(task.task_id, { kind: "note", author: "bob", at: tick(), text: "gone", data: null });
+          throw new Error("roll back");
+        }),
+      ).rejects.toThrow("roll back");
+      expect(await store.listThread(task.task_id)).toHaveLength(2);
+    });
+
+    test("finds a task's subtasks by their parent, oldest first, and a change names its task's parent", async () => {
+      const parent = await addTask(store);
+      const target = unique("role");
+      const listener = hear(store, target);
+      const first = await addTask(store, { parent_task_id: parent.task_id, target });
+      const second = await addTask(store, { parent_task_id: parent.task_id, target });
+      await addTask(store, { parent_task_id: first.task_id });
+      expect((await store.listSubtasks(parent.task_id)).map((t) => t.task_id)).toEqual([first.task_id, second.task_id]);
+      expect(await store.listSubtasks(parent.task_id)).toEqual([first, second]);
+      expect((await store.transaction((tx) => tx.lockSubtasks(parent.task_id))).map((t) => t.task_id)).toEqual([first.task_id, second.task_id]);
+      expect(await store.listSubtasks(second.task_id)).toEqual([]);
+      await listener.until(2);
+      listener.stop();
+      expect(listener.heard.map((c) => c.parent_task_id)).toEqual([parent.task_id, parent.task_id]);
+      expect((await store.changesSince(listener.heard[0]!.seq - 1, 1))[0]!.parent_task_id).toBe(parent.task_id);
+    });
+
+    test("a task waiting for an answer keeps its deadline but not its lease", async () => {
+      const at = (second: number) => new Date(Date.UTC(2002, 0, 1, 0, 0, second)).toISOString();
+      const waiting = await addTask(store, { status: "input_required", claimed_by: "bob", attempt: 1, lease_expires_at: at(1), deadline: at(3) });
+      expect(await store.transaction((tx) => tx.lockDueTask(at(2)))).not.toMatchObject({ task_id: waiting.task_id });
+      expect((await store.transaction((tx) => tx.lockDueTask(at(4))))?.task_id).toBe(waiting.task_id);
     });
 
     test("a listener that throws does not stop the others hearing, now or later", async () => {

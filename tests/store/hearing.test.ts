@@ -45,7 +45,7 @@ async function write(store: Store, w: World, name: (n: string) => string): Promi
           to_status: "pending",
           trace_id: "t",
         },
-        { source: name(c.source), target: name(c.target), approver_role: c.approver_role && name(c.approver_role) },
+        { source: name(c.source), target: name(c.target), approver_role: c.approver_role && name(c.approver_role), parent_task_id: null },
       );
     }
   });

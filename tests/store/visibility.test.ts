@@ -56,6 +56,7 @@ async function store(s: Store, w: World) {
         version: 1,
         trace_id: run,
         ...NO_CLOCKS,
+        parent_task_id: null,
       };
       await tx.insertTask(task);
       tasks.push(task);

@@ -137,6 +137,43 @@ test("an approval has one title: its reason, in the list and in full", async () 
   await page.locator("#slot-task").getByText("Roll out release 2.4 to production").waitFor();
 });
 
+test("a person who sent a task reads the question on the page and answers it there; the page shows the task's subtasks", async () => {
+  const worker = await startAgent({ CONTROLLER_URL: c.url, MESH_JWT_TOKEN: await c.token("rita", ["reviewer"]) });
+  try {
+    const routed = await c.api(
+      await c.token("ada", ["release-approver"]),
+      "POST",
+      "/tasks/route",
+      { target: "reviewer", task: { task_type: "code_review", description: "Review the retry fix" } },
+      { "idempotency-key": crypto.randomUUID() },
+    );
+    const taskId = routed.body.task_id as string;
+    await worker.call("claim_task", { task_id: taskId });
+    const sub = await worker.call("send_task", { target: "tester", task: { task_type: "test_run" }, parent_task_id: taskId });
+    await worker.call("ask_sender", { task_id: taskId, question: "Which branch holds the fix?" });
+
+    const page = await signedIn("ada", ["release-approver"]);
+    await page.goto(new URL(`/?task=${taskId}`, c.url).href);
+    await page.getByText("Which branch holds the fix?").filter({ visible: true }).first().waitFor();
+    await page.locator(`[data-task-id="${sub.structured.task_id}"]`).waitFor();
+    await page.getByLabel("Your answer").fill("fix-retries");
+    await page.getByRole("button", { name: "Send answer" }).click();
+    await page
+      .getByRole("status")
+      .getByText(/Answer sent/)
+      .waitFor();
+
+    const status = (await worker.call("fetch_status", { task_id: taskId })).structured.task;
+    expect(status).toMatchObject({ status: "claimed", claimed_by: "rita" });
+    expect(status.thread.map((m: { kind: string; author: string; text: string }) => [m.kind, m.author, m.text])).toEqual([
+      ["question", "rita", "Which branch holds the fix?"],
+      ["answer", "ada", "fix-retries"],
+    ]);
+  } finally {
+    await worker.close();
+  }
+});
+
 test("a dead-lettered task shows its attempts and error, and its sender puts it back with the Retry button; a worker is offered none", async () => {
   const worker = await c.token("wes", ["syncer"]);
   const routed = await c.api(

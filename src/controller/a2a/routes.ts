@@ -227,8 +227,15 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
    */
   async function send(ctx: RequestContext, role: string, request: SendMessageRequest): Promise<TaskDetail> {
     const { message } = request;
+    const idempotencyKey = `a2a-message:${sha256Hex(message.messageId)}`;
     if (message.taskId) {
       const task = await taskOf(ctx, role, message.taskId);
+      if (task.status === "input_required") {
+        // A message to a task that waits for input is the sender's answer: the same holder takes it up again.
+        const { task: said } = taskFor(role, message);
+        await service.replyToTask({ ...ctx, idempotencyKey }, task.task_id, { answer: said.description ?? "", data: said.data });
+        return service.getTask(ctx, task.task_id);
+      }
       const why = FINISHED.has(task.status)
         ? `Task ${task.task_id} is already ${task.status}; it takes no more messages.`
         : `Task ${task.task_id} is ${task.status}, not waiting for input; a message continues a task only when it is input-required.`;
@@ -237,7 +244,6 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
     // A config that cannot be kept is refused before there is a task to leave behind.
     const config = request.configuration?.taskPushNotificationConfig;
     if (config) push.check(config);
-    const idempotencyKey = `a2a-message:${sha256Hex(message.messageId)}`;
     const created = await service.routeTask({ ...ctx, idempotencyKey }, taskFor(role, message));
     const task = await service.getTask(ctx, created.task_id);
     if (config) await pushFor(ctx, task, config);

@@ -3,12 +3,16 @@
  * is one table, total over the mesh's states, so a new state does not compile until
  * it says what A2A calls it.
  */
-import type { JsonObject, RouteTaskRequest, Task, TaskStatus as MeshStatus } from "../../contract/schemas.ts";
+import type { JsonObject, RouteTaskRequest, Task, TaskStatus as MeshStatus, ThreadMessage } from "../../contract/schemas.ts";
+
+/** A task, with its thread when the caller read it in full (so an input-required state can carry the question). */
+type TaskRead = Task & { thread?: ThreadMessage[] };
 import { type A2ATask, type Artifact, CODES, type Message, type OutMessage, RpcError, type StreamResponse, type TaskState, type TaskStatus } from "./wire.ts";
 
 export const STATES: Record<MeshStatus, TaskState> = {
   pending: "TASK_STATE_SUBMITTED",
   claimed: "TASK_STATE_WORKING",
+  input_required: "TASK_STATE_INPUT_REQUIRED",
   completed: "TASK_STATE_COMPLETED",
   failed: "TASK_STATE_FAILED",
   cancelled: "TASK_STATE_CANCELED",
@@ -31,15 +35,17 @@ const originOf = (task: Task): A2AOrigin => {
 /** The context a task belongs to: the one its sender gave, or else the task's own id. */
 export const contextOf = (task: Task): string => originOf(task).contextId ?? task.task_id;
 
-/** The words that go with a state, from the agent: why it failed, ran out of attempts or time, or was cancelled. */
-function statusOf(task: Task): TaskStatus {
+/** The words that go with a state, from the agent: its question, or why it failed, ran out of attempts or time, or was cancelled. */
+function statusOf(task: TaskRead): TaskStatus {
   const state = STATES[task.status];
   const words =
-    task.status === "expired"
-      ? (task.error ?? `Its deadline (${task.deadline}) passed before it was finished.`)
-      : task.status === "failed" || task.status === "cancelled" || task.status === "dead_lettered"
-        ? task.error
-        : null;
+    task.status === "input_required"
+      ? (task.thread?.findLast((m) => m.kind === "question")?.text ?? "The agent asked a question; answer with a message that names this task.")
+      : task.status === "expired"
+        ? (task.error ?? `Its deadline (${task.deadline}) passed before it was finished.`)
+        : task.status === "failed" || task.status === "cancelled" || task.status === "dead_lettered"
+          ? task.error
+          : null;
   const message: OutMessage | undefined = words
     ? { messageId: `${task.task_id}-v${task.version}`, contextId: contextOf(task), taskId: task.task_id, role: "ROLE_AGENT", parts: [{ text: words }] }
     : undefined;
@@ -52,7 +58,7 @@ function resultOf(task: Task): Artifact | null {
   return { artifactId: `${task.task_id}-result`, name: "result", parts: [{ data: task.result, mediaType: "application/json" }] };
 }
 
-export function toA2ATask(task: Task): A2ATask {
+export function toA2ATask(task: TaskRead): A2ATask {
   const artifact = resultOf(task);
   return {
     id: task.task_id,
@@ -64,7 +70,7 @@ export function toA2ATask(task: Task): A2ATask {
 }
 
 /** What a stream sends when a task reaches a new state: its result first, if it has one, then the state. */
-export function updatesOf(task: Task): StreamResponse[] {
+export function updatesOf(task: TaskRead): StreamResponse[] {
   const artifact = resultOf(task);
   const status = { taskId: task.task_id, contextId: contextOf(task), status: statusOf(task) };
   return [

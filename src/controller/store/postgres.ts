@@ -9,7 +9,7 @@ import { SQL } from "bun";
 import type { ApprovalRecord, AuditEntry, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
-import { keepingText, refuseUnstorable, timeOrNull, toApproval, toAudit, toChange, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, timeOrNull, toApproval, toAudit, toChange, toMessage, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -98,6 +98,18 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (role, kind, instance));
    CREATE INDEX presence_seen ON presence (last_seen);
    CREATE INDEX presence_expiry ON presence (expires_at);`,
+  // Tasks that talk and split: a thread per task, subtasks found by their parent, and a
+  // change says its task's parent so a wait on the parent wakes. A deadline holds while a task waits for an answer.
+  `CREATE TABLE task_messages (
+     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     task_id text NOT NULL REFERENCES tasks (task_id),
+     kind text NOT NULL, author text NOT NULL, at timestamptz NOT NULL, text text NOT NULL, data jsonb);
+   CREATE INDEX task_messages_task ON task_messages (task_id, seq);
+   ALTER TABLE tasks ADD COLUMN parent_task_id text REFERENCES tasks (task_id);
+   CREATE INDEX tasks_parent ON tasks (parent_task_id, seq) WHERE parent_task_id IS NOT NULL;
+   ALTER TABLE audit ADD COLUMN parent_task_id text;
+   DROP INDEX tasks_deadline;
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -216,6 +228,16 @@ export class PostgresStore implements Store {
     ];
     const order = f.order === "asc" ? sql`ORDER BY t.seq ASC` : sql`ORDER BY t.seq DESC`;
     return this.#rows(sql`SELECT t.* FROM tasks t ${where(sql, conditions)} ${order} LIMIT ${f.limit}`, toTask);
+  }
+
+  async listThread(taskId: string) {
+    refuseUnstorable(taskId, "id");
+    return this.#rows(this.#sql`SELECT * FROM task_messages WHERE task_id = ${taskId} ORDER BY seq`, toMessage);
+  }
+
+  async listSubtasks(parentId: string) {
+    refuseUnstorable(parentId, "id");
+    return (await this.#rows(this.#sql`SELECT * FROM tasks WHERE parent_task_id = ${parentId} ORDER BY seq`, toTask)).map(withoutSeq);
   }
 
   async getApproval(id: string): Promise<ApprovalRecord | null> {
@@ -355,7 +377,7 @@ export class PostgresStore implements Store {
     const [row] = await this.#rows(
       this.#sql`SELECT least(
         (SELECT min(lease_expires_at) FROM tasks WHERE status = 'claimed'),
-        (SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed')),
+        (SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed', 'input_required')),
         (SELECT min(expires_at) FROM approvals WHERE status = 'pending')) AS due`,
       (r) => timeOrNull(r.due),
     );
@@ -590,7 +612,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
         return row ? withoutSeq(toTask(row)) : null;
       };
       return (
-        (await due(q`status IN ('pending', 'claimed') AND deadline <= ${now}`, q`deadline`)) ??
+        (await due(q`status IN ('pending', 'claimed', 'input_required') AND deadline <= ${now}`, q`deadline`)) ??
         (await due(q`status = 'claimed' AND lease_expires_at <= ${now}`, q`lease_expires_at`))
       );
     },
@@ -598,6 +620,21 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       await finish();
       const [row] = await q`SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ${now} ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
       return row ? withoutSeq(toApproval(row)) : null;
+    },
+    insertMessage: async (taskId, message) => {
+      await finish();
+      const [row] = await q`INSERT INTO task_messages ${q({ task_id: taskId, ...message })} RETURNING *`;
+      return toMessage(row);
+    },
+    countMessages: async (taskId) => {
+      await finish();
+      const [row] = await q`SELECT count(*)::int AS n FROM task_messages WHERE task_id = ${taskId}`;
+      return Number(row.n);
+    },
+    lockSubtasks: async (parentId) => {
+      await finish();
+      const rows = await q`SELECT * FROM tasks WHERE parent_task_id = ${parentId} ORDER BY seq FOR UPDATE`;
+      return rows.map((r: Row) => withoutSeq(toTask(r)));
     },
     // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
     appendAudit: async (entry, about) =>

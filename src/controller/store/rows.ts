@@ -1,6 +1,6 @@
 /** Row ⇄ record mapping shared by the engines: JSON columns, keyset positions, what can be kept. */
 import { refuseUnkeepable } from "../../contract/keepable.ts";
-import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Presence, Task } from "../../contract/schemas.ts";
+import type { ApprovalRecord, AuditEntry, EventAction, JsonObject, Presence, Task, ThreadMessage } from "../../contract/schemas.ts";
 import type { Change, Positioned, StoreTx, WebSession } from "./store.ts";
 
 type Row = Record<string, unknown>;
@@ -37,6 +37,16 @@ export const toTask = (r: Row): Positioned<Task> => ({
   retry_at: timeOrNull(r.retry_at),
   deadline: timeOrNull(r.deadline),
   progress: json(r.progress),
+  parent_task_id: (r.parent_task_id as string | null) ?? null,
+});
+
+export const toMessage = (r: Row): ThreadMessage => ({
+  seq: Number(r.seq),
+  kind: r.kind as ThreadMessage["kind"],
+  author: String(r.author),
+  at: time(r.at),
+  text: String(r.text),
+  data: json(r.data),
 });
 
 export const toApproval = (r: Row): Positioned<ApprovalRecord> => ({
@@ -79,6 +89,7 @@ export const toChange = (r: Row): Change => ({
   target: String(r.target),
   source: String(r.source),
   approver_role: (r.approver_role as string | null) ?? null,
+  parent_task_id: (r.parent_task_id as string | null) ?? null,
 });
 
 export const toSession = (r: Row): WebSession => ({

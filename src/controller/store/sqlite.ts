@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import type { ApprovalRecord, AuditEntry, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
 import type { Visibility } from "../policy.ts";
 import { ChangeListeners } from "./listeners.ts";
-import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
+import { keepingText, refuseUnstorable, toApproval, toAudit, toChange, toMessage, toPresence, toSession, toTask, withoutSeq } from "./rows.ts";
 import {
   StoreUnavailableError,
   type ApprovalFilter,
@@ -99,6 +99,18 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (role, kind, instance));
    CREATE INDEX presence_seen ON presence (last_seen);
    CREATE INDEX presence_expiry ON presence (expires_at);`,
+  // Tasks that talk and split: a thread per task, subtasks found by their parent, and a
+  // change says its task's parent so a wait on the parent wakes. A deadline holds while a task waits for an answer.
+  `CREATE TABLE task_messages (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_id TEXT NOT NULL REFERENCES tasks (task_id),
+     kind TEXT NOT NULL, author TEXT NOT NULL, at TEXT NOT NULL, text TEXT NOT NULL, data TEXT);
+   CREATE INDEX task_messages_task ON task_messages (task_id, seq);
+   ALTER TABLE tasks ADD COLUMN parent_task_id TEXT REFERENCES tasks (task_id);
+   CREATE INDEX tasks_parent ON tasks (parent_task_id, seq) WHERE parent_task_id IS NOT NULL;
+   ALTER TABLE audit ADD COLUMN parent_task_id TEXT;
+   DROP INDEX tasks_deadline;
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -110,7 +122,7 @@ const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
   claimed_by, result, error, created_at, updated_at, version, trace_id,
-  attempt, max_attempts, lease_expires_at, retry_at, deadline, progress`;
+  attempt, max_attempts, lease_expires_at, retry_at, deadline, progress, parent_task_id`;
 
 /** JSON columns are text in SQLite. */
 const jsonText = (value: object | null) => (value === null ? null : JSON.stringify(value));
@@ -313,8 +325,8 @@ export class SqliteStore implements Store {
         db.query(
           `INSERT INTO tasks (task_id, target, source, task_type, description, data, context, priority, status,
              claimed_by, result, error, created_at, updated_at, version, trace_id,
-             attempt, max_attempts, lease_expires_at, retry_at, deadline, progress)
-           VALUES (${placeholders(22)})`,
+             attempt, max_attempts, lease_expires_at, retry_at, deadline, progress, parent_task_id)
+           VALUES (${placeholders(23)})`,
         ).run(
           t.task_id,
           t.target,
@@ -338,6 +350,7 @@ export class SqliteStore implements Store {
           t.retry_at,
           t.deadline,
           jsonText(t.progress),
+          t.parent_task_id,
         );
       },
       getTaskForUpdate: async (id) => this.#getTask(db, id),
@@ -393,18 +406,28 @@ export class SqliteStore implements Store {
       // One writer: nothing to skip. A deadline comes first, as it ends the task whatever its lease.
       lockDueTask: async (now) => {
         const due = (sql: string) => db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE ${sql} LIMIT 1`).get(now);
-        const row = due("status IN ('pending', 'claimed') AND deadline <= ?") ?? due("status = 'claimed' AND lease_expires_at <= ?");
+        const row = due("status IN ('pending', 'claimed', 'input_required') AND deadline <= ?") ?? due("status = 'claimed' AND lease_expires_at <= ?");
         return row ? withoutSeq(toTask(row)) : null;
       },
       lockDueApproval: async (now) => {
         const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT 1").get(now);
         return row ? withoutSeq(toApproval(row)) : null;
       },
+      insertMessage: async (taskId, m) => {
+        const row = db
+          .query<Record<string, unknown>, SQLQueryBindings[]>(
+            "INSERT INTO task_messages (task_id, kind, author, at, text, data) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+          )
+          .get(taskId, m.kind, m.author, m.at, m.text, jsonText(m.data));
+        return toMessage(row!);
+      },
+      countMessages: async (taskId) => db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM task_messages WHERE task_id = ?").get(taskId)!.n,
+      lockSubtasks: async (parentId) => this.#subtasks(db, parentId),
       appendAudit: async (e, about) => {
         const row = db
           .query<Record<string, unknown>, SQLQueryBindings[]>(
-            `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role, findings)
-             VALUES (${placeholders(12)}) RETURNING *`,
+            `INSERT INTO audit (at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role, findings, parent_task_id)
+             VALUES (${placeholders(13)}) RETURNING *`,
           )
           .get(
             e.at,
@@ -419,6 +442,7 @@ export class SqliteStore implements Store {
             about.source,
             about.approver_role,
             e.findings ? JSON.stringify(e.findings) : null,
+            about.parent_task_id,
           );
         committed.push(toChange(row!));
       },
@@ -428,6 +452,23 @@ export class SqliteStore implements Store {
   #getTask(db: Database, id: string): Task | null {
     const row = db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE task_id = ?`).get(id);
     return row ? withoutSeq(toTask(row)) : null;
+  }
+
+  #subtasks(db: Database, parentId: string): Task[] {
+    return db
+      .query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE parent_task_id = ? ORDER BY seq`)
+      .all(parentId)
+      .map((r) => withoutSeq(toTask(r)));
+  }
+
+  async listSubtasks(parentId: string) {
+    refuseUnstorable(parentId, "id");
+    return this.#subtasks(this.#reader, parentId);
+  }
+
+  async listThread(taskId: string) {
+    refuseUnstorable(taskId, "id");
+    return this.#reader.query<Record<string, unknown>, [string]>("SELECT * FROM task_messages WHERE task_id = ? ORDER BY seq").all(taskId).map(toMessage);
   }
 
   #getApproval(db: Database, id: string): ApprovalRecord | null {
@@ -522,7 +563,7 @@ export class SqliteStore implements Store {
       .query<{ due: string | null }, []>(
         `SELECT min(t) AS due FROM (
            SELECT min(lease_expires_at) AS t FROM tasks WHERE status = 'claimed'
-           UNION ALL SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed')
+           UNION ALL SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed', 'input_required')
            UNION ALL SELECT min(expires_at) FROM approvals WHERE status = 'pending')`,
       )
       .get();

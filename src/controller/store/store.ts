@@ -4,12 +4,17 @@
  * Each engine (SQLite, PostgreSQL) implements this and passes the same contract tests.
  */
 import type { Visibility } from "../policy.ts";
-import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Presence, Task, TaskStatus } from "../../contract/schemas.ts";
+import type { ApprovalRecord, ApprovalStatus, AuditEntry, ChangeEvent, JsonObject, Presence, Task, TaskStatus, ThreadMessage } from "../../contract/schemas.ts";
 
 /** A committed change: one audit row. Long-polls and live events wake on these. */
 export type Change = ChangeEvent;
 
 export type NewAuditEntry = Omit<AuditEntry, "seq">;
+
+/** Whom a change concerns, so listeners can tell who may hear of it and which waits it wakes. */
+export type ChangeAbout = Pick<Change, "target" | "source" | "approver_role" | "parent_task_id">;
+
+export type NewThreadMessage = Omit<ThreadMessage, "seq">;
 
 /** Someone who is not an admin, as far as hearing of changes goes. */
 
@@ -109,8 +114,15 @@ export interface StoreTx {
   /** A pending approval whose expiry has passed by `now`, locked likewise; null when none is due. */
   lockDueApproval(now: string): Promise<ApprovalRecord | null>;
 
+  /** Adds a message to a task's thread; answers it with its position. */
+  insertMessage(taskId: string, message: NewThreadMessage): Promise<ThreadMessage>;
+  /** How many messages a task's thread holds. */
+  countMessages(taskId: string): Promise<number>;
+  /** A task's subtasks, oldest first, locked for this unit of work. */
+  lockSubtasks(parentId: string): Promise<Task[]>;
+
   /** Appends to the audit trail; listeners hear of it after commit. */
-  appendAudit(entry: NewAuditEntry, about: Pick<Change, "target" | "source" | "approver_role">): Promise<void>;
+  appendAudit(entry: NewAuditEntry, about: ChangeAbout): Promise<void>;
 }
 
 export interface Store {
@@ -121,6 +133,10 @@ export interface Store {
   getTask(id: string): Promise<Task | null>;
   listTasks(filter: TaskFilter): Promise<Positioned<Task>[]>;
   getApproval(id: string): Promise<ApprovalRecord | null>;
+  /** A task's thread, oldest first. */
+  listThread(taskId: string): Promise<ThreadMessage[]>;
+  /** A task's subtasks, oldest first. */
+  listSubtasks(parentId: string): Promise<Task[]>;
   /** The status of each of these tasks that exists, e.g. to judge a page of approvals. */
   taskStatuses(ids: readonly string[]): Promise<Map<string, TaskStatus>>;
   listApprovals(filter: ApprovalFilter): Promise<Positioned<ApprovalRecord>[]>;
