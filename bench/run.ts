@@ -19,11 +19,13 @@ import { memory } from "./memory.ts";
 import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
 import { toolCalls } from "./tool-calls.ts";
+import { waiters } from "./waiters.ts";
 
 const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>> = {
   "cold-start": coldStart,
   "tool-calls": toolCalls,
   "live-events": liveEvents,
+  waiters,
   throughput,
   scale,
   memory,

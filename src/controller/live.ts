@@ -12,6 +12,8 @@ const EVENT_BATCH = 500;
 /** Changes one stream may have waiting to be sent before it is closed. */
 const EVENT_QUEUE = 10_000;
 const EVENT_HEARTBEAT_MS = 15_000;
+/** Waiters woken per turn of the event loop. */
+const HAND_OUT_SLICE = 256;
 
 /** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
 export const HEARTBEAT = "heartbeat";
@@ -44,6 +46,7 @@ export class Live {
   #unsubscribe: (() => void) | null = null;
   /** Changes committed but not yet handed to the waiters. */
   #heard: Change[] = [];
+  #handingOut = false;
   /**
    * Re-checks started since the last hand-out, by what they read: waiters woken together
    * that ask the same thing share one read, begun after the changes that woke them.
@@ -135,7 +138,7 @@ export class Live {
     this.#waiters.add(waiter);
     this.#unsubscribe ??= this.#store.onChange((change) => {
       // Handed out after the committer's own answer, not on its path.
-      if (this.#heard.push(change) === 1) setImmediate(() => this.#handOut());
+      if (this.#heard.push(change) === 1 && !this.#handingOut) setImmediate(() => void this.#handOut());
     });
     return () => {
       this.#waiters.delete(waiter);
@@ -147,19 +150,36 @@ export class Live {
     };
   }
 
-  #handOut() {
-    const changes = this.#heard;
-    this.#heard = [];
-    // Reads begun before these changes were committed may not see them: woken waiters read afresh.
-    this.#rechecks = new Map();
-    for (const change of changes) {
-      for (const waiter of this.#waiters) {
-        try {
-          if (waiter.relevant(change)) waiter.hear(change);
-        } catch {
-          // One waiter's fault must not keep the change from the others.
+  /**
+   * Hands the changes heard so far to the waiters they concern, in order, a slice of
+   * waiters per turn of the event loop: what the woken do next (reads, answers, stream
+   * writes) then interleaves with other requests instead of holding them all up.
+   */
+  async #handOut() {
+    this.#handingOut = true;
+    try {
+      while (this.#heard.length) {
+        const changes = this.#heard;
+        this.#heard = [];
+        // Reads begun before these changes were committed may not see them: woken waiters read afresh.
+        this.#rechecks = new Map();
+        const told: [Waiter, Change][] = [];
+        for (const change of changes) {
+          for (const waiter of this.#waiters) {
+            try {
+              if (waiter.relevant(change)) told.push([waiter, change]);
+            } catch {
+              // One waiter's fault must not keep the change from the others.
+            }
+          }
+        }
+        for (let i = 0; i < told.length; i += HAND_OUT_SLICE) {
+          if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+          for (const [waiter, change] of told.slice(i, i + HAND_OUT_SLICE)) waiter.hear(change);
         }
       }
+    } finally {
+      this.#handingOut = false;
     }
   }
 
