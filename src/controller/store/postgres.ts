@@ -491,9 +491,8 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       const [found] = await q`SELECT request_hash, response FROM idempotency WHERE scope = ${scope} AND key = ${key}`;
       return { kind: "replay", request_hash: found.request_hash, response: found.response };
     },
-    saveIdempotentResponse: async (scope, key, response) => {
-      await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
-    },
+    // Sent with the new rows, in the unit of work's last round trip before COMMIT.
+    saveIdempotentResponse: async (scope, key, response) => later(q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`),
     // Keys another unit of work holds are skipped, not waited for: the next reservation forgets them.
     forgetOldestKeys: async (scope, keep, protectedFrom) => {
       const [first] = await q`SELECT created_at, key, created_at >= ${protectedFrom}::timestamptz AS protected
