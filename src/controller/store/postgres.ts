@@ -427,10 +427,14 @@ const TAG_SHIFT = 2 ** 40;
 /** The last seq sequence `s` has handed out (0 before the first). */
 const LAST_HANDED_OUT = "CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END";
 
-/** Says, for the rest of this transaction, that its new rows in `table` come after the last seq handed out now. */
-function markPositions(q: SQL, table: PositionedTable) {
-  const { sequence, tag } = POSITIONS[table];
-  return q.unsafe(`SELECT pg_advisory_xact_lock_shared(${tag} * ${TAG_SHIFT}::bigint + ${LAST_HANDED_OUT}) FROM ${sequence} s`);
+/**
+ * Says, for the rest of this transaction, that its new rows in `tables` come after the
+ * last seqs handed out now: one statement, whose branches run in the order given.
+ */
+function markPositions(q: SQL, tables: readonly PositionedTable[]) {
+  const mark = (table: PositionedTable) =>
+    `SELECT pg_advisory_xact_lock_shared(${POSITIONS[table].tag} * ${TAG_SHIFT}::bigint + ${LAST_HANDED_OUT}) FROM ${POSITIONS[table].sequence} s`;
+  return q.unsafe(tables.map(mark).join(" UNION ALL "));
 }
 
 /**
@@ -467,7 +471,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     // The audit mark first: a task's row is then never past the tasks horizon once its change is past the audit one.
     const marks = (["audit", "tasks"] as const).filter((t) => inserting.has(t) && !marked.has(t));
     for (const t of marks) marked.add(t);
-    const batch = [...marks.map((t) => markPositions(q, t)), ...waiting];
+    const batch = marks.length ? [markPositions(q, marks), ...waiting] : waiting;
     waiting = [];
     inserting.clear();
     await Promise.all(batch); // sent back to back on the connection
