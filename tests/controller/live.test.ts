@@ -1,73 +1,45 @@
 /**
- * The live side with many waiters, on a real SQLite store: a change reaches the waiters
- * after the unit of work that made it has its answer, and waiters woken together that
- * ask the same thing share one read.
+ * The live side with many waiters, through the real service and a real SQLite store
+ * (whose reads the test counts): a change reaches the waiters after the unit of work
+ * that made it has its answer, and waiters woken together that ask the same thing share one read.
  */
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import type { Task } from "../../src/contract/schemas.ts";
-import { Live } from "../../src/controller/live.ts";
-import { callerOf } from "../../src/controller/policy.ts";
+import type { TaskFilter } from "../../src/controller/store/store.ts";
+import { MeshService } from "../../src/controller/service.ts";
+import { controllerSettings, serviceOptionsOf } from "../../src/controller/settings.ts";
 import { SqliteStore } from "../../src/controller/store/sqlite.ts";
+import { loadSettings } from "../../src/lib/settings.ts";
 import { tempDir } from "../support/controller.ts";
 
-const store = new SqliteStore(join(tempDir("mesh-live-"), "mesh.db"));
-afterAll(() => store.close());
+const happened: string[] = [];
 
-function newTask(target: string): Task {
-  const now = new Date().toISOString();
-  return {
-    task_id: crypto.randomUUID(),
-    target,
-    source: "alice",
-    task_type: "review",
-    description: null,
-    data: {},
-    context: {},
-    priority: "normal",
-    status: "pending",
-    claimed_by: null,
-    result: null,
-    error: null,
-    created_at: now,
-    updated_at: now,
-    version: 1,
-    trace_id: "0af7651916cd43dd8448eb211c80319c",
-  };
+class CountedReads extends SqliteStore {
+  override listTasks(filter: TaskFilter) {
+    happened.push("read");
+    return super.listTasks(filter);
+  }
 }
 
+const dir = tempDir("mesh-live-");
+const store = new CountedReads(join(dir, "mesh.db"));
+const service = new MeshService(store, serviceOptionsOf(loadSettings(controllerSettings, [], { MESH_DATA_DIR: dir, MESH_MAX_WAITS_PER_CALLER: "100" })));
+afterAll(() => store.close());
+
+const context = (subject: string, roles: string[]) => ({
+  caller: { subject, roles: new Set(roles), isAdmin: false },
+  traceId: crypto.randomUUID().replaceAll("-", ""),
+});
+
 test("waiters woken together that ask the same thing share one read, begun after the committer has its answer", async () => {
-  const live = new Live(store, { maxWaitsPerCaller: 100 });
-  const ctx = { caller: callerOf("bob", ["inbox"], "admin"), traceId: "t" };
-  const happened: string[] = [];
-  const read = async () => {
-    happened.push("read");
-    return store.listTasks({ targets: ["inbox"], order: "asc", limit: 10 });
-  };
-  const waiting = Array.from({ length: 20 }, () => live.readOrWait(ctx, 10, read, (c) => c.target === "inbox", "the inbox"));
+  const waiting = Array.from({ length: 20 }, () => service.listTasks(context("bob", ["inbox"]), { target: "inbox", wait: 10 }));
   await Bun.sleep(10); // each has made its first reads and waits
   happened.length = 0;
 
-  const task = newTask("inbox");
-  await store.transaction(async (tx) => {
-    await tx.insertTask(task);
-    await tx.appendAudit(
-      {
-        at: task.created_at,
-        actor: "alice",
-        action: "task.created",
-        task_id: task.task_id,
-        approval_id: null,
-        from_status: null,
-        to_status: "pending",
-        trace_id: task.trace_id,
-      },
-      { target: task.target, source: task.source, approver_role: null },
-    );
-  });
+  const { task_id } = await service.routeTask(context("alice", []), { target: "inbox", task: { task_type: "review" } });
   happened.push("committed");
 
-  const found = await Promise.all(waiting);
-  expect(found.map((rows) => rows.map((t) => t.task_id))).toEqual(Array.from({ length: 20 }, () => [task.task_id]));
+  const pages = await Promise.all(waiting);
+  expect(pages.map((page) => page.items.map((t) => t.task_id))).toEqual(Array.from({ length: 20 }, () => [task_id]));
   expect(happened).toEqual(["committed", "read"]);
 });
