@@ -71,6 +71,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_target ON audit (target, seq);
    CREATE INDEX audit_approver ON audit (approver_role, seq);
    CREATE INDEX idempotency_age ON idempotency (scope, created_at, key);`,
+  // Writers and readers of positions read how far the sequences have gone (see POSITIONS), also as a role with only table grants.
+  `GRANT SELECT ON SEQUENCE tasks_seq_seq, audit_seq_seq TO PUBLIC;`,
 ];
 
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
