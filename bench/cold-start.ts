@@ -14,6 +14,8 @@ type Server = { name: string; command: string[]; env?: Record<string, string> };
 
 /** Within this factor of the floor. */
 const TARGET = 1.5;
+/** tools/list answered within this many times the floor's initialize answer. */
+const TOOLS_LIST_TARGET = 2;
 
 type Start = { initialize: number; toolsList: number };
 
@@ -69,6 +71,11 @@ export async function coldStart(ctx: BenchContext): Promise<SectionResult> {
         what: `cold start within ${TARGET}× the floor`,
         met: ratio <= TARGET,
         detail: `${ms(meshMedian)} vs ${ms(floorMedian)}: ${ratio.toFixed(2)}× (reference: ${ms(summary.get(reference)!.initialize.p50)})`,
+      },
+      {
+        what: `tools/list answered within ${TOOLS_LIST_TARGET}× the floor's initialize`,
+        met: summary.get(mesh)!.toolsList.p50 <= TOOLS_LIST_TARGET * floorMedian,
+        detail: `${ms(summary.get(mesh)!.toolsList.p50)} vs ${ms(floorMedian)}: ${(summary.get(mesh)!.toolsList.p50 / floorMedian).toFixed(2)}×`,
       },
     ],
   };

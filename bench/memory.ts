@@ -11,6 +11,8 @@ import { mib, type SectionResult } from "./lib/report.ts";
 
 /** Idle time before reading, so start-up garbage has had a chance to go. */
 const SETTLE_MS = 1000;
+/** An idle `agent-mesh mcp` holds at most this much. */
+const TARGET_MCP_BYTES = 45 * 2 ** 20;
 
 async function idleRss(command: string[], env?: Record<string, string>): Promise<number> {
   const client = new FrameClient(command, env);
@@ -54,6 +56,6 @@ export async function memory(ctx: BenchContext): Promise<SectionResult> {
       },
     ],
     data: { floor, agentMeshMcp: mesh, reference, httpFloor, controller: ctx.controllerMemory },
-    targets: [],
+    targets: [{ what: `agent-mesh mcp idle RSS ≤ ${mib(TARGET_MCP_BYTES)}`, met: mesh <= TARGET_MCP_BYTES, detail: `${mib(mesh)} (floor ${mib(floor)})` }],
   };
 }

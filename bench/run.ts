@@ -21,11 +21,13 @@ import { scale } from "./scale.ts";
 import { throughput } from "./throughput.ts";
 import { timers } from "./timers.ts";
 import { toolCalls } from "./tool-calls.ts";
+import { waiters } from "./waiters.ts";
 
 const RUNNERS: Record<SectionName, (ctx: BenchContext) => Promise<SectionResult>> = {
   "cold-start": coldStart,
   "tool-calls": toolCalls,
   "live-events": liveEvents,
+  waiters,
   throughput,
   scale,
   memory,

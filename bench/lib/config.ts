@@ -4,7 +4,7 @@
  * run that never ends. BENCH_QUICK=1 is a smoke run of about two minutes; the
  * defaults take about six.
  */
-export const SECTIONS = ["cold-start", "tool-calls", "live-events", "throughput", "scale", "memory", "privacy", "timers"] as const;
+export const SECTIONS = ["cold-start", "tool-calls", "live-events", "waiters", "throughput", "scale", "memory", "privacy", "timers"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export const ENGINES = ["sqlite", "postgres"] as const;
@@ -20,6 +20,8 @@ export type BenchConfig = {
   calls: number;
   /** Measured approval requests per live-events figure (after a tenth as many warm-up ones). */
   liveSamples: number;
+  /** Agents waiting at once in the many-waiters figure, half long-polls and half event streams. */
+  waiters: number;
   /** Concurrent HTTP clients, one throughput figure each. */
   clients: number[];
   /** Seconds each throughput figure (and its raw baseline) runs. */
@@ -78,6 +80,7 @@ export function loadConfig(env: Env = process.env): BenchConfig {
     coldStartRuns: int(env.BENCH_COLD_RUNS, quick ? 8 : 40, 3, 500, "BENCH_COLD_RUNS"),
     calls: int(env.BENCH_CALLS, quick ? 200 : 2000, 20, 100_000, "BENCH_CALLS"),
     liveSamples: int(env.BENCH_LIVE_SAMPLES, quick ? 200 : 1000, 20, 100_000, "BENCH_LIVE_SAMPLES"),
+    waiters: int(env.BENCH_WAITERS, quick ? 2000 : 10_000, 32, 16_000, "BENCH_WAITERS"),
     clients: ints(env.BENCH_CLIENTS, [1, 8, 64], 1, 256, "BENCH_CLIENTS"),
     seconds: int(env.BENCH_SECONDS, quick ? 2 : 8, 1, 120, "BENCH_SECONDS"),
     scaleTiers: ints(env.BENCH_SCALE, quick ? [10_000, 100_000] : [10_000, 100_000, 1_000_000], 10_000, 5_000_000, "BENCH_SCALE"),

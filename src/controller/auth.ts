@@ -9,6 +9,9 @@ import { Role, Subject } from "../contract/schemas.ts";
 import { callerOf, type Caller } from "./policy.ts";
 import { DEV_ISSUER, type DevKey } from "./dev-keys.ts";
 
+/** Verified tokens remembered at most; past it the oldest is checked again when next seen. */
+const REMEMBERED_TOKENS = 10_000;
+
 export type AuthSettings = {
   audience: string;
   algorithms: string[];
@@ -79,11 +82,27 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
   const keys = trust.kind === "oidc" ? discoveredKeys(trust.issuer) : createLocalJWKSet({ keys: [trust.key.publicJwk] });
   const algorithms = trust.kind === "oidc" ? settings.algorithms : ["ES256"];
 
+  // Tokens already verified, kept whole (the signature binds the rest) until they expire: an agent's token is checked once, not on every request.
+  // Kept per audience list too: a token accepted for one resource is not thereby accepted for another.
+  const remembered = new Map<string, Verified>();
+
   return async (authorization, audiences) => {
     const match = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization ?? "");
     if (!match) throw new MeshError("unauthenticated", "Send a token as `Authorization: Bearer <JWT>`; `agent-mesh token --help` says how to get one.");
+    const token = match[1]!;
+    const key = audiences ? `${audiences.join(" ")} ${token}` : token;
+    const known = remembered.get(key);
+    if (known && Date.now() < known.expiresAt) return known;
+    remembered.delete(key);
+    const verified = await verify(token, audiences);
+    if (remembered.size >= REMEMBERED_TOKENS) remembered.delete(remembered.keys().next().value!);
+    remembered.set(key, verified);
+    return verified;
+  };
+
+  async function verify(token: string, audiences: readonly string[] | undefined): Promise<Verified> {
     try {
-      const { payload } = await jwtVerify(match[1]!, keys, {
+      const { payload } = await jwtVerify(token, keys, {
         issuer,
         audience: audiences ? [...audiences] : settings.audience,
         algorithms,
@@ -102,5 +121,5 @@ export function createAuthenticator(trust: TrustSource, settings: AuthSettings):
     } catch (error) {
       throw explain(error);
     }
-  };
+  }
 }

@@ -12,6 +12,8 @@ const EVENT_BATCH = 500;
 /** Changes one stream may have waiting to be sent before it is closed. */
 const EVENT_QUEUE = 10_000;
 const EVENT_HEARTBEAT_MS = 15_000;
+/** Waiters woken per turn of the event loop. */
+const HAND_OUT_SLICE = 256;
 
 /** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
 export const HEARTBEAT = "heartbeat";
@@ -33,10 +35,23 @@ function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () =
   return finish;
 }
 
+/** Someone waiting on the live side: what concerns it, and what to do when such a change is committed. */
+type Waiter = { relevant: (change: Change) => boolean; hear: (change: Change) => void };
+
 export class Live {
   readonly #store: Store;
   readonly #maxWaitsPerCaller: number;
   readonly #waits = new Map<string, number>();
+  readonly #waiters = new Set<Waiter>();
+  #unsubscribe: (() => void) | null = null;
+  /** Changes committed but not yet handed to the waiters. */
+  #heard: Change[] = [];
+  #handingOut = false;
+  /**
+   * Re-checks started since the last hand-out, by what they read: waiters woken together
+   * that ask the same thing share one read, begun after the changes that woke them.
+   */
+  #rechecks = new Map<string, Promise<unknown>>();
 
   constructor(store: Store, { maxWaitsPerCaller }: { maxWaitsPerCaller: number }) {
     this.#store = store;
@@ -53,8 +68,9 @@ export class Live {
   /**
    * A list read once; when it finds nothing and the caller asked to wait (`seconds`),
    * read again on each relevant change until it finds something or the time is up.
+   * Waiters whose reads have the same `key` (everything the read depends on) share them.
    */
-  async readOrWait<T>(ctx: RequestContext, seconds: number | undefined, read: () => Promise<T[]>, relevant: (c: Change) => boolean): Promise<T[]> {
+  async readOrWait<T>(ctx: RequestContext, seconds: number | undefined, read: () => Promise<T[]>, relevant: (c: Change) => boolean, key: string): Promise<T[]> {
     const rows = await read();
     if (rows.length > 0 || !seconds) return rows;
     const found = await this.wait(
@@ -65,6 +81,7 @@ export class Live {
         return again.length ? again : null;
       },
       relevant,
+      key,
     );
     return found ?? [];
   }
@@ -73,22 +90,25 @@ export class Live {
    * Waits until `check` finds something, re-checking only when a relevant change is
    * committed (by this controller or, on PostgreSQL, another), the time is up, or the
    * client has gone. Listening starts before the first check, so no change slips by.
+   * Re-checks of waiters woken together with the same `key` are one read.
    */
-  async wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean): Promise<T | null> {
+  async wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean, key: string): Promise<T | null> {
     const release = this.#holdSlot(ctx.caller.subject);
     let wake: () => void = () => {};
     let dirty = false;
-    const unsubscribe = this.#store.onChange((c) => {
-      if (relevant(c)) {
+    const leave = this.#join({
+      relevant,
+      hear: () => {
         dirty = true;
         wake();
-      }
+      },
     });
     const deadline = Math.min(Date.now() + seconds * 1000, ctx.expiresAt ?? Infinity);
     try {
-      for (;;) {
+      // Woken by a change: the read may be shared; first, or at the deadline, it is the waiter's own.
+      for (let woken = false; ; woken = dirty) {
         dirty = false;
-        const found = await check();
+        const found = woken ? await this.#recheck(key, check) : await check();
         if (found !== null) return found;
         const left = deadline - Date.now();
         if (left <= 0 || ctx.signal?.aborted) return null;
@@ -98,8 +118,68 @@ export class Live {
         });
       }
     } finally {
-      unsubscribe();
+      leave();
       release();
+    }
+  }
+
+  /** One read per `key` among the waiters woken by the same hand-out. */
+  #recheck<T>(key: string, check: () => Promise<T | null>): Promise<T | null> {
+    let shared = this.#rechecks.get(key) as Promise<T | null> | undefined;
+    if (!shared) {
+      shared = check();
+      this.#rechecks.set(key, shared);
+    }
+    return shared;
+  }
+
+  /** Adds a waiter; the store is listened to only while someone waits. The function returned removes it. */
+  #join(waiter: Waiter): () => void {
+    this.#waiters.add(waiter);
+    this.#unsubscribe ??= this.#store.onChange((change) => {
+      // Handed out after the committer's own answer, not on its path.
+      if (this.#heard.push(change) === 1 && !this.#handingOut) setImmediate(() => void this.#handOut());
+    });
+    return () => {
+      this.#waiters.delete(waiter);
+      if (this.#waiters.size === 0) {
+        this.#unsubscribe?.();
+        this.#unsubscribe = null;
+        this.#rechecks = new Map();
+      }
+    };
+  }
+
+  /**
+   * Hands the changes heard so far to the waiters they concern, in order, a slice of
+   * waiters per turn of the event loop: what the woken do next (reads, answers, stream
+   * writes) then interleaves with other requests instead of holding them all up.
+   */
+  async #handOut() {
+    this.#handingOut = true;
+    try {
+      while (this.#heard.length) {
+        const changes = this.#heard;
+        this.#heard = [];
+        // Reads begun before these changes were committed may not see them: woken waiters read afresh.
+        this.#rechecks = new Map();
+        const told: [Waiter, Change][] = [];
+        for (const change of changes) {
+          for (const waiter of this.#waiters) {
+            try {
+              if (waiter.relevant(change)) told.push([waiter, change]);
+            } catch {
+              // One waiter's fault must not keep the change from the others.
+            }
+          }
+        }
+        for (let i = 0; i < told.length; i += HAND_OUT_SLICE) {
+          if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+          for (const [waiter, change] of told.slice(i, i + HAND_OUT_SLICE)) waiter.hear(change);
+        }
+      }
+    } finally {
+      this.#handingOut = false;
     }
   }
 
@@ -129,11 +209,13 @@ export class Live {
     const live: Change[] = [];
     let overflowed = false;
     let wake: () => void = () => {};
-    const unsubscribe = this.#store.onChange((c) => {
-      if (!hears(c)) return;
-      if (live.length >= EVENT_QUEUE) overflowed = true;
-      else live.push(c);
-      wake();
+    const unsubscribe = this.#join({
+      relevant: hears,
+      hear: (c) => {
+        if (live.length >= EVENT_QUEUE) overflowed = true;
+        else live.push(c);
+        wake();
+      },
     });
     let upTo = afterSeq ?? -1;
     let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;

@@ -166,6 +166,10 @@ const saying = (masked: MaskedField[]) => (masked.length ? { masked } : {});
 const RETENTION_BATCH = 200;
 
 /** A refusal from the policy, as the error the API answers with. */
+/** Everything a list read depends on, so waiters that would read the same share one read. */
+const readKey = (list: string, { subject, roles, isAdmin }: Caller, query: object) =>
+  JSON.stringify([list, subject, [...roles].sort(), isAdmin, { ...query, wait: undefined }]);
+
 function enforce(verdict: Verdict): void {
   if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
 }
@@ -326,6 +330,7 @@ export class MeshService {
             async () => changed(await this.#store.getTask(id)),
             // A subtask's change moves its parent's version too, so a planner waits for its children here.
             (c) => c.task_id === id || c.parent_task_id === id,
+            `task ${baseline} ${id}`,
           )) ?? first)
         : first;
     // The newest few of each, so a task's answer has a size bound however long its life; the rest are a link away.
@@ -394,7 +399,7 @@ export class MeshService {
         order,
         limit: limit + 1,
       });
-    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c));
+    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c), readKey("tasks", ctx.caller, query));
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
     if (order === "desc") return { items, next_cursor: page.next_cursor };
@@ -737,7 +742,9 @@ export class MeshService {
       return now && (now.status !== "pending" || now.approver_role !== first.approver_role) ? now : null;
     };
     const approval =
-      query.wait && first.status === "pending" ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id)) ?? first) : first;
+      query.wait && first.status === "pending"
+        ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id, `approval ${id}`)) ?? first)
+        : first;
     const [seen] = await this.#seenBy(ctx.caller, [approval]);
     return seen!;
   }
@@ -766,7 +773,13 @@ export class MeshService {
         after: decodeCursor(query.cursor),
         limit: limit + 1,
       });
-    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => c.approval_id !== null && mayHear(ctx.caller, c));
+    const rows = await this.#live.readOrWait(
+      ctx,
+      query.wait,
+      read,
+      (c) => c.approval_id !== null && mayHear(ctx.caller, c),
+      readKey("approvals", ctx.caller, query),
+    );
     const page = pageOf(rows, limit);
     return { items: await this.#seenBy(ctx.caller, page.rows.map(withoutSeq)), next_cursor: page.next_cursor };
   }

@@ -109,3 +109,17 @@ test("tokens never appear in the logs or error bodies", async () => {
   expect(logs).toContain('"path":"/tasks"');
   for (const token of tokens) for (const part of token.split(".")) expect(logs).not.toContain(part);
 });
+
+test("a token accepted before is refused once it expires, though its check is remembered", async () => {
+  const strict = await startTestController({ MESH_OIDC_ISSUER: idp.issuer, MESH_CLOCK_TOLERANCE: "0s" });
+  try {
+    const token = await idp.sign({ sub: "bob", roles: ["worker"], expiresIn: 1 });
+    expect((await strict.api(token, "GET", "/tasks")).status).toBe(200);
+    expect((await strict.api(token, "GET", "/tasks")).status).toBe(200);
+    const exp = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()).exp as number;
+    await Bun.sleep(exp * 1000 - Date.now() + 50);
+    refused(await strict.api(token, "GET", "/tasks"), "expired");
+  } finally {
+    await strict.stop();
+  }
+});

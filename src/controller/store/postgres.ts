@@ -110,6 +110,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN parent_task_id text;
    DROP INDEX tasks_deadline;
    CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
+  // Writers and readers of positions read how far the sequences have gone (see POSITIONS), also as a role with only table grants.
+  `GRANT SELECT ON SEQUENCE tasks_seq_seq, audit_seq_seq TO PUBLIC;`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -122,6 +124,8 @@ const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
 /** Every controller on the database listens here; the payload is the new audit row's seq. */
 const CHANGES_CHANNEL = "agent_mesh_changes";
 const CHANGE_BATCH = 500;
+/** How soon the feed looks again for a change it was told of but could not read yet. */
+const FEED_RETRY_MS = 5;
 /** Fail fast when the database is unreachable, so callers get a 503 they can retry. */
 const CONNECT_TIMEOUT_SECONDS = 5;
 
@@ -154,8 +158,10 @@ export class PostgresStore implements Store {
   #listening = false;
   #resubscribing = false;
   #closed = false;
-  /** The last audit seq handed to listeners. Seqs are given out in commit order, so none below it can still appear. */
+  /** The last audit seq handed to listeners: at or below the horizon, so none below it can still appear. */
   #delivered = 0;
+  /** The highest audit seq a notification told of: committed, so the feed must reach it. */
+  #heardOf = 0;
   #delivering = false;
   #deliverAgain = false;
 
@@ -173,8 +179,7 @@ export class PostgresStore implements Store {
     try {
       await store.#run(async () => {
         await migrate(sql);
-        const [last] = await sql`SELECT coalesce(max(seq), 0) AS seq FROM audit`;
-        store.#delivered = Number(last.seq);
+        store.#delivered = await horizon(sql, "audit");
       });
       await store.#subscribe();
       return store;
@@ -218,7 +223,10 @@ export class PostgresStore implements Store {
     refuseUnstorable(f);
     const sql = this.#sql;
     const after = f.after === undefined ? null : f.order === "asc" ? sql`t.seq > ${f.after}` : sql`t.seq < ${f.after}`;
+    // Oldest first is an inbox read by position: it stops where rows may still appear below.
+    const settled = f.order === "asc" && sql`t.seq <= ${await this.#run(() => horizon(sql, "tasks"))}`;
     const conditions = [
+      settled,
       f.visibleTo && taskVisibleTo(sql, f.visibleTo),
       f.targets !== undefined && sql`t.target = ANY(${textArray(sql, f.targets)})`,
       f.source !== undefined && sql`t.source = ${f.source}`,
@@ -273,16 +281,19 @@ export class PostgresStore implements Store {
     return this.#rows(sql`SELECT * FROM audit ${where(sql, conditions)} ORDER BY seq DESC LIMIT ${f.limit}`, toAudit);
   }
 
+  /** Only changes up to the audit horizon, so a reader that moves past one never finds another appear behind it. */
   changesSince(seq: number, limit: number, hearer?: Visibility): Promise<Change[]> {
-    if (!hearer) return this.#rows(this.#sql`SELECT * FROM audit WHERE seq > ${seq} ORDER BY seq LIMIT ${limit}`, toChange);
-    return this.#run(() =>
-      this.#sql.begin(async (q) => {
+    return this.#run(async () => {
+      const upTo = await horizon(this.#sql, "audit");
+      if (upTo <= seq) return [];
+      if (!hearer) return (await this.#sql`SELECT * FROM audit WHERE seq > ${seq} AND seq <= ${upTo} ORDER BY seq LIMIT ${limit}`).map(toChange);
+      return this.#sql.begin(async (q) => {
         // A plan made for any role cannot tell a rare one from a common one, and may walk the whole trail for it.
         await q`SET LOCAL plan_cache_mode = force_custom_plan`;
-        const rows: Row[] = await q`SELECT * FROM audit WHERE ${changesHeardBy(q, hearer, seq, limit)} ORDER BY seq LIMIT ${limit}`;
+        const rows: Row[] = await q`SELECT * FROM audit WHERE ${changesHeardBy(q, hearer, seq, limit)} AND seq <= ${upTo} ORDER BY seq LIMIT ${limit}`;
         return rows.map(toChange);
-      }),
-    );
+      });
+    });
   }
 
   #rows<T>(query: SQL.Query<Row[]>, map: (row: Row) => T): Promise<T[]> {
@@ -328,22 +339,31 @@ export class PostgresStore implements Store {
   }
 
   #heard(seq: number) {
-    // Nobody waits: skip reading the rows, nothing below `seq` can still be committed.
-    if (this.#listeners.size === 0 && Number.isSafeInteger(seq)) this.#delivered = Math.max(this.#delivered, seq);
-    else this.#deliver();
+    if (Number.isSafeInteger(seq)) this.#heardOf = Math.max(this.#heardOf, seq);
+    this.#deliver();
   }
 
-  /** Reads the audit rows after the last delivered one and hands them out, one reader at a time. */
+  /**
+   * Reads the audit rows after the last delivered one, up to the horizon, and hands them
+   * out, one reader at a time. A change told of but still past the horizon waits for an
+   * earlier unit of work; that one may roll back without a word, so the feed looks again soon.
+   */
   #deliver() {
     if (this.#delivering) {
       this.#deliverAgain = true;
       return;
     }
     this.#delivering = true;
+    let failed = false;
     void (async () => {
       try {
         do {
           this.#deliverAgain = false;
+          if (this.#listeners.size === 0) {
+            // Nobody waits: skip reading the rows.
+            this.#delivered = Math.max(this.#delivered, await this.#run(() => horizon(this.#sql, "audit")));
+            continue;
+          }
           let batch: Change[];
           do {
             batch = await this.changesSince(this.#delivered, CHANGE_BATCH);
@@ -356,8 +376,10 @@ export class PostgresStore implements Store {
         } while (this.#deliverAgain);
       } catch {
         // The database went away mid-read; #run marked the feed down, and re-subscribing catches up.
+        failed = true;
       } finally {
         this.#delivering = false;
+        if (this.#delivered < this.#heardOf && !failed && !this.#closed) setTimeout(() => this.#deliver(), FEED_RETRY_MS);
       }
     })();
   }
@@ -517,27 +539,78 @@ async function migrate(sql: SQL) {
 }
 
 /**
- * One unit of work on one connection. New rows' seqs are keyset positions (inbox
- * cursors, Last-Event-ID, the change feed), so rows must become visible in seq order:
- * none may appear below a position a reader has already passed. New rows are therefore
- * written last, in one round trip behind a database-wide lock that is held until
- * commit. Reading or changing tasks or approvals first writes what is waiting, so a unit
- * of work still sees its own rows; the lock always comes after the row locks, so it
- * never closes a cycle.
+ * Inbox cursors (task seqs) and event ids (audit seqs) are keyset positions: a reader
+ * that has passed a position must never see a row appear below it. Seqs come from
+ * sequences, not in commit order, so a unit of work that is about to take some first
+ * says where they will start: it holds a shared advisory lock, until it ends, whose
+ * key is the last seq handed out so far (its own will be above it). Readers go only up
+ * to the horizon: the last seq handed out, but below every such mark still held. Writers
+ * never wait for each other, and rows rolled back leave gaps the horizon passes.
+ */
+const POSITIONS = {
+  tasks: { sequence: "tasks_seq_seq", tag: 0x4d5401 },
+  audit: { sequence: "audit_seq_seq", tag: 0x4d5402 },
+} as const;
+type PositionedTable = keyof typeof POSITIONS;
+/** A mark's lock key: the table's tag above the seq's 40 bits, so pg_locks tells tables apart. */
+const TAG_SHIFT = 2 ** 40;
+
+/** The last seq sequence `s` has handed out (0 before the first). */
+const LAST_HANDED_OUT = "CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END";
+
+/**
+ * Says, for the rest of this transaction, that its new rows in `tables` come after the
+ * last seqs handed out now: one statement, whose branches run in the order given.
+ */
+function markPositions(q: SQL, tables: readonly PositionedTable[]) {
+  const mark = (table: PositionedTable) =>
+    `SELECT pg_advisory_xact_lock_shared(${POSITIONS[table].tag} * ${TAG_SHIFT}::bigint + ${LAST_HANDED_OUT}) FROM ${POSITIONS[table].sequence} s`;
+  return q.unsafe(tables.map(mark).join(" UNION ALL "));
+}
+
+/**
+ * The highest seq of `table` at or below which every row is settled: committed or never
+ * to be. The sequence is read before the marks (a correlated subquery runs per outer row),
+ * so a writer that takes a seq at or below it after that has already marked.
+ */
+async function horizon(q: SQL, table: PositionedTable): Promise<number> {
+  const { sequence, tag } = POSITIONS[table];
+  const [row] = await q.unsafe(
+    `SELECT ${LAST_HANDED_OUT} AS handed_out,
+       (SELECT min(l.classid::text::bigint * 4294967296 + l.objid::text::bigint) - ${tag} * ${TAG_SHIFT}::bigint
+          FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.classid::text::bigint >> 8 = ${tag} AND s.is_called IS NOT NULL
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS marked
+       FROM ${sequence} s`,
+  );
+  const handedOut = Number(row.handed_out);
+  return row.marked === null ? handedOut : Math.min(handedOut, Number(row.marked));
+}
+
+/**
+ * One unit of work on one connection. New rows are written last, in one round trip
+ * that first marks where their positions start (see POSITIONS). Reading or changing
+ * tasks or approvals first writes what is waiting, so a unit of work still sees its own rows.
  */
 function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
   let waiting: SQL.Query<unknown>[] = [];
-  let positioned = false;
+  /** Tables whose new rows wait in `waiting`, and those this transaction has marked. */
+  const inserting = new Set<PositionedTable>();
+  const marked = new Set<PositionedTable>();
   const finish = async () => {
     if (!waiting.length) return;
-    const batch = positioned ? waiting : [q`SELECT pg_advisory_xact_lock(hashtext('agent-mesh positions'))`, ...waiting];
-    positioned = true;
+    // The audit mark first: a task's row is then never past the tasks horizon once its change is past the audit one.
+    const marks = (["audit", "tasks"] as const).filter((t) => inserting.has(t) && !marked.has(t));
+    for (const t of marks) marked.add(t);
+    const batch = marks.length ? [markPositions(q, marks), ...waiting] : waiting;
     waiting = [];
+    inserting.clear();
     await Promise.all(batch); // sent back to back on the connection
   };
   /** Queues a new row; its values are copied now, as Bun reads them only when sending. */
-  const later = (query: SQL.Query<unknown>) => {
+  const later = (query: SQL.Query<unknown>, table?: PositionedTable) => {
     waiting.push(query);
+    if (table) inserting.add(table);
   };
   const tx: StoreTx = {
     reserveIdempotency: async (scope, key, requestHash, now, expiresAt): Promise<IdempotencyReservation> => {
@@ -553,9 +626,8 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
       const [found] = await q`SELECT request_hash, response FROM idempotency WHERE scope = ${scope} AND key = ${key}`;
       return { kind: "replay", request_hash: found.request_hash, response: found.response };
     },
-    saveIdempotentResponse: async (scope, key, response) => {
-      await q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`;
-    },
+    // Sent with the new rows, in the unit of work's last round trip before COMMIT.
+    saveIdempotentResponse: async (scope, key, response) => later(q`UPDATE idempotency SET response = ${response} WHERE scope = ${scope} AND key = ${key}`),
     // Keys another unit of work holds are skipped, not waited for: the next reservation forgets them.
     forgetOldestKeys: async (scope, keep, protectedFrom) => {
       const [first] = await q`SELECT created_at, key, created_at >= ${protectedFrom}::timestamptz AS protected
@@ -567,7 +639,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
         FOR UPDATE SKIP LOCKED)`;
       return true;
     },
-    insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`),
+    insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`, "tasks"),
     getTaskForUpdate: async (id) => {
       await finish();
       return taskById(q, id, true);
@@ -638,8 +710,11 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<void> } {
     },
     // NOTIFY in the transaction: every controller hears of it on commit, and never of a rollback.
     appendAudit: async (entry, about) =>
-      later(q`WITH added AS (INSERT INTO audit ${q({ ...entry, findings: entry.findings ?? null, ...about })} RETURNING seq)
-              SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`),
+      later(
+        q`WITH added AS (INSERT INTO audit ${q({ ...entry, findings: entry.findings ?? null, ...about })} RETURNING seq)
+              SELECT pg_notify(${CHANGES_CHANNEL}, seq::text) FROM added`,
+        "audit",
+      ),
   };
   return { tx, finish };
 }
