@@ -1,8 +1,9 @@
 /**
- * The mesh service owns every rule: who may see and do what, and the task state
- * machine. Routes only translate HTTP; the machinery the rules run on is elsewhere:
- * waiting and event streams in live.ts, idempotent units of work in unit-of-work.ts,
- * audit rows in audit.ts.
+ * The mesh service: the task and approval state machines, applied as the policy
+ * (policy.ts) says who may do what. Routes only translate HTTP; the machinery the
+ * service runs on is elsewhere: waiting and event streams in live.ts, idempotent units
+ * of work in unit-of-work.ts, audit rows in audit.ts, timers in clocks.ts, the privacy
+ * guard in privacy/.
  */
 import { MeshError } from "../contract/errors.ts";
 import type {
@@ -57,7 +58,7 @@ import { newTraceId } from "../lib/trace.ts";
 import { recordChange } from "./audit.ts";
 import type { RequestContext } from "./request-context.ts";
 import { Live, type EventStream } from "./live.ts";
-import { decodeCursor, encodeCursor, pageOf } from "./pages.ts";
+import { decodeCursor, encodeCursor, pageOf } from "./paging.ts";
 import {
   callerOf,
   holdsLease,

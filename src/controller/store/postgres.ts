@@ -227,7 +227,7 @@ export class PostgresStore implements Store {
     const settled = f.order === "asc" && sql`t.seq <= ${await this.#run(() => horizon(sql, "tasks"))}`;
     const conditions = [
       settled,
-      f.visibleTo && taskVisibleTo(sql, f.visibleTo),
+      f.visibleTo && taskVisibility(sql, f.visibleTo),
       f.targets !== undefined && sql`t.target = ANY(${textArray(sql, f.targets)})`,
       f.source !== undefined && sql`t.source = ${f.source}`,
       f.status !== undefined && sql`t.status = ${f.status}`,
@@ -257,7 +257,7 @@ export class PostgresStore implements Store {
     refuseUnstorable(f);
     const sql = this.#sql;
     const conditions = [
-      f.visibleTo && approvalVisibleTo(sql, f.visibleTo),
+      f.visibleTo && approvalVisibility(sql, f.visibleTo),
       f.approver_roles !== undefined && sql`a.approver_role = ANY(${textArray(sql, f.approver_roles)})`,
       f.task_id !== undefined && sql`a.task_id = ${f.task_id}`,
       f.status !== undefined && sql`a.status = ${f.status}`,
@@ -733,7 +733,7 @@ async function approvalById(q: SQL, id: string, lock: boolean): Promise<Approval
 const textArray = (sql: SQL, values: readonly string[]) => sql.array([...values], "TEXT");
 
 /** mayReadTask in policy.ts, in SQL, for a task `t`: its source, holders of its target role, and holders of an approver role asked about it. */
-const taskVisibleTo = (sql: SQL, who: Visibility) =>
+const taskVisibility = (sql: SQL, who: Visibility) =>
   sql`(t.source = ${who.subject} OR t.target = ANY(${textArray(sql, who.roles)})
        OR EXISTS (SELECT 1 FROM approvals v WHERE v.task_id = t.task_id AND v.approver_role = ANY(${textArray(sql, who.roles)})))`;
 
@@ -753,9 +753,9 @@ function changesHeardBy(sql: SQL, { subject, roles: mine }: Visibility, after: n
 }
 
 /** mayReadApproval in policy.ts, in SQL, for an approval `a`: who asked for it, holders of its approver role, and readers of its task. */
-const approvalVisibleTo = (sql: SQL, who: Visibility) =>
+const approvalVisibility = (sql: SQL, who: Visibility) =>
   sql`(a.requested_by = ${who.subject} OR a.approver_role = ANY(${textArray(sql, who.roles)})
-       OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibleTo(sql, who)}))`;
+       OR EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = a.task_id AND ${taskVisibility(sql, who)}))`;
 
 function where(sql: SQL, conditions: (SQL.Query<unknown> | false | undefined | null)[]) {
   const present = conditions.filter((c): c is SQL.Query<unknown> => Boolean(c));
