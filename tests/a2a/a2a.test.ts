@@ -197,3 +197,21 @@ test("what the mesh cannot do is answered with A2A's error codes", async () => {
     code: -32602,
   });
 });
+
+test("a mesh agent's question is input-required over A2A, carrying the question; a message naming the task answers it, and the agent carries on", async () => {
+  const task = await submit(alice, userMessage("Review the retry change"));
+  expect((await bob.call("claim_task", { task_id: task.id })).isError).toBeFalsy();
+  expect((await bob.call("ask_sender", { task_id: task.id, question: "Which branch?" })).isError).toBeFalsy();
+  const waiting = await alice.getTask({ tenant: "", id: task.id, historyLength: undefined });
+  expect(TaskState[waiting.status!.state]).toBe("TASK_STATE_INPUT_REQUIRED");
+  expect(waiting.status!.message?.parts[0]?.content?.value).toBe("Which branch?");
+
+  const answered = await submit(alice, { ...userMessage("release/2.4", { branch: "release/2.4" }), taskId: task.id });
+  expect(answered.id).toBe(task.id);
+  expect(TaskState[answered.status!.state]).toBe("TASK_STATE_WORKING");
+  const status = await bob.call("fetch_status", { task_id: task.id });
+  expect(status.text).toContain("release/2.4");
+  expect((await bob.call("complete_task", { task_id: task.id, result: { verdict: "approve" } })).isError).toBeFalsy();
+  const done = await alice.getTask({ tenant: "", id: task.id, historyLength: undefined });
+  expect(TaskState[done.status!.state]).toBe("TASK_STATE_COMPLETED");
+});
