@@ -29,7 +29,19 @@ export type SessionOptions = {
 /** Who sends a request: the session it opens is theirs alone. */
 export type Owner = { id: string; authInfo?: AuthInfo };
 
-type Session = { transport: WebStandardStreamableHTTPServerTransport; server: McpServer; owner: string; lastSeen: number };
+/** `busy`: requests and streams of this session now open; a busy session is never idle, however long its stream. */
+type Session = { transport: WebStandardStreamableHTTPServerTransport; server: McpServer; owner: string; lastSeen: number; busy: number };
+
+/** Whether a body is a JSON-RPC initialize request (alone, or the one message of a batch). */
+function isInitialize(text: string): boolean {
+  try {
+    const message = JSON.parse(text) as unknown;
+    const one = Array.isArray(message) && message.length === 1 ? message[0] : message;
+    return typeof one === "object" && one !== null && (one as { method?: unknown }).method === "initialize";
+  } catch {
+    return false;
+  }
+}
 
 export class McpSessions {
   readonly #sessions = new Map<string, Session>();
@@ -43,7 +55,7 @@ export class McpSessions {
     this.#o = o;
     this.#evictableAfterMs = o.evictableAfterMs ?? EVICTABLE_AFTER_MS;
     this.#sweep = setInterval(() => {
-      for (const [id, s] of this.#sessions) if (Date.now() - s.lastSeen > IDLE_SESSION_MS) this.#close(id, s, "idle for an hour");
+      for (const [id, s] of this.#sessions) if (s.busy === 0 && Date.now() - s.lastSeen > IDLE_SESSION_MS) this.#close(id, s, "idle for an hour");
     }, 60_000);
     this.#sweep.unref();
   }
@@ -57,8 +69,44 @@ export class McpSessions {
     if (!session) return rpcError(404, "Session not found: it ended or never existed; initialize a new one.");
     // A session id is no credential: one caller cannot use another's session, even knowing its id.
     if (session.owner !== owner.id) return rpcError(403, "This session belongs to another caller: initialize a session of your own.");
-    session.lastSeen = Date.now();
-    return session.transport.handleRequest(req, { authInfo: owner.authInfo });
+    return this.#whileBusy(session, session.transport.handleRequest(req, { authInfo: owner.authInfo }));
+  }
+
+  /** Counts the session busy until its answer (an event stream included) has been sent or abandoned. */
+  async #whileBusy(session: Session, answer: Promise<Response>): Promise<Response> {
+    session.busy++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      session.busy--;
+      session.lastSeen = Date.now();
+    };
+    try {
+      const response = await answer;
+      if (!response.body) {
+        finish();
+        return response;
+      }
+      const reader = response.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const chunk = await reader.read();
+          if (chunk.done) {
+            finish();
+            controller.close();
+          } else controller.enqueue(chunk.value);
+        },
+        cancel(reason) {
+          finish();
+          return reader.cancel(reason);
+        },
+      });
+      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    } catch (error) {
+      finish();
+      throw error;
+    }
   }
 
   async stop(): Promise<void> {
@@ -76,13 +124,18 @@ export class McpSessions {
   #makeRoom(): boolean {
     if (this.#sessions.size + this.#opening < this.#o.maxSessions) return true;
     let oldest: [string, Session] | undefined;
-    for (const entry of this.#sessions) if (!oldest || entry[1].lastSeen < oldest[1].lastSeen) oldest = entry;
+    for (const entry of this.#sessions) if (entry[1].busy === 0 && (!oldest || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
     if (!oldest || Date.now() - oldest[1].lastSeen < this.#evictableAfterMs) return false;
     this.#close(oldest[0], oldest[1], "the session cap was reached and it was the longest idle");
     return true;
   }
 
-  async #open(req: Request, owner: Owner): Promise<Response> {
+  async #open(incoming: Request, owner: Owner): Promise<Response> {
+    // The whole request is read before it may count against the cap or push out another
+    // session: a client that sends half an initialize and stalls holds nothing.
+    const text = await incoming.text();
+    if (!isInitialize(text)) return rpcError(400, "Bad Request: a request without mcp-session-id must be an initialize request.");
+    const req = new Request(incoming.url, { method: incoming.method, headers: incoming.headers, body: text, signal: incoming.signal });
     if (!this.#makeRoom()) {
       this.#o.log.warn("mcp session refused: at the cap", { max_sessions: this.#o.maxSessions });
       return rpcError(
@@ -97,7 +150,7 @@ export class McpSessions {
       const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => crypto.randomUUID(),
         onsessioninitialized: (id) => {
-          this.#sessions.set(id, { transport, server, owner: owner.id, lastSeen: Date.now() });
+          this.#sessions.set(id, { transport, server, owner: owner.id, lastSeen: Date.now(), busy: 0 });
           this.#o.log.info("mcp session opened", { session: id });
         },
         onsessionclosed: (id) => {

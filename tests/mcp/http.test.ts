@@ -8,7 +8,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema, type CallToolResult, type ClientCapabilities } from "@modelcontextprotocol/sdk/types.js";
 import { BINARY, startTestController, type TestController } from "../support/controller.ts";
-import { rawRequest } from "../support/raw-http.ts";
+import { holdConnection, rawRequest } from "../support/raw-http.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { serveHttp } from "../../src/mcp/http.ts";
 import { initialize, startHttpAgent, type HttpAgent } from "./support/http-agent.ts";
@@ -153,6 +153,59 @@ describe("a session cap", () => {
       expect((await ping(url, first.id!)).status).toBe(404);
       expect((await ping(url, second.id!)).status).toBe(200);
       expect((await ping(url, third.id!)).status).toBe(200);
+    } finally {
+      await http.stop();
+    }
+  });
+
+  const capped = () =>
+    serveHttp({
+      host: "127.0.0.1",
+      port: 0,
+      extraHosts: [],
+      maxSessions: 2,
+      evictableAfterMs: 0,
+      log: createLogger("warn", () => {}),
+      newServer: () => new McpServer({ name: "t", version: "0" }),
+    });
+
+  test("half-sent initialize requests neither push out a session nor hold a place", async () => {
+    const http = await capped();
+    try {
+      const url = http.url.href;
+      const [first, second] = [await sessionOf(url), await sessionOf(url)];
+      const { host, pathname } = new URL(url);
+      const stalled = await Promise.all(
+        Array.from({ length: 3 }, () =>
+          holdConnection(
+            url,
+            `POST ${pathname} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 500\r\n\r\n{`,
+          ),
+        ),
+      );
+      await Bun.sleep(200);
+      expect((await ping(url, first.id!)).status).toBe(200);
+      expect((await ping(url, second.id!)).status).toBe(200);
+      for (const s of stalled) s.close();
+    } finally {
+      await http.stop();
+    }
+  });
+
+  test("a session with an open stream is never the idle one that makes way", async () => {
+    const http = await capped();
+    try {
+      const url = http.url.href;
+      const [streaming, quiet] = [await sessionOf(url), await sessionOf(url)];
+      const stream = await fetch(url, { headers: { accept: "text/event-stream", "mcp-session-id": streaming.id! } });
+      expect(stream.status).toBe(200);
+      await Bun.sleep(50);
+      expect((await ping(url, quiet.id!)).status).toBe(200);
+      // quiet was used last, yet it is the one not busy: it makes way.
+      expect((await sessionOf(url)).status).toBe(200);
+      expect((await ping(url, streaming.id!)).status).toBe(200);
+      expect((await ping(url, quiet.id!)).status).toBe(404);
+      await stream.body?.cancel();
     } finally {
       await http.stop();
     }
