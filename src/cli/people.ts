@@ -94,7 +94,7 @@ const TASKS: Record<string, Action> = {
                   shortTime(t.created_at),
                   t.deadline ? shortTime(t.deadline) : "",
                 ]),
-              )
+              ) + (page.next_cursor ? `\nMore tasks match than --limit ${s.limit} shows; raise --limit or narrow the filters.` : "")
             : "No tasks match.",
         origin,
       );
@@ -191,8 +191,16 @@ const APPROVALS: Record<string, Action> = {
         (page) =>
           page.items.length
             ? table(
-                ["APPROVAL", "TASK", "ROLE", "STATUS", "ASKED BY", "REASON"],
-                page.items.map((a) => [a.approval_id, a.task_id, a.approver_role, a.status, a.requested_by, a.reason]),
+                ["APPROVAL", "TASK", "ROLE", "STATUS", "ASKED BY", "YOU MAY DECIDE", "REASON"],
+                page.items.map((a) => [
+                  a.approval_id,
+                  a.task_id,
+                  a.approver_role,
+                  a.status,
+                  a.requested_by,
+                  a.may_decide.allowed ? "yes" : `no (${a.may_decide.refusal?.replaceAll("_", " ") ?? "not now"})`,
+                  a.reason,
+                ]),
               )
             : `No ${s.status} approvals.`,
         origin,

@@ -32,7 +32,10 @@ export function taskBody(t: Task): string {
 export const approvalLine = (a: Approval) =>
   `- ${a.approval_id} for task ${a.task_id}: ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ` (role ${a.approver_role} decides)`}${approvalClock(a)
     .map((part) => `; ${part}`)
-    .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}`;
+    .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}${whoDecides(a)}`;
+
+/** For a pending approval the reader may not decide, the controller's reason, so it does not look like theirs to act on. */
+const whoDecides = (a: Approval) => (a.status === "pending" && !a.may_decide.allowed && a.may_decide.detail ? `; not yours to decide: ${a.may_decide.detail}` : "");
 
 /** A thread, one line per message, oldest first. */
 export const threadLines = (thread: ThreadMessage[]) => thread.map(messageLine).join("\n");

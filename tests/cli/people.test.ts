@@ -176,3 +176,17 @@ test("login without --sub, or with a role the API could not name: exit 2 and one
     expect(r.stderr).toMatch(message);
   }
 });
+
+test("a list cut at --limit says more match; approvals say whether you may decide each", async () => {
+  const more = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "deploy" } }, { "idempotency-key": "p-more" })).body.task_id;
+  const asked = (await c.api(alice, "POST", "/approvals", { task_id: more, approver_role: "manager", reason: "touches prod too" })).body.approval_id;
+  const cut = await mesh(alice, "tasks", "list", "--limit", "1");
+  expect(cut.stdout.trim().split("\n").at(-1)).toBe("More tasks match than --limit 1 shows; raise --limit or narrow the filters.");
+  const approvals = async (token: string) => (await mesh(token, "approvals", "list", "--json")).stdout;
+  expect(JSON.parse(await approvals(mia)).items.find((a: any) => a.approval_id === asked).may_decide).toEqual({ allowed: true });
+  const table = (await mesh(mia, "approvals", "list")).stdout.trim().split("\n");
+  expect(table[0]).toContain("YOU MAY DECIDE");
+  expect(table.find((line) => line.startsWith(asked))).toMatch(/\byes\b/);
+  const asker = (await mesh(alice, "approvals", "list")).stdout.trim().split("\n");
+  expect(asker.find((line) => line.startsWith(asked))).toContain("no (not an approver)");
+});
