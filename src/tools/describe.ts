@@ -35,7 +35,8 @@ export const approvalLine = (a: Approval) =>
     .join("")}; reason: ${a.reason}${a.comments ? `; comments: ${a.comments}` : ""}${whoDecides(a)}`;
 
 /** For a pending approval the reader may not decide, the controller's reason, so it does not look like theirs to act on. */
-const whoDecides = (a: Approval) => (a.status === "pending" && !a.may_decide.allowed && a.may_decide.detail ? `; not yours to decide: ${a.may_decide.detail}` : "");
+const whoDecides = (a: Approval) =>
+  a.status === "pending" && !a.may_decide.allowed && a.may_decide.detail ? `; not yours to decide: ${a.may_decide.detail}` : "";
 
 /** A thread, one line per message, oldest first. */
 export const threadLines = (thread: ThreadMessage[]) => thread.map(messageLine).join("\n");
