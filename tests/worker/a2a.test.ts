@@ -1,0 +1,240 @@
+/**
+ * `agent-mesh worker --a2a URL`: the compiled binary serves a role with a remote A2A
+ * agent, here one made with the official `@a2a-js/sdk` server (DefaultRequestHandler,
+ * InMemoryTaskStore, its JSON-RPC transport over Bun.serve), against a real controller.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { type AgentCard, type Artifact, type Part, TaskState } from "@a2a-js/sdk";
+import {
+  AgentEvent,
+  type AgentExecutor,
+  type ExecutionEventBus,
+  DefaultRequestHandler,
+  InMemoryTaskStore,
+  JsonRpcTransportHandler,
+  type RequestContext,
+  ServerCallContext,
+} from "@a2a-js/sdk/server";
+import { join } from "node:path";
+import { until } from "../postgres/cluster.ts";
+import { BINARY, startTestController, type TestController, tempDir } from "../support/controller.ts";
+
+const TOKEN = "remote-agent-secret";
+
+let c: TestController;
+let alice: string;
+let dir: string;
+let agent: Bun.Server<undefined>;
+const workers: Bun.Subprocess[] = [];
+/** What the remote agent was asked, and which of its tasks were cancelled. */
+const received: { text: string; data: unknown; metadata: unknown }[] = [];
+const cancelled: string[] = [];
+const waiting = new Map<string, () => void>();
+
+const text = (value: string): Part => ({ content: { $case: "text", value }, metadata: undefined, filename: "", mediaType: "" });
+const data = (value: Record<string, unknown>): Part => ({ content: { $case: "data", value }, metadata: undefined, filename: "", mediaType: "" });
+
+/** A remote agent whose behaviour the task's description picks. */
+class ScriptedAgent implements AgentExecutor {
+  async execute(rc: RequestContext, bus: ExecutionEventBus) {
+    const { taskId, contextId } = rc;
+    const parts = rc.userMessage.parts;
+    const said = parts.flatMap((p) => (p.content?.$case === "text" ? [p.content.value] : [])).join("");
+    const given = parts.find((p) => p.content?.$case === "data")?.content?.value;
+    received.push({ text: said, data: given, metadata: rc.userMessage.metadata });
+    const status = (state: TaskState, words?: string) => ({
+      state,
+      timestamp: new Date().toISOString(),
+      message: words
+        ? { messageId: crypto.randomUUID(), contextId, taskId, role: 2, parts: [text(words)], metadata: undefined, extensions: [], referenceTaskIds: [] }
+        : undefined,
+    });
+    const update = (state: TaskState, words?: string) =>
+      bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: status(state, words), metadata: undefined }));
+    const artifact = (parts: Part[]): Artifact => ({
+      artifactId: crypto.randomUUID(),
+      name: "answer",
+      description: "",
+      parts,
+      metadata: undefined,
+      extensions: [],
+    });
+    bus.publish(
+      AgentEvent.task({ id: taskId, contextId, status: status(TaskState.TASK_STATE_SUBMITTED), artifacts: [], history: [rc.userMessage], metadata: undefined }),
+    );
+    update(TaskState.TASK_STATE_WORKING, "thinking");
+    if (said === "answer") {
+      bus.publish(
+        AgentEvent.artifactUpdate({
+          taskId,
+          contextId,
+          artifact: artifact([data({ answer: 42, asked: given ?? null })]),
+          append: false,
+          lastChunk: true,
+          metadata: undefined,
+        }),
+      );
+      update(TaskState.TASK_STATE_COMPLETED);
+    } else if (said === "write") {
+      bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact: artifact([text("a haiku")]), append: false, lastChunk: true, metadata: undefined }));
+      update(TaskState.TASK_STATE_COMPLETED);
+    } else if (said === "fail") update(TaskState.TASK_STATE_FAILED, "the model is down");
+    else if (said === "reject") update(TaskState.TASK_STATE_REJECTED, "not my kind of work");
+    else if (said === "wait") {
+      await new Promise<void>((resolve) => waiting.set(taskId, resolve));
+      update(TaskState.TASK_STATE_CANCELED, "cancelled by the caller");
+    }
+    bus.finished();
+  }
+
+  async cancelTask(taskId: string) {
+    cancelled.push(taskId);
+    waiting.get(taskId)?.();
+  }
+}
+
+function startAgent(): Bun.Server<undefined> {
+  let card: AgentCard;
+  const handler = () => new JsonRpcTransportHandler(new DefaultRequestHandler(card, new InMemoryTaskStore(), new ScriptedAgent()));
+  let transport: JsonRpcTransportHandler;
+  const server = Bun.serve({
+    port: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname === "/.well-known/agent-card.json") return Response.json(card);
+      if (url.pathname !== "/rpc" || req.method !== "POST") return new Response("not found", { status: 404 });
+      if (req.headers.get("authorization") !== `Bearer ${TOKEN}`) return new Response("who are you?", { status: 401 });
+      const context = new ServerCallContext({ requestedVersion: req.headers.get("A2A-Version") ?? undefined });
+      const answer = await transport.handle(await req.json(), context);
+      if (!(Symbol.asyncIterator in answer)) return Response.json(answer);
+      const stream = answer;
+      return new Response(
+        new ReadableStream({
+          async start(controller) {
+            for await (const event of stream) controller.enqueue(`data: ${JSON.stringify(event)}\n\n`);
+            controller.close();
+          },
+        }),
+        { headers: { "content-type": "text/event-stream" } },
+      );
+    },
+  });
+  card = {
+    name: "Scripted remote agent",
+    description: "Answers, writes, fails, rejects or waits, as the task says.",
+    supportedInterfaces: [{ url: `http://127.0.0.1:${server.port}/rpc`, protocolBinding: "JSONRPC", protocolVersion: "1.0", tenant: "" }],
+    provider: undefined,
+    version: "1.0.0",
+    capabilities: { streaming: true, pushNotifications: false, extensions: [] },
+    securitySchemes: {},
+    securityRequirements: [],
+    defaultInputModes: ["text/plain", "application/json"],
+    defaultOutputModes: ["application/json", "text/plain"],
+    skills: [],
+    signatures: [],
+  };
+  transport = handler();
+  return server;
+}
+
+beforeAll(async () => {
+  c = await startTestController();
+  alice = await c.token("alice", ["dev"]);
+  dir = tempDir("mesh-a2a-worker-");
+  agent = startAgent();
+});
+afterEach(() => {
+  for (const w of workers.splice(0)) if (w.exitCode === null) w.kill("SIGKILL");
+});
+afterAll(async () => {
+  await agent.stop(true);
+  await c.stop();
+});
+
+type Started = { proc: Bun.Subprocess<"ignore", "ignore", "pipe">; stderr: () => string };
+
+async function worker(role: string, args: string[]): Promise<Started> {
+  const proc = Bun.spawn([BINARY, "worker", "--role", role, "--data-dir", join(dir, `data-${role}`), ...args], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      CONTROLLER_URL: c.url.replace(/\/$/, ""),
+      MESH_JWT_TOKEN: await c.token(`a2a-${role}`, [role]),
+      MESH_LEASE_SECONDS: "2",
+      MESH_A2A_TOKEN: TOKEN,
+    },
+  });
+  workers.push(proc);
+  let log = "";
+  void (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) log += decoder.decode(chunk, { stream: true });
+  })();
+  return { proc, stderr: () => log };
+}
+
+const agentUrl = () => `http://127.0.0.1:${agent.port}`;
+
+async function route(target: string, task: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await c.api(alice, "POST", "/tasks/route", { target, task, ...extra }, { "idempotency-key": crypto.randomUUID() });
+  expect(res.status).toBe(202);
+  return res.body.task_id as string;
+}
+const read = async (id: string) => (await c.api(alice, "GET", `/tasks/${id}`)).body;
+const settled = (id: string, status: string) => until(async () => (await read(id)).status === status, `task ${id} ${status}`, 30_000);
+
+describe("agent-mesh worker --a2a", () => {
+  test("a task completes with the remote agent's artifact: one data artifact is the result, a text one is {output}", async () => {
+    await worker("remote", ["--a2a", agentUrl()]);
+    const answered = await route("remote", { task_type: "ask", description: "answer", data: { question: "life" } });
+    const written = await route("remote", { task_type: "ask", description: "write" });
+    await settled(answered, "completed");
+    await settled(written, "completed");
+    expect((await read(answered)).result).toEqual({ answer: 42, asked: { question: "life" } });
+    expect((await read(written)).result).toEqual({ output: "a haiku" });
+    const asked = received.find((r) => r.text === "answer");
+    expect(asked?.metadata).toMatchObject({ mesh: { task_id: answered, task_type: "ask", attempt: 1 } });
+  }, 30_000);
+
+  test("a remote failure is retried, then dead-lettered; a rejection fails at once", async () => {
+    await worker("flaky-remote", ["--a2a", agentUrl()]);
+    const failing = await route("flaky-remote", { task_type: "try", description: "fail" }, { max_attempts: 2 });
+    const rejected = await route("flaky-remote", { task_type: "try", description: "reject" }, { max_attempts: 2 });
+    await settled(failing, "dead_lettered");
+    await settled(rejected, "failed");
+    const f = await read(failing);
+    expect(f.attempt).toBe(2);
+    expect(f.error).toContain("the model is down");
+    const r = await read(rejected);
+    expect(r.attempt).toBe(1);
+    expect(r.error).toContain("not my kind of work");
+  }, 30_000);
+
+  test("cancelling the mesh task cancels the remote one", async () => {
+    await worker("slow-remote", ["--a2a", agentUrl()]);
+    const id = await route("slow-remote", { task_type: "long", description: "wait" });
+    await settled(id, "claimed");
+    await until(async () => waiting.size > 0, "the remote agent is working on it");
+    const remote = [...waiting.keys()].at(-1)!;
+    const res = await c.api(alice, "POST", `/tasks/${id}/cancel`, {}, { "idempotency-key": crypto.randomUUID() });
+    expect(res.status).toBeLessThan(300);
+    await until(async () => cancelled.includes(remote), "the remote task was cancelled", 15_000);
+    expect((await read(id)).status).toBe("cancelled");
+  }, 30_000);
+
+  test("an address with no A2A agent stops the worker at start with one line", async () => {
+    const closed = Bun.serve({ port: 0, fetch: () => new Response("nothing here", { status: 404 }) });
+    const url = `http://127.0.0.1:${closed.port}`;
+    await closed.stop(true);
+    const w = await worker("nowhere", ["--a2a", url]);
+    expect(await w.proc.exited).toBe(2);
+    await until(async () => w.stderr().endsWith("\n"), "the worker said why");
+    const lines = w.stderr().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`agent-mesh worker: --a2a ${url}`);
+    expect(lines[0]).toContain("cannot be reached");
+  }, 30_000);
+});
