@@ -12,6 +12,7 @@ import { DEFAULT_TEMPLATE } from "./prompt.ts";
 import { type WorkerSettings, workerSettings } from "./settings.ts";
 
 const HELP = `Usage: agent-mesh worker --role ROLE [--preset goose|claude|codex|gemini] [options] [-- COMMAND ARGS…]
+       agent-mesh worker --role ROLE --a2a URL [--a2a-token TOKEN] [options]
 
 Serves a role: waits for its tasks, claims up to --concurrency at once and runs, for each,
 the preset's agent CLI headless (or COMMAND) in its own process group and working folder.
@@ -25,6 +26,12 @@ the lease is renewed while it runs.
 
 Exit 0 completes the task with the last JSON object line on stdout (else {"output": last 64 KiB});
 another exit, a signal or --timeout fails it for a retry, with the end of stderr.
+
+With --a2a, each task goes to a remote A2A v1.0 agent (URL: its address or its Agent
+Card's) as a message instead; its artifacts complete the task, its failure fails it (for
+a retry), its rejection or cancellation fails it for good; a mesh cancel, --timeout or
+the end of --grace cancels the remote task.
+
 SIGTERM or Ctrl-C: no more claims; running tasks get --grace, then are stopped and given back.
 
 Options (a flag wins over its environment variable; a .env file in the working folder is read too):
