@@ -225,6 +225,14 @@ describe("agent-mesh worker --a2a", () => {
     expect((await read(id)).status).toBe("cancelled");
   }, 30_000);
 
+  test("another mesh's role is an A2A agent too: a task to outer goes through A2A to inner, whose worker's result comes back", async () => {
+    await worker("inner", ["--", "sh", "-c", `cat > /dev/null; echo '{"done_by":"inner"}'`]);
+    await worker("outer", ["--a2a", `${c.url.replace(/\/$/, "")}/a2a/inner`, "--a2a-token", await c.token("bridge", ["outer"])]);
+    const id = await route("outer", { task_type: "relay", description: "pass it on", data: { n: 1 } });
+    await settled(id, "completed");
+    expect((await read(id)).result).toMatchObject({ done_by: "inner" });
+  }, 30_000);
+
   test("an address with no A2A agent stops the worker at start with one line", async () => {
     const closed = Bun.serve({ port: 0, fetch: () => new Response("nothing here", { status: 404 }) });
     const url = `http://127.0.0.1:${closed.port}`;
