@@ -15,9 +15,9 @@ import {
   type RequestContext,
   ServerCallContext,
 } from "@a2a-js/sdk/server";
-import { join } from "node:path";
 import { until } from "../postgres/cluster.ts";
-import { BINARY, startTestController, type TestController, tempDir } from "../support/controller.ts";
+import { startTestController, type TestController, tempDir } from "../support/controller.ts";
+import { WorkerBench } from "./bench.ts";
 
 const TOKEN = "remote-agent-secret";
 
@@ -25,7 +25,7 @@ let c: TestController;
 let alice: string;
 let dir: string;
 let agent: Bun.Server<undefined>;
-const workers: Bun.Subprocess[] = [];
+let bench: WorkerBench;
 /** What the remote agent was asked, and which of its tasks were cancelled. */
 const received: { text: string; data: unknown; metadata: unknown }[] = [];
 const cancelled: string[] = [];
@@ -142,95 +142,66 @@ beforeAll(async () => {
   alice = await c.token("alice", ["dev"]);
   dir = tempDir("mesh-a2a-worker-");
   agent = startAgent();
+  bench = new WorkerBench(c, alice, dir);
 });
 afterEach(() => {
-  for (const w of workers.splice(0)) if (w.exitCode === null) w.kill("SIGKILL");
+  bench.killAll();
 });
 afterAll(async () => {
   await agent.stop(true);
   await c.stop();
 });
 
-type Started = { proc: Bun.Subprocess<"ignore", "ignore", "pipe">; stderr: () => string };
-
-async function worker(role: string, args: string[]): Promise<Started> {
-  const proc = Bun.spawn([BINARY, "worker", "--role", role, "--data-dir", join(dir, `data-${role}`), ...args], {
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      CONTROLLER_URL: c.url.replace(/\/$/, ""),
-      MESH_JWT_TOKEN: await c.token(`a2a-${role}`, [role]),
-      MESH_LEASE_SECONDS: "2",
-      MESH_A2A_TOKEN: TOKEN,
-    },
-  });
-  workers.push(proc);
-  let log = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) log += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, stderr: () => log };
-}
+/** Runs the worker for `role` with a remote agent's token. */
+const worker = (role: string, args: string[]) => bench.worker(`a2a-${role}`, role, args, { MESH_A2A_TOKEN: TOKEN });
 
 const agentUrl = () => `http://127.0.0.1:${agent.port}`;
-
-async function route(target: string, task: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await c.api(alice, "POST", "/tasks/route", { target, task, ...extra }, { "idempotency-key": crypto.randomUUID() });
-  expect(res.status).toBe(202);
-  return res.body.task_id as string;
-}
-const read = async (id: string) => (await c.api(alice, "GET", `/tasks/${id}`)).body;
-const settled = (id: string, status: string) => until(async () => (await read(id)).status === status, `task ${id} ${status}`, 30_000);
 
 describe("agent-mesh worker --a2a", () => {
   test("a task completes with the remote agent's artifact: one data artifact is the result, a text one is {output}", async () => {
     await worker("remote", ["--a2a", agentUrl()]);
-    const answered = await route("remote", { task_type: "ask", description: "answer", data: { question: "life" } });
-    const written = await route("remote", { task_type: "ask", description: "write" });
-    await settled(answered, "completed");
-    await settled(written, "completed");
-    expect((await read(answered)).result).toEqual({ answer: 42, asked: { question: "life" } });
-    expect((await read(written)).result).toEqual({ output: "a haiku" });
+    const answered = await bench.route("remote", { task_type: "ask", description: "answer", data: { question: "life" } });
+    const written = await bench.route("remote", { task_type: "ask", description: "write" });
+    await bench.settled(answered, "completed");
+    await bench.settled(written, "completed");
+    expect((await bench.read(answered)).result).toEqual({ answer: 42, asked: { question: "life" } });
+    expect((await bench.read(written)).result).toEqual({ output: "a haiku" });
     const asked = received.find((r) => r.text === "answer");
     expect(asked?.metadata).toMatchObject({ mesh: { task_id: answered, task_type: "ask", attempt: 1 } });
   }, 30_000);
 
   test("a remote failure is retried, then dead-lettered; a rejection fails at once", async () => {
     await worker("flaky-remote", ["--a2a", agentUrl()]);
-    const failing = await route("flaky-remote", { task_type: "try", description: "fail" }, { max_attempts: 2 });
-    const rejected = await route("flaky-remote", { task_type: "try", description: "reject" }, { max_attempts: 2 });
-    await settled(failing, "dead_lettered");
-    await settled(rejected, "failed");
-    const f = await read(failing);
+    const failing = await bench.route("flaky-remote", { task_type: "try", description: "fail" }, { max_attempts: 2 });
+    const rejected = await bench.route("flaky-remote", { task_type: "try", description: "reject" }, { max_attempts: 2 });
+    await bench.settled(failing, "dead_lettered");
+    await bench.settled(rejected, "failed");
+    const f = await bench.read(failing);
     expect(f.attempt).toBe(2);
     expect(f.error).toContain("the model is down");
-    const r = await read(rejected);
+    const r = await bench.read(rejected);
     expect(r.attempt).toBe(1);
     expect(r.error).toContain("not my kind of work");
   }, 30_000);
 
   test("cancelling the mesh task cancels the remote one", async () => {
     await worker("slow-remote", ["--a2a", agentUrl()]);
-    const id = await route("slow-remote", { task_type: "long", description: "wait" });
-    await settled(id, "claimed");
+    const id = await bench.route("slow-remote", { task_type: "long", description: "wait" });
+    await bench.settled(id, "claimed");
     await until(async () => waiting.size > 0, "the remote agent is working on it");
     const remote = [...waiting.keys()].at(-1)!;
     const res = await c.api(alice, "POST", `/tasks/${id}/cancel`, {}, { "idempotency-key": crypto.randomUUID() });
     expect(res.status).toBeLessThan(300);
     await until(async () => cancelled.includes(remote), "the remote task was cancelled", 15_000);
-    expect((await read(id)).status).toBe("cancelled");
+    expect((await bench.read(id)).status).toBe("cancelled");
   }, 30_000);
 
   test("another mesh's role is an A2A agent too: a task to outer goes through A2A to inner, whose worker's result comes back", async () => {
     await worker("inner", ["--", "sh", "-c", `cat > /dev/null; echo '{"done_by":"inner"}'`]);
     await worker("outer", ["--a2a", `${c.url.replace(/\/$/, "")}/a2a/inner`, "--a2a-token", await c.token("bridge", ["outer"])]);
-    const id = await route("outer", { task_type: "relay", description: "pass it on", data: { n: 1 } });
-    await settled(id, "completed");
-    expect((await read(id)).result).toMatchObject({ done_by: "inner" });
+    const id = await bench.route("outer", { task_type: "relay", description: "pass it on", data: { n: 1 } });
+    await bench.settled(id, "completed");
+    expect((await bench.read(id)).result).toMatchObject({ done_by: "inner" });
   }, 30_000);
 
   test("an address with no A2A agent stops the worker at start with one line", async () => {
