@@ -27,7 +27,7 @@ let dir: string;
 let agent: Bun.Server<undefined>;
 let bench: WorkerBench;
 /** What the remote agent was asked, and which of its tasks were cancelled. */
-const received: { text: string; data: unknown; metadata: unknown }[] = [];
+const received: { taskId: string; text: string; data: unknown; metadata: { mesh?: { task_id?: string } } | undefined }[] = [];
 const cancelled: string[] = [];
 const waiting = new Map<string, () => void>();
 
@@ -41,7 +41,7 @@ class ScriptedAgent implements AgentExecutor {
     const parts = rc.userMessage.parts;
     const said = parts.flatMap((p) => (p.content?.$case === "text" ? [p.content.value] : [])).join("");
     const given = parts.find((p) => p.content?.$case === "data")?.content?.value;
-    received.push({ text: said, data: given, metadata: rc.userMessage.metadata });
+    received.push({ taskId, text: said, data: given, metadata: rc.userMessage.metadata });
     const status = (state: TaskState, words?: string) => ({
       state,
       timestamp: new Date().toISOString(),
@@ -155,6 +155,12 @@ afterAll(async () => {
 /** Runs the worker for `role` with a remote agent's token. */
 const worker = (role: string, args: string[]) => bench.worker(`a2a-${role}`, role, args, { MESH_A2A_TOKEN: TOKEN });
 
+/** The remote agent's task for mesh task `id`, once the agent has it. */
+async function remoteOf(id: string): Promise<string> {
+  await until(async () => received.some((r) => r.metadata?.mesh?.task_id === id), `the remote agent got task ${id}`);
+  return received.find((r) => r.metadata?.mesh?.task_id === id)!.taskId;
+}
+
 const agentUrl = () => `http://127.0.0.1:${agent.port}`;
 
 describe("agent-mesh worker --a2a", () => {
@@ -187,13 +193,21 @@ describe("agent-mesh worker --a2a", () => {
   test("cancelling the mesh task cancels the remote one", async () => {
     await worker("slow-remote", ["--a2a", agentUrl()]);
     const id = await bench.route("slow-remote", { task_type: "long", description: "wait" });
-    await bench.settled(id, "claimed");
-    await until(async () => waiting.size > 0, "the remote agent is working on it");
-    const remote = [...waiting.keys()].at(-1)!;
+    const remote = await remoteOf(id);
+    await until(async () => (await bench.read(id)).progress?.message === "thinking", "the remote agent's status message is the task's progress");
     const res = await c.api(alice, "POST", `/tasks/${id}/cancel`, {}, { "idempotency-key": crypto.randomUUID() });
     expect(res.status).toBeLessThan(300);
     await until(async () => cancelled.includes(remote), "the remote task was cancelled", 15_000);
     expect((await bench.read(id)).status).toBe("cancelled");
+  }, 30_000);
+
+  test("--timeout cancels the remote task and fails the mesh task for a retry", async () => {
+    await worker("stuck-remote", ["--a2a", agentUrl(), "--timeout", "1s"]);
+    const id = await bench.route("stuck-remote", { task_type: "long", description: "wait" }, { max_attempts: 1 });
+    const remote = await remoteOf(id);
+    await bench.settled(id, "dead_lettered");
+    expect((await bench.read(id)).error).toContain("timed out after 1 s");
+    await until(async () => cancelled.includes(remote), "the remote task was cancelled", 15_000);
   }, 30_000);
 
   test("another mesh's role is an A2A agent too: a task to outer goes through A2A to inner, whose worker's result comes back", async () => {
