@@ -17,7 +17,7 @@ export const RemoteStatus = z.object({ state: z.string(), message: RemoteMessage
 export type RemoteStatus = z.infer<typeof RemoteStatus>;
 const RemoteArtifact = z.object({ artifactId: z.string().optional(), parts: z.array(Part) });
 export type RemoteArtifact = z.infer<typeof RemoteArtifact>;
-const RemoteTask = z.object({ id: z.string(), status: RemoteStatus, artifacts: z.array(RemoteArtifact).optional() });
+const RemoteTask = z.object({ id: z.string(), contextId: z.string().optional(), status: RemoteStatus, artifacts: z.array(RemoteArtifact).optional() });
 export type RemoteTask = z.infer<typeof RemoteTask>;
 
 /** One event of SendStreamingMessage's stream (an agent that answers with a message and no task sends just that). */
@@ -39,7 +39,15 @@ export class A2AError extends Error {
   override name = "A2AError";
 }
 
-export type OutMessage = { messageId: string; role: "ROLE_USER"; parts: ({ text: string } | { data: unknown })[]; metadata?: JsonObject };
+/** A message to the agent: a new task's first, or (with its taskId and contextId) the next one of a task that asked for input. */
+export type OutMessage = {
+  messageId: string;
+  role: "ROLE_USER";
+  parts: ({ text: string } | { data: unknown })[];
+  taskId?: string;
+  contextId?: string;
+  metadata?: JsonObject;
+};
 
 export class A2AClient {
   private constructor(

@@ -3,10 +3,10 @@
  * message (the description a text part, the data a data part, the mesh's view in the
  * metadata), its states come back as progress and an outcome, its artifacts as the result.
  */
-import { LIMITS, type JsonObject, type Progress, type Task } from "../contract/schemas.ts";
+import { type JsonObject, LIMITS, type Task } from "../contract/schemas.ts";
 import { SettingsError } from "../lib/settings.ts";
 import { A2AClient, A2AError, type OutMessage, type RemoteArtifact, type RemoteStatus, type StreamEvent } from "./a2a-client.ts";
-import type { Execution, Outcome, TaskExecutor } from "./executor.ts";
+import type { Execution, Outcome, TaskExecutor, TaskHooks } from "./executor.ts";
 
 /** The remote agent's states that end its task, and what they mean for the mesh's. */
 const ENDINGS: Record<string, (why: string) => Outcome> = {
@@ -18,7 +18,7 @@ const ENDINGS: Record<string, (why: string) => Outcome> = {
   TASK_STATE_CANCELED: (why) => ({ kind: "fail", error: `The remote agent cancelled the task: ${why}`, retry: false }),
   TASK_STATE_INPUT_REQUIRED: (why) => ({
     kind: "fail",
-    error: `The remote agent asked for input, which a worker cannot give it yet: ${why}`,
+    error: `The remote agent asked for input and the task's sender gave none: ${why}`,
     retry: false,
   }),
   TASK_STATE_AUTH_REQUIRED: (why) => ({
@@ -49,8 +49,8 @@ export class A2AExecutor implements TaskExecutor {
     }
   }
 
-  start(task: Task, onProgress: (p: Progress) => void): Execution {
-    return new RemoteRun(this.client, task, this.timeoutSeconds, onProgress);
+  start(task: Task, hooks: TaskHooks): Execution {
+    return new RemoteRun(this.client, task, this.timeoutSeconds, hooks);
   }
 }
 
@@ -60,13 +60,14 @@ class RemoteRun implements Execution {
   readonly #client: A2AClient;
   readonly #abort = new AbortController();
   #remoteId: string | undefined;
+  #contextId: string | undefined;
   #remoteState = "not started";
   #stopReason: string | undefined;
 
-  constructor(client: A2AClient, task: Task, timeoutSeconds: number, onProgress: (p: Progress) => void) {
+  constructor(client: A2AClient, task: Task, timeoutSeconds: number, hooks: TaskHooks) {
     this.#client = client;
     const timer = setTimeout(() => this.stop(`timed out after ${timeoutSeconds} s`), timeoutSeconds * 1000);
-    this.outcome = this.#follow(task, onProgress).finally(() => clearTimeout(timer));
+    this.outcome = this.#follow(task, hooks).finally(() => clearTimeout(timer));
   }
 
   fields = () => ({ remote_task: this.#remoteId, remote_state: this.#remoteState });
@@ -83,7 +84,7 @@ class RemoteRun implements Execution {
     if (this.#remoteId) this.#client.cancelTask(this.#remoteId).catch(() => {});
   }
 
-  async #follow(task: Task, onProgress: (p: Progress) => void): Promise<Outcome> {
+  async #follow(task: Task, hooks: TaskHooks): Promise<Outcome> {
     const artifacts = new Map<string, RemoteArtifact>();
     let status: RemoteStatus | undefined;
     const take = (e: StreamEvent) => {
@@ -93,6 +94,7 @@ class RemoteRun implements Execution {
       }
       if ("task" in e) {
         this.#remoteId ??= e.task.id;
+        this.#contextId ??= e.task.contextId;
         for (const a of e.task.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
         status = e.task.status;
       } else if ("statusUpdate" in e) status = e.statusUpdate.status;
@@ -105,23 +107,33 @@ class RemoteRun implements Execution {
       }
       this.#remoteState = status.state;
       const words = textOf(status.message?.parts ?? []);
-      if (words && !(status.state in ENDINGS)) onProgress({ message: words.slice(0, LIMITS.textLength) });
+      if (words && !(status.state in ENDINGS)) hooks.progress({ message: words.slice(0, LIMITS.textLength) });
     };
+    let message = messageOf(task);
     try {
-      for await (const e of this.#client.send(messageOf(task), this.#abort.signal)) {
-        const known = this.#remoteId;
-        take(e);
-        // A stop that came before the remote task had an id reaches it now.
-        if (!known && this.#remoteId && this.#stopReason) this.#cancelRemote();
-        if (status && status.state in ENDINGS) break;
-      }
-      if (this.#stopReason) return this.#stopped();
-      // The stream may end before the task does (a dropped connection): its state says how it stands.
-      if (!(status && status.state in ENDINGS) && this.#remoteId) {
-        const t = await this.#client.getTask(this.#remoteId);
-        for (const a of t.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
-        status = t.status;
-        this.#remoteState = status.state;
+      for (;;) {
+        for await (const e of this.#client.send(message, this.#abort.signal)) {
+          const known = this.#remoteId;
+          take(e);
+          // A stop that came before the remote task had an id reaches it now.
+          if (!known && this.#remoteId && this.#stopReason) this.#cancelRemote();
+          if (status && status.state in ENDINGS) break;
+        }
+        if (this.#stopReason) return this.#stopped();
+        // The stream may end before the task does (a dropped connection): its state says how it stands.
+        if (!(status && status.state in ENDINGS) && this.#remoteId) {
+          const t = await this.#client.getTask(this.#remoteId);
+          for (const a of t.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
+          status = t.status;
+          this.#remoteState = status.state;
+        }
+        if (status?.state !== "TASK_STATE_INPUT_REQUIRED" || !this.#remoteId) break;
+        // The remote agent's question goes to the task's sender; the answer goes back to it as the next message of its task.
+        const answer = await hooks.ask(textOf(status.message?.parts ?? []) || "The remote agent needs more input to go on.", this.#abort.signal);
+        if (this.#stopReason) return this.#stopped();
+        if (answer === null) break;
+        message = { messageId: crypto.randomUUID(), role: "ROLE_USER", taskId: this.#remoteId, contextId: this.#contextId, parts: [{ text: answer }] };
+        status = undefined;
       }
     } catch (error) {
       if (this.#stopReason) return this.#stopped();

@@ -20,8 +20,16 @@ export type Execution = {
   stop(reason: string): void;
 };
 
+/** What the work may do through the mesh while it runs. */
+export type TaskHooks = {
+  /** Passes progress on to the sender (with the next lease renewal). */
+  progress(p: Progress): void;
+  /** Asks the task's sender a question and waits for the answer; null when none will come (the task ended, or the call was refused). */
+  ask(question: string, signal: AbortSignal): Promise<string | null>;
+};
+
 export type TaskExecutor = {
   /** A word for the log: the preset, the command or the remote agent. */
   readonly name: string;
-  start(task: Task, onProgress: (p: Progress) => void): Execution;
+  start(task: Task, hooks: TaskHooks): Execution;
 };

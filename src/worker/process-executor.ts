@@ -1,8 +1,8 @@
 /** The executor that runs a command (an agent CLI headless, or any program) in its own process group and folder for each task. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { type JsonObject, LIMITS, type Progress, type Task } from "../contract/schemas.ts";
-import type { Execution, Outcome, TaskExecutor } from "./executor.ts";
+import { type JsonObject, LIMITS, type Task } from "../contract/schemas.ts";
+import type { Execution, Outcome, TaskExecutor, TaskHooks } from "./executor.ts";
 import { lastJsonObject } from "./output.ts";
 import { renderPrompt } from "./prompt.ts";
 import { makeTaskFolder } from "./task-folder.ts";
@@ -33,7 +33,7 @@ export class ProcessExecutor implements TaskExecutor {
     this.name = o.name ?? o.command.argv[0] ?? "command";
   }
 
-  start(task: Task, onProgress: (p: Progress) => void): Execution {
+  start(task: Task, hooks: TaskHooks): Execution {
     const o = this.o;
     const folder = makeTaskFolder(o.dataDir, task, o.workdir);
     for (const [path, content] of Object.entries(o.command.files)) {
@@ -49,7 +49,7 @@ export class ProcessExecutor implements TaskExecutor {
       stdin: JSON.stringify(task),
       outputDir: folder.dir,
       timeoutSeconds: o.timeoutSeconds,
-      onProgress,
+      onProgress: (p) => hooks.progress(p),
     });
     let stopReason: string | undefined;
     let ending: Ending | undefined;

@@ -4,7 +4,7 @@
  * (complete with the result, or fail, for a retry when another attempt may do better).
  */
 import type { ControllerClient } from "../client/controller-client.ts";
-import type { Progress, Task } from "../contract/schemas.ts";
+import { LIMITS, type Progress, type Task } from "../contract/schemas.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Execution, TaskExecutor } from "./executor.ts";
 
@@ -33,7 +33,7 @@ export class TaskRun {
     const { task } = this;
     const c = this.#c;
     let keeper: LeaseKeeping | undefined;
-    const execution = c.executor.start(task, (p) => keeper?.report(p));
+    const execution = c.executor.start(task, { progress: (p) => keeper?.report(p), ask: (q, signal) => this.#ask(q, signal) });
     this.#execution = execution;
     const startMs = performance.now() - claimedAt;
     c.log.info("task started", { task_id: task.task_id, attempt: task.attempt, ...execution.fields(), claim_to_start_ms: round(startMs) });
@@ -59,6 +59,32 @@ export class TaskRun {
         ...fields,
         detail: r.failure.detail,
       });
+  }
+
+  /** Asks the sender (the task waits in input_required, its lease kept) and waits, a long-poll at a time, for the answer. */
+  async #ask(question: string, signal: AbortSignal): Promise<string | null> {
+    const { client, log } = this.#c;
+    const { task_id: id, attempt } = this.task;
+    const asked = await client.call("askSender", { params: { id }, body: { attempt, question: question.slice(0, LIMITS.textLength) } }, { signal });
+    if (!asked.ok) {
+      if (asked.failure.kind !== "cancelled") log.warn("could not ask the task's sender", { task_id: id, detail: asked.failure.detail });
+      return null;
+    }
+    log.info("task waits for its sender's answer", { task_id: id, attempt });
+    let version = asked.value.version;
+    while (!signal.aborted) {
+      const r = await client.call("getTask", { params: { id }, query: { wait: LIMITS.waitSeconds, after_version: version } }, { signal });
+      if (!r.ok) {
+        if (r.failure.kind === "cancelled" || r.failure.kind === "not_found" || r.failure.kind === "forbidden") return null;
+        await Bun.sleep(2000);
+        continue;
+      }
+      const t = r.value;
+      if (t.status !== "claimed" && t.status !== "input_required") return null;
+      if (t.status === "claimed") return t.thread.findLast((m) => m.kind === "answer")?.text ?? null;
+      version = t.version;
+    }
+    return null;
   }
 }
 

@@ -59,6 +59,16 @@ class ScriptedAgent implements AgentExecutor {
       metadata: undefined,
       extensions: [],
     });
+    if (rc.task) {
+      // The sender's answer to the question below: the task goes on and ends with it.
+      bus.publish(AgentEvent.task({ ...rc.task, status: status(TaskState.TASK_STATE_WORKING) }));
+      bus.publish(
+        AgentEvent.artifactUpdate({ taskId, contextId, artifact: artifact([data({ branch: said })]), append: false, lastChunk: true, metadata: undefined }),
+      );
+      update(TaskState.TASK_STATE_COMPLETED);
+      bus.finished();
+      return;
+    }
     bus.publish(
       AgentEvent.task({ id: taskId, contextId, status: status(TaskState.TASK_STATE_SUBMITTED), artifacts: [], history: [rc.userMessage], metadata: undefined }),
     );
@@ -79,6 +89,7 @@ class ScriptedAgent implements AgentExecutor {
       bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact: artifact([text("a haiku")]), append: false, lastChunk: true, metadata: undefined }));
       update(TaskState.TASK_STATE_COMPLETED);
     } else if (said === "fail") update(TaskState.TASK_STATE_FAILED, "the model is down");
+    else if (said === "question") update(TaskState.TASK_STATE_INPUT_REQUIRED, "Which branch holds the fix?");
     else if (said === "reject") update(TaskState.TASK_STATE_REJECTED, "not my kind of work");
     else if (said === "wait") {
       await new Promise<void>((resolve) => waiting.set(taskId, resolve));
@@ -199,6 +210,17 @@ describe("agent-mesh worker --a2a", () => {
     expect(res.status).toBeLessThan(300);
     await until(async () => cancelled.includes(remote), "the remote task was cancelled", 15_000);
     expect((await bench.read(id)).status).toBe("cancelled");
+  }, 30_000);
+
+  test("the remote agent's question goes to the task's sender, and the answer back to the remote task", async () => {
+    await worker("curious-remote", ["--a2a", agentUrl()]);
+    const id = await bench.route("curious-remote", { task_type: "fix", description: "question" });
+    await bench.settled(id, "input_required");
+    expect((await bench.read(id)).thread.at(-1)).toMatchObject({ kind: "question", text: "Which branch holds the fix?" });
+    const res = await c.api(alice, "POST", `/tasks/${id}/reply`, { answer: "fix-retries" }, { "idempotency-key": crypto.randomUUID() });
+    expect(res.status).toBeLessThan(300);
+    await bench.settled(id, "completed");
+    expect((await bench.read(id)).result).toEqual({ branch: "fix-retries" });
   }, 30_000);
 
   test("--timeout cancels the remote task and fails the mesh task for a retry", async () => {
