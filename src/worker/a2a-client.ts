@@ -9,6 +9,7 @@ import type { JsonObject } from "../contract/schemas.ts";
 
 const Card = z.object({
   name: z.string(),
+  capabilities: z.object({ streaming: z.boolean().optional() }).optional(),
   supportedInterfaces: z.array(z.object({ url: z.string().min(1), protocolBinding: z.string(), protocolVersion: z.string().optional() })),
 });
 
@@ -55,6 +56,8 @@ export class A2AClient {
     readonly name: string,
     readonly endpoint: string,
     private readonly token: string | undefined,
+    /** Whether the agent streams a task's events; one that does not answers SendMessage when the task ends or stops for input. */
+    private readonly streaming: boolean,
   ) {}
 
   /** Reads the Agent Card at `url` (or at its /.well-known/agent-card.json); an error says, in one line, why there is no A2A v1.0 JSON-RPC agent there. */
@@ -73,14 +76,14 @@ export class A2AClient {
         throw new A2AError(
           `the agent ${found.name} at ${at} offers no A2A ${A2A_VERSION} JSON-RPC endpoint (it offers ${found.supportedInterfaces.map((i) => `${i.protocolBinding} ${i.protocolVersion ?? ""}`.trim()).join(", ") || "none"})`,
         );
-      return new A2AClient(found.name, new URL(v1.url, at).href, token);
+      return new A2AClient(found.name, new URL(v1.url, at).href, token, found.capabilities?.streaming ?? false);
     }
     throw new A2AError(`no A2A agent card found: ${tried.join("; ")}`);
   }
 
-  /** SendStreamingMessage: the events of the task the message starts, as they come. */
+  /** The events of the task the message starts or goes on with, as they come (SendStreamingMessage), or its state when it stops (SendMessage). */
   async *send(message: OutMessage, signal: AbortSignal): AsyncGenerator<StreamEvent> {
-    const res = await this.#post("SendStreamingMessage", { message }, signal);
+    const res = await this.#post(this.streaming ? "SendStreamingMessage" : "SendMessage", { message }, signal);
     if (!res.headers.get("content-type")?.includes("text/event-stream")) {
       yield parseEvent(await this.#answer(res));
       return;

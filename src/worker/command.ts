@@ -29,9 +29,9 @@ another exit, a signal or --timeout fails it for a retry, with the end of stderr
 
 With --a2a, each task goes to a remote A2A v1.0 agent (URL: its address or its Agent
 Card's) as a message instead; its artifacts complete the task, its failure fails it (for
-a retry), its rejection or cancellation fails it for good; its question goes to the task's
-sender and the answer back to it; a mesh cancel, --timeout or
-the end of --grace cancels the remote task.
+a retry), its rejection or cancellation fails it for good, its question goes to the
+task's sender and the answer back to it; a mesh cancel, --timeout or the end of --grace
+cancels the remote task.
 
 SIGTERM or Ctrl-C: no more claims; running tasks get --grace, then are stopped and given back.
 

@@ -25,6 +25,8 @@ let c: TestController;
 let alice: string;
 let dir: string;
 let agent: Bun.Server<undefined>;
+/** The same agent, saying it does not stream: it answers SendMessage when a task ends. */
+let quiet: Bun.Server<undefined>;
 let bench: WorkerBench;
 /** What the remote agent was asked, and which of its tasks were cancelled. */
 const received: { taskId: string; text: string; data: unknown; metadata: { mesh?: { task_id?: string } } | undefined }[] = [];
@@ -104,7 +106,7 @@ class ScriptedAgent implements AgentExecutor {
   }
 }
 
-function startAgent(): Bun.Server<undefined> {
+function startAgent(streaming: boolean): Bun.Server<undefined> {
   let card: AgentCard;
   const handler = () => new JsonRpcTransportHandler(new DefaultRequestHandler(card, new InMemoryTaskStore(), new ScriptedAgent()));
   let transport: JsonRpcTransportHandler;
@@ -136,7 +138,7 @@ function startAgent(): Bun.Server<undefined> {
     supportedInterfaces: [{ url: `http://127.0.0.1:${server.port}/rpc`, protocolBinding: "JSONRPC", protocolVersion: "1.0", tenant: "" }],
     provider: undefined,
     version: "1.0.0",
-    capabilities: { streaming: true, pushNotifications: false, extensions: [] },
+    capabilities: { streaming, pushNotifications: false, extensions: [] },
     securitySchemes: {},
     securityRequirements: [],
     defaultInputModes: ["text/plain", "application/json"],
@@ -152,7 +154,8 @@ beforeAll(async () => {
   c = await startTestController();
   alice = await c.token("alice", ["dev"]);
   dir = tempDir("mesh-a2a-worker-");
-  agent = startAgent();
+  agent = startAgent(true);
+  quiet = startAgent(false);
   bench = new WorkerBench(c, alice, dir);
 });
 afterEach(() => {
@@ -160,6 +163,7 @@ afterEach(() => {
 });
 afterAll(async () => {
   await agent.stop(true);
+  await quiet.stop(true);
   await c.stop();
 });
 
@@ -238,6 +242,16 @@ describe("agent-mesh worker --a2a", () => {
     const id = await bench.route("outer", { task_type: "relay", description: "pass it on", data: { n: 1 } });
     await bench.settled(id, "completed");
     expect((await bench.read(id)).result).toMatchObject({ done_by: "inner" });
+  }, 30_000);
+
+  test("an agent that does not stream answers SendMessage: its artifact completes the task, its failure fails it", async () => {
+    await worker("quiet-remote", ["--a2a", `http://127.0.0.1:${quiet.port}`]);
+    const answered = await bench.route("quiet-remote", { task_type: "ask", description: "answer", data: { question: "quiet" } });
+    const failing = await bench.route("quiet-remote", { task_type: "ask", description: "fail" }, { max_attempts: 1 });
+    await bench.settled(answered, "completed");
+    expect((await bench.read(answered)).result).toEqual({ answer: 42, asked: { question: "quiet" } });
+    await bench.settled(failing, "dead_lettered");
+    expect((await bench.read(failing)).error).toContain("the model is down");
   }, 30_000);
 
   test("an address with no A2A agent stops the worker at start with one line", async () => {
