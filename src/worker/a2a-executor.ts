@@ -8,25 +8,17 @@ import { SettingsError } from "../lib/settings.ts";
 import { A2AClient, A2AError, type OutMessage, type RemoteArtifact, type RemoteStatus, type StreamEvent } from "./a2a-client.ts";
 import type { Execution, Outcome, TaskExecutor, TaskHooks } from "./executor.ts";
 
-/** The remote agent's states that end its task, and what they mean for the mesh's. */
-const ENDINGS: Record<string, (why: string) => Outcome> = {
-  TASK_STATE_COMPLETED: () => ({ kind: "complete", result: {} }),
-  // The agent tried and failed: another attempt may do better.
-  TASK_STATE_FAILED: (why) => ({ kind: "fail", error: `The remote agent failed the task: ${why}`, retry: true }),
+/** The remote agent's states that end its work for the worker: completed, or a failure (what it says, and whether another attempt may do better). */
+const ENDINGS = new Map<string, { says: string; retry: boolean } | "completed">([
+  ["TASK_STATE_COMPLETED", "completed"],
+  ["TASK_STATE_FAILED", { says: "failed the task", retry: true }],
   // The agent will not do it: asking again will not change that.
-  TASK_STATE_REJECTED: (why) => ({ kind: "fail", error: `The remote agent rejected the task: ${why}`, retry: false }),
-  TASK_STATE_CANCELED: (why) => ({ kind: "fail", error: `The remote agent cancelled the task: ${why}`, retry: false }),
-  TASK_STATE_INPUT_REQUIRED: (why) => ({
-    kind: "fail",
-    error: `The remote agent asked for input and the task's sender gave none: ${why}`,
-    retry: false,
-  }),
-  TASK_STATE_AUTH_REQUIRED: (why) => ({
-    kind: "fail",
-    error: `The remote agent asked for authorization, which a worker cannot give it: ${why}`,
-    retry: false,
-  }),
-};
+  ["TASK_STATE_REJECTED", { says: "rejected the task", retry: false }],
+  ["TASK_STATE_CANCELED", { says: "cancelled the task", retry: false }],
+  // Reached only when the task's sender gave no answer.
+  ["TASK_STATE_INPUT_REQUIRED", { says: "asked for input and the task's sender gave none", retry: false }],
+  ["TASK_STATE_AUTH_REQUIRED", { says: "asked for authorization, which a worker cannot give it", retry: false }],
+]);
 
 export class A2AExecutor implements TaskExecutor {
   private constructor(
@@ -107,7 +99,7 @@ class RemoteRun implements Execution {
       }
       this.#remoteState = status.state;
       const words = textOf(status.message?.parts ?? []);
-      if (words && !(status.state in ENDINGS)) hooks.progress({ message: words.slice(0, LIMITS.textLength) });
+      if (words && !ENDINGS.has(status.state)) hooks.progress({ message: words.slice(0, LIMITS.textLength) });
     };
     let message = messageOf(task);
     try {
@@ -117,11 +109,11 @@ class RemoteRun implements Execution {
           take(e);
           // A stop that came before the remote task had an id reaches it now.
           if (!known && this.#remoteId && this.#stopReason) this.#cancelRemote();
-          if (status && status.state in ENDINGS) break;
+          if (status && ENDINGS.has(status.state)) break;
         }
         if (this.#stopReason) return this.#stopped();
         // The stream may end before the task does (a dropped connection): its state says how it stands.
-        if (!(status && status.state in ENDINGS) && this.#remoteId) {
+        if (!(status && ENDINGS.has(status.state)) && this.#remoteId) {
           const t = await this.#client.getTask(this.#remoteId);
           for (const a of t.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
           status = t.status;
@@ -139,13 +131,14 @@ class RemoteRun implements Execution {
       if (this.#stopReason) return this.#stopped();
       return { kind: "fail", error: `The remote agent could not be asked: ${(error as Error).message}`.slice(0, LIMITS.textLength), retry: true };
     }
-    const ending = status && ENDINGS[status.state];
-    if (!ending) return { kind: "fail", error: `The remote agent's stream ended while its task was ${status?.state ?? "not yet started"}`, retry: true };
-    if (status!.state === "TASK_STATE_COMPLETED") return { kind: "complete", result: resultOf([...artifacts.values()], status!.message?.parts ?? []) };
+    const ending = status && ENDINGS.get(status.state);
+    if (!status || !ending)
+      return { kind: "fail", error: `The remote agent's stream ended while its task was ${status?.state ?? "not yet started"}`, retry: true };
+    if (ending === "completed") return { kind: "complete", result: resultOf([...artifacts.values()], status.message?.parts ?? []) };
     // An interrupted remote task would wait for input no one will give: it is cancelled.
-    if (status!.state === "TASK_STATE_INPUT_REQUIRED" || status!.state === "TASK_STATE_AUTH_REQUIRED") this.#cancelRemote();
-    const failure = ending(textOf(status!.message?.parts ?? []) || "it gave no reason");
-    return failure.kind === "fail" ? { ...failure, error: failure.error.slice(0, LIMITS.textLength) } : failure;
+    if (status.state === "TASK_STATE_INPUT_REQUIRED" || status.state === "TASK_STATE_AUTH_REQUIRED") this.#cancelRemote();
+    const why = textOf(status.message?.parts ?? []) || "it gave no reason";
+    return { kind: "fail", error: `The remote agent ${ending.says}: ${why}`.slice(0, LIMITS.textLength), retry: ending.retry };
   }
 
   #stopped(): Outcome {
