@@ -65,11 +65,14 @@ export class A2AClient {
     const base = url.replace(/\/+$/, "");
     const tried: string[] = [];
     for (const at of base.endsWith(".json") ? [base] : [base, `${base}/.well-known/agent-card.json`]) {
-      const found = await fetchCard(at, token);
-      if (typeof found === "string") {
-        tried.push(`${at}: ${found}`);
+      const read = await fetchCard(at, token);
+      // A host that cannot be reached has no card anywhere.
+      if ("unreachable" in read) throw new A2AError(`cannot be reached (${read.unreachable}); is the agent running at that address?`);
+      if ("missing" in read) {
+        tried.push(`${at}: ${read.missing}`);
         continue;
       }
+      const found = read.card;
       const rpc = found.supportedInterfaces.filter((i) => i.protocolBinding === "JSONRPC");
       const v1 = rpc.find((i) => (i.protocolVersion ?? A2A_VERSION) === A2A_VERSION);
       if (!v1)
@@ -132,7 +135,7 @@ export class A2AClient {
   }
 }
 
-async function fetchCard(url: string, token: string | undefined): Promise<z.infer<typeof Card> | string> {
+async function fetchCard(url: string, token: string | undefined): Promise<{ card: z.infer<typeof Card> } | { unreachable: string } | { missing: string }> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -140,11 +143,11 @@ async function fetchCard(url: string, token: string | undefined): Promise<z.infe
       signal: AbortSignal.timeout(10_000),
     });
   } catch (error) {
-    return `cannot be reached (${(error as Error).message})`;
+    return { unreachable: (error as Error).message };
   }
-  if (!res.ok) return `HTTP ${res.status}`;
+  if (!res.ok) return { missing: `HTTP ${res.status}` };
   const card = Card.safeParse(await res.json().catch(() => undefined));
-  return card.success ? card.data : "not an A2A agent card (no name and supportedInterfaces)";
+  return card.success ? { card: card.data } : { missing: "not an A2A agent card (no name and supportedInterfaces)" };
 }
 
 function parseEvent(result: unknown): StreamEvent {

@@ -254,16 +254,23 @@ describe("agent-mesh worker --a2a", () => {
     expect((await bench.read(failing)).error).toContain("the model is down");
   }, 30_000);
 
-  test("an address with no A2A agent stops the worker at start with one line", async () => {
-    const closed = Bun.serve({ port: 0, fetch: () => new Response("nothing here", { status: 404 }) });
-    const url = `http://127.0.0.1:${closed.port}`;
+  test("an address with no A2A agent stops the worker at start with one line: nothing listening, or no agent card", async () => {
+    const site = Bun.serve({ port: 0, fetch: () => new Response("nothing here", { status: 404 }) });
+    const notAgent = `http://127.0.0.1:${site.port}`;
+    const closed = Bun.serve({ port: 0, fetch: () => new Response("") });
+    const nobody = `http://127.0.0.1:${closed.port}`;
     await closed.stop(true);
-    const w = await worker("nowhere", ["--a2a", url]);
-    expect(await w.proc.exited).toBe(2);
-    await until(async () => w.stderr().endsWith("\n"), "the worker said why");
-    const lines = w.stderr().trim().split("\n");
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(`agent-mesh worker: --a2a ${url}`);
-    expect(lines[0]).toContain("cannot be reached");
+    for (const [url, why] of [
+      [nobody, "cannot be reached"],
+      [notAgent, "no A2A agent card found"],
+    ] as const) {
+      const w = await worker("nowhere", ["--a2a", url]);
+      expect(await w.proc.exited).toBe(2);
+      await until(async () => w.stderr().endsWith("\n"), "the worker said why");
+      const lines = w.stderr().trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`agent-mesh worker: --a2a ${url}: ${why}`);
+    }
+    await site.stop(true);
   }, 30_000);
 });
