@@ -4,13 +4,15 @@ import { resolve } from "node:path";
 import { clientSettings, connect } from "../client/client-settings.ts";
 import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
+import { A2AExecutor } from "./a2a-executor.ts";
 import { WorkerLoop } from "./loop.ts";
 import { type MeshServer, PRESETS } from "./presets.ts";
+import { ProcessExecutor, type TaskCommand } from "./process-executor.ts";
 import { DEFAULT_TEMPLATE } from "./prompt.ts";
-import type { TaskCommand } from "./task-run.ts";
 import { type WorkerSettings, workerSettings } from "./settings.ts";
 
 const HELP = `Usage: agent-mesh worker --role ROLE [--preset goose|claude|codex|gemini] [options] [-- COMMAND ARGS…]
+       agent-mesh worker --role ROLE --a2a URL [--a2a-token TOKEN] [options]
 
 Serves a role: waits for its tasks, claims up to --concurrency at once and runs, for each,
 the preset's agent CLI headless (or COMMAND) in its own process group and working folder.
@@ -24,6 +26,13 @@ the lease is renewed while it runs.
 
 Exit 0 completes the task with the last JSON object line on stdout (else {"output": last 64 KiB});
 another exit, a signal or --timeout fails it for a retry, with the end of stderr.
+
+With --a2a, each task goes to a remote A2A v1.0 agent (URL: its address or its Agent
+Card's) as a message instead; its artifacts complete the task, its failure fails it (for
+a retry), its rejection or cancellation fails it for good, its question goes to the
+task's sender and the answer back to it; a mesh cancel, --timeout or the end of --grace
+cancels the remote task.
+
 SIGTERM or Ctrl-C: no more claims; running tasks get --grace, then are stopped and given back.
 
 Options (a flag wins over its environment variable; a .env file in the working folder is read too):
@@ -37,6 +46,19 @@ function taskCommand(s: WorkerSettings, after: string[], server: MeshServer): Ta
   }
   if (after.length === 0) throw new SettingsError("say what to run: --preset goose|claude|codex|gemini, or a command after --, e.g. -- ./agent.sh {prompt}");
   return { argv: after, files: {} };
+}
+
+function processExecutor(s: WorkerSettings, after: string[]): ProcessExecutor {
+  return new ProcessExecutor({
+    name: s.preset,
+    role: s.role,
+    command: taskCommand(s, after, meshServer()),
+    promptTemplate: s.promptFile ? readPromptFile(s.promptFile) : DEFAULT_TEMPLATE,
+    dataDir: s.dataDir,
+    workdir: s.workdir,
+    timeoutSeconds: s.timeout,
+    env: taskEnvironment(s),
+  });
 }
 
 /** How the spawned agent starts this program's MCP server: the compiled binary, or Bun with the entry file in a checkout. */
@@ -62,13 +84,12 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const s = loadSettings(workerSettings, own);
-  const server = meshServer();
-  const command = taskCommand(s, after, server);
-  const promptTemplate = s.promptFile ? readPromptFile(s.promptFile) : DEFAULT_TEMPLATE;
   const log = createLogger(s.logLevel);
+  if (s.a2a && (s.preset || after.length > 0)) throw new SettingsError("--a2a serves the role with a remote agent: give no --preset and no command after --");
+  const executor = s.a2a ? await A2AExecutor.connect(s.a2a, s.a2aToken, s.timeout) : processExecutor(s, after);
   const client = connect(s, log);
   const loop = new WorkerLoop(
-    { client, log, role: s.role, command, promptTemplate, dataDir: s.dataDir, workdir: s.workdir, timeoutSeconds: s.timeout, env: taskEnvironment(s) },
+    { client, log, role: s.role, executor },
     { concurrency: s.concurrency, once: s.once, graceSeconds: s.grace, leaseSeconds: s.leaseSeconds },
   );
   const stop = (signal: string) => () => loop.stop(signal);
@@ -77,7 +98,7 @@ export async function run(argv: string[]): Promise<void> {
   log.info("worker started", {
     role: s.role,
     concurrency: s.concurrency,
-    command: s.preset ?? command.argv[0],
+    executor: executor.name,
     controller: s.controllerUrl,
     data: resolve(s.dataDir),
   });

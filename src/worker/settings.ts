@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { clientSettings } from "../client/client-settings.ts";
 import { LIMITS, Role } from "../contract/schemas.ts";
-import { durationBetween, logLevelSetting, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
+import { durationBetween, httpUrl, logLevelSetting, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { PRESET_NAMES } from "./presets.ts";
 
 export const workerSettings = {
@@ -14,12 +14,25 @@ export const workerSettings = {
     schema: z.enum(PRESET_NAMES, { error: `must be one of ${PRESET_NAMES.join(", ")}` }).optional(),
     help: `The agent CLI to run headless with the mesh attached: ${PRESET_NAMES.join(", ")} (or give a command after --)`,
   },
+  a2a: {
+    flag: "a2a",
+    env: "MESH_WORKER_A2A",
+    schema: httpUrl.optional(),
+    help: "Serve the role with a remote A2A agent (v1.0, JSON-RPC): its URL or its Agent Card's; each task is sent to it as a message instead of running a command",
+  },
+  a2aToken: {
+    flag: "a2a-token",
+    env: "MESH_A2A_TOKEN",
+    schema: z.string().min(1).optional(),
+    secret: true,
+    help: "The bearer token the remote A2A agent of --a2a takes",
+  },
   timeout: {
     flag: "timeout",
     env: "MESH_WORKER_TIMEOUT",
     schema: durationBetween(1, 7 * 86_400, "a task's timeout"),
     fallback: "1h",
-    help: "How long one task's command may run before its process group is killed and the task failed (for a retry)",
+    help: "How long one task's command (or remote A2A task) may run before it is killed (cancelled) and the task failed (for a retry)",
   },
   grace: {
     flag: "grace",

@@ -8,19 +8,21 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { until } from "../postgres/cluster.ts";
 import { BINARY, startTestController, type TestController, tempDir } from "../support/controller.ts";
+import { WorkerBench } from "./bench.ts";
 
 let c: TestController;
 let alice: string;
 let dir: string;
-const workers: Bun.Subprocess[] = [];
+let bench: WorkerBench;
 
 beforeAll(async () => {
   c = await startTestController();
   alice = await c.token("alice", ["dev"]);
   dir = tempDir("mesh-worker-");
+  bench = new WorkerBench(c, alice, dir);
 });
 afterEach(() => {
-  for (const w of workers.splice(0)) if (w.exitCode === null) w.kill("SIGKILL");
+  bench.killAll();
 });
 afterAll(async () => {
   await c.stop();
@@ -34,40 +36,6 @@ function script(name: string, body: string): string {
   return path;
 }
 
-type Started = { proc: Bun.Subprocess<"ignore", "ignore", "pipe">; stderr: () => string };
-
-/** Runs `agent-mesh worker` as `sub` serving `role`, with `args` (options, then -- and the command). */
-async function worker(sub: string, role: string, args: string[], env: Record<string, string> = {}): Promise<Started> {
-  const proc = Bun.spawn([BINARY, "worker", "--role", role, "--data-dir", join(dir, `data-${sub}`), ...args], {
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      CONTROLLER_URL: c.url.replace(/\/$/, ""),
-      MESH_JWT_TOKEN: await c.token(sub, [role]),
-      MESH_LEASE_SECONDS: "2",
-      ...env,
-    },
-  });
-  workers.push(proc);
-  let log = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr) log += decoder.decode(chunk, { stream: true });
-  })();
-  return { proc, stderr: () => log };
-}
-
-async function route(target: string, task: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await c.api(alice, "POST", "/tasks/route", { target, task, ...extra }, { "idempotency-key": crypto.randomUUID() });
-  expect(res.status).toBe(202);
-  return res.body.task_id as string;
-}
-const read = async (id: string) => (await c.api(alice, "GET", `/tasks/${id}`)).body;
-const settled = (id: string, status: string) => until(async () => (await read(id)).status === status, `task ${id} ${status}`, 30_000);
-
 describe("agent-mesh worker", () => {
   test("N tasks through a worker with concurrency 3 complete with each script's JSON result, the task on stdin and in the environment", async () => {
     const agent = script(
@@ -77,11 +45,11 @@ echo "thinking about $MESH_TASK_ID"
 printf '{"task_id":"%s","attempt":"%s","same_file":%s,"prompt":"%s"}\\n' "$MESH_TASK_ID" "$MESH_ATTEMPT" "$(grep -q "$MESH_TASK_ID" "$MESH_TASK_FILE" && echo true || echo false)" "$(echo "$1" | head -c 20)"
 echo "$task" > stdin.json`,
     );
-    const w = await worker("w1", "echo", ["--concurrency", "3", "--", agent, "{prompt}"]);
-    const ids = await Promise.all(Array.from({ length: 7 }, (_, i) => route("echo", { task_type: "say", description: `task ${i}` })));
-    for (const id of ids) await settled(id, "completed");
+    const w = await bench.worker("w1", "echo", ["--concurrency", "3", "--", agent, "{prompt}"]);
+    const ids = await Promise.all(Array.from({ length: 7 }, (_, i) => bench.route("echo", { task_type: "say", description: `task ${i}` })));
+    for (const id of ids) await bench.settled(id, "completed");
     for (const id of ids) {
-      const t = await read(id);
+      const t = await bench.read(id);
       expect(t.result).toMatchObject({ task_id: id, attempt: "1", same_file: true });
       expect(t.result.prompt).toBe("You are an agent ser");
       expect(t.claimed_by).toBe("w1");
@@ -95,11 +63,11 @@ echo "$task" > stdin.json`,
 
   test("a command printing no JSON completes with the tail of its output; progress lines reach the task", async () => {
     const agent = script("plain-agent.sh", `echo 'MESH_PROGRESS {"message":"halfway","percent":50}' >&2\nsleep 1.5\necho "just words"`);
-    await worker("w2", "plain", ["--", agent]);
-    const id = await route("plain", { task_type: "say" });
-    await until(async () => (await read(id)).progress?.percent === 50, "progress reported");
-    await settled(id, "completed");
-    const { result } = await read(id);
+    await bench.worker("w2", "plain", ["--", agent]);
+    const id = await bench.route("plain", { task_type: "say" });
+    await until(async () => (await bench.read(id)).progress?.percent === 50, "progress reported");
+    await bench.settled(id, "completed");
+    const { result } = await bench.read(id);
     expect(result).toEqual({ output: "just words\n", worker_output: expect.stringContaining(`${id}.1`) });
     expect(readFileSync(join(result.worker_output, "stderr.log"), "utf8")).toContain("MESH_PROGRESS");
   }, 30_000);
@@ -108,28 +76,28 @@ echo "$task" > stdin.json`,
     const template = join(dir, "prompt.txt");
     writeFileSync(template, "{type} for {role} from {source}: {description} {unknown}");
     const agent = script("prompt-agent.sh", `cat > /dev/null\nprintf '{"prompt":"%s"}\\n' "$1"`);
-    await worker("w11", "prompted", ["--prompt-file", template, "--", agent, "{prompt}"]);
-    const id = await route("prompted", { task_type: "review", description: "PR 7" });
-    await settled(id, "completed");
-    expect((await read(id)).result).toMatchObject({ prompt: "review for prompted from alice: PR 7 {unknown}" });
+    await bench.worker("w11", "prompted", ["--prompt-file", template, "--", agent, "{prompt}"]);
+    const id = await bench.route("prompted", { task_type: "review", description: "PR 7" });
+    await bench.settled(id, "completed");
+    expect((await bench.read(id)).result).toMatchObject({ prompt: "review for prompted from alice: PR 7 {unknown}" });
   }, 30_000);
 
   test("a script that runs for three lease lengths keeps its task and completes it", async () => {
     const agent = script("slow-agent.sh", `sleep 6\necho '{"slow":true}'`);
-    await worker("w3", "slow", ["--", agent]);
-    const id = await route("slow", { task_type: "wait" });
-    await settled(id, "completed");
-    const t = await read(id);
+    await bench.worker("w3", "slow", ["--", agent]);
+    const id = await bench.route("slow", { task_type: "wait" });
+    await bench.settled(id, "completed");
+    const t = await bench.read(id);
     expect(t).toMatchObject({ attempt: 1, result: { slow: true } });
     expect(t.history.map((h: any) => h.action)).not.toContain("task.lease_lapsed");
   }, 30_000);
 
   test("a non-zero exit is retried and then dead-lettered, with the exit code and stderr", async () => {
     const agent = script("failing-agent.sh", `echo "disk on fire" >&2\nexit 3`);
-    await worker("w4", "flaky", ["--", agent]);
-    const id = await route("flaky", { task_type: "try" }, { max_attempts: 2 });
-    await settled(id, "dead_lettered");
-    const t = await read(id);
+    await bench.worker("w4", "flaky", ["--", agent]);
+    const id = await bench.route("flaky", { task_type: "try" }, { max_attempts: 2 });
+    await bench.settled(id, "dead_lettered");
+    const t = await bench.read(id);
     expect(t.attempt).toBe(2);
     expect(t.error).toContain("exit code 3");
     expect(t.error).toContain("disk on fire");
@@ -139,19 +107,19 @@ echo "$task" > stdin.json`,
   test("a timeout kills the whole process group", async () => {
     const pidFile = join(dir, "grandchild.pid");
     const agent = script("hanging-agent.sh", `sleep 300 &\necho $! > ${pidFile}\nwait`);
-    await worker("w5", "hang", ["--timeout", "1s", "--", agent]);
-    const id = await route("hang", { task_type: "hang" }, { max_attempts: 1 });
-    await settled(id, "dead_lettered");
-    expect((await read(id)).error).toContain("timed out after 1 s");
+    await bench.worker("w5", "hang", ["--timeout", "1s", "--", agent]);
+    const id = await bench.route("hang", { task_type: "hang" }, { max_attempts: 1 });
+    await bench.settled(id, "dead_lettered");
+    expect((await bench.read(id)).error).toContain("timed out after 1 s");
     const grandchild = Number(readFileSync(pidFile, "utf8"));
     await until(async () => !alive(grandchild), "the background child was killed too");
   }, 30_000);
 
   test("a command that cannot be started fails at once, without a retry", async () => {
-    await worker("w6", "broken", ["--", join(dir, "no-such-agent")]);
-    const id = await route("broken", { task_type: "x" });
-    await settled(id, "failed");
-    const t = await read(id);
+    await bench.worker("w6", "broken", ["--", join(dir, "no-such-agent")]);
+    const id = await bench.route("broken", { task_type: "x" });
+    await bench.settled(id, "failed");
+    const t = await bench.read(id);
     expect(t.attempt).toBe(1);
     expect(t.error).toContain("could not start the command");
   }, 30_000);
@@ -159,47 +127,50 @@ echo "$task" > stdin.json`,
   test("kill -9 of a worker mid-task: a second worker completes the task exactly once", async () => {
     const started = join(dir, "started-once");
     const agent = script("once-agent.sh", `echo "$MESH_WORKER_NAME" >> ${started}\nsleep 4\necho '{"by":"'"$MESH_WORKER_NAME"'"}'`);
-    const first = await worker("w7a", "crash", ["--", agent], { MESH_WORKER_NAME: "first" });
-    const id = await route("crash", { task_type: "x" });
+    const first = await bench.worker("w7a", "crash", ["--", agent], { MESH_WORKER_NAME: "first" });
+    const id = await bench.route("crash", { task_type: "x" });
     await until(async () => existsSync(started), "the first worker started the task");
     first.proc.kill("SIGKILL");
     await first.proc.exited;
-    await worker("w7b", "crash", ["--", agent], { MESH_WORKER_NAME: "second" });
-    await settled(id, "completed");
-    const t = await read(id);
+    await bench.worker("w7b", "crash", ["--", agent], { MESH_WORKER_NAME: "second" });
+    await bench.settled(id, "completed");
+    const t = await bench.read(id);
     expect(t).toMatchObject({ attempt: 2, claimed_by: "w7b", result: { by: "second" } });
     expect(t.history.map((h: any) => h.action)).toEqual(["task.created", "task.claimed", "task.lease_lapsed", "task.claimed", "task.completed"]);
   }, 40_000);
 
   test("SIGTERM drains: no new claims, a running task finishes within the grace period, one past it is given back", async () => {
     const quick = script("drain-quick.sh", `sleep 1\necho '{"drained":true}'`);
-    const w = await worker("w8", "drain", ["--grace", "5s", "--", quick]);
-    const id = await route("drain", { task_type: "x" });
-    await until(async () => (await read(id)).status === "claimed", "claimed");
+    const w = await bench.worker("w8", "drain", ["--grace", "5s", "--", quick]);
+    const id = await bench.route("drain", { task_type: "x" });
+    await until(async () => (await bench.read(id)).status === "claimed", "claimed");
     w.proc.kill("SIGTERM");
     expect(await w.proc.exited).toBe(0);
-    expect((await read(id)).status).toBe("completed");
-    const waiting = await route("drain", { task_type: "x" });
-    expect((await read(waiting)).status).toBe("pending");
+    expect((await bench.read(id)).status).toBe("completed");
+    const waiting = await bench.route("drain", { task_type: "x" });
+    expect((await bench.read(waiting)).status).toBe("pending");
 
     const slow = script("drain-slow.sh", `sleep 30`);
-    const w2 = await worker("w9", "drain2", ["--grace", "1s", "--", slow]);
-    const id2 = await route("drain2", { task_type: "x" });
-    await until(async () => (await read(id2)).status === "claimed", "claimed");
+    const w2 = await bench.worker("w9", "drain2", ["--grace", "1s", "--", slow]);
+    const id2 = await bench.route("drain2", { task_type: "x" });
+    await until(async () => (await bench.read(id2)).status === "claimed", "claimed");
     w2.proc.kill("SIGTERM");
     expect(await w2.proc.exited).toBe(0);
-    const t = await read(id2);
+    const t = await bench.read(id2);
     expect(t.status).toBe("pending");
     expect(t.error).toContain("The worker stopped (SIGTERM)");
   }, 40_000);
 
   test("two-level delegation: a task's script sends a sub-task through `agent-mesh mcp` to a role a second worker serves", async () => {
     const leaf = script("leaf-agent.sh", `cat > /dev/null\necho '{"leaf":"done"}'`);
-    await worker("lead-bot", "lead", ["--", "bun", join(import.meta.dir, "fixtures", "delegating-agent.ts")], { AGENT_MESH: BINARY, DELEGATE_TO: "helper" });
-    await worker("helper-bot", "helper", ["--", leaf]);
-    const id = await route("lead", { task_type: "plan" });
-    await settled(id, "completed");
-    const t = await read(id);
+    await bench.worker("lead-bot", "lead", ["--", "bun", join(import.meta.dir, "fixtures", "delegating-agent.ts")], {
+      AGENT_MESH: BINARY,
+      DELEGATE_TO: "helper",
+    });
+    await bench.worker("helper-bot", "helper", ["--", leaf]);
+    const id = await bench.route("lead", { task_type: "plan" });
+    await bench.settled(id, "completed");
+    const t = await bench.read(id);
     expect(t.result.sub_result).toMatchObject({ leaf: "done" });
     const sub = await c.api(await c.token("lead-bot", ["lead"]), "GET", `/tasks/${t.result.delegated_to}`);
     expect(sub.body).toMatchObject({ source: "lead-bot", target: "helper", claimed_by: "helper-bot", status: "completed", data: { parent: id } });
@@ -207,13 +178,13 @@ echo "$task" > stdin.json`,
 
   test("--once takes one task (or none) and exits", async () => {
     const agent = script("once.sh", `echo '{"ok":1}'`);
-    const none = await worker("w10", "batch", ["--once", "--", agent]);
+    const none = await bench.worker("w10", "batch", ["--once", "--", agent]);
     expect(await none.proc.exited).toBe(0);
-    const a = await route("batch", { task_type: "x" });
-    const b = await route("batch", { task_type: "x" });
-    const one = await worker("w10", "batch", ["--once", "--", agent]);
+    const a = await bench.route("batch", { task_type: "x" });
+    const b = await bench.route("batch", { task_type: "x" });
+    const one = await bench.worker("w10", "batch", ["--once", "--", agent]);
     expect(await one.proc.exited).toBe(0);
-    expect([(await read(a)).status, (await read(b)).status]).toEqual(["completed", "pending"]);
+    expect([(await bench.read(a)).status, (await bench.read(b)).status]).toEqual(["completed", "pending"]);
   }, 30_000);
 });
 

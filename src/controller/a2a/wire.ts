@@ -5,9 +5,10 @@
  * ignored, as the specification asks.
  */
 import { z } from "zod";
+import { Part } from "../../contract/a2a.ts";
 import { JsonObject, LIMITS } from "../../contract/schemas.ts";
 
-export const A2A_VERSION = "1.0";
+export { A2A_VERSION, Part } from "../../contract/a2a.ts";
 
 /** The JSON-RPC methods of A2A v1.0 this controller answers. */
 export const METHODS = [
@@ -32,18 +33,6 @@ export const RpcRequest = z.object({
 export type RpcRequest = z.infer<typeof RpcRequest>;
 
 const id = z.string().min(1).max(LIMITS.idLength);
-
-/** A part holds exactly one of text, raw bytes, a URL or JSON data. */
-export const Part = z.object({
-  text: z.string().optional(),
-  raw: z.string().optional(),
-  url: z.string().optional(),
-  data: z.unknown().optional(),
-  mediaType: z.string().optional(),
-  filename: z.string().optional(),
-  metadata: JsonObject.optional(),
-});
-export type Part = z.infer<typeof Part>;
 
 export const Message = z.object({
   messageId: id,
