@@ -31,6 +31,8 @@ try {
     minify: { whitespace: true, syntax: true, identifiers: false },
     // Precompiled bytecode: `agent-mesh mcp` answers `initialize` in about half the time.
     bytecode: true,
+    // Each command in its own chunk: `agent-mesh mcp` does not load the controller (about 5 MiB less resident).
+    splitting: true,
     format: "esm",
     define: { BUILD_COMMIT: JSON.stringify(commit), PAGE_SCRIPT: JSON.stringify(pageScript), MCP_EARLY_ANSWERS: JSON.stringify(JSON.stringify(earlyAnswers)) },
   });

@@ -31,7 +31,7 @@ export async function run(argv: string[]): Promise<void> {
   // Over stdio, stdin is read before anything else loads: the compiled binary answers initialize and tools/list meanwhile.
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   const stdio = wantsHelp || argv.includes("--http") ? undefined : (await import("./stdio.ts")).listenStdio();
-  await stdio?.needed;
+  await stdio?.paused;
   const [{ loadSettings, settingsHelp }, { mcpSettings }, { connect }] = await Promise.all([
     import("../lib/settings.ts"),
     import("./settings.ts"),
@@ -45,10 +45,10 @@ export async function run(argv: string[]): Promise<void> {
   const log = createLogger(settings.logLevel ?? (settings.http ? "info" : "warn"));
   const client = connect(settings, log);
   const tokens = client.tokens;
-  const { createMcpServer } = await import("./server.ts");
-  const newServer = () => createMcpServer({ clientFor: () => client, log, leaseSeconds: settings.leaseSeconds });
+  const deps = { clientFor: () => client, log, leaseSeconds: settings.leaseSeconds };
 
   if (!stdio) {
+    const { createMcpServer } = await import("./server.ts");
     const { serveHttp } = await import("./http.ts");
     const server = await serveHttp({
       host: settings.host,
@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<void> {
       extraHosts: settings.allowedHosts,
       maxSessions: settings.maxSessions,
       log,
-      newServer,
+      newServer: () => createMcpServer(deps),
     });
     log.info("mcp server listening", { url: server.url.href, controller: settings.controllerUrl, auth: tokens.origin });
     process.stderr.write(
@@ -70,5 +70,8 @@ export async function run(argv: string[]): Promise<void> {
     });
     return;
   }
-  await stdio.serve(newServer(), log);
+  // An idle session does not hold the SDK and the tools' schemas until a message needs them.
+  await stdio.needed;
+  const { createMcpServer } = await import("./server.ts");
+  await stdio.serve(createMcpServer(deps), log);
 }

@@ -20,10 +20,10 @@ declare const MCP_EARLY_ANSWERS: string | undefined;
 /** Set in the compiled binary; from source the real server answers everything. */
 export const EARLY_ANSWERS: EarlyAnswerSet | undefined = typeof MCP_EARLY_ANSWERS === "string" ? JSON.parse(MCP_EARLY_ANSWERS) : undefined;
 
-export type EarlyAnswer = {
-  id: string | number;
-  result: Record<string, unknown>;
-  /** The server must still see this request (initialize tells it the client's capabilities); its own answer is dropped. */
+/** What to do with a message that came before the server loaded, when the server need not load for it. */
+export type EarlyTake = {
+  answer?: { id: string | number; result: Record<string, unknown> };
+  /** The server still hears it once loaded (initialize tells it the client's capabilities); its own answer is dropped. */
   replay: boolean;
 };
 
@@ -50,22 +50,25 @@ const isPlainListing = (params: unknown) =>
   params === undefined ||
   (isObject(params) && hasOnly(params, ["cursor", "_meta"]) && optional(params, "cursor", (c) => typeof c === "string") && optional(params, "_meta", isObject));
 
-/** The answer the real server would give to this line, if it is one the build precomputed. */
-export function earlyAnswer(answers: EarlyAnswerSet, line: string): EarlyAnswer | undefined {
+/** How to take this line before the server loads: undefined if only the server can take it, so it must load now. */
+export function takeEarly(answers: EarlyAnswerSet, line: string): EarlyTake | undefined {
   let message: unknown;
   try {
     message = JSON.parse(line);
   } catch {
     return undefined;
   }
-  if (!isObject(message) || message.jsonrpc !== "2.0" || !isId(message.id) || !hasOnly(message, ["jsonrpc", "id", "method", "params"])) return undefined;
+  if (!isObject(message) || message.jsonrpc !== "2.0" || !hasOnly(message, ["jsonrpc", "id", "method", "params"])) return undefined;
   const { id, method, params } = message;
+  // The handshake's last step asks no answer: the server hears it in turn once a later message loads it.
+  if (!("id" in message) && method === "notifications/initialized" && optional(message, "params", isObject)) return { replay: true };
+  if (!isId(id)) return undefined;
   if (method === "initialize" && isPlainInitialize(params)) {
     // As the SDK's Server does: the client's version if it is spoken here, else the newest.
     const asked = params.protocolVersion as string;
     const protocolVersion = answers.protocolVersions.includes(asked) ? asked : answers.latestProtocolVersion;
-    return { id, result: { protocolVersion, ...answers.initialize }, replay: true };
+    return { answer: { id, result: { protocolVersion, ...answers.initialize } }, replay: true };
   }
-  if (method === "tools/list" && isPlainListing(params)) return { id, result: answers.toolsList, replay: false };
+  if (method === "tools/list" && isPlainListing(params)) return { answer: { id, result: answers.toolsList }, replay: false };
   return undefined;
 }

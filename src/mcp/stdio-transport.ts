@@ -6,19 +6,19 @@
  *
  * It reads from `listen()` on, before the server is connected: until then it answers what
  * the build precomputed (early-answers.ts) and keeps every other line, in order, for the
- * server. `needed` says when to load the server: loading blocks the event loop, so it
- * waits for a message only the server can answer, or for the client to pause.
+ * server. Loading blocks the event loop, so `paused` and `needed` say when: the settings
+ * once the client pauses, the server (SDK, zod schemas, tools) once a message needs it.
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { earlyAnswer, type EarlyAnswerSet } from "./early-answers.ts";
+import { takeEarly, type EarlyAnswerSet } from "./early-answers.ts";
 
 /** Larger lines are dropped unread (and answered with an error) so memory stays bounded. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
-/** A pause this long in the client's messages is when the server loads, if nothing needed it sooner. */
+/** A pause this long in the client's messages is when the settings load, if nothing needed them sooner. */
 const QUIET_MS = 25;
 
 type Readable = NodeJS.ReadableStream;
@@ -41,14 +41,12 @@ export class LineTransport implements Transport {
   /** Requests answered early that the server still sees: its own answer to them is not sent again. */
   #answeredEarly = new Set<string | number>();
   #quiet?: ReturnType<typeof setTimeout>;
-  #neededNow!: () => void;
-  /** Resolves when the server should load; at once without precomputed answers. */
-  readonly needed = new Promise<void>((resolve) => {
-    this.#neededNow = () => {
-      clearTimeout(this.#quiet);
-      resolve();
-    };
-  });
+  #paused = Promise.withResolvers<void>();
+  #needed = Promise.withResolvers<void>();
+  /** Resolves once the client pauses (or needs the server): a good moment to check the settings. */
+  readonly paused = this.#paused.promise;
+  /** Resolves when a message needs the server; at once without precomputed answers. */
+  readonly needed = this.#needed.promise;
 
   constructor(
     private readonly input: Readable,
@@ -58,9 +56,15 @@ export class LineTransport implements Transport {
     if (!early) this.#neededNow();
   }
 
+  #neededNow = () => {
+    clearTimeout(this.#quiet);
+    this.#paused.resolve();
+    this.#needed.resolve();
+  };
+
   #restartQuiet() {
     clearTimeout(this.#quiet);
-    this.#quiet = setTimeout(this.#neededNow, QUIET_MS);
+    this.#quiet = setTimeout(this.#paused.resolve, QUIET_MS);
   }
 
   /** Starts reading input; the server may connect later. */
@@ -151,13 +155,13 @@ export class LineTransport implements Transport {
   }
 
   #line(line: string) {
-    const answer = !this.#sdk && this.early ? earlyAnswer(this.early, line) : undefined;
-    if (answer) {
-      void this.#write({ jsonrpc: "2.0", id: answer.id, result: answer.result });
-      if (!answer.replay) return;
-      this.#answeredEarly.add(answer.id);
-    } else this.#neededNow();
-    this.#whenConnected(() => this.#handle(line));
+    const early = !this.#sdk && this.early ? takeEarly(this.early, line) : undefined;
+    if (!early) this.#neededNow();
+    if (early?.answer) {
+      void this.#write({ jsonrpc: "2.0", ...early.answer });
+      if (early.replay) this.#answeredEarly.add(early.answer.id);
+    }
+    if (!early || early.replay) this.#whenConnected(() => this.#handle(line));
   }
 
   #handle(line: string) {

@@ -16,7 +16,8 @@ export function listenStdio() {
   const transport = new LineTransport(process.stdin, process.stdout, EARLY_ANSWERS);
   transport.listen();
   return {
-    /** Resolves when the server should load (see LineTransport.needed). */
+    /** When to load the settings and the server (see LineTransport). */
+    paused: transport.paused,
     needed: transport.needed,
     async serve(server: McpServer, log: Logger): Promise<void> {
       const closed = new Promise<void>((resolve) => {
