@@ -126,8 +126,7 @@ export class LineTransport implements Transport {
     for (let end = data.indexOf(NEWLINE); end !== -1; end = data.indexOf(NEWLINE)) {
       this.#take(data.subarray(0, end));
       const line = this.#skipping ? null : Buffer.concat(this.#pieces, this.#size);
-      if (this.#skipping)
-        this.#whenConnected(() => this.#reply(this.#sdk!.ErrorCode.InvalidRequest, `Message larger than ${MAX_FRAME_BYTES} bytes; it was dropped.`, null));
+      if (this.#skipping) this.#oversize();
       this.#pieces = [];
       this.#size = 0;
       this.#skipping = false;
@@ -147,6 +146,11 @@ export class LineTransport implements Transport {
     }
     // Copy: the stream may reuse its buffer.
     this.#pieces.push(Buffer.from(piece));
+  }
+
+  #oversize() {
+    this.#neededNow();
+    this.#whenConnected(() => this.#reply(this.#sdk!.ErrorCode.InvalidRequest, `Message larger than ${MAX_FRAME_BYTES} bytes; it was dropped.`, null));
   }
 
   #whenConnected(handle: () => void) {

@@ -50,3 +50,26 @@ for (const version of ["2025-11-25", "2025-06-18", "2024-11-05", "1999-01-01"]) 
     expect(built).toEqual(live);
   });
 }
+
+/** The first line the binary writes after `input`, stdin left open: nothing else arrives to wake it. */
+async function firstAnswer(input: string): Promise<any> {
+  const proc = Bun.spawn([BINARY, "mcp"], { stdin: "pipe", stdout: "pipe", stderr: "pipe", env: ENV });
+  proc.stdin.write(input);
+  proc.stdin.flush();
+  let out = "";
+  for await (const chunk of proc.stdout) {
+    out += new TextDecoder().decode(chunk);
+    if (out.includes("\n")) break;
+  }
+  proc.kill();
+  return JSON.parse(out.slice(0, out.indexOf("\n")));
+}
+
+test("a first message only the server can answer loads it and is answered", async () => {
+  expect(await firstAnswer(line({ jsonrpc: "2.0", id: 7, method: "ping" }))).toEqual({ result: {}, jsonrpc: "2.0", id: 7 });
+});
+
+test("an oversize first frame loads the server and is answered with an error", async () => {
+  const answer = await firstAnswer(`${"x".repeat(5 * 1024 * 1024)}\n`);
+  expect(answer).toMatchObject({ id: null, error: { code: -32600 } });
+});
