@@ -3,6 +3,7 @@
  * The version comes from package.json; the commit is stamped in for `--version`.
  */
 import { parseArgs } from "node:util";
+import { captureEarlyAnswers } from "../src/mcp/early-answers-capture.ts";
 import { bundlePage } from "../src/page/bundle.ts";
 
 const { values } = parseArgs({
@@ -14,6 +15,8 @@ const commit = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { stderr: 
 try {
   // The browser page is bundled first and goes in as one string: the executable reads no files to serve it.
   const pageScript = await bundlePage();
+  // What the server answers to initialize and tools/list goes in too, for `agent-mesh mcp` to answer before it has loaded.
+  const earlyAnswers = await captureEarlyAnswers();
   await Bun.build({
     entrypoints: ["src/main.ts"],
     compile: {
@@ -28,8 +31,10 @@ try {
     minify: { whitespace: true, syntax: true, identifiers: false },
     // Precompiled bytecode: `agent-mesh mcp` answers `initialize` in about half the time.
     bytecode: true,
+    // Each command in its own chunk: `agent-mesh mcp` does not load the controller (about 5 MiB less resident).
+    splitting: true,
     format: "esm",
-    define: { BUILD_COMMIT: JSON.stringify(commit), PAGE_SCRIPT: JSON.stringify(pageScript) },
+    define: { BUILD_COMMIT: JSON.stringify(commit), PAGE_SCRIPT: JSON.stringify(pageScript), MCP_EARLY_ANSWERS: JSON.stringify(JSON.stringify(earlyAnswers)) },
   });
 } catch (error) {
   console.error(`build failed: ${error instanceof AggregateError ? error.errors.join("\n") : error}`);

@@ -3,7 +3,7 @@
  * agent-mesh: the command line. Each command loads only what it uses, so the MCP
  * server (the default, started by agents' hosts) starts fast.
  */
-import { SettingsError } from "./lib/settings.ts";
+import { SettingsError } from "./lib/settings-error.ts";
 import { COMMIT, VERSION } from "./lib/version.ts";
 
 type Command = { summary: string; run: (argv: string[]) => Promise<void> };

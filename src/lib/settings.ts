@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { LOG_LEVELS } from "./log.ts";
+import { SettingsError } from "./settings-error.ts";
 
 export type Setting<T = unknown> = {
   /** Long flag without dashes, e.g. `port`; absent for environment-only settings. */
@@ -28,9 +29,7 @@ export type Setting<T = unknown> = {
 export type SettingsSpec = Record<string, Setting>;
 export type SettingsOf<S extends SettingsSpec> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
-export class SettingsError extends Error {
-  override name = "SettingsError";
-}
+export { SettingsError };
 
 const label = (s: Setting) => [s.flag && `--${s.flag}`, s.env].filter(Boolean).join(" / ");
 

@@ -1,11 +1,10 @@
 /** `agent-mesh mcp` (also `agent-mesh` alone): serve the mesh tools over stdio, or over HTTP with --http. */
-import { connect } from "../client/client-settings.ts";
 import { createLogger } from "../lib/log.ts";
-import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
+import { SettingsError } from "../lib/settings-error.ts";
 import { isLoopback } from "./http-guard.ts";
-import { mcpSettings, type McpSettings } from "./settings.ts";
+import type { McpSettings } from "./settings.ts";
 
-const HELP = `Usage: agent-mesh [mcp] [--http [--port P] [--host H]] [options]
+const help = (settingsHelp: string) => `Usage: agent-mesh [mcp] [--http [--port P] [--host H]] [options]
 
 Serves the Agent Mesh tools to an MCP client (Goose, Claude Code, Cursor …): send_task,
 request_approval, notify, fetch_status, check_inbox, claim_task, complete_task, fail_task,
@@ -16,7 +15,7 @@ Without --http it speaks MCP on stdin/stdout, as agent hosts start it; logs go t
 With --http it serves Streamable HTTP at http://HOST:PORT/mcp.
 
 Options (a flag wins over its environment variable; a .env file in the working folder is read too):
-${settingsHelp(mcpSettings)}`;
+${settingsHelp}`;
 
 function checked(s: McpSettings, argv: string[]): McpSettings {
   const httpOnly = argv.find((a) => /^--(port|host)(=|$)/.test(a));
@@ -29,18 +28,27 @@ function checked(s: McpSettings, argv: string[]): McpSettings {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(HELP);
+  // Over stdio, stdin is read before anything else loads: the compiled binary answers initialize and tools/list meanwhile.
+  const wantsHelp = argv.includes("--help") || argv.includes("-h");
+  const stdio = wantsHelp || argv.includes("--http") ? undefined : (await import("./stdio.ts")).listenStdio();
+  await stdio?.paused;
+  const [{ loadSettings, settingsHelp }, { mcpSettings }, { connect }] = await Promise.all([
+    import("../lib/settings.ts"),
+    import("./settings.ts"),
+    import("../client/client-settings.ts"),
+  ]);
+  if (wantsHelp) {
+    console.log(help(settingsHelp(mcpSettings)));
     return;
   }
   const settings = checked(loadSettings(mcpSettings, argv), argv);
   const log = createLogger(settings.logLevel ?? (settings.http ? "info" : "warn"));
   const client = connect(settings, log);
   const tokens = client.tokens;
-  const { createMcpServer } = await import("./server.ts");
-  const newServer = () => createMcpServer({ clientFor: () => client, log, leaseSeconds: settings.leaseSeconds });
+  const deps = { clientFor: () => client, log, leaseSeconds: settings.leaseSeconds };
 
-  if (settings.http) {
+  if (!stdio) {
+    const { createMcpServer } = await import("./server.ts");
     const { serveHttp } = await import("./http.ts");
     const server = await serveHttp({
       host: settings.host,
@@ -49,7 +57,7 @@ export async function run(argv: string[]): Promise<void> {
       extraHosts: settings.allowedHosts,
       maxSessions: settings.maxSessions,
       log,
-      newServer,
+      newServer: () => createMcpServer(deps),
     });
     log.info("mcp server listening", { url: server.url.href, controller: settings.controllerUrl, auth: tokens.origin });
     process.stderr.write(
@@ -62,6 +70,8 @@ export async function run(argv: string[]): Promise<void> {
     });
     return;
   }
-  const { serveStdio } = await import("./stdio.ts");
-  await serveStdio(newServer(), log);
+  // An idle session does not hold the SDK and the tools' schemas until a message needs them.
+  await stdio.needed;
+  const { createMcpServer } = await import("./server.ts");
+  await stdio.serve(createMcpServer(deps), log);
 }
