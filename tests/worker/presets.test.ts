@@ -1,14 +1,35 @@
 /**
  * Each preset's command line against the agent CLI's own --help: every flag it passes
- * must be one the installed CLI lists. The CLIs are not dependencies of this project:
- * install them anywhere and put them on PATH (or name their folder in AGENT_CLIS_PATH,
- * e.g. after `npm i @anthropic-ai/claude-code @openai/codex @google/gemini-cli` in /tmp/clis,
- * AGENT_CLIS_PATH=/tmp/clis/node_modules/.bin); a CLI that is not installed is skipped, saying so.
+ * must be one the installed CLI lists. The CLIs are not dependencies of this project: the
+ * test installs the npm ones (pinned below) into a cache folder outside the checkout the
+ * first time, or uses those on AGENT_CLIS_PATH or PATH. Goose is not on npm: its check runs
+ * where `goose` is installed, and is skipped, saying so, elsewhere.
  */
 import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { PRESETS, type PresetName } from "../../src/worker/presets.ts";
 
-const searchPath = [process.env.AGENT_CLIS_PATH, process.env.PATH].filter(Boolean).join(":");
+/** The agent CLIs from npm, at the versions whose --help the presets were checked against. */
+const NPM_CLIS = ["@anthropic-ai/claude-code@2.1.197", "@openai/codex@0.171.0", "@google/gemini-cli@0.61.0"];
+
+/** Installs the npm CLIs once per machine (about 750 MB, kept between runs); the folder of their commands. */
+function installedClis(): string {
+  const folder = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "agent-mesh-tests", "agent-clis");
+  const bin = join(folder, "node_modules", ".bin");
+  if (existsSync(join(bin, "claude")) && existsSync(join(bin, "codex")) && existsSync(join(bin, "gemini"))) return bin;
+  mkdirSync(folder, { recursive: true });
+  const npm = Bun.spawnSync(["npm", "install", "--prefix", folder, "--no-audit", "--no-fund", "--no-save", ...NPM_CLIS], {
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 600_000,
+  });
+  if (npm.exitCode !== 0) throw new Error(`could not install the agent CLIs from npm (${NPM_CLIS.join(", ")}):\n${npm.stderr.toString().slice(-2000)}`);
+  return bin;
+}
+
+const searchPath = [process.env.AGENT_CLIS_PATH ?? installedClis(), process.env.PATH].filter(Boolean).join(":");
 const server = { command: "/usr/local/bin/agent-mesh", args: ["mcp"], envNames: ["CONTROLLER_URL", "MESH_JWT_TOKEN"] };
 
 /** The help that lists the flags the preset uses: the subcommand's, where it has one. */
@@ -38,6 +59,6 @@ describe("each preset's command line uses only flags its CLI lists", () => {
       },
       90_000,
     );
-    if (binary === null) console.warn(`skipped the ${name} preset's check: ${argv[0]} is not installed (put it on PATH or AGENT_CLIS_PATH)`);
+    if (binary === null) console.warn(`skipped the ${name} preset's check: ${argv[0]} is not installed here (it is not on npm; put it on PATH)`);
   }
 });
