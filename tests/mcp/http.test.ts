@@ -134,8 +134,9 @@ describe("a session cap", () => {
     }
   });
 
-  test("at the cap the longest-idle session makes way for a new one", async () => {
-    const http = await serveHttp({
+  /** An in-process server holding at most two sessions, any idle one evictable at once. */
+  const capped = () =>
+    serveHttp({
       host: "127.0.0.1",
       port: 0,
       extraHosts: [],
@@ -144,6 +145,9 @@ describe("a session cap", () => {
       log: createLogger("warn", () => {}),
       newServer: () => new McpServer({ name: "t", version: "0" }),
     });
+
+  test("at the cap the longest-idle session makes way for a new one", async () => {
+    const http = await capped();
     try {
       const url = http.url.href;
       const [first, second] = [await sessionOf(url), await sessionOf(url)];
@@ -157,17 +161,6 @@ describe("a session cap", () => {
       await http.stop();
     }
   });
-
-  const capped = () =>
-    serveHttp({
-      host: "127.0.0.1",
-      port: 0,
-      extraHosts: [],
-      maxSessions: 2,
-      evictableAfterMs: 0,
-      log: createLogger("warn", () => {}),
-      newServer: () => new McpServer({ name: "t", version: "0" }),
-    });
 
   test("half-sent initialize requests neither push out a session nor hold a place", async () => {
     const http = await capped();
