@@ -3,6 +3,7 @@
  * SQLite in a temp folder, PostgreSQL in its own throwaway database.
  */
 import { Database } from "bun:sqlite";
+import { afterAll, beforeAll } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { PostgresStore } from "../../src/controller/store/postgres.ts";
@@ -72,3 +73,18 @@ const postgres: Engine = {
 };
 
 export const ENGINES: readonly Engine[] = [sqlite, postgres];
+
+/** A store on a fresh database of `engine` for the tests of one describe block: opened before them, dropped after. */
+export function storeOn(engine: Engine): { readonly store: Store } {
+  let db: EngineDatabase | undefined;
+  const opened = {} as { store: Store };
+  beforeAll(async () => {
+    db = await engine.create();
+    opened.store = await db.open();
+  });
+  afterAll(async () => {
+    await opened.store?.close();
+    await db?.drop();
+  });
+  return opened;
+}

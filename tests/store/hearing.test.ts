@@ -3,11 +3,11 @@
  * callers, an event stream's replay (changesSince with a hearer, page by page) returns
  * exactly the changes `mayHear` lets the caller hear, in order, on SQLite and PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { mayHear } from "../../src/controller/policy.ts";
 import type { Change, Store } from "../../src/controller/store/store.ts";
-import { ENGINES, type EngineDatabase } from "./engines.ts";
+import { ENGINES, storeOn } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol"];
 const ROLES = ["dev", "ops", "lead", "qa"];
@@ -65,22 +65,14 @@ async function replay(store: Store, after: number, pageSize: number, hearer: { s
 
 for (const engine of ENGINES) {
   describe(`who may hear a change: ${engine.name}`, () => {
-    let db: EngineDatabase;
-    let store: Store;
-    beforeAll(async () => {
-      db = await engine.create();
-      store = await db.open();
-    });
-    afterAll(async () => {
-      await store?.close();
-      await db?.drop();
-    });
+    const opened = storeOn(engine);
 
     test("a replay returns exactly the changes mayHear allows, in order", async () => {
       await fc.assert(
         fc.asyncProperty(world, async (w) => {
           const run = `r${runs++}-${crypto.randomUUID().slice(0, 6)}`;
           const name = (n: string) => `${run}-${n}`;
+          const { store } = opened;
           const start = await write(store, w, name);
           const all = await store.changesSince(start, 1_000_000);
           for (const c of w.callers) {

@@ -3,12 +3,12 @@
  * approvals and callers, a list returns exactly what `mayReadTask` (tasks) and
  * `mayReadApproval` (approvals) allow, on SQLite and PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { callerOf, mayReadApproval, mayReadTask, visibilityOf, type Caller } from "../../src/controller/policy.ts";
 import type { Store } from "../../src/controller/store/store.ts";
 import type { ApprovalRecord, Task } from "../../src/contract/schemas.ts";
-import { ENGINES, NO_CLOCKS, type EngineDatabase } from "./engines.ts";
+import { ENGINES, NO_CLOCKS, storeOn } from "./engines.ts";
 
 const SUBJECTS = ["alice", "bob", "carol", "dave"];
 const ROLES = ["dev", "ops", "lead", "qa", "admin"];
@@ -101,22 +101,12 @@ async function visibleApprovals(s: Store, caller: Caller, run: string) {
 
 for (const engine of ENGINES) {
   describe(`visibility: ${engine.name}`, () => {
-    let db: EngineDatabase;
-    let s: Store;
-
-    beforeAll(async () => {
-      db = await engine.create();
-      s = await db.open();
-    });
-
-    afterAll(async () => {
-      await s?.close();
-      await db?.drop();
-    });
+    const opened = storeOn(engine);
 
     test("listing tasks and approvals returns exactly what the policy lets each caller read", async () => {
       await fc.assert(
         fc.asyncProperty(world, async (w) => {
+          const s = opened.store;
           const { tasks, approvals, callers, run } = await store(s, w);
           const approverRoles = (task: Task) => approvals.filter((a) => a.task_id === task.task_id).map((a) => a.approver_role);
           for (const caller of callers) {
