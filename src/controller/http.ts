@@ -10,6 +10,13 @@ import type { Method } from "../contract/paths.ts";
 import type { Logger } from "../lib/log.ts";
 import { StoreUnavailableError } from "./store/store.ts";
 
+/**
+ * What the server learns of a request, for its log line and metrics even when it fails.
+ * `identified` is called once a caller's credential is verified: it names the caller and
+ * lets the connection wait (long-polls, streams) and idle as long as a caller's may.
+ */
+export type Seen = { route: string; subject?: string; identified: (subject: string) => void };
+
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });
 }

@@ -17,7 +17,7 @@ import { createGuard } from "../mcp/http-guard.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { McpSessions } from "../mcp/sessions.ts";
 import type { Authenticator, Verified } from "./auth.ts";
-import { json, problem, type RouteMethod } from "./http.ts";
+import { json, problem, type RouteMethod, type Seen } from "./http.ts";
 import { inProcessClient } from "./in-process-client.ts";
 import { apiHandlers } from "./routes.ts";
 import type { MeshService } from "./service.ts";
@@ -40,7 +40,7 @@ export type RemoteMcpOptions = {
 export type RemoteMcpRoute = {
   method: RouteMethod;
   path: string;
-  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: { subject?: string }) => Promise<Response>;
+  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
 };
 
 /** The caller a request authenticated as, carried to its tool calls by the SDK's authInfo. */
@@ -89,7 +89,7 @@ export function remoteMcpRoutes(o: RemoteMcpOptions): RemoteMcpRoute[] {
     return response;
   }
 
-  async function mcp(req: Request, url: URL, _params: Record<string, string>, traceId: string, seen: { subject?: string }): Promise<Response> {
+  async function mcp(req: Request, url: URL, _params: Record<string, string>, traceId: string, seen: Seen): Promise<Response> {
     const refusal = guard(req);
     if (refusal) return refusal;
     const authorization = req.headers.get("authorization");
@@ -101,7 +101,7 @@ export function remoteMcpRoutes(o: RemoteMcpOptions): RemoteMcpRoute[] {
       if (error instanceof MeshError && error.kind === "unauthenticated") return unauthorized(error, url, authorization !== null, traceId);
       throw error;
     }
-    seen.subject = verified.caller.subject;
+    seen.identified(verified.caller.subject);
     const authInfo: CallerInfo = {
       token: authorization!.replace(/^Bearer\s+/i, "").trim(),
       clientId: verified.caller.subject,

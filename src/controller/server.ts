@@ -5,14 +5,14 @@
  */
 import { api, type Endpoint } from "../contract/api.ts";
 import type { Logger } from "../lib/log.ts";
-import { defaultMaxConnections, namesHost, openFileLimit, serve, type Connection, type WebServer } from "../lib/http-server.ts";
+import { defaultMaxConnections, namesHost, openFileLimit, serve, type WebServer } from "../lib/http-server.ts";
 import { LIMITS } from "../contract/schemas.ts";
 import { traceIdOf, traceparentFor } from "../lib/trace.ts";
 import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
 import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
-import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type RouteMethod } from "./http.ts";
+import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type RouteMethod, type Seen } from "./http.ts";
 import { Clocks } from "./clocks.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -93,7 +93,6 @@ export async function startController(settings: ControllerSettings, log: Logger)
   };
 
   /** What dispatch learned about a request, for its log line and metrics even when it fails. */
-  type Seen = { route: string; subject?: string; connection: Connection };
   type Route = {
     method: RouteMethod;
     path: string;
@@ -111,9 +110,7 @@ export async function startController(settings: ControllerSettings, log: Logger)
         path: endpoint.path,
         handle: async (req, url, params, traceId, seen) => {
           const { caller, expiresAt, stillSignedIn } = await identify(req, endpoint);
-          seen.subject = caller.subject;
-          // From here the connection belongs to a caller with a valid credential: it may wait (long-polls) and idle longer.
-          seen.connection.trusted = true;
+          seen.identified(caller.subject);
           const ctx = {
             caller,
             expiresAt,
@@ -182,7 +179,13 @@ export async function startController(settings: ControllerSettings, log: Logger)
         const started = performance.now();
         const traceId = traceIdOf(req.headers);
         const url = new URL(req.url);
-        const seen: Seen = { route: "unmatched", connection };
+        const seen: Seen = {
+          route: "unmatched",
+          identified(subject) {
+            seen.subject = subject;
+            connection.trusted = true;
+          },
+        };
         let response: Response;
         try {
           response =

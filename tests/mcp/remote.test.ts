@@ -189,3 +189,16 @@ describe("with an identity provider", () => {
     await fred.client.close();
   });
 });
+
+test("a caller's tool call that waits longer than MESH_ANONYMOUS_IDLE keeps its connection: /mcp is a verified caller's", async () => {
+  const controller = await startTestController({ MESH_ANONYMOUS_IDLE: "1s" });
+  try {
+    const dana = await connect(new URL("/mcp", controller.url).href, await controller.token("dana", ["quiet"]));
+    const r = await dana.call("check_inbox", { wait_seconds: 3 });
+    expect(r.isError).toBeFalsy();
+    expect(r.text).toContain("after waiting 3 s");
+    await dana.client.close();
+  } finally {
+    await controller.stop();
+  }
+});

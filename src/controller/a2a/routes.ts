@@ -11,7 +11,7 @@ import { FINISHED, LIMITS, Role, type TaskDetail } from "../../contract/schemas.
 import { sha256Hex } from "../../lib/digest.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authenticator } from "../auth.ts";
-import { json, problem, readJson } from "../http.ts";
+import { json, problem, readJson, type Seen } from "../http.ts";
 import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
@@ -48,7 +48,7 @@ export type A2AOptions = {
 export type A2ARoute = {
   method: Method;
   path: string;
-  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: { subject?: string }) => Promise<Response>;
+  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
 };
 
 /** A method answers a result, or a stream of updates sent as Server-Sent Events. */
@@ -143,7 +143,7 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
           const role = roleOf(params.role);
           if (!role) throw new RpcError(CODES.invalidParams, `${params.role} is not a role name.`, "INVALID_ROLE");
           const { caller, expiresAt } = await o.authenticate(req.headers.get("authorization"));
-          seen.subject = caller.subject;
+          seen.identified(caller.subject);
           const ctx: RequestContext = { caller, expiresAt, traceId, signal: AbortSignal.any([req.signal, o.shutdown]) };
           const sent = envelope.data.params ?? {};
           const answer = await methods[a2aMethod](ctx, role, legacy ? paramsIn(a2aMethod, sent) : sent);
