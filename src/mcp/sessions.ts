@@ -9,6 +9,9 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { MeshError } from "../contract/errors.ts";
+import { LIMITS } from "../contract/schemas.ts";
+import { readText } from "../controller/http.ts";
 import type { Logger } from "../lib/log.ts";
 import { rpcError } from "./http-guard.ts";
 
@@ -31,6 +34,24 @@ export type Owner = { id: string; authInfo?: AuthInfo };
 
 /** `busy`: requests and streams of this session now open; a busy session is never idle, however long its stream. */
 type Session = { transport: WebStandardStreamableHTTPServerTransport; server: McpServer; owner: string; lastSeen: number; busy: number };
+
+/**
+ * A body read whole, within the bound the HTTP server puts on a declared length (a body
+ * sent in chunks cannot grow past it; a larger one is a 413), to be handed on as it came.
+ * The SDK's transport bounds the bodies of requests within a session itself.
+ */
+async function readWhole(req: Request): Promise<{ req: Request; text: string } | Response> {
+  try {
+    const text = await readText(req, MCP_BODY_BYTES);
+    return { text, req: new Request(req.url, { method: req.method, headers: req.headers, body: text, signal: req.signal }) };
+  } catch (error) {
+    if (error instanceof MeshError) return rpcError(error.status, error.message);
+    throw error;
+  }
+}
+
+/** The bound the HTTP server puts on a declared body (an initialize needs far less). */
+const MCP_BODY_BYTES = LIMITS.bodyBytes * 4;
 
 /** Whether a body is a JSON-RPC initialize request (alone, or the one message of a batch). */
 function isInitialize(text: string): boolean {
@@ -133,9 +154,10 @@ export class McpSessions {
   async #open(incoming: Request, owner: Owner): Promise<Response> {
     // The whole request is read before it may count against the cap or push out another
     // session: a client that sends half an initialize and stalls holds nothing.
-    const text = await incoming.text();
+    const read = await readWhole(incoming);
+    if (read instanceof Response) return read;
+    const { req, text } = read;
     if (!isInitialize(text)) return rpcError(400, "Bad Request: a request without mcp-session-id must be an initialize request.");
-    const req = new Request(incoming.url, { method: incoming.method, headers: incoming.headers, body: text, signal: incoming.signal });
     if (!this.#makeRoom()) {
       this.#o.log.warn("mcp session refused: at the cap", { max_sessions: this.#o.maxSessions });
       return rpcError(

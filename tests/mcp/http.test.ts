@@ -162,6 +162,34 @@ describe("a session cap", () => {
     }
   });
 
+  test("an initialize sent in chunks past the bound is refused with 413 before the server holds it, and the sessions serve on", async () => {
+    const http = await capped();
+    try {
+      const url = http.url.href;
+      const session = await sessionOf(url);
+      const chunk = new Uint8Array(1024 * 1024).fill(32);
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // More than four API bodies' worth, never declared up front.
+          if (sent++ < 6) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body,
+        // @ts-expect-error: needed for a streamed request body, missing from the DOM types
+        duplex: "half",
+      });
+      expect(res.status).toBe(413);
+      expect((await ping(url, session.id!)).status).toBe(200);
+    } finally {
+      await http.stop();
+    }
+  });
+
   test("half-sent initialize requests neither push out a session nor hold a place", async () => {
     const http = await capped();
     try {
