@@ -5,6 +5,9 @@ import { taskList, threadLines } from "./describe.ts";
 import { waitSeconds } from "./fields.ts";
 import { defineTool, READS, succeed } from "./tool.ts";
 
+/** Task details read at once for their threads. */
+const DETAILS_AT_ONCE = 8;
+
 export const checkInbox = defineTool({
   name: "check_inbox",
   title: "Check the inbox",
@@ -32,18 +35,18 @@ export const checkInbox = defineTool({
     // A session that waits on its inbox serves its roles; GET /roles shows it (a refusal here changes nothing for the inbox).
     if (wait_seconds) void ctx.client.call("reportPresence", { body: { kind: "session", instance: ctx.session, roles: role ? [role] : undefined } }, ctx.call);
     const stop = ctx.waiting(wait_seconds, "waiting for tasks");
-    const filters = { for: "me", target: role, status, task_type } as const;
-    const r = await ctx.client.call("listTasks", { query: { ...filters, limit, wait: wait_seconds || undefined } }, ctx.call).finally(stop);
+    const r = await ctx.client
+      .call("listTasks", { query: { for: "me", target: role, status, task_type, limit, wait: wait_seconds || undefined } }, ctx.call)
+      .finally(stop);
     if (!r.ok) return r;
     const tasks = r.value.items;
-    // A page can end at its limit or its byte budget; a look past it tells whether more are waiting.
-    const cursor = r.value.next_cursor;
-    const beyond = tasks.length && cursor ? await ctx.client.call("listTasks", { query: { ...filters, cursor, limit: 1 } }, ctx.call) : undefined;
-    const more = beyond?.ok === true && beyond.value.items.length > 0;
+    // The controller gives a cursor exactly when more follow, whether the page ended at its limit or its byte budget.
+    const more = r.value.next_cursor !== null;
     // Work under way may have a conversation: the taker sees the answers where it looks for its work.
     const threads: Record<string, ThreadMessage[]> = {};
-    if (HELD.has(status)) {
-      const details = await Promise.all(tasks.map((t) => ctx.client.call("getTask", { params: { id: t.task_id } }, ctx.call)));
+    // A few at a time: a page may list up to LIMITS.pageSize tasks.
+    for (let i = 0; HELD.has(status) && i < tasks.length; i += DETAILS_AT_ONCE) {
+      const details = await Promise.all(tasks.slice(i, i + DETAILS_AT_ONCE).map((t) => ctx.client.call("getTask", { params: { id: t.task_id } }, ctx.call)));
       for (const d of details) if (d.ok && d.value.thread.length > 0) threads[d.value.task_id] = d.value.thread;
     }
     const whose = role ? `role ${role}` : "your roles";
