@@ -744,7 +744,7 @@ export class MeshService {
     };
     const approval =
       query.wait && first.status === "pending"
-        ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id, `approval ${id}`)) ?? first)
+        ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id, `approval ${id} ${first.approver_role}`)) ?? first)
         : first;
     const [seen] = await this.#seenBy(ctx.caller, [approval]);
     return seen!;
