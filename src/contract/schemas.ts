@@ -34,6 +34,10 @@ export const LIMITS = {
   servingSeconds: 150,
   /** GET /roles lists who served each role this recently; send_task says when no one has. */
   presenceWindowSeconds: 3600,
+  /** Workers and sessions (by role and instance) kept per caller: the newest; an older one is forgotten. */
+  presencePerCaller: 64,
+  /** Workers and sessions GET /roles lists per role (the newest); its counts take in all of them. */
+  serversListed: 50,
   /** How deep subtasks nest: a task and this many levels below it, counted from the root (the root is level 1). */
   subtaskDepth: 5,
   /** Subtasks one task may have; its detail shows them all. */
@@ -541,7 +545,9 @@ export const RoleServing = z.object({
   workers: z.number().int().describe(`Workers seen in the last ${LIMITS.servingSeconds} s.`),
   sessions: z.number().int().describe(`MCP sessions seen waiting on their inbox in the last ${LIMITS.servingSeconds} s.`),
   last_seen: Timestamp.describe("When anyone last served the role; null when no one has in the window.").nullable(),
-  servers: z.array(Presence).describe(`Each worker and session seen in the last ${LIMITS.presenceWindowSeconds / 3600} h, the most recent first.`),
+  servers: z
+    .array(Presence)
+    .describe(`The workers and sessions seen in the last ${LIMITS.presenceWindowSeconds / 3600} h, the most recent first, at most ${LIMITS.serversListed}.`),
 });
 export type RoleServing = z.infer<typeof RoleServing>;
 

@@ -883,7 +883,7 @@ export class MeshService {
     const now = this.#clock();
     const last_seen = now.toISOString();
     const seen = roles.map((role) => ({ role, kind: report.kind, instance: report.instance, subject: ctx.caller.subject, last_seen }));
-    await this.#store.recordPresence(seen, new Date(now.getTime() + LIMITS.presenceWindowSeconds * 1000).toISOString());
+    await this.#store.recordPresence(seen, new Date(now.getTime() + LIMITS.presenceWindowSeconds * 1000).toISOString(), LIMITS.presencePerCaller);
     return { roles, last_seen };
   }
 
@@ -900,7 +900,7 @@ export class MeshService {
         workers: live.filter((p) => p.kind === "worker").length,
         sessions: live.filter((p) => p.kind === "session").length,
         last_seen: live[0]?.last_seen ?? null,
-        servers,
+        servers: servers.slice(0, LIMITS.serversListed),
       };
     });
     return { items: items.sort((a, b) => a.role.localeCompare(b.role)) };

@@ -824,14 +824,26 @@ for (const engine of ENGINES) {
       await store.recordPresence(
         [seen("w1", "worker", "2040-01-01T00:00:00.000Z"), seen("s1", "session", "2040-01-01T00:00:01.000Z")],
         "2040-01-01T01:00:00.000Z",
+        64,
       );
-      await store.recordPresence([seen("w1", "worker", "2040-01-01T00:00:02.000Z")], "2040-01-01T01:00:02.000Z");
-      await store.recordPresence([{ ...seen("w1", "worker", "2040-01-01T00:00:02.000Z"), role: unique("other") }], "2040-01-01T01:00:02.000Z");
+      await store.recordPresence([seen("w1", "worker", "2040-01-01T00:00:02.000Z")], "2040-01-01T01:00:02.000Z", 64);
+      await store.recordPresence([{ ...seen("w1", "worker", "2040-01-01T00:00:02.000Z"), role: unique("other") }], "2040-01-01T01:00:02.000Z", 64);
       const mine = (await store.listPresence("2040-01-01T00:00:00.000Z")).filter((p) => p.role === role);
       expect(mine).toEqual([seen("w1", "worker", "2040-01-01T00:00:02.000Z"), seen("s1", "session", "2040-01-01T00:00:01.000Z")]);
       expect((await store.listPresence("2040-01-01T00:00:01.500Z")).filter((p) => p.role === role).map((p) => p.instance)).toEqual(["w1"]);
       expect(await store.purgeExpired("2040-01-01T01:00:01.000Z")).toBeGreaterThanOrEqual(1);
       expect((await store.listPresence("2000-01-01T00:00:00.000Z")).filter((p) => p.role === role).map((p) => p.instance)).toEqual(["w1"]);
+    });
+
+    test("keeps each caller's newest presence rows only, however many instances it names, and no one else's", async () => {
+      const [role, subject, other] = [unique("role"), unique("bot"), unique("bot")];
+      const at = (i: number) => new Date(Date.parse("2041-01-01T00:00:00.000Z") + i * 1000).toISOString();
+      await store.recordPresence([{ role, kind: "worker", instance: "theirs", subject: other, last_seen: at(0) }], "2099-01-01T00:00:00.000Z", 3);
+      for (let i = 1; i <= 6; i++) {
+        await store.recordPresence([{ role, kind: "session", instance: `s${i}`, subject, last_seen: at(i) }], "2099-01-01T00:00:00.000Z", 3);
+      }
+      const rows = (await store.listPresence("2000-01-01T00:00:00.000Z")).filter((p) => p.role === role);
+      expect(rows.map((p) => p.instance)).toEqual(["s6", "s5", "s4", "theirs"]);
     });
 
     test("counts tasks by status", async () => {

@@ -112,6 +112,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
   // Writers and readers of positions read how far the sequences have gone (see POSITIONS), also as a role with only table grants.
   `GRANT SELECT ON SEQUENCE tasks_seq_seq, audit_seq_seq TO PUBLIC;`,
+  // Presence is kept per caller (its newest rows), found by subject.
+  `CREATE INDEX presence_subject ON presence (subject, last_seen);`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -434,13 +436,20 @@ export class PostgresStore implements Store {
     );
   }
 
-  async recordPresence(seen: readonly Presence[], expiresAt: string) {
+  async recordPresence(seen: readonly Presence[], expiresAt: string, keepPerSubject: number) {
     if (seen.length === 0) return;
     const rows = seen.map((p) => ({ role: p.role, kind: p.kind, instance: p.instance, subject: p.subject, last_seen: p.last_seen, expires_at: expiresAt }));
     await this.#run(
       () => this.#sql`INSERT INTO presence ${this.#sql(rows)}
         ON CONFLICT (role, kind, instance) DO UPDATE SET subject = excluded.subject, last_seen = excluded.last_seen, expires_at = excluded.expires_at`,
     );
+    // Each caller keeps its newest rows only, whatever instances it names.
+    for (const subject of new Set(seen.map((p) => p.subject))) {
+      await this.#run(
+        () => this.#sql`DELETE FROM presence WHERE subject = ${subject} AND (role, kind, instance) NOT IN (
+          SELECT role, kind, instance FROM presence WHERE subject = ${subject} ORDER BY last_seen DESC LIMIT ${keepPerSubject})`,
+      );
+    }
   }
 
   listPresence(since: string) {

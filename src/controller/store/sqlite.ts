@@ -111,6 +111,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN parent_task_id TEXT;
    DROP INDEX tasks_deadline;
    CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
+  // Presence is kept per caller (its newest rows), found by subject.
+  `CREATE INDEX presence_subject ON presence (subject, last_seen);`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -602,13 +604,19 @@ export class SqliteStore implements Store {
     );
   }
 
-  async recordPresence(seen: readonly Presence[], expiresAt: string) {
+  async recordPresence(seen: readonly Presence[], expiresAt: string, keepPerSubject: number) {
     await this.transaction(async () => {
       const upsert = this.#writer.query(
         `INSERT INTO presence (role, kind, instance, subject, last_seen, expires_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (role, kind, instance) DO UPDATE SET subject = excluded.subject, last_seen = excluded.last_seen, expires_at = excluded.expires_at`,
       );
       for (const p of seen) upsert.run(p.role, p.kind, p.instance, p.subject, p.last_seen, expiresAt);
+      // Each caller keeps its newest rows only, whatever instances it names.
+      const forget = this.#writer.query(
+        `DELETE FROM presence WHERE subject = ?1 AND (role, kind, instance) NOT IN (
+           SELECT role, kind, instance FROM presence WHERE subject = ?1 ORDER BY last_seen DESC LIMIT ?2)`,
+      );
+      for (const subject of new Set(seen.map((p) => p.subject))) forget.run(subject, keepPerSubject);
     });
   }
 

@@ -178,7 +178,7 @@ export interface Store {
   eraseSubject(subject: string, erasedBy: string, at: string): Promise<number>;
 
   /** Remembers that each worker or session was seen serving its role, until `expiresAt` (purgeExpired forgets it). */
-  recordPresence(seen: readonly Presence[], expiresAt: string): Promise<void>;
+  recordPresence(seen: readonly Presence[], expiresAt: string, keepPerSubject: number): Promise<void>;
   /** Each worker or session seen since `since`, the most recent first. */
   listPresence(since: string): Promise<Presence[]>;
   /** Forgets idempotency keys, sessions, used tickets and presence that expired by `now`; says how many rows went. */
