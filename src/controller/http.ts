@@ -82,8 +82,8 @@ function nestingDepth(text: string): number {
   return deepest;
 }
 
-/** A body as UTF-8 text, refused once more than `limit` bytes are declared or arrive. */
-export async function readText(req: Request, limit: number): Promise<string> {
+/** A body (of a request, or of an answer this side reads) as UTF-8 text, refused once more than `limit` bytes are declared or arrive. */
+export async function readText(req: Pick<Request, "headers" | "body">, limit: number): Promise<string> {
   const tooLarge = () => new MeshError("payload_too_large", `The body may be at most ${limit} bytes.`);
   if (Number(req.headers.get("content-length") ?? 0) > limit) throw tooLarge();
   const chunks: Uint8Array[] = [];

@@ -5,7 +5,9 @@
  */
 import { z } from "zod";
 import { A2A_VERSION, Part } from "../contract/a2a.ts";
-import type { JsonObject } from "../contract/schemas.ts";
+import { MeshError } from "../contract/errors.ts";
+import { LIMITS, type JsonObject } from "../contract/schemas.ts";
+import { readText } from "../controller/http.ts";
 
 const Card = z.object({
   name: z.string(),
@@ -117,7 +119,7 @@ export class A2AClient {
   }
 
   async #answer(res: Response): Promise<unknown> {
-    const text = await res.text();
+    const text = await bounded(res);
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -146,7 +148,11 @@ async function fetchCard(url: string, token: string | undefined): Promise<{ card
     return { unreachable: (error as Error).message };
   }
   if (!res.ok) return { missing: `HTTP ${res.status}` };
-  const card = Card.safeParse(await res.json().catch(() => undefined));
+  const card = Card.safeParse(
+    await bounded(res)
+      .then((text) => JSON.parse(text))
+      .catch(() => undefined),
+  );
   return card.success ? { card: card.data } : { missing: "not an A2A agent card (no name and supportedInterfaces)" };
 }
 
@@ -156,12 +162,25 @@ function parseEvent(result: unknown): StreamEvent {
   return e.data;
 }
 
+/** What this worker reads of one answer or one event from an agent: a task's result is at most an API body. */
+const ANSWER_BYTES = LIMITS.bodyBytes * 4;
+const tooLarge = () => new A2AError(`the agent sent more than ${ANSWER_BYTES} bytes in one answer or event`);
+
+/** An answer's body as text, refused past ANSWER_BYTES. */
+const bounded = (res: Response) =>
+  readText(res, ANSWER_BYTES).catch((error: unknown) => {
+    throw error instanceof MeshError && error.kind === "payload_too_large"
+      ? tooLarge()
+      : new A2AError(`the agent's answer could not be read: ${(error as Error).message}`);
+  });
+
 /** The `data:` payloads of a server-sent event stream, one per event. */
 async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = "";
   for await (const chunk of body) {
     buffer += decoder.decode(chunk, { stream: true }).replaceAll("\r\n", "\n");
+    if (buffer.length > ANSWER_BYTES) throw tooLarge();
     let end = buffer.indexOf("\n\n");
     while (end >= 0) {
       const data = buffer

@@ -90,6 +90,19 @@ class ScriptedAgent implements AgentExecutor {
     } else if (said === "write") {
       bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact: artifact([text("a haiku")]), append: false, lastChunk: true, metadata: undefined }));
       update(TaskState.TASK_STATE_COMPLETED);
+    } else if (said === "flood") {
+      // One event larger than a worker reads of an agent.
+      bus.publish(
+        AgentEvent.artifactUpdate({
+          taskId,
+          contextId,
+          artifact: artifact([text("x".repeat(5 * 1024 * 1024))]),
+          append: false,
+          lastChunk: true,
+          metadata: undefined,
+        }),
+      );
+      update(TaskState.TASK_STATE_COMPLETED);
     } else if (said === "fail") update(TaskState.TASK_STATE_FAILED, "the model is down");
     else if (said === "question") update(TaskState.TASK_STATE_INPUT_REQUIRED, "Which branch holds the fix?");
     else if (said === "reject") update(TaskState.TASK_STATE_REJECTED, "not my kind of work");
@@ -189,6 +202,13 @@ describe("agent-mesh worker --a2a", () => {
     expect((await bench.read(written)).result).toEqual({ output: "a haiku" });
     const asked = received.find((r) => r.text === "answer");
     expect(asked?.metadata).toMatchObject({ mesh: { task_id: answered, task_type: "ask", attempt: 1 } });
+  }, 30_000);
+
+  test("an agent that sends more in one event than a worker reads fails its task, saying so", async () => {
+    await worker("flooding-remote", ["--a2a", agentUrl()]);
+    const id = await bench.route("flooding-remote", { task_type: "big", description: "flood" }, { max_attempts: 1 });
+    await bench.settled(id, "dead_lettered");
+    expect((await bench.read(id)).error).toContain("the agent sent more than");
   }, 30_000);
 
   test("a remote failure is retried, then dead-lettered; a rejection fails at once", async () => {
