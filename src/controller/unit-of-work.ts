@@ -32,9 +32,20 @@ const canonical = (value: unknown): string =>
     v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
   );
 
+/**
+ * Finding a caller's oldest keys walks its newest `keysPerCaller` first, so the budget
+ * is looked at once per this share of it per caller (ADR 0003, point 4): a caller may
+ * pass its budget by at most that many keys per controller.
+ */
+const BUDGET_LOOK_SHARE = 0.01;
+/** Callers whose new keys are counted between looks; past it the counts start again (each caller's next key looks). */
+const COUNTED_CALLERS = 10_000;
+
 export class UnitsOfWork {
   readonly #store: Store;
   readonly #options: UnitOfWorkOptions;
+  /** New keys per caller since its budget was last looked at, on this controller. */
+  readonly #sinceLook = new Map<string, number>();
   #replays = 0;
 
   constructor(store: Store, options: UnitOfWorkOptions) {
@@ -73,8 +84,7 @@ export class UnitsOfWork {
         this.#replays++;
         return keeping.restore(reservation.response, tx);
       }
-      const protectedFrom = new Date(Date.parse(now) - this.#options.retryWindowSeconds * 1000).toISOString();
-      if (!(await tx.forgetOldestKeys(scope, this.#options.keysPerCaller, protectedFrom))) {
+      if (!(await this.#withinBudget(tx, scope, now))) {
         throw new MeshError(
           "rate_limited",
           `You sent more than ${this.#options.keysPerCaller} requests with an Idempotency-Key in the last ${this.#options.retryWindowSeconds} s, the most one caller may (MESH_IDEMPOTENCY_KEYS_PER_CALLER); slow down and retry.`,
@@ -84,5 +94,20 @@ export class UnitsOfWork {
       await tx.saveIdempotentResponse(scope, key, keeping.keep(result));
       return result;
     });
+  }
+
+  /** Forgets the caller's keys past its budget, when it is time to look; false when none may go yet. */
+  async #withinBudget(tx: StoreTx, scope: string, now: string): Promise<boolean> {
+    const { keysPerCaller, retryWindowSeconds } = this.#options;
+    const since = this.#sinceLook.get(scope);
+    if (since !== undefined && since + 1 < keysPerCaller * BUDGET_LOOK_SHARE) {
+      this.#sinceLook.set(scope, since + 1);
+      return true;
+    }
+    const protectedFrom = new Date(Date.parse(now) - retryWindowSeconds * 1000).toISOString();
+    if (!(await tx.forgetOldestKeys(scope, keysPerCaller, protectedFrom))) return false;
+    if (this.#sinceLook.size >= COUNTED_CALLERS) this.#sinceLook.clear();
+    this.#sinceLook.set(scope, 0);
+    return true;
   }
 }

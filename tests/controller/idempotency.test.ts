@@ -201,5 +201,26 @@ for (const engine of engines) {
         await stop();
       }
     });
+
+    test("a large budget is looked at once per hundredth of it: a burst is refused at most that far past it, and every key it kept still replays", async () => {
+      const { controller: k, stop } = await engine.start({ MESH_IDEMPOTENCY_KEYS_PER_CALLER: "500" });
+      try {
+        const sam = await k.token("sam", []);
+        const send = (key: string) => k.api(sam, "POST", "/tasks/route", body, { "idempotency-key": key });
+        const created: string[] = [];
+        let refusedAt = 0;
+        for (let i = 1; i <= 520 && !refusedAt; i++) {
+          const answer = await send(`k${i}`);
+          if (answer.status === 429) refusedAt = i;
+          else created.push(answer.body.task_id);
+        }
+        expect(refusedAt).toBeGreaterThan(500);
+        expect(refusedAt).toBeLessThanOrEqual(506);
+        expect((await send("k1")).body.task_id).toBe(created[0]);
+        expect((await send(`k${created.length}`)).body.task_id).toBe(created.at(-1));
+      } finally {
+        await stop();
+      }
+    });
   });
 }

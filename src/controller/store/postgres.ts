@@ -114,6 +114,20 @@ const MIGRATIONS: readonly string[] = [
   `GRANT SELECT ON SEQUENCE tasks_seq_seq, audit_seq_seq TO PUBLIC;`,
   // Presence is kept per caller (its newest rows), found by subject.
   `CREATE INDEX presence_subject ON presence (subject, last_seen);`,
+  // Indexes hold only rows that have the value they find: the next time due is found
+  // without walking every task that has none, and a new task writes none of these.
+  `DROP INDEX tasks_deadline;
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE deadline IS NOT NULL AND status IN ('pending', 'claimed', 'input_required');
+   DROP INDEX tasks_lease;
+   CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL AND status = 'claimed';
+   DROP INDEX approvals_expiry;
+   CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE expires_at IS NOT NULL AND status = 'pending';
+   DROP INDEX tasks_claimed_by;
+   CREATE INDEX tasks_claimed_by ON tasks (claimed_by) WHERE claimed_by IS NOT NULL;
+   DROP INDEX approvals_decided_by;
+   CREATE INDEX approvals_decided_by ON approvals (decided_by) WHERE decided_by IS NOT NULL;
+   DROP INDEX audit_approver;
+   CREATE INDEX audit_approver ON audit (approver_role, seq) WHERE approver_role IS NOT NULL;`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -400,9 +414,9 @@ export class PostgresStore implements Store {
   async nextDueAt() {
     const [row] = await this.#rows(
       this.#sql`SELECT least(
-        (SELECT min(lease_expires_at) FROM tasks WHERE status = 'claimed'),
-        (SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed', 'input_required')),
-        (SELECT min(expires_at) FROM approvals WHERE status = 'pending')) AS due`,
+        (SELECT min(lease_expires_at) FROM tasks WHERE lease_expires_at IS NOT NULL AND status = 'claimed'),
+        (SELECT min(deadline) FROM tasks WHERE deadline IS NOT NULL AND status IN ('pending', 'claimed', 'input_required')),
+        (SELECT min(expires_at) FROM approvals WHERE expires_at IS NOT NULL AND status = 'pending')) AS due`,
       (r) => timeOrNull(r.due),
     );
     return row ?? null;

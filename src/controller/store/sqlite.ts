@@ -113,6 +113,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_deadline ON tasks (deadline) WHERE status IN ('pending', 'claimed', 'input_required');`,
   // Presence is kept per caller (its newest rows), found by subject.
   `CREATE INDEX presence_subject ON presence (subject, last_seen);`,
+  // Indexes hold only rows that have the value they find: the next time due is found
+  // without walking every task that has none, and a new task writes none of these.
+  `DROP INDEX tasks_deadline;
+   CREATE INDEX tasks_deadline ON tasks (deadline) WHERE deadline IS NOT NULL AND status IN ('pending', 'claimed', 'input_required');
+   DROP INDEX tasks_lease;
+   CREATE INDEX tasks_lease ON tasks (lease_expires_at) WHERE lease_expires_at IS NOT NULL AND status = 'claimed';
+   DROP INDEX approvals_expiry;
+   CREATE INDEX approvals_expiry ON approvals (expires_at) WHERE expires_at IS NOT NULL AND status = 'pending';
+   DROP INDEX tasks_claimed_by;
+   CREATE INDEX tasks_claimed_by ON tasks (claimed_by) WHERE claimed_by IS NOT NULL;
+   DROP INDEX approvals_decided_by;
+   CREATE INDEX approvals_decided_by ON approvals (decided_by) WHERE decided_by IS NOT NULL;
+   DROP INDEX audit_approver;
+   CREATE INDEX audit_approver ON audit (approver_role, seq) WHERE approver_role IS NOT NULL;`,
 ];
 
 /** The newest schema this build knows; a database with a newer one was made by a newer build. */
@@ -125,6 +139,13 @@ const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
   claimed_by, result, error, created_at, updated_at, version, trace_id,
   attempt, max_attempts, lease_expires_at, retry_at, deadline, progress, parent_task_id`;
+
+/**
+ * The rows the timers' partial indexes hold, as their WHERE says it: the queries name
+ * the index too, since without statistics SQLite would rather walk every pending task by status.
+ */
+const DEADLINE_SET = "deadline IS NOT NULL AND status IN ('pending', 'claimed', 'input_required')";
+const EXPIRY_SET = "expires_at IS NOT NULL AND status = 'pending'";
 
 /** JSON columns are text in SQLite. */
 const jsonText = (value: object | null) => (value === null ? null : JSON.stringify(value));
@@ -407,12 +428,18 @@ export class SqliteStore implements Store {
       },
       // One writer: nothing to skip. A deadline comes first, as it ends the task whatever its lease.
       lockDueTask: async (now) => {
-        const due = (sql: string) => db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE ${sql} LIMIT 1`).get(now);
-        const row = due("status IN ('pending', 'claimed', 'input_required') AND deadline <= ?") ?? due("status = 'claimed' AND lease_expires_at <= ?");
+        const due = (sql: string) => db.query<Record<string, unknown>, [string]>(`SELECT ${TASK_COLUMNS} FROM tasks ${sql} LIMIT 1`).get(now);
+        const row =
+          due(`INDEXED BY tasks_deadline WHERE ${DEADLINE_SET} AND deadline <= ? ORDER BY deadline`) ??
+          due("INDEXED BY tasks_lease WHERE lease_expires_at IS NOT NULL AND status = 'claimed' AND lease_expires_at <= ? ORDER BY lease_expires_at");
         return row ? withoutSeq(toTask(row)) : null;
       },
       lockDueApproval: async (now) => {
-        const row = db.query<Record<string, unknown>, [string]>("SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= ? LIMIT 1").get(now);
+        const row = db
+          .query<Record<string, unknown>, [string]>(
+            `SELECT * FROM approvals INDEXED BY approvals_expiry WHERE ${EXPIRY_SET} AND expires_at <= ? ORDER BY expires_at LIMIT 1`,
+          )
+          .get(now);
         return row ? withoutSeq(toApproval(row)) : null;
       },
       insertMessage: async (taskId, m) => {
@@ -564,9 +591,9 @@ export class SqliteStore implements Store {
     const row = this.#reader
       .query<{ due: string | null }, []>(
         `SELECT min(t) AS due FROM (
-           SELECT min(lease_expires_at) AS t FROM tasks WHERE status = 'claimed'
-           UNION ALL SELECT min(deadline) FROM tasks WHERE status IN ('pending', 'claimed', 'input_required')
-           UNION ALL SELECT min(expires_at) FROM approvals WHERE status = 'pending')`,
+           SELECT min(lease_expires_at) AS t FROM tasks INDEXED BY tasks_lease WHERE lease_expires_at IS NOT NULL AND status = 'claimed'
+           UNION ALL SELECT min(deadline) FROM tasks INDEXED BY tasks_deadline WHERE ${DEADLINE_SET}
+           UNION ALL SELECT min(expires_at) FROM approvals INDEXED BY approvals_expiry WHERE ${EXPIRY_SET})`,
       )
       .get();
     return row?.due ?? null;
