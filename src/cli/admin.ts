@@ -5,7 +5,8 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { clientSettings, connect } from "../client/client-settings.ts";
+import { clientSettings } from "../client/client-settings.ts";
+import { connect } from "../client/connect.ts";
 import { explainFailure, FOR_PEOPLE } from "../client/explain.ts";
 import { Subject } from "../contract/schemas.ts";
 import { createLogger } from "../lib/log.ts";

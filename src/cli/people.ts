@@ -4,7 +4,8 @@
  * and print tables (or --json).
  */
 import { z } from "zod";
-import { clientSettings, connect } from "../client/client-settings.ts";
+import { clientSettings } from "../client/client-settings.ts";
+import { connect } from "../client/connect.ts";
 import type { Outcome } from "../client/controller-client.ts";
 import { explainFailure, FOR_PEOPLE } from "../client/explain.ts";
 import { createLogger } from "../lib/log.ts";

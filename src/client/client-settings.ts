@@ -3,10 +3,11 @@
  * it and proves who it is. One table for both, so the variables mean the same.
  */
 import { z } from "zod";
-import { ControllerClient, DEFAULT_BUDGET_SECONDS } from "./controller-client.ts";
-import type { Logger } from "../lib/log.ts";
 import { httpUrl, nonNegativeInt, seconds, SettingsError, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 import { tokenSourceFrom, type TokenSource } from "./token-source.ts";
+
+/** Default total time for one call, retries included: under the 60 s many MCP hosts allow a tool call. */
+export const DEFAULT_BUDGET_SECONDS = 45;
 
 const secret = (what: string) => z.string().min(1, `must not be empty: ${what}`).optional();
 
@@ -44,20 +45,11 @@ export const clientSettings = {
 
 export type ClientSettings = SettingsOf<typeof clientSettings>;
 
-/** The controller client the settings describe; a missing or contradictory credential is a settings error. */
-export function connect(settings: ClientSettings, log: Logger): ControllerClient {
-  let tokens: TokenSource;
+/** Where the client's tokens come from; a missing or contradictory credential is a settings error. */
+export function credentialsFrom(settings: ClientSettings): TokenSource {
   try {
-    tokens = tokenSourceFrom(settings);
+    return tokenSourceFrom(settings);
   } catch (error) {
     throw new SettingsError((error as Error).message);
   }
-  return new ControllerClient({
-    baseUrl: settings.controllerUrl,
-    tokens,
-    retries: settings.retries,
-    timeoutMs: settings.timeoutSeconds * 1000,
-    budgetMs: settings.budgetSeconds * 1000,
-    log,
-  });
 }

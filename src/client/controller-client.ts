@@ -22,12 +22,10 @@ import { TokenError, type TokenSource } from "./token-source.ts";
 import { networkFault, type NetworkFault } from "./network-fault.ts";
 import type { MeshClient } from "./mesh-client.ts";
 import { newTraceId, traceparentFor } from "../lib/trace.ts";
+import { DEFAULT_BUDGET_SECONDS } from "./client-settings.ts";
 
 /** What went wrong: a problem type the controller named, or what happened on the way. */
 export type FailureKind = ErrorKind | "unreachable" | "timeout" | "cancelled" | "bad_response" | "not_controller" | "credentials" | "unsendable";
-
-/** Default total time for one call, retries included: under the 60 s many MCP hosts allow a tool call. */
-export const DEFAULT_BUDGET_SECONDS = 45;
 
 export type Failure = {
   kind: FailureKind;

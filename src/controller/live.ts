@@ -14,6 +14,11 @@ const EVENT_QUEUE = 10_000;
 const EVENT_HEARTBEAT_MS = 15_000;
 /** Waiters woken per turn of the event loop. */
 const HAND_OUT_SLICE = 256;
+/**
+ * Changes are handed out this long after their commit: time for the committer's answer
+ * to reach its socket before thousands of waiters take the CPU.
+ */
+const HAND_OUT_AFTER_MS = 1;
 
 /** Yielded by an event stream when nothing happened for a while, so proxies keep it open. */
 export const HEARTBEAT = "heartbeat";
@@ -137,8 +142,8 @@ export class Live {
   #join(waiter: Waiter): () => void {
     this.#waiters.add(waiter);
     this.#unsubscribe ??= this.#store.onChange((change) => {
-      // Handed out after the committer's own answer, not on its path.
-      if (this.#heard.push(change) === 1 && !this.#handingOut) setImmediate(() => void this.#handOut());
+      // Handed out once the committer's own answer is on its way, not on its path.
+      if (this.#heard.push(change) === 1 && !this.#handingOut) setTimeout(() => void this.#handOut(), HAND_OUT_AFTER_MS);
     });
     return () => {
       this.#waiters.delete(waiter);

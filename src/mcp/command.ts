@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<void> {
   const wantsHelp = argv.includes("--help") || argv.includes("-h");
   const stdio = wantsHelp || argv.includes("--http") ? undefined : (await import("./stdio.ts")).listenStdio();
   await stdio?.paused;
-  const [{ loadSettings, settingsHelp }, { mcpSettings }, { connect }] = await Promise.all([
+  const [{ loadSettings, settingsHelp }, { mcpSettings }, { credentialsFrom }] = await Promise.all([
     import("../lib/settings.ts"),
     import("./settings.ts"),
     import("../client/client-settings.ts"),
@@ -43,11 +43,16 @@ export async function run(argv: string[]): Promise<void> {
   }
   const settings = checked(loadSettings(mcpSettings, argv), argv);
   const log = createLogger(settings.logLevel ?? (settings.http ? "info" : "warn"));
-  const client = connect(settings, log);
-  const tokens = client.tokens;
-  const deps = { clientFor: () => client, log, leaseSeconds: settings.leaseSeconds };
+  // Credentials are checked at start; the client (and the contract it loads) waits until a tool needs it.
+  const tokens = credentialsFrom(settings);
+  const connected = async () => {
+    const { connect } = await import("../client/connect.ts");
+    const client = connect(settings, log, tokens);
+    return { clientFor: () => client, log, leaseSeconds: settings.leaseSeconds };
+  };
 
   if (!stdio) {
+    const deps = await connected();
     const { createMcpServer } = await import("./server.ts");
     const { serveHttp } = await import("./http.ts");
     const server = await serveHttp({
@@ -72,6 +77,6 @@ export async function run(argv: string[]): Promise<void> {
   }
   // An idle session does not hold the SDK and the tools' schemas until a message needs them.
   await stdio.needed;
-  const { createMcpServer } = await import("./server.ts");
+  const [{ createMcpServer }, deps] = await Promise.all([import("./server.ts"), connected()]);
   await stdio.serve(createMcpServer(deps), log);
 }

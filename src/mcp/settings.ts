@@ -1,7 +1,7 @@
 /** The MCP server's settings: one table gives parsing, validation and --help. */
 import { z } from "zod";
 import { clientSettings } from "../client/client-settings.ts";
-import { LIMITS } from "../contract/schemas.ts";
+import { LIMITS } from "../contract/limits.ts";
 import { durationBetween, list, logLevel, logLevelSetting, port, positiveInt, type SettingsOf, type SettingsSpec } from "../lib/settings.ts";
 
 /** Sessions and the DNS-rebinding guard, the same for `agent-mesh mcp --http` and the controller's /mcp. */

@@ -1,7 +1,8 @@
 /** `agent-mesh worker`: serve a role by running a headless agent (or any command) for each of its tasks. */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { clientSettings, connect } from "../client/client-settings.ts";
+import { clientSettings } from "../client/client-settings.ts";
+import { connect } from "../client/connect.ts";
 import { createLogger } from "../lib/log.ts";
 import { loadSettings, SettingsError, settingsHelp } from "../lib/settings.ts";
 import { A2AExecutor } from "./a2a-executor.ts";
