@@ -2,6 +2,8 @@
 export type MeshApi = {
   /** POST /tasks/route with a fresh Idempotency-Key (and `extra` fields, e.g. a deadline); resolves with the new task's id. */
   route: (target: string, extra?: Record<string, unknown>) => Promise<string>;
+  /** GET /healthz: the controller's HTTP round trip for a request that does nothing. */
+  health: () => Promise<void>;
   /** GET `path` (e.g. /tasks/ID, /tasks?…); resolves with the parsed body. */
   get: (path: string) => Promise<any>;
   /** POST /approvals asking `role` to approve `taskId`; resolves with the new approval's id. */
@@ -30,6 +32,11 @@ export function meshApi(baseUrl: string, token: string): MeshApi {
   return {
     async route(target, extra) {
       return (await expect(await post("/tasks/route", routeBody(target, extra)), 202, "POST /tasks/route")).task_id;
+    },
+    async health() {
+      const response = await fetch(new URL("/healthz", baseUrl));
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`GET /healthz: HTTP ${response.status}`);
     },
     async get(path) {
       return expect(await fetch(new URL(path, baseUrl), { headers: { authorization } }), 200, `GET ${path}`);

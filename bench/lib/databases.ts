@@ -31,6 +31,12 @@ export interface BenchDatabase {
   readonly rawMethod: string;
   /** Connections for `clients` raw writers: each insert is one task row in its own durable transaction. */
   rawInserter(clients: number): Promise<RawInserter>;
+  /**
+   * The same, but each insert writes what a routed task's unit of work writes (its
+   * idempotency record and answer, the task, its audit row) in one transaction, with
+   * no controller code: the floor the store works against.
+   */
+  unitInserter(clients: number): Promise<RawInserter>;
   /** Adds seeded tasks, each with its task.created audit row, until `total` are stored. */
   seedUpTo(total: number): Promise<void>;
   /** `n` ids of INBOX_ROLE's tasks, picked at random. */
@@ -66,6 +72,27 @@ function rawTask(): unknown[] {
   ];
 }
 
+/** The audit row and idempotency record beside a raw task, as the controller writes them. */
+const UNIT_AUDIT =
+  "INSERT INTO audit (at, actor, action, task_id, to_status, trace_id, target, source) VALUES (?, 'bench', 'task.created', ?, 'pending', ?, 'raw', 'bench')";
+const UNIT_KEY = "INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES ('bench', ?, ?, NULL, ?, ?)";
+const UNIT_ANSWER = "UPDATE idempotency SET response = ? WHERE scope = 'bench' AND key = ?";
+/** Numbered placeholders for PostgreSQL. */
+const numbered = (sql: string) => {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+};
+/** The values of a unit's statements for one task row. */
+function unitValues(task: unknown[]) {
+  const [id, , , , , , , , , , , , now, , , trace] = task as string[];
+  const key = crypto.randomUUID();
+  return {
+    key: [key, "0".repeat(64), now, now],
+    audit: [now, id, trace],
+    answer: [JSON.stringify({ task_id: id, status: "pending", trace_id: trace }), key],
+  };
+}
+
 /** Seeded rows for i in [from, to], with their target and status as SQL over `i`. */
 type Series = { from: number; to: number; target: string; status: string };
 
@@ -81,6 +108,7 @@ const auditOfSeeded = `SELECT created_at, source, 'task.created', task_id, NULL,
 const AUDIT_COLUMNS = "at, actor, action, task_id, approval_id, from_status, to_status, trace_id, target, source, approver_role";
 const MID_INBOX = `SELECT seq FROM tasks WHERE target = '${INBOX_ROLE}' AND status = 'pending' ORDER BY seq LIMIT 1 OFFSET (SELECT count(*) / 2 FROM tasks WHERE target = '${INBOX_ROLE}' AND status = 'pending')`;
 
+const SQLITE_RAW_INSERT = `INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${Array(16).fill("?").join(", ")})`;
 const PG_RAW_INSERT = `INSERT INTO tasks (${TASK_COLUMNS})
   VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11::jsonb, $12, $13::timestamptz, $14::timestamptz, $15, $16)`;
 
@@ -135,10 +163,28 @@ class SqliteBenchDatabase extends Seeder implements BenchDatabase {
   }
 
   async rawInserter(): Promise<RawInserter> {
-    const statement = this.#conn.prepare(`INSERT INTO tasks (${TASK_COLUMNS}) VALUES (${Array(16).fill("?").join(", ")})`);
+    const statement = this.#conn.prepare(SQLITE_RAW_INSERT);
     return {
       insert: async () => void statement.run(...(rawTask() as never[])),
       close: async () => statement.finalize(),
+    };
+  }
+
+  async unitInserter(): Promise<RawInserter> {
+    const db = this.#conn;
+    const [task, audit, key, answer] = [SQLITE_RAW_INSERT, UNIT_AUDIT, UNIT_KEY, UNIT_ANSWER].map((sql) => db.prepare(sql));
+    const unit = db.transaction((row: unknown[]) => {
+      const values = unitValues(row);
+      key!.run(...(values.key as never[]));
+      task!.run(...(row as never[]));
+      audit!.run(...(values.audit as never[]));
+      answer!.run(...(values.answer as never[]));
+    });
+    return {
+      insert: async () => void unit.immediate(rawTask()),
+      close: async () => {
+        for (const statement of [task, audit, key, answer]) statement!.finalize();
+      },
     };
   }
 
@@ -201,6 +247,24 @@ class PostgresBenchDatabase extends Seeder implements BenchDatabase {
     await Promise.all(Array.from({ length: clients }, () => sql`SELECT 1`));
     return {
       insert: async () => void (await sql.unsafe(PG_RAW_INSERT, rawTask())),
+      close: () => sql.close(),
+    };
+  }
+
+  async unitInserter(clients: number): Promise<RawInserter> {
+    const sql = new SQL(this.url, { max: clients });
+    await Promise.all(Array.from({ length: clients }, () => sql`SELECT 1`));
+    const [audit, key, answer] = [UNIT_AUDIT, UNIT_KEY, UNIT_ANSWER].map(numbered);
+    return {
+      // The key first (a concurrent holder would make it wait), then the rest in one round trip, as the controller sends them.
+      insert: async () => {
+        const row = rawTask();
+        const values = unitValues(row);
+        await sql.begin(async (q) => {
+          await q.unsafe(key!, values.key);
+          await Promise.all([q.unsafe(PG_RAW_INSERT, row), q.unsafe(audit!, values.audit), q.unsafe(answer!, values.answer)]);
+        });
+      },
       close: () => sql.close(),
     };
   }

@@ -30,6 +30,12 @@ const AFTER_FAILURE_MS = 1000;
  * holds it and is about to commit), the next look waits this long rather than spin.
  */
 const AFTER_NOTHING_MS = 50;
+/**
+ * Looks start at least this far apart: under a burst of writes one look serves many
+ * changes, and a time set by any of them is still acted on when due (leases, deadlines
+ * and expiries are seconds away at the least).
+ */
+const LOOK_SPACING_MS = 20;
 
 export type ClockSource = {
   nextDueAt: () => Promise<string | null>;
@@ -45,6 +51,8 @@ export class Clocks {
   #wakeAt: number | null = null;
   #looking: Promise<void> | null = null;
   #lookAgain = false;
+  /** When the last look began (epoch ms). */
+  #lastLook = 0;
   #stopped = false;
   /** The last wake-up acted on nothing. */
   #foundNothing = false;
@@ -77,6 +85,10 @@ export class Clocks {
     this.#looking = (async () => {
       do {
         this.#lookAgain = false;
+        const wait = this.#lastLook + LOOK_SPACING_MS - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (this.#stopped) break;
+        this.#lastLook = Date.now();
         try {
           const next = await this.#source.nextDueAt();
           this.#set(next === null ? null : Date.parse(next));
