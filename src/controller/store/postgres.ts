@@ -143,6 +143,11 @@ const CHANGE_BATCH = 500;
 /** How soon the feed looks again for a change it was told of but could not read yet. */
 const FEED_RETRY_MS = 5;
 /**
+ * While changes keep coming, the feed reads at most this often: under a burst of writes
+ * one read (and one look at the horizon, a scan of pg_locks) serves many commits.
+ */
+const FEED_SPACING_MS = 2;
+/**
  * How often the feed looks for changes nobody told of: a controller that stopped
  * between its commit and its NOTIFY (sent after the commit, see #committed).
  */
@@ -414,7 +419,8 @@ export class PostgresStore implements Store {
     let failed = false;
     void (async () => {
       try {
-        do {
+        for (let round = 0; round === 0 || this.#deliverAgain; round++) {
+          if (round > 0) await new Promise((resolve) => setTimeout(resolve, FEED_SPACING_MS));
           this.#deliverAgain = false;
           if (this.#listeners.size === 0) {
             // Nobody waits: skip reading the rows.
@@ -430,7 +436,7 @@ export class PostgresStore implements Store {
               this.#listeners.tell(change);
             }
           } while (batch.length === CHANGE_BATCH);
-        } while (this.#deliverAgain);
+        }
       } catch {
         // The database went away mid-read; #run marked the feed down, and re-subscribing catches up.
         failed = true;
