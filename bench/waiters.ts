@@ -3,7 +3,9 @@
  * spread over many callers and over client processes apart from the controller. One
  * task is sent to their role: how long until every waiter has it (from the POST's
  * start), the sender's own POST beside the same POST with nobody waiting, and what
- * the controller holds meanwhile (memory, open files).
+ * the controller holds meanwhile (memory, open files). The floor beside them: the
+ * controller's HTTP server alone holding the same waiters and answering them all at
+ * once (lib/fan-out-floor.ts).
  */
 import { readdirSync } from "node:fs";
 import { meshApi } from "./lib/api.ts";
@@ -51,24 +53,11 @@ async function holding(baseUrl: string, n: number) {
   }
 }
 
-async function oneEngine(ctx: BenchContext, engine: "sqlite" | "postgres", total: number) {
-  const dir = subdir(ctx, `waiters-${engine}-`);
-  const db = await createBenchDatabase(engine, dir, ctx.config.postgresUrl);
-  const controller: BenchController = await startController(db, dir);
+/** Opens `tokens.length × WAITS_PER_CALLER` waiters on the server at `url`, sends the task with `send`, and times who heard it when. */
+async function fanOut(url: string, pid: number, tokens: string[], send: () => Promise<unknown>) {
   const clients: Bun.Subprocess<"pipe", "pipe", "inherit">[] = [];
   try {
-    const sender = meshApi(controller.url, await controller.token("bench-sender", []));
-    // The same POST with nobody waiting, to a role nobody waits for (so no waiter's inbox holds it later).
-    for (let i = 0; i < POSTS_ALONE / 5; i++) await sender.route("bench-nobody");
-    const alone: number[] = [];
-    for (let i = 0; i < POSTS_ALONE; i++) {
-      const t0 = performance.now();
-      await sender.route("bench-nobody");
-      alone.push(performance.now() - t0);
-    }
-    const callers = Math.ceil(total / WAITS_PER_CALLER);
-    const tokens = await Promise.all(Array.from({ length: callers }, (_, i) => controller.token(`bench-waiter-${i}`, [ROLE])));
-    const { hostname, port } = new URL(controller.url);
+    const { hostname, port } = new URL(url);
     const outputs = [];
     for (let p = 0; p < CLIENT_PROCESSES; p++) {
       const mine = tokens.filter((_, i) => i % CLIENT_PROCESSES === p);
@@ -92,25 +81,61 @@ async function oneEngine(ctx: BenchContext, engine: "sqlite" | "postgres", total
     }
     let waiting = 0;
     for (const out of outputs) waiting += Number((await out.next()).value?.open ?? 0);
-    await holding(controller.url, waiting);
-    const rss = rssBytes(controller.pid);
-    const files = readdirSync(`/proc/${controller.pid}/fd`).length;
+    await holding(url, waiting);
+    const rss = rssBytes(pid);
+    const files = readdirSync(`/proc/${pid}/fd`).length;
     for (const c of clients) c.stdin.write("go\n");
     for (const c of clients) c.stdin.flush();
     await Bun.sleep(100); // the clients are listening
     const t0 = now();
     const p0 = performance.now();
-    await sender.route(ROLE);
+    await send();
     const post = performance.now() - p0;
     const heard: number[] = [];
     for (const out of outputs) heard.push(...(((await out.next()).value?.heard ?? []) as number[]));
-    const fanOut = summarize(heard.map((at) => at - t0));
-    return { waiting, heard: heard.length, fanOut, post, alone: summarize(alone), rss, files };
+    return { waiting, heard: heard.length, fanOut: summarize(heard.map((at) => at - t0)), post, rss, files };
   } finally {
     for (const c of clients) c.kill();
     await Promise.all(clients.map((c) => c.exited));
+  }
+}
+
+async function oneEngine(ctx: BenchContext, engine: "sqlite" | "postgres", total: number) {
+  const dir = subdir(ctx, `waiters-${engine}-`);
+  const db = await createBenchDatabase(engine, dir, ctx.config.postgresUrl);
+  const controller: BenchController = await startController(db, dir);
+  try {
+    const sender = meshApi(controller.url, await controller.token("bench-sender", []));
+    // The same POST with nobody waiting, to a role nobody waits for (so no waiter's inbox holds it later).
+    for (let i = 0; i < POSTS_ALONE / 5; i++) await sender.route("bench-nobody");
+    const alone: number[] = [];
+    for (let i = 0; i < POSTS_ALONE; i++) {
+      const t0 = performance.now();
+      await sender.route("bench-nobody");
+      alone.push(performance.now() - t0);
+    }
+    const callers = Math.ceil(total / WAITS_PER_CALLER);
+    const tokens = await Promise.all(Array.from({ length: callers }, (_, i) => controller.token(`bench-waiter-${i}`, [ROLE])));
+    return { ...(await fanOut(controller.url, controller.pid, tokens, () => sender.route(ROLE))), alone: summarize(alone) };
+  } finally {
     await controller.stop();
     await db.close();
+  }
+}
+
+/** The same waiters on the controller's HTTP server alone, or on Bun.serve (lib/fan-out-floor.ts). */
+async function floor(total: number, server: "ours" | "bun") {
+  const script = new URL("./lib/fan-out-floor.ts", import.meta.url).pathname;
+  const proc = Bun.spawn([process.execPath, script, server], { stdout: "pipe", stderr: "inherit" });
+  try {
+    const reader = proc.stdout.getReader();
+    const { value } = await reader.read();
+    const url = new TextDecoder().decode(value).trim();
+    const tokens = Array.from({ length: Math.ceil(total / WAITS_PER_CALLER) }, (_, i) => `floor-${i}`);
+    return await fanOut(url, proc.pid, tokens, async () => (await fetch(new URL("/go", url), { method: "POST" })).arrayBuffer());
+  } finally {
+    proc.kill();
+    await proc.exited;
   }
 }
 
@@ -119,6 +144,17 @@ export async function waiters(ctx: BenchContext): Promise<SectionResult> {
   const rows: string[][] = [];
   const targets: Target[] = [];
   const data: Record<string, unknown> = {};
+  ctx.progress(`waiters: the HTTP servers alone, ${total} waiting`);
+  const least = await floor(total, "ours");
+  const bare = await floor(total, "bun");
+  data.floor = least;
+  data.bunServe = bare;
+  for (const [name, r] of [
+    ["floor: the controller's HTTP server alone", least],
+    ["Bun.serve alone (no connection budget)", bare],
+  ] as const) {
+    rows.push([name, `${r.heard} of ${r.waiting}`, ms(r.fanOut.p50), ms(r.fanOut.p99), ms(r.post), "", mib(r.rss), String(r.files)]);
+  }
   for (const engine of ctx.config.engines) {
     ctx.progress(`waiters: ${engine}, ${total} waiting`);
     const r = await oneEngine(ctx, engine, total);
@@ -128,7 +164,7 @@ export async function waiters(ctx: BenchContext): Promise<SectionResult> {
       {
         what: `${engine}, ${total} waiting: every waiter has the new task, p99 ≤ ${TARGET_FAN_OUT_MS} ms`,
         met: r.heard === r.waiting && r.fanOut.p99 <= TARGET_FAN_OUT_MS,
-        detail: `${r.heard} of ${r.waiting}, p99 ${ms(r.fanOut.p99)}`,
+        detail: `${r.heard} of ${r.waiting}, p99 ${ms(r.fanOut.p99)} (the HTTP server alone: ${ms(least.fanOut.p99)})`,
       },
       {
         what: `${engine}, ${total} waiting: the sender's POST ≤ ${TARGET_POST_FACTOR} × the same POST with nobody waiting`,
@@ -141,11 +177,12 @@ export async function waiters(ctx: BenchContext): Promise<SectionResult> {
     tables: [
       {
         title: `${total.toLocaleString("en-US")} waiting agents (half GET /tasks?wait, half GET /events), one new task`,
-        head: ["engine", "heard it", "fan-out p50", "fan-out p99", "sender's POST", "same POST, nobody waiting (p50)", "controller RSS", "open files"],
+        head: ["server", "heard it", "fan-out p50", "fan-out p99", "sender's POST", "same POST, nobody waiting (p50)", "RSS", "open files"],
         rows,
         notes: [
           `${Math.ceil(total / WAITS_PER_CALLER)} callers holding ${WAITS_PER_CALLER} each (the default budget), from ${CLIENT_PROCESSES} client processes over raw keep-alive sockets on loopback; fan-out is from the POST's start to each waiter's first byte of the task.`,
           "RSS and open files are the controller's while everyone waits.",
+          "Floor: the controller's own HTTP server (src/lib/http-server.ts, the same settings) holding the same waiters from the same clients and answering each with one task at once: no tokens, reads, rules or database (bench/lib/fan-out-floor.ts). Bun.serve alone: the same on Bun's native server, which cannot keep a connection budget (ADR 0007).",
         ],
       },
     ],
