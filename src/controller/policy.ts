@@ -46,6 +46,14 @@ export function mayReadTask(caller: Caller, task: Pick<Task, "source" | "target"
   return caller.isAdmin || task.source === caller.subject || caller.roles.has(task.target) || approverRoles.some((r) => caller.roles.has(r));
 }
 
+/**
+ * A list of tasks for roles the caller holds (`targets`) shows the same to every holder
+ * of them, since holders of a task's target role read it (mayReadTask): it needs no
+ * filter by who asks, and holders waiting on it may share one read.
+ */
+export const readsAsHolder = (caller: Caller, targets: readonly string[] | undefined): boolean =>
+  targets !== undefined && targets.length > 0 && targets.every((role) => caller.roles.has(role));
+
 export const readTaskRefusal = (task: Pick<Task, "task_id" | "target">) =>
   `Task ${task.task_id} is visible to its source, holders of role ${task.target}, its approvers and admins.`;
 

@@ -77,6 +77,7 @@ import {
   mayRevive,
   mayServe,
   readApprovalRefusal,
+  readsAsHolder,
   readTaskRefusal,
   visibilityOf,
   type Caller,
@@ -168,8 +169,9 @@ const RETENTION_BATCH = 200;
 
 /** A refusal from the policy, as the error the API answers with. */
 /** Everything a list read depends on, so waiters that would read the same share one read. */
-const readKey = (list: string, { subject, roles, isAdmin }: Caller, query: object) =>
-  JSON.stringify([list, subject, [...roles].sort(), isAdmin, { ...query, wait: undefined }]);
+/** Everything a list read depends on: who reads (null when it does not matter) and the query. */
+const readKey = (list: string, caller: Caller | null, query: object) =>
+  JSON.stringify([list, caller && [caller.subject, [...caller.roles].sort(), caller.isAdmin], { ...query, wait: undefined }]);
 
 function enforce(verdict: Verdict): void {
   if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
@@ -389,10 +391,12 @@ export class MeshService {
     const order = query.order ?? "asc";
     const limit = query.limit ?? LIMITS.defaultPageSize;
     const after = decodeCursor(query.cursor);
+    const targets = this.#roleFilter(ctx.caller, query.for, query.target);
+    const asHolder = readsAsHolder(ctx.caller, targets);
     const read = () =>
       this.#store.listTasks({
-        visibleTo: visibilityOf(ctx.caller),
-        targets: this.#roleFilter(ctx.caller, query.for, query.target),
+        visibleTo: asHolder ? undefined : visibilityOf(ctx.caller),
+        targets,
         source: query.source,
         status: query.status,
         task_type: query.task_type,
@@ -400,7 +404,8 @@ export class MeshService {
         order,
         limit: limit + 1,
       });
-    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c), readKey("tasks", ctx.caller, query));
+    const key = readKey("tasks", asHolder ? null : ctx.caller, { ...query, for: undefined, target: undefined, targets });
+    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c), key);
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
     if (order === "desc") return { items, next_cursor: page.next_cursor };

@@ -105,3 +105,15 @@ test("wait beyond the limit is a 422 naming wait", async () => {
   expect(res.status).toBe(422);
   expect(res.body.errors[0].field).toBe("wait");
 });
+
+test("holders of a role waiting on its inbox together each get the new task; someone without the role waiting on the same query sees only their own", async () => {
+  const carol = await c.token("carol", ["shared-inbox"]);
+  const dave = await c.token("dave", ["shared-inbox"]);
+  const query = "/tasks?target=shared-inbox&status=pending&wait=20";
+  const [carols, daves, alices] = [c.api(carol, "GET", query), c.api(dave, "GET", query), c.api(alice, "GET", `${query.replace("20", "2")}`)];
+  await Bun.sleep(200);
+  const sent = await c.api(bob, "POST", "/tasks/route", { target: "shared-inbox", task: { task_type: "t" } }, { "idempotency-key": "shared-1" });
+  for (const answer of [await carols, await daves]) expect(answer.body.items.map((t: any) => t.task_id)).toEqual([sent.body.task_id]);
+  // Alice neither holds the role nor sent the task: her wait on the same query hears nothing of it.
+  expect((await alices).body.items).toEqual([]);
+});

@@ -15,7 +15,9 @@ import {
   type ApprovalFilter,
   type AuditFilter,
   type Change,
+  type ChangeAbout,
   type IdempotencyReservation,
+  type NewAuditEntry,
   type Positioned,
   type Store,
   type StoreTx,
@@ -659,6 +661,65 @@ async function horizon(q: SQL, table: PositionedTable): Promise<number> {
 }
 
 /**
+ * An INSERT of every column of `T` (the record names each one, so a column added to
+ * the type and left out here does not compile), written once: the two rows every unit
+ * of work writes skip building their column list per call (a tenth of a routed task's
+ * time in the client).
+ */
+function inserting<T extends object>(table: string, columns: Record<keyof T & string, true>, returning = "") {
+  const names = Object.keys(columns) as (keyof T & string)[];
+  const placeholders = names.map((_, i) => `$${i + 1}`).join(", ");
+  return {
+    sql: `INSERT INTO ${table} (${names.join(", ")}) VALUES (${placeholders})${returning}`,
+    values: (row: T) => names.map((c) => row[c] ?? null),
+  };
+}
+const TASK_INSERT = inserting<Task>("tasks", {
+  task_id: true,
+  target: true,
+  source: true,
+  task_type: true,
+  description: true,
+  data: true,
+  context: true,
+  priority: true,
+  status: true,
+  claimed_by: true,
+  result: true,
+  error: true,
+  created_at: true,
+  updated_at: true,
+  version: true,
+  trace_id: true,
+  attempt: true,
+  max_attempts: true,
+  lease_expires_at: true,
+  retry_at: true,
+  deadline: true,
+  progress: true,
+  parent_task_id: true,
+});
+const AUDIT_INSERT = inserting<NewAuditEntry & ChangeAbout>(
+  "audit",
+  {
+    at: true,
+    actor: true,
+    action: true,
+    task_id: true,
+    approval_id: true,
+    from_status: true,
+    to_status: true,
+    trace_id: true,
+    findings: true,
+    target: true,
+    source: true,
+    approver_role: true,
+    parent_task_id: true,
+  },
+  " RETURNING seq",
+);
+
+/**
  * One unit of work on one connection. New rows are written last, in one round trip
  * that first marks where their positions start (see POSITIONS). Reading or changing
  * tasks or approvals first writes what is waiting, so a unit of work still sees its own rows.
@@ -720,7 +781,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<number> } {
         FOR UPDATE SKIP LOCKED)`;
       return true;
     },
-    insertTask: async (task) => later(q`INSERT INTO tasks ${q({ ...task })}`, "tasks"),
+    insertTask: async (task) => later(q.unsafe(TASK_INSERT.sql, TASK_INSERT.values(task)), "tasks"),
     getTaskForUpdate: async (id) => {
       await finish();
       return taskById(q, id, true);
@@ -790,7 +851,7 @@ function unitOfWork(q: SQL): { tx: StoreTx; finish: () => Promise<number> } {
       return rows.map((r: Row) => withoutSeq(toTask(r)));
     },
     // The store tells of the new seqs once the unit of work has committed (see #committed).
-    appendAudit: async (entry, about) => later(q`INSERT INTO audit ${q({ ...entry, findings: entry.findings ?? null, ...about })} RETURNING seq`, "audit"),
+    appendAudit: async (entry, about) => later(q.unsafe(AUDIT_INSERT.sql, AUDIT_INSERT.values({ ...entry, ...about })), "audit"),
   };
   return { tx, finish };
 }
