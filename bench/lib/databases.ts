@@ -33,8 +33,8 @@ export interface BenchDatabase {
   rawInserter(clients: number): Promise<RawInserter>;
   /**
    * The same, but each insert writes what a routed task's unit of work writes (its
-   * idempotency record and answer, the task, its audit row) in one transaction, with
-   * no controller code: the floor the store works against.
+   * idempotency record and answer, the task, its audit row) in one transaction, as the
+   * engine's store writes them, with no controller code: the floor the store works against.
    */
   unitInserter(clients: number): Promise<RawInserter>;
   /** Adds seeded tasks, each with its task.created audit row, until `total` are stored. */
@@ -77,6 +77,8 @@ const UNIT_AUDIT =
   "INSERT INTO audit (at, actor, action, task_id, to_status, trace_id, target, source) VALUES (?, 'bench', 'task.created', ?, 'pending', ?, 'raw', 'bench')";
 const UNIT_KEY = "INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES ('bench', ?, ?, NULL, ?, ?)";
 const UNIT_ANSWER = "UPDATE idempotency SET response = ? WHERE scope = 'bench' AND key = ?";
+/** SQLite's store writes a key once, with its answer (its writer is the unit's alone). */
+const UNIT_KEY_ANSWERED = "INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES ('bench', ?, ?, ?, ?, ?)";
 /** Numbered placeholders for PostgreSQL. */
 const numbered = (sql: string) => {
   let n = 0;
@@ -86,10 +88,12 @@ const numbered = (sql: string) => {
 function unitValues(task: unknown[]) {
   const [id, , , , , , , , , , , , now, , , trace] = task as string[];
   const key = crypto.randomUUID();
+  const answer = JSON.stringify({ task_id: id, status: "pending", trace_id: trace });
   return {
     key: [key, "0".repeat(64), now, now],
     audit: [now, id, trace],
-    answer: [JSON.stringify({ task_id: id, status: "pending", trace_id: trace }), key],
+    answer: [answer, key],
+    keyAnswered: [key, "0".repeat(64), answer, now, now],
   };
 }
 
@@ -172,18 +176,18 @@ class SqliteBenchDatabase extends Seeder implements BenchDatabase {
 
   async unitInserter(): Promise<RawInserter> {
     const db = this.#conn;
-    const [task, audit, key, answer] = [SQLITE_RAW_INSERT, UNIT_AUDIT, UNIT_KEY, UNIT_ANSWER].map((sql) => db.prepare(sql));
+    const statements = [SQLITE_RAW_INSERT, UNIT_AUDIT, UNIT_KEY_ANSWERED].map((sql) => db.prepare(sql));
+    const [task, audit, key] = statements;
     const unit = db.transaction((row: unknown[]) => {
       const values = unitValues(row);
-      key!.run(...(values.key as never[]));
       task!.run(...(row as never[]));
       audit!.run(...(values.audit as never[]));
-      answer!.run(...(values.answer as never[]));
+      key!.run(...(values.keyAnswered as never[]));
     });
     return {
       insert: async () => void unit.immediate(rawTask()),
       close: async () => {
-        for (const statement of [task, audit, key, answer]) statement!.finalize();
+        for (const statement of statements) statement.finalize();
       },
     };
   }

@@ -313,6 +313,8 @@ export class SqliteStore implements Store {
 
   #tx(committed: Change[]): StoreTx {
     const db = this.#writer;
+    /** Keys this unit of work reserved and has yet to answer (scope and key), with what their record will hold. */
+    const reserved = new Map<string, [requestHash: string, now: string, expiresAt: string]>();
     return {
       reserveIdempotency: async (scope, key, requestHash, now, expiresAt): Promise<IdempotencyReservation> => {
         const found = db
@@ -323,22 +325,26 @@ export class SqliteStore implements Store {
         if (found && found.expires_at > now && found.response !== null) {
           return { kind: "replay", request_hash: found.request_hash, response: JSON.parse(found.response) };
         }
-        db.query(
-          `INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES (?, ?, ?, NULL, ?, ?)
-           ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = NULL,
-             created_at = excluded.created_at, expires_at = excluded.expires_at`,
-        ).run(scope, key, requestHash, now, expiresAt);
+        // The writer is this unit's alone until it ends: the key is written once, with its answer.
+        reserved.set(`${scope}\u0000${key}`, [requestHash, now, expiresAt]);
         return { kind: "reserved" };
       },
       saveIdempotentResponse: async (scope, key, response) => {
-        db.query("UPDATE idempotency SET response = ? WHERE scope = ? AND key = ?").run(JSON.stringify(response), scope, key);
+        const [requestHash, now, expiresAt] = reserved.get(`${scope}\u0000${key}`)!;
+        reserved.delete(`${scope}\u0000${key}`);
+        db.query(
+          `INSERT INTO idempotency (scope, key, request_hash, response, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, response = excluded.response,
+             created_at = excluded.created_at, expires_at = excluded.expires_at`,
+        ).run(scope, key, requestHash, JSON.stringify(response), now, expiresAt);
       },
       forgetOldestKeys: async (scope, keep, protectedFrom) => {
         const first = db
           .query<{ created_at: string; key: string }, [string, number]>(
             "SELECT created_at, key FROM idempotency WHERE scope = ?1 ORDER BY created_at DESC, key DESC LIMIT 1 OFFSET ?2",
           )
-          .get(scope, keep);
+          // Keys this unit reserved are written with their answers, so they are not among them yet: as many fewer of the others stay.
+          .get(scope, Math.max(0, keep - [...reserved.keys()].filter((k) => k.startsWith(`${scope}\u0000`)).length));
         if (!first) return true;
         if (first.created_at >= protectedFrom) return false;
         db.query("DELETE FROM idempotency WHERE scope = ? AND (created_at, key) <= (?, ?)").run(scope, first.created_at, first.key);
