@@ -51,8 +51,8 @@ export class Clocks {
   #wakeAt: number | null = null;
   #looking: Promise<void> | null = null;
   #lookAgain = false;
-  /** When the last look began (epoch ms). */
-  #lastLook = 0;
+  /** When the last look began (performance.now(): a wall clock set back must not hold looks up). */
+  #lastLook = Number.NEGATIVE_INFINITY;
   #stopped = false;
   /** The last wake-up acted on nothing. */
   #foundNothing = false;
@@ -85,10 +85,10 @@ export class Clocks {
     this.#looking = (async () => {
       do {
         this.#lookAgain = false;
-        const wait = this.#lastLook + LOOK_SPACING_MS - Date.now();
+        const wait = this.#lastLook + LOOK_SPACING_MS - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         if (this.#stopped) break;
-        this.#lastLook = Date.now();
+        this.#lastLook = performance.now();
         try {
           const next = await this.#source.nextDueAt();
           this.#set(next === null ? null : Date.parse(next));

@@ -69,7 +69,8 @@ export class UnitsOfWork {
     keeping: Keeping<T>,
     work: (tx: StoreTx, now: string) => Promise<T>,
   ): Promise<T> {
-    return this.#store.transaction(async (tx) => {
+    let lookedAt: string | undefined;
+    const unit = this.#store.transaction(async (tx) => {
       const now = this.#options.now().toISOString();
       const key = ctx.idempotencyKey;
       if (key === undefined) return work(tx, now);
@@ -84,7 +85,9 @@ export class UnitsOfWork {
         this.#replays++;
         return keeping.restore(reservation.response, tx);
       }
-      if (!(await this.#withinBudget(tx, scope, now))) {
+      const budget = await this.#budget(tx, scope, now);
+      if (budget === "looked") lookedAt = scope;
+      if (budget === "over") {
         throw new MeshError(
           "rate_limited",
           `You sent more than ${this.#options.keysPerCaller} requests with an Idempotency-Key in the last ${this.#options.retryWindowSeconds} s, the most one caller may (MESH_IDEMPOTENCY_KEYS_PER_CALLER); slow down and retry.`,
@@ -94,20 +97,30 @@ export class UnitsOfWork {
       await tx.saveIdempotentResponse(scope, key, keeping.keep(result));
       return result;
     });
+    // Counted from a look only once it committed: a rolled-back look forgot nothing.
+    return unit.then((result) => {
+      if (lookedAt !== undefined) this.#looked(lookedAt);
+      return result;
+    });
   }
 
-  /** Forgets the caller's keys past its budget, when it is time to look; false when none may go yet. */
-  async #withinBudget(tx: StoreTx, scope: string, now: string): Promise<boolean> {
+  /**
+   * Forgets the caller's keys past its budget when it is time to look: "looked" when
+   * it did, "over" when none may go yet, "counted" when it was not time.
+   */
+  async #budget(tx: StoreTx, scope: string, now: string): Promise<"looked" | "over" | "counted"> {
     const { keysPerCaller, retryWindowSeconds } = this.#options;
     const since = this.#sinceLook.get(scope);
     if (since !== undefined && since + 1 < keysPerCaller * BUDGET_LOOK_SHARE) {
       this.#sinceLook.set(scope, since + 1);
-      return true;
+      return "counted";
     }
     const protectedFrom = new Date(Date.parse(now) - retryWindowSeconds * 1000).toISOString();
-    if (!(await tx.forgetOldestKeys(scope, keysPerCaller, protectedFrom))) return false;
+    return (await tx.forgetOldestKeys(scope, keysPerCaller, protectedFrom)) ? "looked" : "over";
+  }
+
+  #looked(scope: string) {
     if (this.#sinceLook.size >= COUNTED_CALLERS) this.#sinceLook.clear();
     this.#sinceLook.set(scope, 0);
-    return true;
   }
 }
