@@ -43,11 +43,38 @@ function settleOnce(resolve: () => void, ms: number, signal?: AbortSignal): () =
 /** Someone waiting on the live side: what concerns it, and what to do when such a change is committed. */
 type Waiter = { relevant: (change: Change) => boolean; hear: (change: Change) => void };
 
+/**
+ * Which changes a waiter can care about, so a change is shown only to the waiters filed
+ * under what it names: a hearer's (the subject and roles mayHear looks at; undefined,
+ * an admin, hears every change), or one task's or one approval's. `relevant` still decides.
+ */
+export type Filing = { hearer: Visibility | undefined } | { task: string } | { approval: string };
+
+/** The index keys of a filing, or null for every change. */
+export function filedUnder(filing: Filing): string[] | null {
+  if ("task" in filing) return [`task ${filing.task}`];
+  if ("approval" in filing) return [`approval ${filing.approval}`];
+  const { hearer } = filing;
+  return hearer ? [`subject ${hearer.subject}`, ...hearer.roles.map((role) => `role ${role}`)] : null;
+}
+
+/** The index keys a change names: whom it is from and for (mayHear), its task and parent, its approval. */
+export function namedBy(c: Change): string[] {
+  const keys = [`subject ${c.source}`, `role ${c.target}`, `task ${c.task_id}`];
+  if (c.approver_role !== null) keys.push(`role ${c.approver_role}`);
+  if (c.parent_task_id !== null) keys.push(`task ${c.parent_task_id}`);
+  if (c.approval_id !== null) keys.push(`approval ${c.approval_id}`);
+  return keys;
+}
+
 export class Live {
   readonly #store: Store;
   readonly #maxWaitsPerCaller: number;
   readonly #waits = new Map<string, number>();
-  readonly #waiters = new Set<Waiter>();
+  /** Waiters by the keys they are filed under, and those that hear every change. */
+  readonly #filed = new Map<string, Set<Waiter>>();
+  readonly #hearingAll = new Set<Waiter>();
+  #waiterCount = 0;
   #unsubscribe: (() => void) | null = null;
   /** Changes committed but not yet handed to the waiters. */
   #heard: Change[] = [];
@@ -75,7 +102,14 @@ export class Live {
    * read again on each relevant change until it finds something or the time is up.
    * Waiters whose reads have the same `key` (everything the read depends on) share them.
    */
-  async readOrWait<T>(ctx: RequestContext, seconds: number | undefined, read: () => Promise<T[]>, relevant: (c: Change) => boolean, key: string): Promise<T[]> {
+  async readOrWait<T>(
+    ctx: RequestContext,
+    seconds: number | undefined,
+    read: () => Promise<T[]>,
+    filing: Filing,
+    relevant: (c: Change) => boolean,
+    key: string,
+  ): Promise<T[]> {
     const rows = await read();
     if (rows.length > 0 || !seconds) return rows;
     const found = await this.wait(
@@ -85,6 +119,7 @@ export class Live {
         const again = await read();
         return again.length ? again : null;
       },
+      filing,
       relevant,
       key,
     );
@@ -97,11 +132,18 @@ export class Live {
    * client has gone. Listening starts before the first check, so no change slips by.
    * Re-checks of waiters woken together with the same `key` are one read.
    */
-  async wait<T>(ctx: RequestContext, seconds: number, check: () => Promise<T | null>, relevant: (c: Change) => boolean, key: string): Promise<T | null> {
+  async wait<T>(
+    ctx: RequestContext,
+    seconds: number,
+    check: () => Promise<T | null>,
+    filing: Filing,
+    relevant: (c: Change) => boolean,
+    key: string,
+  ): Promise<T | null> {
     const release = this.#holdSlot(ctx.caller.subject);
     let wake: () => void = () => {};
     let dirty = false;
-    const leave = this.#join({
+    const leave = this.#join(filing, {
       relevant,
       hear: () => {
         dirty = true;
@@ -139,15 +181,27 @@ export class Live {
   }
 
   /** Adds a waiter; the store is listened to only while someone waits. The function returned removes it. */
-  #join(waiter: Waiter): () => void {
-    this.#waiters.add(waiter);
+  #join(filing: Filing, waiter: Waiter): () => void {
+    const keys = filedUnder(filing);
+    if (keys === null) this.#hearingAll.add(waiter);
+    for (const key of keys ?? []) {
+      let filed = this.#filed.get(key);
+      if (!filed) this.#filed.set(key, (filed = new Set()));
+      filed.add(waiter);
+    }
+    this.#waiterCount++;
     this.#unsubscribe ??= this.#store.onChange((change) => {
       // Handed out once the committer's own answer is on its way, not on its path.
       if (this.#heard.push(change) === 1 && !this.#handingOut) setTimeout(() => void this.#handOut(), HAND_OUT_AFTER_MS);
     });
     return () => {
-      this.#waiters.delete(waiter);
-      if (this.#waiters.size === 0) {
+      this.#hearingAll.delete(waiter);
+      for (const key of keys ?? []) {
+        const filed = this.#filed.get(key);
+        filed?.delete(waiter);
+        if (filed?.size === 0) this.#filed.delete(key);
+      }
+      if (--this.#waiterCount === 0) {
         this.#unsubscribe?.();
         this.#unsubscribe = null;
         this.#rechecks = new Map();
@@ -170,7 +224,10 @@ export class Live {
         this.#rechecks = new Map();
         const told: [Waiter, Change][] = [];
         for (const change of changes) {
-          for (const waiter of this.#waiters) {
+          // Only the waiters filed under what the change names; one filed twice is asked once.
+          const asked = new Set(this.#hearingAll);
+          for (const key of namedBy(change)) for (const waiter of this.#filed.get(key) ?? []) asked.add(waiter);
+          for (const waiter of asked) {
             try {
               if (waiter.relevant(change)) told.push([waiter, change]);
             } catch {
@@ -214,14 +271,17 @@ export class Live {
     const live: Change[] = [];
     let overflowed = false;
     let wake: () => void = () => {};
-    const unsubscribe = this.#join({
-      relevant: hears,
-      hear: (c) => {
-        if (live.length >= EVENT_QUEUE) overflowed = true;
-        else live.push(c);
-        wake();
+    const unsubscribe = this.#join(
+      { hearer },
+      {
+        relevant: hears,
+        hear: (c) => {
+          if (live.length >= EVENT_QUEUE) overflowed = true;
+          else live.push(c);
+          wake();
+        },
       },
-    });
+    );
     let upTo = afterSeq ?? -1;
     let nextCheck = Date.now() + EVENT_HEARTBEAT_MS;
     try {

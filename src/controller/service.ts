@@ -331,6 +331,7 @@ export class MeshService {
             ctx,
             query.wait,
             async () => changed(await this.#store.getTask(id)),
+            { task: id },
             // A subtask's change moves its parent's version too, so a planner waits for its children here.
             (c) => c.task_id === id || c.parent_task_id === id,
             `task ${baseline} ${id}`,
@@ -405,7 +406,7 @@ export class MeshService {
         limit: limit + 1,
       });
     const key = readKey("tasks", asHolder ? null : ctx.caller, { ...query, for: undefined, target: undefined, targets });
-    const rows = await this.#live.readOrWait(ctx, query.wait, read, (c) => mayHear(ctx.caller, c), key);
+    const rows = await this.#live.readOrWait(ctx, query.wait, read, { hearer: visibilityOf(ctx.caller) }, (c) => mayHear(ctx.caller, c), key);
     const page = pageOf(rows, limit);
     const items = page.rows.map(withoutSeq);
     if (order === "desc") return { items, next_cursor: page.next_cursor };
@@ -749,7 +750,7 @@ export class MeshService {
     };
     const approval =
       query.wait && first.status === "pending"
-        ? ((await this.#live.wait(ctx, query.wait, decided, (c) => c.approval_id === id, `approval ${id} ${first.approver_role}`)) ?? first)
+        ? ((await this.#live.wait(ctx, query.wait, decided, { approval: id }, (c) => c.approval_id === id, `approval ${id} ${first.approver_role}`)) ?? first)
         : first;
     const [seen] = await this.#seenBy(ctx.caller, [approval]);
     return seen!;
@@ -783,6 +784,7 @@ export class MeshService {
       ctx,
       query.wait,
       read,
+      { hearer: visibilityOf(ctx.caller) },
       (c) => c.approval_id !== null && mayHear(ctx.caller, c),
       readKey("approvals", ctx.caller, query),
     );
