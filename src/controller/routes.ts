@@ -8,6 +8,7 @@ import type { EndpointName } from "../contract/paths.ts";
 import { MeshError } from "../contract/errors.ts";
 import { IdempotencyKey } from "../contract/schemas.ts";
 import type { RequestContext } from "./request-context.ts";
+import type { Change } from "./store/store.ts";
 import { HEARTBEAT, type EventStream, type MeshService } from "./service.ts";
 
 export type RouteInput<E extends Endpoint> = { ctx: RequestContext; params: PathParams<E["path"]>; body: BodyOf<E>; query: QueryOf<E>; headers: Headers };
@@ -60,9 +61,19 @@ function resumeAfter(headers: Headers, since: number | undefined): number | null
   return Number(last);
 }
 
+const encoder = new TextEncoder();
+const KEEP_ALIVE = encoder.encode(": keep-alive\n\n");
+/** A live change is one object for every stream that sends it: its frame is encoded once. */
+const frames = new WeakMap<Change, Uint8Array>();
+
+function frameOf(change: Change): Uint8Array {
+  let frame = frames.get(change);
+  if (!frame) frames.set(change, (frame = encoder.encode(`id: ${change.seq}\nevent: ${change.action}\ndata: ${JSON.stringify(change)}\n\n`)));
+  return frame;
+}
+
 /** Writes changes as Server-Sent Events; a comment line keeps quiet streams open. */
 function eventStream({ changes, close }: EventStream): Response {
-  const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       // Sent at once so the client sees the stream open (and how soon to reconnect).
@@ -71,10 +82,7 @@ function eventStream({ changes, close }: EventStream): Response {
     async pull(controller) {
       const next = await changes.next();
       if (next.done) return controller.close();
-      const change = next.value;
-      controller.enqueue(
-        encoder.encode(change === HEARTBEAT ? ": keep-alive\n\n" : `id: ${change.seq}\nevent: ${change.action}\ndata: ${JSON.stringify(change)}\n\n`),
-      );
+      controller.enqueue(next.value === HEARTBEAT ? KEEP_ALIVE : frameOf(next.value));
     },
     async cancel() {
       await changes.return(undefined);
