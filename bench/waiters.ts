@@ -194,9 +194,14 @@ export async function waiters(ctx: BenchContext): Promise<SectionResult> {
         detail: `${r.heard} of ${r.waiting}, p99 ${ms(r.fanOut.p99)} (the HTTP server alone: ${ms(least.fanOut.p99)})`,
       },
       {
-        what: `${engine}, ${total} waiting: the sender's POST ≤ ${TARGET_POST_FACTOR} × the same POST with nobody waiting`,
+        what: `${engine}, ${total} waiting: the sender's POST that wakes them ≤ ${TARGET_POST_FACTOR} × the same POST with nobody waiting`,
+        met: r.post <= TARGET_POST_FACTOR * r.alone.p50,
+        detail: `${ms(r.post)} vs ${ms(r.alone.p50)} (${(r.post / r.alone.p50).toFixed(2)}×; one request)`,
+      },
+      {
+        what: `${engine}, ${total} waiting: other senders' POSTs while they wait ≤ ${TARGET_POST_FACTOR} × the same POST with nobody waiting (p50)`,
         met: r.whileWaiting.p50 <= TARGET_POST_FACTOR * r.alone.p50,
-        detail: `p50 ${ms(r.whileWaiting.p50)} vs ${ms(r.alone.p50)} (${(r.whileWaiting.p50 / r.alone.p50).toFixed(2)}×); the one that woke them all ${ms(r.post)}`,
+        detail: `${ms(r.whileWaiting.p50)} vs ${ms(r.alone.p50)} (${(r.whileWaiting.p50 / r.alone.p50).toFixed(2)}×)`,
       },
     );
   }

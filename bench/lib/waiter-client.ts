@@ -62,11 +62,11 @@ input.tokens.forEach((token, i) => {
 await Promise.all(opening);
 const wantStreams = input.tokens.length * input.streams;
 while (streamsOpen < wantStreams) await Bun.sleep(5);
-listening = true;
 console.log(JSON.stringify({ open: sockets.length }));
 
-// "go": the task is about to be sent; report once everyone heard, or at the deadline.
+// "go": the task is about to be sent; only what arrives from now on counts. Report once everyone heard, or at the deadline.
 for await (const _ of console) break;
+listening = true;
 const want = sockets.length;
 const deadline = Date.now() + input.timeoutMs;
 while (heard.length < want && Date.now() < deadline) await Bun.sleep(5);
