@@ -171,6 +171,13 @@ export function queryOf(url: URL): Record<string, string> {
 /** The methods a route may take: the API's, and DELETE, with which an MCP client ends its session. */
 export type RouteMethod = Method | "DELETE";
 
+/** A row of the server's routing table; the API, the page, /a2a and /mcp each give theirs. */
+export type Route = {
+  method: RouteMethod;
+  path: string;
+  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
+};
+
 export type Matcher<R> = { method: RouteMethod; path: string; pattern: RegExp; names: string[]; route: R };
 
 export function compile<R extends { method: RouteMethod; path: string }>(routes: readonly R[]): Matcher<R>[] {

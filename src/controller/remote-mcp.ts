@@ -17,7 +17,7 @@ import { createGuard } from "../mcp/http-guard.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { McpSessions } from "../mcp/sessions.ts";
 import type { Authenticator, Verified } from "./auth.ts";
-import { json, problem, type RouteMethod, type Seen } from "./http.ts";
+import { json, problem, type Route, type Seen } from "./http.ts";
 import { inProcessClient } from "./in-process-client.ts";
 import { apiHandlers } from "./routes.ts";
 import type { MeshService } from "./service.ts";
@@ -36,20 +36,13 @@ export type RemoteMcpOptions = {
   log: Logger;
 };
 
-/** A row of the server's routing table. */
-export type RemoteMcpRoute = {
-  method: RouteMethod;
-  path: string;
-  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
-};
-
 /** The caller a request authenticated as, carried to its tool calls by the SDK's authInfo. */
 type CallerInfo = AuthInfo & { extra: { verified: Verified; baseUrl: string } };
 
 /** A challenge's quoted value: RFC 6750 allows neither `"` nor `\` in it. */
 const quoted = (text: string) => `"${text.replace(/["\\]/g, "'")}"`;
 
-export function remoteMcpRoutes(o: RemoteMcpOptions): RemoteMcpRoute[] {
+export function remoteMcpRoutes(o: RemoteMcpOptions): Route[] {
   const { settings } = o;
   const handlers = apiHandlers(o.service);
   const baseOf = (url: URL) => (settings.publicUrl ?? url.origin).replace(/\/+$/, "");

@@ -12,7 +12,7 @@ import { COMMIT, VERSION } from "../lib/version.ts";
 import { createAuthenticator, type TrustSource, type Verified } from "./auth.ts";
 import type { RequestContext } from "./request-context.ts";
 import { loadOrCreateDevKey } from "./dev-keys.ts";
-import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type RouteMethod, type Seen } from "./http.ts";
+import { asMeshError, compile, json, match, problem, queryOf, readJson, validate, type Route, type Seen } from "./http.ts";
 import { Clocks } from "./clocks.ts";
 import { createMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -90,13 +90,6 @@ export async function startController(settings: ControllerSettings, log: Logger)
     "/metrics": () => metrics.render(),
     "/openapi.json": async () => new Response(openapi, { headers: { "content-type": "application/json" } }),
     "/.well-known/jwks.json": async () => json({ keys: trust.kind === "dev" ? [trust.key.publicJwk] : [] }),
-  };
-
-  /** What dispatch learned about a request, for its log line and metrics even when it fails. */
-  type Route = {
-    method: RouteMethod;
-    path: string;
-    handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
   };
 
   /** Every way in, one table: operations (no token), the page and sign-in (a session of their own), the API (a caller). */

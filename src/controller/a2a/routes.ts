@@ -6,12 +6,11 @@
  * controller's own events.
  */
 import { MeshError } from "../../contract/errors.ts";
-import type { Method } from "../../contract/paths.ts";
 import { FINISHED, LIMITS, Role, type TaskDetail } from "../../contract/schemas.ts";
 import { sha256Hex } from "../../lib/digest.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authenticator } from "../auth.ts";
-import { json, problem, readJson, type Seen } from "../http.ts";
+import { json, problem, readJson, type Route } from "../http.ts";
 import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
@@ -44,13 +43,6 @@ export type A2AOptions = {
   log: Logger;
 };
 
-/** A row of the server's routing table. */
-export type A2ARoute = {
-  method: Method;
-  path: string;
-  handle: (req: Request, url: URL, params: Record<string, string>, traceId: string, seen: Seen) => Promise<Response>;
-};
-
 /** A method answers a result, or a stream of updates sent as Server-Sent Events. */
 type Answer = { result: unknown } | { stream: Updates };
 
@@ -62,7 +54,7 @@ const SEND_WAIT_SECONDS = LIMITS.waitSeconds;
 /** The A2A versions this endpoint speaks, preferred first. */
 const VERSIONS: readonly string[] = [A2A_VERSION, "0.3"];
 
-export function a2aRoutes(o: A2AOptions): A2ARoute[] {
+export function a2aRoutes(o: A2AOptions): Route[] {
   const { service, settings } = o;
   const push: PushNotifications = new PushNotifications(
     settings.a2aPushAllow.map((prefix) => new URL(prefix)),
@@ -77,7 +69,7 @@ export function a2aRoutes(o: A2AOptions): A2ARoute[] {
 
   const cardResponse = (body: unknown) => json(body, 200, { "cache-control": "max-age=300" });
 
-  const routes: A2ARoute[] = [
+  const routes: Route[] = [
     {
       method: "GET",
       path: "/.well-known/agent-card.json",
