@@ -96,12 +96,13 @@ export class A2AClient {
     for await (const data of sseData(res.body!)) yield parseEvent(this.#unwrap(JSON.parse(data)));
   }
 
-  async getTask(id: string): Promise<RemoteTask> {
-    return RemoteTask.parse(await this.#answer(await this.#post("GetTask", { id })));
+  async getTask(id: string, signal: AbortSignal): Promise<RemoteTask> {
+    return RemoteTask.parse(await this.#answer(await this.#post("GetTask", { id }, signal)));
   }
 
+  /** Best effort, and never longer than CANCEL_TIMEOUT_MS: an agent that hangs must not hold the worker. */
   async cancelTask(id: string): Promise<void> {
-    await this.#answer(await this.#post("CancelTask", { id }));
+    await this.#answer(await this.#post("CancelTask", { id }, AbortSignal.timeout(CANCEL_TIMEOUT_MS)));
   }
 
   #post(method: string, params: unknown, signal?: AbortSignal): Promise<Response> {
@@ -164,6 +165,7 @@ function parseEvent(result: unknown): StreamEvent {
 
 /** What this worker reads of one answer or one event from an agent: a task's result is at most an API body. */
 const ANSWER_BYTES = LIMITS.bodyBytes * 4;
+const CANCEL_TIMEOUT_MS = 10_000;
 const tooLarge = () => new A2AError(`the agent sent more than ${ANSWER_BYTES} bytes in one answer or event`);
 
 /** An answer's body as text, refused past ANSWER_BYTES. */
@@ -175,11 +177,14 @@ const bounded = (res: Response) =>
   });
 
 /** The `data:` payloads of a server-sent event stream, one per event. */
-async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffer = "";
   for await (const chunk of body) {
-    buffer += decoder.decode(chunk, { stream: true }).replaceAll("\r\n", "\n");
+    const text = decoder.decode(chunk, { stream: true });
+    // A CRLF split across two chunks still ends a line: otherwise the blank line between two events could be missed.
+    if (buffer.endsWith("\r") && text.startsWith("\n")) buffer = buffer.slice(0, -1);
+    buffer += text.replaceAll("\r\n", "\n");
     if (buffer.length > ANSWER_BYTES) throw tooLarge();
     let end = buffer.indexOf("\n\n");
     while (end >= 0) {

@@ -114,7 +114,7 @@ class RemoteRun implements Execution {
         if (this.#stopReason) return this.#stopped();
         // The stream may end before the task does (a dropped connection): its state says how it stands.
         if (!(status && ENDINGS.has(status.state)) && this.#remoteId) {
-          const t = await this.#client.getTask(this.#remoteId);
+          const t = await this.#client.getTask(this.#remoteId, this.#abort.signal);
           for (const a of t.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
           status = t.status;
           this.#remoteState = status.state;
