@@ -542,20 +542,22 @@ export class MeshService {
   }
 
   /** The holder renews its lease, and may say how far along it is (which the sender sees, so that is a change). */
-  heartbeatTask(ctx: RequestContext, id: string, input: HeartbeatRequest): Promise<Task> {
+  async heartbeatTask(ctx: RequestContext, id: string, input: HeartbeatRequest): Promise<Task> {
+    // Progress words are stored and shown to the sender like any payload: screened first.
+    const screened = input.progress === undefined ? undefined : await this.#privacy.screen({ progress: input.progress });
     return this.#work.run(ctx, `heartbeat:${id}`, input, TASK_AS_MOVED, async (tx, now) => {
       const task = await tx.getTaskForUpdate(id);
       if (!task) throw new MeshError("not_found", `No task has the id ${id}.`);
       enforce(holdsLease(ctx.caller, task, input.attempt));
       const renewed: Task = { ...task, lease_expires_at: secondsAfter(now, input.lease_seconds ?? this.#leaseSeconds) };
-      if (input.progress === undefined) {
+      if (!screened) {
         // A bare renewal changes nothing anyone reads, so it is no event: no version, no audit row.
         await tx.updateTask(id, renewed);
         return renewed;
       }
-      const updated: Task = { ...renewed, progress: input.progress, updated_at: now, version: task.version + 1 };
+      const updated: Task = { ...renewed, progress: screened.fields.progress, updated_at: now, version: task.version + 1 };
       await tx.updateTask(id, updated);
-      await recordChange(tx, ctx, now, { action: "task.progress", task, from: task.status, to: task.status });
+      await recordChange(tx, ctx, now, { action: "task.progress", task, from: task.status, to: task.status, findings: countsOf(screened.masked) });
       return updated;
     });
   }

@@ -85,6 +85,25 @@ for (const engine of ENGINES) {
       }
     });
 
+    test("mask: a holder's progress words are screened before the sender sees them, and counted in the audit", async () => {
+      const c = await startTestController(await engine.env());
+      try {
+        const alice = await c.token("alice", ["dev"]);
+        const bob = await c.token("bob", ["worker"]);
+        const admin = await c.token("root", ["admin"]);
+        const id = (await c.api(alice, "POST", "/tasks/route", { target: "worker", task: { task_type: "t" } }, { "idempotency-key": "p1" })).body.task_id;
+        const { attempt } = (await c.api(bob, "POST", `/tasks/${id}/claim`)).body;
+        const beat = await c.api(bob, "POST", `/tasks/${id}/heartbeat`, { attempt, progress: { message: `mailed ${SAMPLES.EMAIL}`, percent: 40 } });
+        expect(beat.status).toBe(200);
+        expect((await c.api(alice, "GET", `/tasks/${id}`)).body.progress).toEqual({ message: "mailed [EMAIL]", percent: 40 });
+        const audit = await c.api(admin, "GET", `/audit?task_id=${id}`);
+        expect(audit.body.items.find((e: { action: string }) => e.action === "task.progress").findings).toEqual({ EMAIL: 1 });
+        expect(leaks(JSON.stringify(audit.body) + c.logs())).toEqual([]);
+      } finally {
+        await c.stop();
+      }
+    });
+
     test("reject: each kind is a 422 naming the field and the kind, echoing no value, storing nothing", async () => {
       const c = await startTestController({ ...(await engine.env()), MESH_PRIVACY_MODE: "reject" });
       try {

@@ -923,7 +923,14 @@ for (const engine of ENGINES) {
       const other = `other-${crypto.randomUUID()}`;
       try {
         const sent = await addTask(s, { source: "erin", description: mark, data: { note: mark }, context: { why: mark } });
-        const claimed = await addTask(s, { source: "alice", data: { note: other }, status: "completed", claimed_by: "erin", result: { out: mark } });
+        const claimed = await addTask(s, {
+          source: "alice",
+          data: { note: other },
+          status: "completed",
+          claimed_by: "erin",
+          result: { out: mark },
+          progress: { message: `found ${mark}` },
+        });
         const asked = await addApproval(s, await addTask(s, { source: "alice", data: { note: other } }), { requested_by: "erin", reason: mark });
         const onSent = await addApproval(s, sent, { requested_by: "carol", reason: `about ${mark}` });
         const untouched = await addTask(s, { source: "alice", description: other, data: { note: other } });

@@ -136,7 +136,7 @@ const MIGRATIONS: readonly string[] = [
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** A task's payload columns, emptied: what retention and erasure leave of them. */
-const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
+const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}', progress = NULL,
   result = CASE WHEN result IS NULL THEN NULL ELSE '{}'::jsonb END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
 /** Every controller on the database listens here; the payload is the highest audit seq a controller committed. */

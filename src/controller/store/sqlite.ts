@@ -133,7 +133,7 @@ const MIGRATIONS: readonly string[] = [
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** A task's payload columns, emptied: what retention and erasure leave of them. */
-const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}',
+const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}', progress = NULL,
   result = CASE WHEN result IS NULL THEN NULL ELSE '{}' END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
