@@ -880,6 +880,9 @@ for (const engine of ENGINES) {
           ),
         );
         const approval = await addApproval(s, finished[0]!, { reason: "secret plan", comments: "secret plan" });
+        const say = (taskId: string) =>
+          s.transaction((tx) => tx.insertMessage(taskId, { kind: "note", author: "bob", at: tick(), text: "secret plan", data: { plan: "secret plan" } }));
+        await say(finished[1]!.task_id);
         const kept = await Promise.all([
           addTask(s, { ...payload, status: "pending", updated_at: old }),
           addTask(s, { ...payload, status: "claimed", claimed_by: "bob", updated_at: old }),
@@ -907,6 +910,7 @@ for (const engine of ENGINES) {
           expect(now).toEqual({ ...t, description: null, data: {}, context: {}, result: t.result && {}, error: t.error && "" });
         }
         expect(await s.getApproval(approval.approval_id)).toEqual({ ...approval, reason: "", comments: "" });
+        expect(await s.listThread(finished[1]!.task_id)).toMatchObject([{ text: "", data: null }]);
         for (const t of kept) expect(await s.getTask(t.task_id)).toEqual(t);
         expect((await s.listAudit({ limit: 1000 })).length).toBe(auditBefore + burst.length);
         expect(await s.removeOldPayloads(["completed", "failed", "cancelled"], before, 1000)).toBe(0);
@@ -935,6 +939,12 @@ for (const engine of ENGINES) {
         const onSent = await addApproval(s, sent, { requested_by: "carol", reason: `about ${mark}` });
         const untouched = await addTask(s, { source: "alice", description: other, data: { note: other } });
         const decided = await addApproval(s, untouched, { requested_by: "alice", reason: other, status: "approved", decided_by: "erin", comments: mark });
+        // Thread messages: erin's on someone else's task, someone's on erin's task, and one that is no one's business of hers.
+        await s.transaction(async (tx) => {
+          await tx.insertMessage(untouched.task_id, { kind: "note", author: "erin", at: tick(), text: mark, data: { note: mark } });
+          await tx.insertMessage(sent.task_id, { kind: "note", author: "carol", at: tick(), text: `re ${mark}`, data: null });
+          await tx.insertMessage(untouched.task_id, { kind: "note", author: "alice", at: tick(), text: other, data: null });
+        });
         // Answers kept for retries: erin's own, and carol's decision that quotes erin's approval.
         await s.transaction(async (tx) => {
           await tx.reserveIdempotency("erin", "k1", "h", tick(), "2099-01-01T00:00:00.000Z");
@@ -946,7 +956,7 @@ for (const engine of ENGINES) {
 
         const records = await s.eraseSubject("erin", "root", tick());
 
-        expect(records).toBe(2 + 3 + 2);
+        expect(records).toBe(2 + 3 + 2 + 2);
         expect((await s.getTask(sent.task_id))!.data).toEqual({});
         expect((await s.getTask(claimed.task_id))!.result).toEqual({});
         expect((await s.getApproval(asked.approval_id))!.reason).toBe("");
@@ -954,7 +964,7 @@ for (const engine of ENGINES) {
         expect((await s.getApproval(decided.approval_id))!.comments).toBe("");
         expect(await s.getTask(untouched.task_id)).toEqual(untouched);
         expect(await s.listAudit({ limit: 1000 })).toEqual(auditBefore);
-        expect(await fresh.query("SELECT subject, erased_by, records FROM erasures")).toEqual([{ subject: "erin", erased_by: "root", records: 7 }]);
+        expect(await fresh.query("SELECT subject, erased_by, records FROM erasures")).toEqual([{ subject: "erin", erased_by: "root", records: 9 }]);
         // Every byte the database keeps: the files on SQLite, every row of every table on PostgreSQL.
         const kept = await everythingStored(fresh);
         expect(kept).toContain(other);

@@ -139,6 +139,9 @@ export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}', progress = NULL,
   result = CASE WHEN result IS NULL THEN NULL ELSE '{}'::jsonb END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
+/** A thread message's payload, emptied. */
+const MESSAGE_PAYLOAD_REMOVED = "text = '', data = NULL";
+
 /** Every controller on the database listens here; the payload is the highest audit seq a controller committed. */
 const CHANGES_CHANNEL = "agent_mesh_changes";
 const CHANGE_BATCH = 500;
@@ -543,14 +546,10 @@ export class PostgresStore implements Store {
         const rows = await q`SELECT task_id FROM tasks WHERE payload_removed_at IS NULL AND updated_at < ${before}
           AND status = ANY(${textArray(q, statuses)}) LIMIT ${limit} FOR UPDATE SKIP LOCKED`;
         if (!rows.length) return 0;
-        const ids = textArray(
-          q,
-          rows.map((r: Row) => String(r.task_id)),
-        );
-        await q.unsafe(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED}, payload_removed_at = now() WHERE task_id = ANY($1::text[])`, [
-          rows.map((r: Row) => String(r.task_id)),
-        ]);
-        await q`UPDATE approvals SET reason = '', comments = '' WHERE task_id = ANY(${ids})`;
+        const ids = [rows.map((r: Row) => String(r.task_id))];
+        await q.unsafe(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED}, payload_removed_at = now() WHERE task_id = ANY($1::text[])`, ids);
+        await q.unsafe("UPDATE approvals SET reason = '', comments = '' WHERE task_id = ANY($1::text[])", ids);
+        await q.unsafe(`UPDATE task_messages SET ${MESSAGE_PAYLOAD_REMOVED} WHERE task_id = ANY($1::text[])`, ids);
         return rows.length;
       }),
     );
@@ -568,10 +567,15 @@ export class PostgresStore implements Store {
              UPDATE approvals SET reason = '', comments = ''
              WHERE requested_by = $1 OR decided_by = $1 OR task_id IN (SELECT task_id FROM tasks WHERE source = $1 OR claimed_by = $1)
              RETURNING approval_id),
+           erased_messages AS (
+             UPDATE task_messages SET ${MESSAGE_PAYLOAD_REMOVED}
+             WHERE author = $1 OR task_id IN (SELECT task_id FROM tasks WHERE source = $1 OR claimed_by = $1)
+             RETURNING 1),
            kept AS (
              DELETE FROM idempotency WHERE scope = $1 OR response->>'approval_id' IN (SELECT approval_id FROM erased_approvals)
              RETURNING 1)
-           SELECT (SELECT count(*) FROM erased_tasks) + (SELECT count(*) FROM erased_approvals) + (SELECT count(*) FROM kept) AS records`,
+           SELECT (SELECT count(*) FROM erased_tasks) + (SELECT count(*) FROM erased_approvals) + (SELECT count(*) FROM erased_messages)
+             + (SELECT count(*) FROM kept) AS records`,
           [subject],
         );
         const records = Number(row.records);

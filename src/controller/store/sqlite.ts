@@ -136,6 +136,9 @@ export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 const TASK_PAYLOAD_REMOVED = `description = NULL, data = '{}', context = '{}', progress = NULL,
   result = CASE WHEN result IS NULL THEN NULL ELSE '{}' END, error = CASE WHEN error IS NULL THEN NULL ELSE '' END`;
 
+/** A thread message's payload, emptied. */
+const MESSAGE_PAYLOAD_REMOVED = "text = '', data = NULL";
+
 const TASK_COLUMNS = `seq, task_id, target, source, task_type, description, data, context, priority, status,
   claimed_by, result, error, created_at, updated_at, version, trace_id,
   attempt, max_attempts, lease_expires_at, retry_at, deadline, progress, parent_task_id`;
@@ -684,6 +687,7 @@ export class SqliteStore implements Store {
       const inIds = placeholders(ids.length);
       db.query(`UPDATE tasks SET ${TASK_PAYLOAD_REMOVED}, payload_removed_at = ? WHERE task_id IN (${inIds})`).run(new Date().toISOString(), ...ids);
       db.query(`UPDATE approvals SET reason = '', comments = '' WHERE task_id IN (${inIds})`).run(...ids);
+      db.query(`UPDATE task_messages SET ${MESSAGE_PAYLOAD_REMOVED} WHERE task_id IN (${inIds})`).run(...ids);
       return ids.length;
     });
   }
@@ -703,6 +707,10 @@ export class SqliteStore implements Store {
       const approvals = db
         .query("UPDATE approvals SET reason = '', comments = '' WHERE approval_id IN (SELECT approval_id FROM erased_approvals)")
         .run().changes;
+      // Thread messages the subject wrote anywhere, and every message on the subject's tasks.
+      const messages = db
+        .query(`UPDATE task_messages SET ${MESSAGE_PAYLOAD_REMOVED} WHERE author = ?1 OR task_id IN (SELECT task_id FROM erased_tasks)`)
+        .run(subject).changes;
       // Answers kept for retries: the subject's own, and decisions that quote their approvals.
       const kept = db
         .query(
@@ -710,7 +718,7 @@ export class SqliteStore implements Store {
              OR (response IS NOT NULL AND json_extract(response, '$.approval_id') IN (SELECT approval_id FROM erased_approvals))`,
         )
         .run(subject).changes;
-      const records = tasks + approvals + kept;
+      const records = tasks + approvals + messages + kept;
       db.query("INSERT INTO erasures (subject, erased_by, at, records) VALUES (?, ?, ?, ?)").run(subject, erasedBy, at, records);
       return records;
     });
