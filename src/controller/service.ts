@@ -167,12 +167,14 @@ const saying = (masked: MaskedField[]) => (masked.length ? { masked } : {});
 /** Retention empties this many tasks per transaction, so requests queue behind a short one at most. */
 const RETENTION_BATCH = 200;
 
-/** A refusal from the policy, as the error the API answers with. */
-/** Everything a list read depends on, so waiters that would read the same share one read. */
-/** Everything a list read depends on: who reads (null when it does not matter) and the query. */
+/**
+ * Everything a list read depends on, so waiters that would read the same share one
+ * read: who reads (null when it does not matter) and the query.
+ */
 const readKey = (list: string, caller: Caller | null, query: object) =>
   JSON.stringify([list, caller && [caller.subject, [...caller.roles].sort(), caller.isAdmin], { ...query, wait: undefined }]);
 
+/** A refusal from the policy, as the error the API answers with. */
 function enforce(verdict: Verdict): void {
   if (!verdict.ok) throw new MeshError(verdict.kind, verdict.why);
 }

@@ -5,6 +5,7 @@
  * The error codes are the same in both.
  */
 import type { JsonObject } from "../../contract/schemas.ts";
+import { TERMINAL } from "./translate.ts";
 import type { A2AMethod, A2ATask, Artifact, OutPart, StoredPushConfig, StreamResponse, TaskStatus } from "./wire.ts";
 
 /** v0.3's method names, each the v1.0 method it is. */
@@ -95,8 +96,6 @@ const taskOut = (task: A2ATask) => ({
   metadata: task.metadata,
 });
 
-const TERMINAL_03 = new Set(["completed", "failed", "canceled"]);
-
 /** One stream event as v0.3 sends it. */
 export function eventOut(event: StreamResponse): JsonObject {
   if ("task" in event) return taskOut(event.task);
@@ -105,7 +104,13 @@ export function eventOut(event: StreamResponse): JsonObject {
     return { kind: "artifact-update", ...rest, artifact: artifactOut(artifact) };
   }
   const status = stateOut(event.statusUpdate.status);
-  return { kind: "status-update", taskId: event.statusUpdate.taskId, contextId: event.statusUpdate.contextId, status, final: TERMINAL_03.has(status.state) };
+  return {
+    kind: "status-update",
+    taskId: event.statusUpdate.taskId,
+    contextId: event.statusUpdate.contextId,
+    status,
+    final: TERMINAL.has(event.statusUpdate.status.state),
+  };
 }
 
 const pushOut = ({ taskId, authentication, ...config }: StoredPushConfig) => ({
