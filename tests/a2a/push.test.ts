@@ -107,6 +107,8 @@ test("a task's updates reach an allowed webhook in order, signed with the config
 
   failNext = 1;
   await bob.call("claim_task", { task_id: taskId });
+  // Progress changes the task but not its A2A state: no notification of its own.
+  await bob.call("report_progress", { task_id: taskId, message: "half way", percent: 50 });
   await bob.call("complete_task", { task_id: taskId, result: { done: true } });
   await completion;
 

@@ -7,11 +7,11 @@
  * task finishes.
  */
 import { createHmac } from "node:crypto";
-import { FINISHED } from "../../contract/schemas.ts";
+import { FINISHED, type TaskStatus } from "../../contract/schemas.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { RequestContext } from "../request-context.ts";
 import { type EventStream, HEARTBEAT, type MeshService } from "../service.ts";
-import { updatesOf } from "./translate.ts";
+import { STATES, updatesOf } from "./translate.ts";
 import { CODES, type PushConfig, RpcError, type StoredPushConfig, type StreamResponse } from "./wire.ts";
 
 /** Configs one task may have. */
@@ -95,18 +95,10 @@ export class PushNotifications {
 
   /**
    * Keeps a config for a task the caller may read (the service checks that) and starts
-   * following the task. `afterSeq`: the last change already reflected in what the caller saw.
+   * following the task. `afterSeq` and `seen`: the last change, and the state, reflected in what the caller saw.
    */
-  async create(ctx: RequestContext, taskId: string, config: PushConfig, afterSeq: number): Promise<StoredPushConfig> {
+  async create(ctx: RequestContext, taskId: string, config: PushConfig, afterSeq: number, seen: TaskStatus): Promise<StoredPushConfig> {
     this.check(config);
-    const list = this.#configs.get(taskId) ?? [];
-    if (list.length >= CONFIGS_PER_TASK) {
-      throw new RpcError(
-        CODES.invalidParams,
-        `Task ${taskId} already has ${CONFIGS_PER_TASK} push configs, the most one task may; delete one first.`,
-        "TOO_MANY_PUSH_CONFIGS",
-      );
-    }
     const entry: Entry = {
       id: config.id || crypto.randomUUID(),
       taskId,
@@ -115,15 +107,24 @@ export class PushNotifications {
       owner: ctx.caller.subject,
       ...(config.authentication && { authentication: config.authentication }),
     };
+    // A config with the same id replaces its earlier self, so it does not count against the bound.
+    const others = (this.#configs.get(taskId) ?? []).filter((c) => !(c.owner === entry.owner && c.id === entry.id));
+    if (others.length >= CONFIGS_PER_TASK) {
+      throw new RpcError(
+        CODES.invalidParams,
+        `Task ${taskId} already has ${CONFIGS_PER_TASK} push configs, the most one task may; delete one first.`,
+        "TOO_MANY_PUSH_CONFIGS",
+      );
+    }
     if (!this.#following.has(taskId)) {
       // Opened now, so a caller over their budget of streams hears so instead of a config that never fires.
       // The config was allowed when it was made; it lasts until its task finishes, not until the token runs out.
       const owner: RequestContext = { caller: ctx.caller, traceId: ctx.traceId, signal: this.#stop };
       const stream = this.#service.openEvents(owner, afterSeq);
       this.#following.add(taskId);
-      void this.#follow(owner, stream, taskId);
+      void this.#follow(owner, stream, taskId, seen);
     }
-    this.#configs.set(taskId, [...list.filter((c) => !(c.owner === entry.owner && c.id === entry.id)), entry]);
+    this.#configs.set(taskId, [...others, entry]);
     return publicOf(entry);
   }
 
@@ -147,13 +148,20 @@ export class PushNotifications {
     else this.#configs.delete(taskId);
   }
 
-  /** Hears the task's changes as the config's owner would, and sends each new state to every config the task has then. */
-  async #follow(owner: RequestContext, stream: EventStream, taskId: string): Promise<void> {
+  /**
+   * Hears the task's changes as the config's owner would, and sends each new A2A state
+   * to every config the task has then; a change that leaves the state as it was (a note,
+   * progress) sends nothing, as a stream's follower sees nothing of it either.
+   */
+  async #follow(owner: RequestContext, stream: EventStream, taskId: string, seen: TaskStatus): Promise<void> {
     let queue = Promise.resolve();
+    let state = seen;
     try {
       for await (const change of stream.changes) {
         if (change === HEARTBEAT || change.task_id !== taskId || change.approval_id !== null) continue;
         const task = await this.#service.getTask(owner, taskId);
+        if (STATES[task.status] === STATES[state]) continue;
+        state = task.status;
         const updates = updatesOf(task);
         const configs = this.#configs.get(taskId) ?? [];
         queue = queue.then(() => this.#deliverAll(configs, updates));

@@ -253,7 +253,7 @@ export function a2aRoutes(o: A2AOptions): Route[] {
   function pushFor(ctx: RequestContext, task: TaskDetail, config: PushConfig) {
     if (FINISHED.has(task.status))
       throw new RpcError(CODES.unsupportedOperation, `Task ${task.task_id} is already ${task.status}; nothing more will happen to it.`, "TASK_FINISHED");
-    return push.create(ctx, task.task_id, config, lastSeq(task));
+    return push.create(ctx, task.task_id, config, lastSeq(task), task.status);
   }
 
   /**
