@@ -119,7 +119,8 @@ export async function runAdmin(argv: string[]): Promise<void> {
   if (rest.includes("--help") || rest.includes("-h")) return void console.log(`Usage: ${action.usage}\n\n${action.summary}\n\n${settingsHelp(action.spec)}`);
   // Backups hold everything the store does: nobody else's business on this machine.
   process.umask(0o077);
-  const positional = rest.filter((a, i) => !a.startsWith("-") && (i === 0 || !rest[i - 1]!.startsWith("--")));
+  // An argument is a flag's value only after a flag that did not carry one (`--db URL`, not `--db=URL`).
+  const positional = rest.filter((a, i) => !a.startsWith("-") && (i === 0 || !rest[i - 1]!.startsWith("--") || rest[i - 1]!.includes("=")));
   const flags = rest.filter((a) => !positional.includes(a));
   let code: number;
   try {

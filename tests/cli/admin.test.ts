@@ -88,6 +88,10 @@ describe("backup and restore (SQLite)", () => {
     const into = await mesh({}, "restore", backup, "--data-dir", c.dataDir);
     expect(into.code).toBe(1);
     expect(into.stderr).toContain("exists already");
+    // The file after a flag written with its value is still the file.
+    const joined = await mesh({}, "restore", `--data-dir=${c.dataDir}`, backup);
+    expect(joined.code).toBe(1);
+    expect(joined.stderr).toContain("exists already");
 
     const newer = join(fresh(), "newer.db");
     copyFileSync(backup, newer);
