@@ -78,6 +78,16 @@ class RemoteRun implements Execution {
 
   async #follow(task: Task, hooks: TaskHooks): Promise<Outcome> {
     const artifacts = new Map<string, RemoteArtifact>();
+    /** Each artifact's size as JSON, and their sum: more than a task's result may hold ends the run. */
+    const sizes = new Map<string, number>();
+    let artifactBytes = 0;
+    const keep = (id: string, artifact: RemoteArtifact) => {
+      const bytes = Buffer.byteLength(JSON.stringify(artifact));
+      artifactBytes += bytes - (sizes.get(id) ?? 0);
+      sizes.set(id, bytes);
+      artifacts.set(id, artifact);
+      if (artifactBytes > LIMITS.bodyBytes) throw new ResultTooLarge(artifactBytes);
+    };
     let status: RemoteStatus | undefined;
     const take = (e: StreamEvent) => {
       if ("message" in e) {
@@ -87,14 +97,14 @@ class RemoteRun implements Execution {
       if ("task" in e) {
         this.#remoteId ??= e.task.id;
         this.#contextId ??= e.task.contextId;
-        for (const a of e.task.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
+        for (const a of e.task.artifacts ?? []) keep(a.artifactId ?? String(artifacts.size), a);
         status = e.task.status;
       } else if ("statusUpdate" in e) status = e.statusUpdate.status;
       else {
         const { artifact, append } = e.artifactUpdate;
         const id = artifact.artifactId ?? String(artifacts.size);
         const before = append ? artifacts.get(id) : undefined;
-        artifacts.set(id, before ? { ...artifact, parts: [...before.parts, ...artifact.parts] } : artifact);
+        keep(id, before ? { ...artifact, parts: [...before.parts, ...artifact.parts] } : artifact);
         return;
       }
       this.#remoteState = status.state;
@@ -115,7 +125,7 @@ class RemoteRun implements Execution {
         // The stream may end before the task does (a dropped connection): its state says how it stands.
         if (!(status && ENDINGS.has(status.state)) && this.#remoteId) {
           const t = await this.#client.getTask(this.#remoteId, this.#abort.signal);
-          for (const a of t.artifacts ?? []) artifacts.set(a.artifactId ?? String(artifacts.size), a);
+          for (const a of t.artifacts ?? []) keep(a.artifactId ?? String(artifacts.size), a);
           status = t.status;
           this.#remoteState = status.state;
         }
@@ -129,6 +139,10 @@ class RemoteRun implements Execution {
       }
     } catch (error) {
       if (this.#stopReason) return this.#stopped();
+      if (error instanceof ResultTooLarge) {
+        this.#cancelRemote();
+        return { kind: "fail", error: error.message, retry: false };
+      }
       return { kind: "fail", error: `The remote agent could not be asked: ${(error as Error).message}`.slice(0, LIMITS.textLength), retry: true };
     }
     const ending = status && ENDINGS.get(status.state);
@@ -143,6 +157,13 @@ class RemoteRun implements Execution {
 
   #stopped(): Outcome {
     return { kind: "fail", error: `The worker stopped the remote agent's task: ${this.#stopReason}`, retry: true };
+  }
+}
+
+/** The remote agent's artifacts outgrew what a task's result may hold: the same agent would do so again. */
+class ResultTooLarge extends Error {
+  constructor(bytes: number) {
+    super(`The remote agent's artifacts came to more than ${LIMITS.bodyBytes} bytes (${bytes} so far), more than a task's result may hold`);
   }
 }
 

@@ -103,6 +103,22 @@ class ScriptedAgent implements AgentExecutor {
         }),
       );
       update(TaskState.TASK_STATE_COMPLETED);
+    } else if (said === "trickle") {
+      // Each event well under what a worker reads, together more than a task's result may hold.
+      const id = crypto.randomUUID();
+      for (let i = 0; i < 4; i++) {
+        bus.publish(
+          AgentEvent.artifactUpdate({
+            taskId,
+            contextId,
+            artifact: { ...artifact([text("y".repeat(512 * 1024))]), artifactId: id },
+            append: i > 0,
+            lastChunk: i === 3,
+            metadata: undefined,
+          }),
+        );
+      }
+      update(TaskState.TASK_STATE_COMPLETED);
     } else if (said === "fail") update(TaskState.TASK_STATE_FAILED, "the model is down");
     else if (said === "question") update(TaskState.TASK_STATE_INPUT_REQUIRED, "Which branch holds the fix?");
     else if (said === "reject") update(TaskState.TASK_STATE_REJECTED, "not my kind of work");
@@ -209,6 +225,13 @@ describe("agent-mesh worker --a2a", () => {
     const id = await bench.route("flooding-remote", { task_type: "big", description: "flood" }, { max_attempts: 1 });
     await bench.settled(id, "dead_lettered");
     expect((await bench.read(id)).error).toContain("the agent sent more than");
+  }, 30_000);
+
+  test("an agent whose artifacts add up to more than a result may hold fails its task for good, saying so", async () => {
+    await worker("trickling-remote", ["--a2a", agentUrl()]);
+    const id = await bench.route("trickling-remote", { task_type: "big", description: "trickle" });
+    await bench.settled(id, "failed");
+    expect((await bench.read(id)).error).toContain("more than a task's result may hold");
   }, 30_000);
 
   test("a remote failure is retried, then dead-lettered; a rejection fails at once", async () => {
