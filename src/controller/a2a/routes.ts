@@ -10,7 +10,7 @@ import { FINISHED, LIMITS, Role, type TaskDetail } from "../../contract/schemas.
 import { sha256Hex } from "../../lib/digest.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authenticator } from "../auth.ts";
-import { json, problem, readJson, type Route } from "../http.ts";
+import { asMeshError, json, problem, readJson, type Route } from "../http.ts";
 import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
@@ -286,9 +286,8 @@ export function a2aRoutes(o: A2AOptions): Route[] {
   }
 
   function failure(id: RpcRequest["id"], method: string, error: unknown, traceId: string): Response {
-    const rpc = rpcErrorOf(error, method);
-    if (rpc.code === CODES.internal && !(error instanceof MeshError))
-      o.log.error("A2A call failed", { trace_id: traceId, error: (error as Error)?.stack ?? String(error) });
+    // Unexpected errors are logged, and a lost database is "unavailable", as on every other route.
+    const rpc = rpcErrorOf(error instanceof RpcError ? error : asMeshError(error, o.log, traceId), method);
     const unauthenticated = error instanceof MeshError && error.kind === "unauthenticated";
     const data = [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: rpc.reason, domain: "agent-mesh", metadata: { traceId } }];
     return json(
@@ -300,10 +299,8 @@ export function a2aRoutes(o: A2AOptions): Route[] {
 }
 
 /** The mesh's failures in A2A's words. */
-function rpcErrorOf(error: unknown, method: string): RpcError {
+function rpcErrorOf(error: RpcError | MeshError, method: string): RpcError {
   if (error instanceof RpcError) return error;
-  if (!(error instanceof MeshError))
-    return new RpcError(CODES.internal, "Something went wrong on the controller; the trace id finds it in the logs.", "INTERNAL");
   const reason = error.kind.toUpperCase();
   switch (error.kind) {
     case "unauthenticated":
