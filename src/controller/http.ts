@@ -17,6 +17,9 @@ import { StoreUnavailableError } from "./store/store.ts";
  */
 export type Seen = { route: string; subject?: string; identified: (subject: string) => void };
 
+/** Where clients reach this controller, without a trailing slash: MESH_PUBLIC_URL, else the request's own origin. */
+export const publicBase = (publicUrl: string | undefined, url: URL) => (publicUrl ?? url.origin).replace(/\/+$/, "");
+
 export function json(body: unknown, status = 200, headers?: HeadersInit): Response {
   return Response.json(body, { status, headers });
 }

@@ -17,7 +17,7 @@ import { createGuard } from "../mcp/http-guard.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { McpSessions } from "../mcp/sessions.ts";
 import type { Authenticator, Verified } from "./auth.ts";
-import { json, problem, type Route, type Seen } from "./http.ts";
+import { json, problem, publicBase, type Route, type Seen } from "./http.ts";
 import { inProcessClient } from "./in-process-client.ts";
 import { apiHandlers } from "./routes.ts";
 import type { MeshService } from "./service.ts";
@@ -45,7 +45,7 @@ const quoted = (text: string) => `"${text.replace(/["\\]/g, "'")}"`;
 export function remoteMcpRoutes(o: RemoteMcpOptions): Route[] {
   const { settings } = o;
   const handlers = apiHandlers(o.service);
-  const baseOf = (url: URL) => (settings.publicUrl ?? url.origin).replace(/\/+$/, "");
+  const baseOf = (url: URL) => publicBase(settings.publicUrl, url);
   const guard = createGuard({
     listenHost: settings.host,
     extraHosts: [...(settings.publicUrl ? [new URL(settings.publicUrl).hostname] : []), ...settings.mcpAllowedHosts],

@@ -10,7 +10,7 @@ import { FINISHED, LIMITS, Role, type TaskDetail } from "../../contract/schemas.
 import { sha256Hex } from "../../lib/digest.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authenticator } from "../auth.ts";
-import { asMeshError, json, problem, readJson, type Route } from "../http.ts";
+import { asMeshError, json, problem, publicBase, readJson, type Route } from "../http.ts";
 import type { RequestContext } from "../request-context.ts";
 import { HEARTBEAT, type MeshService } from "../service.ts";
 import type { ControllerSettings } from "../settings.ts";
@@ -62,7 +62,7 @@ export function a2aRoutes(o: A2AOptions): Route[] {
     o.log,
     o.shutdown,
   );
-  const base = (url: URL) => (settings.publicUrl ?? url.origin).replace(/\/$/, "");
+  const base = (url: URL) => publicBase(settings.publicUrl, url);
 
   const card = (baseUrl: string, name: string, description: string, roles: readonly string[]) =>
     agentCard({ baseUrl, name, description, roles, versions: VERSIONS, pushNotifications: push.enabled, oidcIssuer: settings.oidcIssuer });
