@@ -1,7 +1,7 @@
 /** `ask_sender`: the holder of a task asks its sender for what is missing, instead of failing it. */
-import { AskRequest, Attempt, Id, Task } from "../contract/schemas.ts";
+import { AskRequest, Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
-import { heldAttempt } from "./holding.ts";
+import { heldAttempt, heldAttemptInput } from "./holding.ts";
 import { CREATES, defineTool, succeed } from "./tool.ts";
 
 export const askSender = defineTool({
@@ -15,7 +15,7 @@ export const askSender = defineTool({
     task_id: Id.describe("The task's id, as check_inbox gave it."),
     question: AskRequest.shape.question,
     data: AskRequest.shape.data,
-    attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
+    attempt: heldAttemptInput,
   },
   output: { task: Task },
   annotations: CREATES,

@@ -1,8 +1,8 @@
 /** `complete_task`: finish a claimed task with its result. */
-import { Attempt, CompleteTaskRequest, Id, MovedTask } from "../contract/schemas.ts";
+import { CompleteTaskRequest, Id, MovedTask } from "../contract/schemas.ts";
 import { maskedNote, taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
-import { heldAttempt, settled } from "./holding.ts";
+import { heldAttempt, heldAttemptInput, settled } from "./holding.ts";
 
 export const completeTask = defineTool({
   name: "complete_task",
@@ -14,7 +14,7 @@ export const completeTask = defineTool({
       .unwrap()
       .default({})
       .describe("The outcome as an object the sender can use, e.g. {summary: '…', pull_request: 42}."),
-    attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
+    attempt: heldAttemptInput,
     force: CompleteTaskRequest.shape.force,
   },
   output: { task: MovedTask },

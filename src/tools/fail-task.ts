@@ -1,8 +1,8 @@
 /** `fail_task`: give up a claimed task, saying why, or hand it back to be tried again. */
-import { Attempt, FailTaskRequest, Id, Task } from "../contract/schemas.ts";
+import { FailTaskRequest, Id, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
 import { defineTool, SETTLES, succeed } from "./tool.ts";
-import { heldAttempt, settled } from "./holding.ts";
+import { heldAttempt, heldAttemptInput, settled } from "./holding.ts";
 
 const HEADLINES: Partial<Record<Task["status"], (t: Task) => string>> = {
   failed: (t) => `Marked task ${t.task_id} failed; its sender can see why.`,
@@ -21,7 +21,7 @@ export const failTask = defineTool({
     retry: FailTaskRequest.shape.retry.describe(
       "True when trying again may succeed (a flaky service, a timeout); the task goes back to pending after a backoff.",
     ),
-    attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
+    attempt: heldAttemptInput,
   },
   output: { task: Task },
   annotations: SETTLES,

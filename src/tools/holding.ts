@@ -1,7 +1,10 @@
-/** What complete_task and fail_task share: the attempt this session claimed a task in, and letting its lease go once settled. */
+/** What the tools that act on a held task share: the attempt this session claimed it in, and letting its lease go once settled. */
 import type { Outcome } from "../client/controller-client.ts";
-import { HELD, type TaskStatus } from "../contract/schemas.ts";
+import { Attempt, HELD, type TaskStatus } from "../contract/schemas.ts";
 import { refuse, type ToolContext, type ToolFailure } from "./tool.ts";
+
+/** The attempt a holding tool takes: its session knows it, so only a claim made elsewhere gives it. */
+export const heldAttemptInput = Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with.");
 
 /**
  * The attempt to finish `taskId` in: as given, or as this session claimed it. Without

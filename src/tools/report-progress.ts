@@ -1,7 +1,7 @@
 /** `report_progress`: tell the sender of a task you hold how far along it is. */
-import { Attempt, Id, Progress, Task } from "../contract/schemas.ts";
+import { Id, Progress, Task } from "../contract/schemas.ts";
 import { taskMoved } from "./describe.ts";
-import { heldAttempt, settled } from "./holding.ts";
+import { heldAttempt, heldAttemptInput, settled } from "./holding.ts";
 import { defineTool, REPORTS, succeed } from "./tool.ts";
 
 export const reportProgress = defineTool({
@@ -14,7 +14,7 @@ export const reportProgress = defineTool({
     task_id: Id.describe("The task's id, as claim_task gave it."),
     message: Progress.shape.message.describe("What is done and what is next, in a sentence."),
     percent: Progress.shape.percent.describe("How much of the work is done, 0 to 100."),
-    attempt: Attempt.optional().describe("Only for a task claimed outside this session: the attempt its claim answered with."),
+    attempt: heldAttemptInput,
   },
   output: { task: Task },
   annotations: REPORTS,
