@@ -16,13 +16,13 @@ export type LoopOptions = {
   leaseSeconds: number | undefined;
 };
 
-/** Whether a pending task may be claimed now (a retried one waits for its retry time). */
 /** While only retried tasks wait, how often the loop looks for new ones (a long-poll would return the waiting ones at once). */
 const RETRY_CHECK_MS = 10_000;
 
 /** How often a worker says it serves its role: well inside LIMITS.servingSeconds. */
 const PRESENCE_EVERY_MS = (LIMITS.servingSeconds * 1000) / 3;
 
+/** Whether a pending task may be claimed now (a retried one waits for its retry time). */
 const claimableNow = (t: Task, now: number) => t.retry_at === null || Date.parse(t.retry_at) <= now;
 
 export class WorkerLoop {
