@@ -6,6 +6,7 @@
  * keeps it however long the work takes. It also remembers each claim's attempt, so the
  * agent need not carry it to complete_task or fail_task.
  */
+import { grantedLeaseSeconds, leaseLost, renewEveryMs } from "../client/lease.ts";
 import type { MeshClient } from "../client/mesh-client.ts";
 import type { Task } from "../contract/schemas.ts";
 import type { Logger } from "../lib/log.ts";
@@ -40,9 +41,8 @@ export class LeaseKeeper {
     const current = this.#held.get(task.task_id);
     if (current?.attempt === task.attempt) return;
     this.release(task.task_id);
-    // The lease as the controller granted it: from this change to its expiry.
-    const leaseSeconds = Math.max(1, Math.round((Date.parse(task.lease_expires_at) - Date.parse(task.updated_at)) / 1000));
-    const timer = setInterval(() => void this.#renew(task.task_id), (leaseSeconds * 1000) / 3);
+    const leaseSeconds = grantedLeaseSeconds(task.lease_expires_at, task.updated_at);
+    const timer = setInterval(() => void this.#renew(task.task_id), renewEveryMs(leaseSeconds));
     this.#held.set(task.task_id, { attempt: task.attempt, leaseSeconds, client, timer, renewing: false });
   }
 
@@ -73,7 +73,7 @@ export class LeaseKeeper {
     const r = await held.client.call("heartbeatTask", { params: { id: taskId }, body: { attempt: held.attempt, lease_seconds: held.leaseSeconds } });
     held.renewing = false;
     if (r.ok || this.#held.get(taskId) !== held) return;
-    if (r.failure.kind === "conflict" || r.failure.kind === "forbidden" || r.failure.kind === "not_found") {
+    if (leaseLost(r.failure.kind)) {
       this.release(taskId);
       this.#log.warn("lost the lease on a claimed task; its work no longer counts", { task_id: taskId, attempt: held.attempt, detail: r.failure.detail });
     } else {

@@ -4,6 +4,7 @@
  * (complete with the result, or fail, for a retry when another attempt may do better).
  */
 import type { ControllerClient } from "../client/controller-client.ts";
+import { grantedLeaseSeconds, leaseLost, renewEveryMs } from "../client/lease.ts";
 import { LIMITS, type Progress, type Task } from "../contract/schemas.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Execution, TaskExecutor } from "./executor.ts";
@@ -88,11 +89,20 @@ export class TaskRun {
   }
 }
 
+/**
+ * Progress goes to the controller at most this often (each is a change the sender
+ * hears, and an audit row): an agent printing progress in a loop sends its latest.
+ */
+const PROGRESS_EVERY_MS = 2000;
+
 /** Renews a task's lease at a third of it while the work runs, carrying its latest progress. */
 class LeaseKeeping {
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #leaseSeconds: number;
   #progress: Progress | undefined;
+  /** When progress last went out (performance.now()), and the send waiting for its turn. */
+  #progressSentAt = Number.NEGATIVE_INFINITY;
+  #progressLater: ReturnType<typeof setTimeout> | undefined;
   #sending = false;
   #stopped = false;
 
@@ -102,20 +112,30 @@ class LeaseKeeping {
     private readonly task: Task,
     private readonly onLost: () => void,
   ) {
-    // The lease as the controller granted it: from the claim to its expiry.
-    this.#leaseSeconds = Math.max(1, Math.round((Date.parse(task.lease_expires_at ?? task.updated_at) - Date.parse(task.updated_at)) / 1000));
-    this.#timer = setInterval(() => void this.#renew(), (this.#leaseSeconds * 1000) / 3);
+    this.#leaseSeconds = grantedLeaseSeconds(task.lease_expires_at ?? task.updated_at, task.updated_at);
+    this.#timer = setInterval(() => void this.#renew(), renewEveryMs(this.#leaseSeconds));
   }
 
-  /** Progress goes out at once, or with the renewal under way's successor. */
+  /** The latest progress goes out at once, or once PROGRESS_EVERY_MS has passed since the last. */
   report(progress: Progress) {
     this.#progress = progress;
-    void this.#renew();
+    this.#sendProgress();
+  }
+
+  #sendProgress() {
+    if (this.#progressLater || !this.#progress) return;
+    const wait = this.#progressSentAt + PROGRESS_EVERY_MS - performance.now();
+    if (wait <= 0) return void this.#renew();
+    this.#progressLater = setTimeout(() => {
+      this.#progressLater = undefined;
+      void this.#renew();
+    }, wait);
   }
 
   stop() {
     this.#stopped = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#progressLater);
   }
 
   async #renew() {
@@ -123,6 +143,7 @@ class LeaseKeeping {
     this.#sending = true;
     const progress = this.#progress;
     this.#progress = undefined;
+    if (progress) this.#progressSentAt = performance.now();
     const { task } = this;
     const r = await this.client.call("heartbeatTask", {
       params: { id: task.task_id },
@@ -131,10 +152,10 @@ class LeaseKeeping {
     this.#sending = false;
     if (this.#stopped) return;
     if (r.ok) {
-      if (this.#progress) void this.#renew();
+      this.#sendProgress();
       return;
     }
-    if (r.failure.kind === "conflict" || r.failure.kind === "forbidden" || r.failure.kind === "not_found") {
+    if (leaseLost(r.failure.kind)) {
       this.log.warn("lost the lease on a running task; stopping its work", { task_id: task.task_id, attempt: task.attempt, detail: r.failure.detail });
       this.stop();
       this.onLost();

@@ -72,6 +72,19 @@ echo "$task" > stdin.json`,
     expect(readFileSync(join(result.worker_output, "stderr.log"), "utf8")).toContain("MESH_PROGRESS");
   }, 30_000);
 
+  test("an agent printing progress in a loop sends its latest every few seconds, not every line", async () => {
+    const agent = script(
+      "chatty-agent.sh",
+      `for i in $(seq 1 20); do echo "MESH_PROGRESS {\\"percent\\":$i}" >&2; sleep 0.05; done\nsleep 2.5\necho '{"done":true}'`,
+    );
+    await bench.worker("w12", "chatty", ["--", agent]);
+    const id = await bench.route("chatty", { task_type: "say" });
+    await bench.settled(id, "completed");
+    const { history, progress } = await bench.read(id);
+    expect(progress?.percent).toBe(20);
+    expect(history.filter((h: { action: string }) => h.action === "task.progress").length).toBeLessThanOrEqual(3);
+  }, 30_000);
+
   test("--prompt-file replaces the prompt: its {placeholders} filled from the task, other braces kept", async () => {
     const template = join(dir, "prompt.txt");
     writeFileSync(template, "{type} for {role} from {source}: {description} {unknown}");
