@@ -193,18 +193,25 @@ export const CompleteTaskRequest = z.strictObject({
 
 /** What a thread message says: text for the reader, and optional data for a program. */
 const MessageText = (what: string) => z.string().min(1).max(LIMITS.textLength).describe(what);
+/** A thread message's data is as small as its text, so a task's whole thread (shown with the task) stays bounded. */
+const MessageData = (what: string) =>
+  JsonObject.refine((v) => new TextEncoder().encode(JSON.stringify(v)).length <= LIMITS.textLength, {
+    message: `must be at most ${LIMITS.textLength} bytes as JSON`,
+  })
+    .optional()
+    .describe(what);
 export const AskRequest = z.strictObject({
   attempt: Attempt,
   question: MessageText("What you need from the sender to go on."),
-  data: JsonObject.optional().describe("Anything structured that goes with the question, e.g. the choices."),
+  data: MessageData("Anything structured that goes with the question, e.g. the choices."),
 });
 export const ReplyRequest = z.strictObject({
   answer: MessageText("The answer to the holder's question."),
-  data: JsonObject.optional().describe("Anything structured that goes with the answer."),
+  data: MessageData("Anything structured that goes with the answer."),
 });
 export const NoteRequest = z.strictObject({
   text: MessageText("A note for the other side; the task's state does not change."),
-  data: JsonObject.optional().describe("Anything structured that goes with the note."),
+  data: MessageData("Anything structured that goes with the note."),
 });
 export type AskRequest = z.infer<typeof AskRequest>;
 export type ReplyRequest = z.infer<typeof ReplyRequest>;

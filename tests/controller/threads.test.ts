@@ -127,6 +127,14 @@ for (const engine of CONTROLLER_ENGINES) {
       expect((await post(alice, id, "notes", { text: "late" })).status).toBe(409);
     });
 
+    test("a thread message's data is as small as its text: more is a 422 naming it, and nothing is added", async () => {
+      const id = await routed(alice);
+      const big = await post(alice, id, "notes", { text: "see data", data: { blob: "x".repeat(LIMITS.textLength) } });
+      expect(big.status).toBe(422);
+      expect(big.body.errors).toEqual([{ field: "data", message: `must be at most ${LIMITS.textLength} bytes as JSON` }]);
+      expect((await read(id)).thread).toEqual([]);
+    });
+
     test("a lease does not run out while the task waits for an answer, and its deadline still holds", async () => {
       const id = await routed(alice, "worker", { deadline_seconds: 4 });
       const attempt = await claimed(bob, id, 1);
